@@ -1,0 +1,152 @@
+// The embedded library API: an application links rtrec::engine, constructs
+// an embedded_engine and calls it from any number of threads. Inside, the
+// actor topology (ingestors, profile shards, item shards, recommenders) runs
+// on its own CAF actor system.
+//
+//   rtrec::embedded_engine eng{rtrec::engine_options{}};
+//   eng.ingest({{"alice", "book-1", rtrec::engine::event_type::like, 0, ts}});
+//   auto recs = eng.recommend("alice", {.n = 10});   // reflects the like
+//
+// Guarantees:
+// - ingest() returns once every accepted event is applied by its profile
+//   shard: a recommend() issued afterwards reflects it for that user
+//   (read-your-writes). Item-side state (co-occurrence, popularity) may lag;
+//   flush() waits until it has caught up.
+// - Events from one thread are applied in call order for each user.
+// - Every call that waits has a timeout; a dead shard yields an error
+//   (error_code::shard_unavailable), never a hang.
+// - At most max_in_flight_events are accepted but unacknowledged; further
+//   ingest() calls wait (try_ingest() returns error_code::overloaded).
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "actors/topology.hpp"
+#include "engine/event.hpp"
+#include "engine/scoring.hpp"
+#include "messages/messages.hpp"
+
+namespace rtrec {
+
+struct engine_options {
+  topology_config topology;
+  /// CAF worker threads; 0 = one per core.
+  std::size_t worker_threads = 0;
+  /// Events accepted but not yet acknowledged, across all callers.
+  std::size_t max_in_flight_events = 1u << 20;
+  /// How long a blocking call waits for its answer.
+  std::chrono::milliseconds call_timeout{15000};
+};
+
+/// Outcome of one ingest call.
+struct ingest_result {
+  std::uint64_t accepted = 0;
+  std::vector<rejection> rejected;  ///< by index into the submitted batch
+};
+
+/// Counters gathered from every actor.
+struct engine_stats {
+  std::vector<ingest_stats> ingestors;
+  std::vector<shard_stats> profile_shards;
+  std::vector<item_shard_stats> item_shards;
+  std::uint64_t users = 0;
+  std::uint64_t items = 0;
+  std::uint64_t events_applied = 0;
+  std::uint64_t profile_bytes = 0;
+  std::uint64_t item_bytes = 0;
+  std::uint64_t item_lag_p99_ns = 0;  ///< max over item shards
+};
+
+class embedded_engine {
+ public:
+  /// Starts the actor system and the topology. Throws std::invalid_argument
+  /// for an unusable configuration (zero shards are raised to one).
+  explicit embedded_engine(engine_options opts = {});
+  /// Stops the topology and the actor system (waits for actors to finish).
+  ~embedded_engine();
+
+  embedded_engine(const embedded_engine&) = delete;
+  embedded_engine& operator=(const embedded_engine&) = delete;
+
+  /// Validates and applies `events` in order; returns once all accepted ones
+  /// are applied by their profile shards. Rejected events are listed with
+  /// their index and reason. Waits while max_in_flight_events are in flight.
+  /// Errors: shutting_down, or shard_unavailable when the call timed out.
+  caf::expected<ingest_result> ingest(std::vector<engine::event> events);
+
+  /// Like ingest(), but returns error_code::overloaded at once instead of
+  /// waiting for room.
+  caf::expected<ingest_result> try_ingest(std::vector<engine::event> events);
+
+  /// Starts an ingest and returns at once; the future yields what ingest()
+  /// would have returned. Calls from one thread apply in call order.
+  std::future<caf::expected<ingest_result>> ingest_async(std::vector<engine::event> events);
+
+  /// Returns up to o.n recommendations for `user`, best first; cold-start
+  /// users get popular items. Errors: invalid_request, shard_unavailable.
+  caf::expected<std::vector<engine::recommendation>>
+  recommend(const std::string& user, const engine::recommend_options& o = {});
+
+  /// Returns up to n items most similar to `item` (empty for unknown items).
+  caf::expected<std::vector<engine::recommendation>>
+  similar(const std::string& item, std::size_t n, const std::string& category = {});
+
+  /// Returns up to n most popular items (trending, decayed), best first.
+  caf::expected<std::vector<engine::recommendation>>
+  popular(std::size_t n, const std::string& category = {});
+
+  /// Sets an item's categories and hidden flag (on every item shard).
+  /// Returns false when the id collides with another item's key.
+  caf::expected<bool> set_item(const engine::item_meta& meta);
+  /// Hides an item for good; it is never recommended again.
+  caf::expected<bool> remove_item(const std::string& id);
+  /// Returns a user's recent interactions, newest first.
+  caf::expected<std::vector<engine::interaction>> user_recent(const std::string& user);
+  /// Forgets a user's profile. Returns false if unknown.
+  caf::expected<bool> forget_user(const std::string& user);
+
+  /// Waits until everything acknowledged so far is applied on the item side
+  /// too. Returns the number of events applied by the profile shards.
+  caf::expected<std::uint64_t> flush();
+
+  /// Gathers counters from every actor.
+  caf::expected<engine_stats> stats();
+
+  /// The topology's handles (for advanced use and tests).
+  const topology& actors() const noexcept { return topo_; }
+  caf::actor_system& system() noexcept { return *system_; }
+  const engine_options& options() const noexcept { return opts_; }
+
+  /// Stops accepting calls and shuts the topology down. Idempotent.
+  void stop();
+
+  /// Implementation detail: pending asynchronous ingests.
+  struct client;
+
+ private:
+  bool acquire(std::size_t n, bool wait);
+  void release(std::size_t n);
+  template <class T, class Dest, class... Ts>
+  caf::expected<T> call(const Dest& dest, Ts&&... xs);
+
+  engine_options opts_;
+  std::unique_ptr<caf::actor_system_config> config_;
+  std::unique_ptr<caf::actor_system> system_;
+  topology topo_;
+  caf::actor client_;
+  std::shared_ptr<client> client_state_;
+  std::mutex flow_mtx_;
+  std::condition_variable flow_cv_;
+  std::size_t in_flight_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace rtrec

@@ -1,0 +1,94 @@
+#include "actors/ingestor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace rtrec {
+
+namespace {
+
+struct pending_ack {
+  ingest_ack ack;
+  std::size_t waiting = 0;
+  caf::typed_response_promise<ingest_ack> rp;
+};
+
+void finish_one(const std::shared_ptr<pending_ack>& p) {
+  if (--p->waiting == 0) {
+    std::sort(p->ack.rejected.begin(), p->ack.rejected.end(),
+              [](const rejection& a, const rejection& b) { return a.index < b.index; });
+    p->rp.deliver(std::move(p->ack));
+  }
+}
+
+}  // namespace
+
+ingestor_actor::behavior_type
+ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config cfg,
+         std::vector<profile_shard_actor> shards) {
+  self->state.shards = std::move(shards);
+  self->state.limits = cfg.model.limits;
+  self->state.timeout = cfg.request_timeout;
+  self->state.stats.rejected_by_reason.assign(engine::reject_reason_count, 0);
+  return {
+    [=](ingest_request& x) -> caf::typed_response_promise<ingest_ack> {
+      auto& st = self->state;
+      auto p = std::make_shared<pending_ack>();
+      p->rp = self->make_response_promise<ingest_ack>();
+      ++st.stats.requests;
+      st.stats.received += x.events.size();
+      const auto shard_count = static_cast<std::uint32_t>(st.shards.size());
+      std::vector<shard_batch> batches(shard_count);
+      for (std::size_t k = 0; k < x.events.size(); ++k) {
+        auto& e = x.events[k];
+        auto r = engine::validate(e, st.limits);
+        if (r != engine::reject_reason::none || shard_count == 0) {
+          if (r == engine::reject_reason::none)
+            r = engine::reject_reason::shard_unavailable;
+          ++st.stats.rejected_by_reason[static_cast<std::size_t>(r)];
+          p->ack.rejected.push_back({static_cast<std::uint32_t>(k), r});
+          continue;
+        }
+        auto& b = batches[engine::shard_of(engine::hash_id(e.user), shard_count)];
+        b.events.push_back(std::move(e));
+        b.index.push_back(static_cast<std::uint32_t>(k));
+      }
+      p->waiting = 1;  // released below, after every batch is sent
+      for (std::uint32_t s = 0; s < shard_count; ++s) {
+        if (batches[s].events.empty())
+          continue;
+        ++p->waiting;
+        auto indices = batches[s].index;
+        self->request(st.shards[s], st.timeout, std::move(batches[s]))
+          .then(
+            [=](shard_ack& a) {
+              auto& stats = self->state.stats;
+              stats.accepted += a.applied;
+              p->ack.accepted += a.applied;
+              for (auto& r : a.rejected) {
+                ++stats.rejected_by_reason[static_cast<std::size_t>(r.reason)];
+                p->ack.rejected.push_back(r);
+              }
+              finish_one(p);
+            },
+            [=](caf::error& err) {
+              spdlog::warn("ingestor: profile shard {} failed a batch of {} events: {}; they "
+                           "are reported as shard_unavailable (retry them)",
+                           s, indices.size(), self->system().render(err));
+              auto& stats = self->state.stats;
+              stats.rejected_by_reason[static_cast<std::size_t>(
+                engine::reject_reason::shard_unavailable)] += indices.size();
+              for (auto i : indices)
+                p->ack.rejected.push_back({i, engine::reject_reason::shard_unavailable});
+              finish_one(p);
+            });
+      }
+      finish_one(p);
+      return p->rp;
+    },
+    [=](stats_atom) -> ingest_stats { return self->state.stats; },
+  };
+}
+
+}  // namespace rtrec

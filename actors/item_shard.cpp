@@ -1,0 +1,95 @@
+#include "actors/item_shard.hpp"
+
+#include <chrono>
+
+namespace rtrec {
+
+namespace {
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+engine::recommend_options options_of(const finish_request& x) {
+  engine::recommend_options o;
+  o.n = x.n;
+  o.offset = x.offset;
+  o.filter.category = x.category;
+  o.exclude_seen = x.exclude_seen;
+  return o;
+}
+
+}  // namespace
+
+item_shard_actor::behavior_type
+item_shard(item_shard_actor::stateful_pointer<item_shard_state> self,
+           engine::model_config cfg, std::uint32_t index, std::uint32_t count) {
+  self->state.model = std::make_unique<engine::item_model>(cfg, index, count);
+  self->state.index = index;
+  return {
+    [=](delta_batch& x) -> std::uint64_t {
+      auto& st = self->state;
+      st.model->apply(x.delta);
+      ++st.batches;
+      if (x.created_ns > 0) {
+        auto lag = steady_ns() - x.created_ns;
+        st.lag.record(lag > 0 ? static_cast<std::uint64_t>(lag) : 0);
+      }
+      return x.seq;
+    },
+    [=](score_atom, const engine::score_query& q) -> candidates {
+      absl::flat_hash_map<engine::key_t, double> acc;
+      self->state.model->candidates(q, acc);
+      candidates out;
+      out.keys.reserve(acc.size());
+      out.scores.reserve(acc.size());
+      for (const auto& [k, v] : acc) {
+        out.keys.push_back(k);
+        out.scores.push_back(v);
+      }
+      return out;
+    },
+    [=](finish_atom, finish_request& x) -> recommendations {
+      return {engine::complete(*self->state.model, std::move(x.ranked), x.seen, options_of(x))};
+    },
+    [=](similar_atom, const std::string& item, std::uint32_t n,
+        const std::string& category) -> recommendations {
+      auto& m = *self->state.model;
+      return {engine::resolve(m, m.similar(engine::hash_id(item), n, {category}))};
+    },
+    [=](popular_atom, std::uint32_t n, const std::string& category) -> recommendations {
+      auto& m = *self->state.model;
+      return {engine::resolve(m, m.popular(n, {category}))};
+    },
+    [=](item_atom, const engine::item_meta& meta) -> bool {
+      return self->state.model->set_meta(meta);
+    },
+    [=](remove_atom, const std::string& id) -> bool {
+      return self->state.model->remove(id);
+    },
+    [=](flush_atom) -> std::uint64_t { return self->state.batches; },
+    [=](stats_atom) -> item_shard_stats {
+      auto& st = self->state;
+      auto s = st.model->stats();
+      item_shard_stats out;
+      out.shard = st.index;
+      out.batches = st.batches;
+      out.events = s.events;
+      out.items = s.items;
+      out.rows = s.rows;
+      out.row_entries = s.row_entries;
+      out.pair_updates = s.pair_updates;
+      out.prunes = s.prunes;
+      out.collisions = s.collisions;
+      out.memory_bytes = s.memory_bytes;
+      out.lag_p50_ns = st.lag.percentile(0.5);
+      out.lag_p99_ns = st.lag.percentile(0.99);
+      out.lag_max_ns = st.lag.max();
+      return out;
+    },
+  };
+}
+
+}  // namespace rtrec

@@ -1,0 +1,32 @@
+// The recommender actor: answers top-N, similar-items and popular requests by
+// scatter-gather. It never holds model state and never blocks a shard:
+//
+//   recommend(user) --profile_atom--> owning profile shard   (view: recent, seen)
+//                   --score_atom---> every item shard        (partial scores)
+//                   merge in shard order, rank, drop seen
+//                   --finish_atom--> item shard 0            (popularity fill, names)
+//
+// Its requests go at high priority, ahead of queued ingest batches, so a query
+// waits at most for the batch a shard is applying. Any failed or timed-out
+// step answers error_code::shard_unavailable.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "actors/topology.hpp"
+#include "messages/messages.hpp"
+
+namespace rtrec {
+
+struct recommender_state {
+  static inline const char* name = "rtrec.recommender";
+  std::vector<profile_shard_actor> profiles;
+  std::vector<item_shard_actor> items;
+  caf::timespan timeout{};
+};
+
+recommender_actor::behavior_type
+recommender(recommender_actor::stateful_pointer<recommender_state> self, topology_config cfg,
+            std::vector<profile_shard_actor> profiles, std::vector<item_shard_actor> items);
+
+}  // namespace rtrec

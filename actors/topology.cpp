@@ -1,0 +1,38 @@
+#include "actors/topology.hpp"
+
+#include "actors/ingestor.hpp"
+#include "actors/item_shard.hpp"
+#include "actors/profile_shard.hpp"
+#include "actors/recommender.hpp"
+
+namespace rtrec {
+
+topology spawn_topology(caf::actor_system& sys, const topology_config& cfg) {
+  topology t;
+  t.config = cfg;
+  const auto items = std::max<std::uint32_t>(1, cfg.item_shards);
+  const auto profiles = std::max<std::uint32_t>(1, cfg.profile_shards);
+  for (std::uint32_t m = 0; m < items; ++m)
+    t.items.push_back(sys.spawn(item_shard, cfg.model, m, items));
+  for (std::uint32_t s = 0; s < profiles; ++s)
+    t.profiles.push_back(sys.spawn(profile_shard, cfg, s, t.items));
+  for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, cfg.ingestors); ++i)
+    t.ingestors.push_back(sys.spawn(ingestor, cfg, t.profiles));
+  for (std::uint32_t r = 0; r < std::max<std::uint32_t>(1, cfg.recommenders); ++r)
+    t.recommenders.push_back(sys.spawn(recommender, cfg, t.profiles, t.items));
+  return t;
+}
+
+void stop_topology(topology& t) {
+  auto stop = [](auto& handles) {
+    for (auto& h : handles)
+      if (h)
+        caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  };
+  stop(t.ingestors);
+  stop(t.recommenders);
+  stop(t.profiles);
+  stop(t.items);
+}
+
+}  // namespace rtrec

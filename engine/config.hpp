@@ -1,0 +1,68 @@
+// Model configuration shared by the profile store, the item model and the
+// reference model. Plain data with documented defaults; every field can be
+// set from the command line or the embedded API.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/event.hpp"
+
+namespace rtrec::engine {
+
+struct model_config {
+  /// Weight of one event of each type in the models (index = event_type).
+  /// `rating` uses rating_weight(value) instead; `dislike` is always 0.
+  std::array<float, event_type_count> type_weight{{1.0f, 1.5f, 2.0f, 1.0f, 3.0f, 0.0f}};
+  /// A rating's weight: rating_base + rating_scale * value.
+  float rating_base = 0.5f;
+  float rating_scale = 0.1f;
+
+  /// Recent interactions kept per user; the scoring window.
+  std::size_t recent_max = 20;
+  /// How many of the user's most recent items a new event forms pairs with.
+  /// Bounds the per-event ingest cost whatever the user's history length.
+  std::size_t pair_window = 10;
+  /// Seen items remembered per user (excluded from recommendations); the
+  /// oldest is forgotten first. Bounds memory per user.
+  std::size_t seen_max = 5000;
+  /// Neighbours kept per item (rows are pruned to this size once they reach
+  /// 1.5x). Bounds memory per item whatever its popularity.
+  std::size_t neighbors_max = 100;
+
+  /// Half-life of co-occurrence evidence, seconds of event time (0 = none).
+  double cooc_half_life_s = 365.0 * 86400.0;
+  /// Half-life of popularity / trending, seconds of event time (0 = none).
+  double trend_half_life_s = 7.0 * 86400.0;
+  /// Weight multiplier per position back in the user's recent list.
+  double recency_decay = 0.85;
+  /// sim(i,j) = c_ij / (n_i^alpha * n_j^(1-alpha)); 0.5 is cosine, larger
+  /// values damp the pull of very popular neighbours j.
+  double similarity_alpha = 0.7;
+
+  /// Size of the cached popular list, and how many popularity updates may
+  /// pass before a query recomputes it (0 = always exact).
+  std::size_t popular_cache = 1024;
+  std::uint64_t popular_refresh_events = 20000;
+
+  validation_limits limits;
+
+  /// Returns the model weight of an event (0 for dislike).
+  float weight_of(event_type type, double value) const noexcept {
+    if (type == event_type::rating)
+      return rating_base + rating_scale * static_cast<float>(value);
+    return type_weight[static_cast<std::size_t>(type)];
+  }
+};
+
+/// Returns the shard in [0, shards) that owns `key` (shards >= 1). The same
+/// rule on every node.
+inline std::uint32_t shard_of(key_t key, std::uint32_t shards) noexcept {
+  // Keys are already uniformly distributed hashes; fold the high half in so
+  // user and item shard counts that share factors don't correlate.
+  return static_cast<std::uint32_t>((key ^ (key >> 32)) % shards);
+}
+
+}  // namespace rtrec::engine

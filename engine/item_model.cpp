@@ -1,0 +1,303 @@
+#include "engine/item_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace rtrec::engine {
+
+// -- forward_decay ------------------------------------------------------------
+
+namespace {
+constexpr double exponent_per_step = 64.0;
+constexpr double max_exponent = 2 * exponent_per_step;
+
+bool f_matches(const item_entry& e, const item_filter& f) {
+  return f.category.empty()
+         || std::find(e.categories.begin(), e.categories.end(), f.category) != e.categories.end();
+}
+}  // namespace
+
+forward_decay::forward_decay(double half_life_s) {
+  if (half_life_s > 0.0) {
+    lambda_ = std::log(2.0) / (half_life_s * 1000.0);
+    step_ = std::max<std::int64_t>(1, static_cast<std::int64_t>(exponent_per_step / lambda_));
+  }
+}
+
+double forward_decay::weight(std::int64_t ts_ms, double& rescale) {
+  rescale = 1.0;
+  if (lambda_ <= 0.0)
+    return 1.0;
+  if (!started_) {
+    landmark_ = (ts_ms / step_) * step_;
+    started_ = true;
+  } else if (static_cast<double>(ts_ms - landmark_) * lambda_ > max_exponent) {
+    auto next = (ts_ms / step_) * step_;
+    rescale = std::exp(-lambda_ * static_cast<double>(next - landmark_));
+    landmark_ = next;
+  }
+  return std::exp(lambda_ * static_cast<double>(ts_ms - landmark_));
+}
+
+double forward_decay::to_present(std::int64_t now_ms) const {
+  if (lambda_ <= 0.0 || !started_)
+    return 1.0;
+  return std::exp(-lambda_ * static_cast<double>(now_ms - landmark_));
+}
+
+// -- item_model ---------------------------------------------------------------
+
+item_model::item_model(model_config cfg, std::uint32_t shard, std::uint32_t shards)
+  : cfg_(std::move(cfg)),
+    shard_(shard),
+    shards_(std::max<std::uint32_t>(1, shards)),
+    cooc_decay_(cfg_.cooc_half_life_s),
+    trend_decay_(cfg_.trend_half_life_s) {
+  cfg_.neighbors_max = std::max<std::size_t>(1, cfg_.neighbors_max);
+}
+
+double item_model::sim(double c, double ni, double nj) const {
+  if (ni <= 0.0 || nj <= 0.0)
+    return 0.0;
+  if (cfg_.similarity_alpha == 0.5)
+    return c / std::sqrt(ni * nj);
+  return c / (std::pow(ni, cfg_.similarity_alpha) * std::pow(nj, 1.0 - cfg_.similarity_alpha));
+}
+
+void item_model::bump(row& r, key_t other, double inc) {
+  r[other] += inc;
+  ++pair_updates_;
+  const std::size_t limit = cfg_.neighbors_max + cfg_.neighbors_max / 2;
+  if (r.size() <= limit)
+    return;
+  // Keep the strongest neighbors_max (ties: smaller key), drop the rest.
+  std::vector<scored> all;
+  all.reserve(r.size());
+  for (const auto& [k, v] : r)
+    all.push_back({k, v});
+  auto keep = all.begin() + static_cast<std::ptrdiff_t>(cfg_.neighbors_max);
+  std::nth_element(all.begin(), keep, all.end(), better);
+  for (auto it = keep; it != all.end(); ++it)
+    r.erase(it->key);
+  ++prunes_;
+}
+
+void item_model::rescale_rows(double factor) {
+  for (auto& [k, r] : rows_)
+    for (auto& [j, v] : r)
+      v *= factor;
+}
+
+void item_model::rescale_items_pop(double factor) {
+  for (auto& [k, e] : items_)
+    e.popularity *= factor;
+  popular_valid_ = false;
+}
+
+void item_model::rescale_items_norm(double factor) {
+  for (auto& [k, e] : items_)
+    e.norm *= factor;
+}
+
+void item_model::apply(const item_delta_batch& b) {
+  for (std::size_t n = 0; n < b.new_keys.size() && n < b.new_ids.size(); ++n) {
+    auto& e = items_[b.new_keys[n]];
+    if (e.id.empty())
+      e.id = b.new_ids[n];
+    else if (e.id != b.new_ids[n])
+      ++collisions_;
+  }
+  std::uint32_t ctx_begin = 0;
+  for (std::size_t k = 0; k < b.item.size(); ++k) {
+    const std::uint32_t ctx_end = k < b.ctx_end.size() ? b.ctx_end[k] : ctx_begin;
+    const key_t j = b.item[k];
+    const double w = b.weight[k];
+    const std::int64_t t = b.timestamp[k];
+    const std::uint8_t flags = b.flags[k];
+    ++events_;
+    latest_ts_ = std::max(latest_ts_, t);
+    if ((flags & item_delta_batch::negative) == 0 && w > 0.0) {
+      double rescale = 1.0;
+      const double gp = trend_decay_.weight(t, rescale);
+      if (rescale != 1.0)
+        rescale_items_pop(rescale);
+      auto& e = items_[j];
+      ++e.events;
+      e.last_timestamp = std::max(e.last_timestamp, t);
+      e.popularity += w * gp;
+      ++popular_changes_;
+      if (flags & item_delta_batch::first_time) {
+        const double gc = cooc_decay_.weight(t, rescale);
+        if (rescale != 1.0) {
+          rescale_rows(rescale);
+          rescale_items_norm(rescale);
+        }
+        e.norm += w * w * gc;
+        const bool own_j = owns(j);
+        for (std::uint32_t c = ctx_begin; c < ctx_end && c < b.ctx_item.size(); ++c) {
+          const key_t i = b.ctx_item[c];
+          const double inc = static_cast<double>(b.ctx_weight[c]) * w * gc;
+          if (own_j)
+            bump(rows_[j], i, inc);
+          if (owns(i))
+            bump(rows_[i], j, inc);
+        }
+      }
+    }
+    ctx_begin = ctx_end;
+  }
+}
+
+bool item_model::visible(key_t key, const item_filter& f) const {
+  auto it = items_.find(key);
+  return it != items_.end() && !it->second.hidden && f_matches(it->second, f);
+}
+
+void item_model::candidates(const score_query& q,
+                            absl::flat_hash_map<key_t, double>& out) const {
+  for (std::size_t n = 0; n < q.items.size() && n < q.weights.size(); ++n) {
+    const key_t i = q.items[n];
+    if (!owns(i))
+      continue;
+    auto rit = rows_.find(i);
+    auto iit = items_.find(i);
+    if (rit == rows_.end() || iit == items_.end())
+      continue;
+    const double ni = iit->second.norm;
+    const double w = q.weights[n];
+    for (const auto& [j, c] : rit->second) {
+      auto jit = items_.find(j);
+      if (jit == items_.end() || jit->second.hidden)
+        continue;
+      if (!f_matches(jit->second, q.filter))
+        continue;
+      out[j] += w * sim(c, ni, jit->second.norm);
+    }
+  }
+}
+
+std::vector<scored> item_model::similar(key_t item, std::size_t n,
+                                        const item_filter& f) const {
+  std::vector<scored> out;
+  auto rit = rows_.find(item);
+  auto iit = items_.find(item);
+  if (rit == rows_.end() || iit == items_.end() || n == 0)
+    return out;
+  const double ni = iit->second.norm;
+  for (const auto& [j, c] : rit->second) {
+    auto jit = items_.find(j);
+    if (j == item || jit == items_.end() || jit->second.hidden || !f_matches(jit->second, f))
+      continue;
+    out.push_back({j, sim(c, ni, jit->second.norm)});
+  }
+  const auto keep = std::min(n, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep), out.end(), better);
+  out.resize(keep);
+  return out;
+}
+
+std::vector<scored> item_model::popular(std::size_t n, const item_filter& f,
+                                        const absl::flat_hash_set<key_t>& exclude) {
+  std::vector<scored> out;
+  if (n == 0)
+    return out;
+  const double present = trend_decay_.to_present(latest_ts_);
+  auto full_scan = [&](std::size_t want) {
+    std::vector<scored> all;
+    for (const auto& [k, e] : items_)
+      if (!e.hidden && e.popularity > 0.0 && f_matches(e, f) && !exclude.contains(k))
+        all.push_back({k, e.popularity});
+    const auto keep = std::min(want, all.size());
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(), better);
+    all.resize(keep);
+    return all;
+  };
+  if (!f.category.empty()) {
+    out = full_scan(n);
+  } else {
+    if (!popular_valid_ || popular_changes_ > cfg_.popular_refresh_events) {
+      popular_cache_.clear();
+      for (const auto& [k, e] : items_)
+        if (!e.hidden && e.popularity > 0.0)
+          popular_cache_.push_back({k, e.popularity});
+      const auto keep = std::min(std::max<std::size_t>(cfg_.popular_cache, 1), popular_cache_.size());
+      popular_complete_ = keep == popular_cache_.size();
+      std::partial_sort(popular_cache_.begin(),
+                        popular_cache_.begin() + static_cast<std::ptrdiff_t>(keep),
+                        popular_cache_.end(), better);
+      popular_cache_.resize(keep);
+      popular_valid_ = true;
+      popular_changes_ = 0;
+    }
+    for (const auto& s : popular_cache_) {
+      if (out.size() >= n)
+        break;
+      auto it = items_.find(s.key);
+      if (exclude.contains(s.key) || it == items_.end() || it->second.hidden)
+        continue;
+      out.push_back(s);
+    }
+    if (out.size() < n && !popular_complete_)
+      out = full_scan(n);
+  }
+  for (auto& s : out)
+    s.score *= present;
+  return out;
+}
+
+bool item_model::set_meta(const item_meta& meta) {
+  const key_t key = hash_id(meta.id);
+  auto& e = items_[key];
+  if (!e.id.empty() && e.id != meta.id) {
+    ++collisions_;
+    return false;
+  }
+  e.id = meta.id;
+  e.categories = meta.categories;
+  e.hidden = meta.hidden;
+  popular_valid_ = false;
+  return true;
+}
+
+bool item_model::remove(std::string_view id) {
+  auto it = items_.find(hash_id(id));
+  if (it == items_.end() || it->second.id != id)
+    return false;
+  it->second.hidden = true;
+  popular_valid_ = false;
+  return true;
+}
+
+const item_entry* item_model::find(key_t key) const {
+  auto it = items_.find(key);
+  return it == items_.end() ? nullptr : &it->second;
+}
+
+const std::string* item_model::name(key_t key) const {
+  auto it = items_.find(key);
+  return it == items_.end() || it->second.id.empty() ? nullptr : &it->second.id;
+}
+
+item_model_stats item_model::stats() const {
+  item_model_stats s;
+  s.events = events_;
+  s.pair_updates = pair_updates_;
+  s.prunes = prunes_;
+  s.collisions = collisions_;
+  s.items = items_.size();
+  s.rows = rows_.size();
+  std::size_t bytes = items_.capacity() * (sizeof(key_t) + sizeof(item_entry) + 1);
+  for (const auto& [k, e] : items_) {
+    bytes += e.id.capacity() > 15 ? e.id.capacity() + 1 : 0;
+    bytes += e.categories.capacity() * sizeof(std::string);
+  }
+  bytes += rows_.capacity() * (sizeof(key_t) + sizeof(row) + 1);
+  for (const auto& [k, r] : rows_) {
+    s.row_entries += r.size();
+    bytes += r.capacity() * (sizeof(key_t) + sizeof(double) + 1);
+  }
+  s.memory_bytes = bytes;
+  return s;
+}
+
+}  // namespace rtrec::engine

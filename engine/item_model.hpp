@@ -1,0 +1,143 @@
+// The item side of one item shard: item-to-item co-occurrence rows for the
+// items this shard owns, plus a full replica of every item's statistics
+// (norm, popularity, name, categories, hidden flag) so that similarity and
+// popularity are computed locally. Every item shard receives every
+// item_delta_batch; it updates the replicated table for all events and the
+// rows only for the items it owns.
+//
+// Time decay is "forward decay" (Cormode et al. 2009): an event at time t adds
+// w * exp(lambda * (t - landmark)), so no entry needs a timestamp, values from
+// any time are comparable, and ratios (cosine) need no decay at all. The
+// landmark moves forward in fixed steps with a rescale when exponents grow.
+//
+// Per event: O(pair_window) hash updates; each row holds at most
+// 1.5 * neighbors_max entries (pruned to the strongest neighbors_max).
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+#include "engine/model_types.hpp"
+
+namespace rtrec::engine {
+
+/// Exponential forward decay with a movable landmark.
+class forward_decay {
+ public:
+  explicit forward_decay(double half_life_s = 0.0);
+  /// Returns the multiplier for an event at `ts_ms`, moving the landmark (and
+  /// reporting the rescale factor through `rescale`, 1.0 if none) when needed.
+  double weight(std::int64_t ts_ms, double& rescale);
+  /// Returns the factor that turns a stored value into its value at `now_ms`.
+  double to_present(std::int64_t now_ms) const;
+  bool enabled() const noexcept { return lambda_ > 0.0; }
+
+ private:
+  double lambda_ = 0.0;       // per millisecond
+  std::int64_t landmark_ = 0;
+  std::int64_t step_ = 0;     // ms between landmarks
+  bool started_ = false;
+};
+
+struct item_entry {
+  std::string id;
+  std::vector<std::string> categories;
+  double norm = 0.0;        ///< decayed sum of squared first-interaction weights
+  double popularity = 0.0;  ///< decayed sum of positive event weights
+  std::uint64_t events = 0;
+  std::int64_t last_timestamp = 0;
+  bool hidden = false;
+};
+
+/// Metadata of an item, set by the application.
+struct item_meta {
+  std::string id;
+  std::vector<std::string> categories;
+  bool hidden = false;
+  std::int64_t timestamp = 0;
+};
+
+struct item_model_stats {
+  std::uint64_t events = 0;
+  std::uint64_t pair_updates = 0;
+  std::uint64_t prunes = 0;
+  std::uint64_t collisions = 0;
+  std::size_t items = 0;
+  std::size_t rows = 0;
+  std::size_t row_entries = 0;
+  std::size_t memory_bytes = 0;
+};
+
+class item_model {
+ public:
+  /// A model for shard `shard` of `shards` (shards >= 1, shard < shards).
+  item_model(model_config cfg, std::uint32_t shard = 0, std::uint32_t shards = 1);
+
+  bool owns(key_t item) const noexcept { return shard_of(item, shards_) == shard_; }
+
+  /// Applies one batch from a profile store.
+  void apply(const item_delta_batch& batch);
+
+  /// Adds to `out` the partial scores of candidates from the rows this shard
+  /// owns, for the query's items: sum over i of w_i * sim(i, j). Hidden items
+  /// and items failing the filter are left out. `out` may hold candidates from
+  /// earlier calls; equal keys are summed.
+  void candidates(const score_query& q, absl::flat_hash_map<key_t, double>& out) const;
+
+  /// Returns up to n items most similar to `item` (must be owned by this
+  /// shard to give results), best first. Empty for an unknown item.
+  std::vector<scored> similar(key_t item, std::size_t n, const item_filter& f) const;
+
+  /// Returns up to n most popular items (scores decayed to the latest event
+  /// time seen), best first, skipping keys in `exclude` and hidden items.
+  std::vector<scored> popular(std::size_t n, const item_filter& f,
+                              const absl::flat_hash_set<key_t>& exclude = {});
+
+  /// Sets an item's metadata (creates the item if needed). Returns false if
+  /// the id's key belongs to a different string.
+  bool set_meta(const item_meta& meta);
+  /// Hides an item for good (deleted). Returns false if unknown.
+  bool remove(std::string_view id);
+
+  /// Returns the item's name, or nullptr if unknown.
+  const std::string* name(key_t key) const;
+  const item_entry* find(key_t key) const;
+  bool visible(key_t key, const item_filter& f) const;
+
+  std::int64_t latest_timestamp() const noexcept { return latest_ts_; }
+  item_model_stats stats() const;
+  const model_config& config() const noexcept { return cfg_; }
+
+ private:
+  using row = absl::flat_hash_map<key_t, double>;
+  void bump(row& r, key_t other, double inc);
+  void rescale_rows(double factor);
+  void rescale_items_pop(double factor);
+  void rescale_items_norm(double factor);
+  double sim(double c, double ni, double nj) const;
+
+  model_config cfg_;
+  std::uint32_t shard_;
+  std::uint32_t shards_;
+  forward_decay cooc_decay_;
+  forward_decay trend_decay_;
+  absl::flat_hash_map<key_t, item_entry> items_;
+  absl::flat_hash_map<key_t, row> rows_;
+  std::int64_t latest_ts_ = 0;
+  std::uint64_t events_ = 0;
+  std::uint64_t pair_updates_ = 0;
+  std::uint64_t prunes_ = 0;
+  std::uint64_t collisions_ = 0;
+  // Popular cache.
+  std::vector<scored> popular_cache_;
+  bool popular_complete_ = false;  // cache holds every eligible item
+  std::uint64_t popular_changes_ = 0;
+  bool popular_valid_ = false;
+};
+
+}  // namespace rtrec::engine

@@ -1,0 +1,90 @@
+// Data that flows between the engine parts: from a profile store to the item
+// models (item_delta_batch), from a profile to the scorer (profile_view,
+// score_query) and back (scored). These are also the payloads of actor
+// messages (messages/ adds their inspect() functions), so they are plain
+// structs of vectors: cheap to move, easy to serialize.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/event.hpp"
+
+namespace rtrec::engine {
+
+/// One candidate with its score. Ordering used everywhere: score descending,
+/// then key ascending (deterministic tie-break).
+struct scored {
+  key_t key = 0;
+  double score = 0.0;
+};
+
+inline bool better(const scored& a, const scored& b) noexcept {
+  return a.score > b.score || (a.score == b.score && a.key < b.key);
+}
+
+/// A recommendation as the caller sees it: string id and score.
+struct recommendation {
+  std::string item;
+  double score = 0.0;
+};
+
+/// Per-event changes a profile store hands to the item models, flattened into
+/// parallel vectors (one entry per event; context items in ctx_* ranges).
+struct item_delta_batch {
+  enum flag : std::uint8_t { first_time = 1, negative = 2 };
+  std::vector<key_t> item;
+  std::vector<float> weight;
+  std::vector<std::int64_t> timestamp;
+  std::vector<std::uint8_t> flags;
+  /// Event k's context is ctx_item[ctx_end[k-1] .. ctx_end[k]) (ctx_end[-1]=0):
+  /// the user's most recent distinct items before the event, newest first.
+  std::vector<std::uint32_t> ctx_end;
+  std::vector<key_t> ctx_item;
+  std::vector<float> ctx_weight;
+  /// Names of item keys this sender had not named before (dictionary feed).
+  std::vector<key_t> new_keys;
+  std::vector<std::string> new_ids;
+
+  std::size_t size() const noexcept { return item.size(); }
+  bool empty() const noexcept { return item.empty(); }
+  void clear() noexcept {
+    item.clear(); weight.clear(); timestamp.clear(); flags.clear();
+    ctx_end.clear(); ctx_item.clear(); ctx_weight.clear();
+    new_keys.clear(); new_ids.clear();
+  }
+};
+
+/// What the scorer needs from a user's profile.
+struct profile_view {
+  bool known = false;
+  /// Most recent distinct items first, with their query weights (event weight
+  /// times recency decay).
+  std::vector<key_t> recent;
+  std::vector<float> recent_weight;
+  /// Every item the user has seen or disliked (excluded from results).
+  std::vector<key_t> seen;
+};
+
+/// A user's recent interaction, as reported to callers.
+struct interaction {
+  std::string item;
+  event_type type = event_type::view;
+  float weight = 0.0f;
+  std::int64_t timestamp = 0;
+};
+
+/// Filters applied to candidates.
+struct item_filter {
+  std::string category;  ///< empty = any
+};
+
+/// A request for candidate scores from the rows an item model owns.
+struct score_query {
+  std::vector<key_t> items;
+  std::vector<float> weights;
+  item_filter filter;
+};
+
+}  // namespace rtrec::engine

@@ -1,0 +1,158 @@
+#include "engine/profile_store.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace rtrec::engine {
+
+profile_store::profile_store(model_config cfg) : cfg_(std::move(cfg)) {
+  cfg_.recent_max = std::max<std::size_t>(1, cfg_.recent_max);
+  cfg_.seen_max = std::max<std::size_t>(1, cfg_.seen_max);
+}
+
+bool profile_store::name_item(key_t key, const std::string& id,
+                              item_delta_batch& out) {
+  auto [it, inserted] = item_names_.try_emplace(key);
+  if (inserted) {
+    it->second = id;
+    out.new_keys.push_back(key);
+    out.new_ids.push_back(id);
+    return true;
+  }
+  return it->second == id;
+}
+
+reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
+  const key_t uk = hash_id(e.user);
+  const key_t ik = hash_id(e.item);
+  // Check both ids before changing anything.
+  auto uit = users_.find(uk);
+  if (uit != users_.end() && uit->second.id != e.user)
+    return reject_reason::id_collision;
+  if (auto nit = item_names_.find(ik); nit != item_names_.end() && nit->second != e.item)
+    return reject_reason::id_collision;
+  name_item(ik, e.item, out);
+  if (uit == users_.end()) {
+    uit = users_.try_emplace(uk).first;
+    uit->second.id = e.user;
+  }
+  auto& p = uit->second;
+  ++p.events;
+  ++events_applied_;
+
+  const bool negative = e.type == event_type::dislike;
+  const float w = negative ? 0.0f : cfg_.weight_of(e.type, e.value);
+  const bool first_time = p.seen.insert(ik).second;
+  if (first_time) {
+    p.seen_order.push_back(ik);
+    if (p.seen.size() > cfg_.seen_max) {
+      p.seen.erase(p.seen_order[p.seen_head]);
+      ++p.seen_head;
+      if (p.seen_head * 2 > p.seen_order.size()) {
+        p.seen_order.erase(p.seen_order.begin(),
+                           p.seen_order.begin() + static_cast<std::ptrdiff_t>(p.seen_head));
+        p.seen_head = 0;
+      }
+    }
+  }
+
+  // Item-side delta: the event and its context (recent items, newest first).
+  out.item.push_back(ik);
+  out.weight.push_back(w);
+  out.timestamp.push_back(e.timestamp);
+  std::uint8_t flags = 0;
+  if (first_time)
+    flags |= item_delta_batch::first_time;
+  if (negative)
+    flags |= item_delta_batch::negative;
+  out.flags.push_back(flags);
+  if (first_time && !negative) {
+    std::size_t taken = 0;
+    for (auto it = p.recent.rbegin(); it != p.recent.rend() && taken < cfg_.pair_window; ++it) {
+      if (it->item == ik || it->weight <= 0.0f)
+        continue;
+      out.ctx_item.push_back(it->item);
+      out.ctx_weight.push_back(it->weight);
+      ++taken;
+    }
+  }
+  out.ctx_end.push_back(static_cast<std::uint32_t>(out.ctx_item.size()));
+
+  // Recent list: one entry per distinct item, the newest at the back.
+  auto same = std::find_if(p.recent.begin(), p.recent.end(),
+                           [ik](const auto& r) { return r.item == ik; });
+  float kept_weight = w;
+  if (same != p.recent.end()) {
+    kept_weight = negative ? 0.0f : std::max(w, same->weight);
+    p.recent.erase(same);
+  }
+  if (!negative) {
+    if (p.recent.size() >= cfg_.recent_max)
+      p.recent.erase(p.recent.begin());
+    p.recent.push_back({ik, e.timestamp, kept_weight, e.type});
+  }
+  return reject_reason::none;
+}
+
+const user_profile* profile_store::find(std::string_view user) const {
+  auto it = users_.find(hash_id(user));
+  if (it == users_.end() || it->second.id != user)
+    return nullptr;
+  return &it->second;
+}
+
+profile_view profile_store::view(std::string_view user) const {
+  profile_view v;
+  const auto* p = find(user);
+  if (p == nullptr)
+    return v;
+  v.known = true;
+  v.recent.reserve(p->recent.size());
+  v.recent_weight.reserve(p->recent.size());
+  double decay = 1.0;
+  for (auto it = p->recent.rbegin(); it != p->recent.rend(); ++it) {
+    v.recent.push_back(it->item);
+    v.recent_weight.push_back(static_cast<float>(it->weight * decay));
+    decay *= cfg_.recency_decay;
+  }
+  v.seen.assign(p->seen_order.begin() + static_cast<std::ptrdiff_t>(p->seen_head),
+                p->seen_order.end());
+  return v;
+}
+
+std::vector<interaction> profile_store::recent(std::string_view user) const {
+  std::vector<interaction> out;
+  const auto* p = find(user);
+  if (p == nullptr)
+    return out;
+  for (auto it = p->recent.rbegin(); it != p->recent.rend(); ++it) {
+    auto name = item_names_.find(it->item);
+    out.push_back({name != item_names_.end() ? name->second : std::string{},
+                   it->type, it->weight, it->timestamp});
+  }
+  return out;
+}
+
+bool profile_store::erase(std::string_view user) {
+  auto it = users_.find(hash_id(user));
+  if (it == users_.end() || it->second.id != user)
+    return false;
+  users_.erase(it);
+  return true;
+}
+
+std::size_t profile_store::memory_bytes() const noexcept {
+  std::size_t total = users_.capacity() * (sizeof(key_t) + sizeof(user_profile) + 1);
+  for (const auto& [k, p] : users_) {
+    total += p.id.capacity() > 15 ? p.id.capacity() + 1 : 0;
+    total += p.recent.capacity() * sizeof(user_profile::recent_entry);
+    total += p.seen.capacity() * (sizeof(key_t) + 1);
+    total += p.seen_order.capacity() * sizeof(key_t);
+  }
+  total += item_names_.capacity() * (sizeof(key_t) + sizeof(std::string) + 1);
+  for (const auto& [k, s] : item_names_)
+    total += s.capacity() > 15 ? s.capacity() + 1 : 0;
+  return total;
+}
+
+}  // namespace rtrec::engine

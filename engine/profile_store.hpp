@@ -1,0 +1,78 @@
+// User profiles of one shard: each user's bounded list of recent
+// interactions and bounded set of seen items. Applying an event updates the
+// profile and appends what the item side must learn from it (the event and
+// the user's recent items it pairs with) to an item_delta_batch.
+//
+// Knows nothing of sharding: the caller hands it only the users it owns.
+// Per-event cost is O(recent_max + pair_window), whatever the user's history.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+#include "engine/event.hpp"
+#include "engine/model_types.hpp"
+
+namespace rtrec::engine {
+
+struct user_profile {
+  struct recent_entry {
+    key_t item = 0;
+    std::int64_t timestamp = 0;
+    float weight = 0.0f;
+    event_type type = event_type::view;
+  };
+  std::string id;
+  /// Oldest first; at most recent_max entries, one per distinct item.
+  std::vector<recent_entry> recent;
+  absl::flat_hash_set<key_t> seen;
+  /// Insertion order of `seen` from seen_head on (for forgetting the oldest).
+  std::vector<key_t> seen_order;
+  std::size_t seen_head = 0;
+  std::uint64_t events = 0;
+};
+
+class profile_store {
+ public:
+  explicit profile_store(model_config cfg);
+
+  /// Applies a validated event. On success appends the item-side delta to
+  /// `out` and returns reject_reason::none. Returns id_collision (and changes
+  /// nothing) when e.user or e.item hashes to a key already owned by a
+  /// different string.
+  reject_reason apply(const event& e, item_delta_batch& out);
+
+  /// Returns the scoring view of `user` (known=false for an unknown user).
+  profile_view view(std::string_view user) const;
+
+  /// Returns the user's recent interactions, newest first (empty if unknown).
+  std::vector<interaction> recent(std::string_view user) const;
+
+  /// Forgets everything about `user`. Returns false if it was unknown.
+  bool erase(std::string_view user);
+
+  /// Returns the profile of `user`, or nullptr.
+  const user_profile* find(std::string_view user) const;
+
+  std::size_t users() const noexcept { return users_.size(); }
+  std::uint64_t events_applied() const noexcept { return events_applied_; }
+  /// Approximate heap bytes held (profiles, sets, dictionary).
+  std::size_t memory_bytes() const noexcept;
+  const model_config& config() const noexcept { return cfg_; }
+
+ private:
+  /// Returns false on a collision; records a new name in `out` when first seen.
+  bool name_item(key_t key, const std::string& id, item_delta_batch& out);
+
+  model_config cfg_;
+  absl::flat_hash_map<key_t, user_profile> users_;
+  absl::flat_hash_map<key_t, std::string> item_names_;
+  std::uint64_t events_applied_ = 0;
+};
+
+}  // namespace rtrec::engine

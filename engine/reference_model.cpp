@@ -1,0 +1,46 @@
+#include "engine/reference_model.hpp"
+
+namespace rtrec::engine {
+
+reference_model::reference_model(model_config cfg)
+  : cfg_(cfg), profiles_(cfg), items_(cfg, 0, 1) {
+}
+
+reject_reason reference_model::ingest(const event& e) {
+  if (auto r = validate(e, cfg_.limits); r != reject_reason::none)
+    return r;
+  scratch_.clear();
+  if (auto r = profiles_.apply(e, scratch_); r != reject_reason::none)
+    return r;
+  items_.apply(scratch_);
+  return reject_reason::none;
+}
+
+std::vector<scored> reference_model::recommend_keys(std::string_view user,
+                                                    const recommend_options& o) {
+  auto view = profiles_.view(user);
+  absl::flat_hash_map<key_t, double> cands;
+  items_.candidates(make_query(view, o.filter), cands);
+  auto ranked = rank(cands, view.seen, o.exclude_seen, o.offset + o.n);
+  return complete_keys(items_, std::move(ranked), view.seen, o);
+}
+
+std::vector<recommendation> reference_model::recommend(std::string_view user,
+                                                       const recommend_options& o) {
+  auto view = profiles_.view(user);
+  absl::flat_hash_map<key_t, double> cands;
+  items_.candidates(make_query(view, o.filter), cands);
+  auto ranked = rank(cands, view.seen, o.exclude_seen, o.offset + o.n);
+  return complete(items_, std::move(ranked), view.seen, o);
+}
+
+std::vector<recommendation> reference_model::similar(std::string_view item, std::size_t n,
+                                                     const item_filter& f) const {
+  return resolve(items_, items_.similar(hash_id(item), n, f));
+}
+
+std::vector<recommendation> reference_model::popular(std::size_t n, const item_filter& f) {
+  return resolve(items_, items_.popular(n, f));
+}
+
+}  // namespace rtrec::engine

@@ -1,0 +1,51 @@
+// The recommend pipeline in steps, so the reference model can run them in one
+// place and the actors each where its data lives:
+//
+//   profile_view --make_query--> score_query --item_model::candidates (per
+//   shard, summed)--> candidates --rank--> top keys --complete (popularity
+//   fill, offset, names)--> recommendations
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/item_model.hpp"
+#include "engine/model_types.hpp"
+
+namespace rtrec::engine {
+
+struct recommend_options {
+  std::size_t n = 10;
+  std::size_t offset = 0;
+  item_filter filter;
+  bool exclude_seen = true;
+};
+
+/// Returns the query for a user's view (its recent items and weights).
+score_query make_query(const profile_view& view, const item_filter& filter);
+
+/// Returns the best `count` candidates, best first (score desc, key asc),
+/// leaving out candidates in `seen` when exclude_seen, and non-positive scores.
+std::vector<scored> rank(const absl::flat_hash_map<key_t, double>& candidates,
+                         const std::vector<key_t>& seen, bool exclude_seen,
+                         std::size_t count);
+
+/// Completes a ranked list on the model that answers popularity: appends the
+/// most popular items not yet listed (and not seen, when exclude_seen) until
+/// offset + n are listed, with scores scaled below the last ranked score so
+/// the list stays sorted; drops the first `offset`; resolves names (an item
+/// without a name is dropped).
+std::vector<scored> complete_keys(item_model& popularity, std::vector<scored> ranked,
+                                  const std::vector<key_t>& seen,
+                                  const recommend_options& o);
+/// complete_keys, then resolve.
+std::vector<recommendation> complete(item_model& popularity, std::vector<scored> ranked,
+                                     const std::vector<key_t>& seen,
+                                     const recommend_options& o);
+
+/// Resolves keys to names on `names` (unknown keys are dropped).
+std::vector<recommendation> resolve(const item_model& names, const std::vector<scored>& items);
+
+}  // namespace rtrec::engine

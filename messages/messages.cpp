@@ -1,0 +1,32 @@
+#include "messages/messages.hpp"
+
+namespace rtrec {
+
+std::string to_string(error_code x) {
+  switch (x) {
+    case error_code::none: return "none";
+    case error_code::shard_unavailable: return "shard_unavailable";
+    case error_code::overloaded: return "overloaded";
+    case error_code::invalid_request: return "invalid_request";
+    case error_code::not_found: return "not_found";
+    case error_code::shutting_down: return "shutting_down";
+  }
+  return "unknown";
+}
+
+void register_messages(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::rtrec>();
+  cfg.add_message_type<item_shard_actor>("rtrec::item_shard_actor");
+  cfg.add_message_type<profile_shard_actor>("rtrec::profile_shard_actor");
+  // (CAF 0.17.6's add_error_category<T> overload does not compile; use the
+  // renderer form.)
+  cfg.add_error_category(caf::atom("rtrec"),
+                         [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           std::string out = "rtrec: " + to_string(static_cast<error_code>(code));
+                           if (!ctx.empty())
+                             out += " (" + caf::to_string(ctx) + ")";
+                           return out;
+                         });
+}
+
+}  // namespace rtrec

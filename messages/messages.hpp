@@ -1,0 +1,361 @@
+// The contract between rtrec's actors: message structs with their CAF 0.17
+// inspect() functions, atoms, one CAF type-ID block, typed actor interfaces
+// and error codes. No logic lives here.
+//
+// Who talks to whom (arrows are requests, replies flow back):
+//
+//   application --ingest_request--> ingestor --shard_batch--> profile_shard
+//   profile_shard --delta_batch--> every item_shard      (item side, async)
+//   application --recommend_request--> recommender
+//        recommender --profile_atom--> owning profile_shard
+//        recommender --score_atom--> every item_shard     (scatter-gather)
+//        recommender --finish_atom--> item_shard 0         (popularity fill, names)
+//
+// Every type that travels is in the type-ID block below and registered by
+// register_messages(), so it can cross a node boundary unchanged.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/event.hpp"
+#include "engine/item_model.hpp"
+#include "engine/model_types.hpp"
+
+namespace rtrec {
+
+// -- error codes --------------------------------------------------------------
+
+/// Errors rtrec's actors return (category atom "rtrec").
+enum class error_code : std::uint8_t {
+  none = 0,
+  shard_unavailable = 1,  ///< the owning shard is dead or did not answer in time
+  overloaded = 2,         ///< too much in flight; retry later
+  invalid_request = 3,    ///< a field of the request is out of range
+  not_found = 4,          ///< unknown user or item where one is required
+  shutting_down = 5,      ///< the engine is stopping
+};
+
+std::string to_string(error_code x);
+
+// -- atoms (at most 10 characters) ---------------------------------------------
+
+using profile_atom = caf::atom_constant<caf::atom("profile")>;
+using score_atom = caf::atom_constant<caf::atom("score")>;
+using finish_atom = caf::atom_constant<caf::atom("finish")>;
+using similar_atom = caf::atom_constant<caf::atom("similar")>;
+using popular_atom = caf::atom_constant<caf::atom("popular")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using recent_atom = caf::atom_constant<caf::atom("recent")>;
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
+using item_atom = caf::atom_constant<caf::atom("item")>;
+using remove_atom = caf::atom_constant<caf::atom("remove")>;
+
+// -- messages -----------------------------------------------------------------
+
+/// application -> ingestor: events to validate and apply, in order.
+struct ingest_request {
+  std::vector<engine::event> events;
+};
+
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+
+/// One refused event: its index in the ingest_request and why.
+struct rejection {
+  std::uint32_t index = 0;
+  engine::reject_reason reason = engine::reject_reason::none;
+};
+
+/// ingestor -> application, once every accepted event is applied by its
+/// profile shard (read-your-writes holds from here on). accepted +
+/// rejected.size() == events.size().
+struct ingest_ack {
+  std::uint64_t accepted = 0;
+  std::vector<rejection> rejected;
+};
+
+/// ingestor -> profile_shard: validated events for users the shard owns, in
+/// arrival order; index[k] is events[k]'s index in the ingest_request.
+struct shard_batch {
+  std::vector<engine::event> events;
+  std::vector<std::uint32_t> index;
+};
+
+/// profile_shard -> ingestor: how many were applied, which were refused
+/// (indices are those of the shard_batch's index vector, i.e. request space).
+struct shard_ack {
+  std::uint64_t applied = 0;
+  std::vector<rejection> rejected;
+};
+
+/// profile_shard -> every item_shard: the item side of applied events.
+/// created_ns is the sender's steady-clock time (for lag measurement).
+struct delta_batch {
+  engine::item_delta_batch delta;
+  std::uint32_t source = 0;
+  std::uint64_t seq = 0;
+  std::int64_t created_ns = 0;
+};
+
+/// item_shard -> recommender: partial candidate scores from owned rows.
+struct candidates {
+  std::vector<engine::key_t> keys;
+  std::vector<double> scores;
+};
+
+/// Largest n (and offset) a query may ask for.
+constexpr std::uint32_t max_results = 10000;
+
+/// application -> recommender: top-n for a user.
+struct recommend_request {
+  std::string user;
+  std::uint32_t n = 10;
+  std::uint32_t offset = 0;
+  std::string category;
+  bool exclude_seen = true;
+};
+
+/// recommender -> item_shard 0: complete a ranked list (popularity fill,
+/// offset, names).
+struct finish_request {
+  std::vector<engine::scored> ranked;
+  std::vector<engine::key_t> seen;
+  std::uint32_t n = 10;
+  std::uint32_t offset = 0;
+  std::string category;
+  bool exclude_seen = true;
+};
+
+/// Reply with recommendations, best first.
+struct recommendations {
+  std::vector<engine::recommendation> items;
+};
+
+/// profile_shard -> caller: a user's recent interactions, newest first.
+struct user_interactions {
+  std::vector<engine::interaction> items;
+};
+
+/// Counters of one profile shard.
+struct shard_stats {
+  std::uint32_t shard = 0;
+  std::uint64_t users = 0;
+  std::uint64_t events_applied = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t memory_bytes = 0;
+  std::uint64_t deltas_in_flight = 0;
+  std::uint64_t acks_deferred = 0;
+};
+
+/// Counters of one item shard. lag_* is the time from a delta batch's
+/// creation at a profile shard to its application here (nanoseconds).
+struct item_shard_stats {
+  std::uint32_t shard = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t events = 0;
+  std::uint64_t items = 0;
+  std::uint64_t rows = 0;
+  std::uint64_t row_entries = 0;
+  std::uint64_t pair_updates = 0;
+  std::uint64_t prunes = 0;
+  std::uint64_t collisions = 0;
+  std::uint64_t memory_bytes = 0;
+  std::uint64_t lag_p50_ns = 0;
+  std::uint64_t lag_p99_ns = 0;
+  std::uint64_t lag_max_ns = 0;
+};
+
+/// Counters of one ingestor. rejected_by_reason is indexed by reject_reason.
+struct ingest_stats {
+  std::uint64_t requests = 0;
+  std::uint64_t received = 0;
+  std::uint64_t accepted = 0;
+  std::vector<std::uint64_t> rejected_by_reason;
+};
+
+// -- inspect ------------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rejection& x) {
+  return f(caf::meta::type_name("rejection"), x.index, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_request& x) {
+  return f(caf::meta::type_name("ingest_request"), x.events);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_ack& x) {
+  return f(caf::meta::type_name("ingest_ack"), x.accepted, x.rejected);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_batch& x) {
+  return f(caf::meta::type_name("shard_batch"), x.events, x.index);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_ack& x) {
+  return f(caf::meta::type_name("shard_ack"), x.applied, x.rejected);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
+  return f(caf::meta::type_name("delta_batch"), x.delta, x.source, x.seq, x.created_ns);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, candidates& x) {
+  return f(caf::meta::type_name("candidates"), x.keys, x.scores);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recommend_request& x) {
+  return f(caf::meta::type_name("recommend_request"), x.user, x.n, x.offset, x.category,
+           x.exclude_seen);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, finish_request& x) {
+  return f(caf::meta::type_name("finish_request"), x.ranked, x.seen, x.n, x.offset,
+           x.category, x.exclude_seen);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
+  return f(caf::meta::type_name("recommendations"), x.items);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_interactions& x) {
+  return f(caf::meta::type_name("user_interactions"), x.items);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
+  return f(caf::meta::type_name("shard_stats"), x.shard, x.users, x.events_applied,
+           x.rejected, x.memory_bytes, x.deltas_in_flight, x.acks_deferred);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
+  return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.events, x.items,
+           x.rows, x.row_entries, x.pair_updates, x.prunes, x.collisions, x.memory_bytes,
+           x.lag_p50_ns, x.lag_p99_ns, x.lag_max_ns);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_stats& x) {
+  return f(caf::meta::type_name("ingest_stats"), x.requests, x.received, x.accepted,
+           x.rejected_by_reason);
+}
+
+}  // namespace rtrec
+
+// Engine payload types: inspect() beside them by ADL, kept here so engine/
+// stays free of CAF.
+namespace rtrec::engine {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("event"), x.user, x.item, x.type, x.value, x.timestamp, x.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scored& x) {
+  return f(caf::meta::type_name("scored"), x.key, x.score);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recommendation& x) {
+  return f(caf::meta::type_name("recommendation"), x.item, x.score);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_delta_batch& x) {
+  return f(caf::meta::type_name("item_delta_batch"), x.item, x.weight, x.timestamp, x.flags,
+           x.ctx_end, x.ctx_item, x.ctx_weight, x.new_keys, x.new_ids);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, profile_view& x) {
+  return f(caf::meta::type_name("profile_view"), x.known, x.recent, x.recent_weight, x.seen);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, interaction& x) {
+  return f(caf::meta::type_name("interaction"), x.item, x.type, x.weight, x.timestamp);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_filter& x) {
+  return f(caf::meta::type_name("item_filter"), x.category);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, score_query& x) {
+  return f(caf::meta::type_name("score_query"), x.items, x.weights, x.filter);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_meta& x) {
+  return f(caf::meta::type_name("item_meta"), x.id, x.categories, x.hidden, x.timestamp);
+}
+
+}  // namespace rtrec::engine
+
+CAF_ERROR_CODE_ENUM(rtrec::error_code, "rtrec")
+
+// -- type-ID block: every type that travels between actors ----------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_request))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_ack))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_batch))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_ack))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::delta_batch))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::candidates))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::recommend_request))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::finish_request))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::recommendations))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::user_interactions))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_stats))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::item_shard_stats))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_stats))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::profile_view))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::score_query))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_meta))
+CAF_END_TYPE_ID_BLOCK(rtrec)
+
+namespace rtrec {
+
+// -- typed actor interfaces -------------------------------------------------------
+
+/// Owns the item side of one item shard (engine::item_model).
+using item_shard_actor = caf::typed_actor<
+  // from profile shards; replies with the batch's seq once applied
+  caf::replies_to<delta_batch>::with<std::uint64_t>,
+  // from recommenders
+  caf::replies_to<score_atom, engine::score_query>::with<candidates>,
+  caf::replies_to<finish_atom, finish_request>::with<recommendations>,
+  // similar(item, n, category) answered by the item's owner shard
+  caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
+  // popular(n, category)
+  caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
+  // item metadata (sent to every item shard); false on an id collision
+  caf::replies_to<item_atom, engine::item_meta>::with<bool>,
+  caf::replies_to<remove_atom, std::string>::with<bool>,
+  // replies once every delta batch received before it is applied
+  caf::replies_to<flush_atom>::with<std::uint64_t>,
+  caf::replies_to<stats_atom>::with<item_shard_stats>>;
+
+/// Owns the profiles of the users that hash to it (engine::profile_store).
+using profile_shard_actor = caf::typed_actor<
+  caf::replies_to<shard_batch>::with<shard_ack>,
+  caf::replies_to<profile_atom, std::string>::with<engine::profile_view>,
+  caf::replies_to<recent_atom, std::string>::with<user_interactions>,
+  caf::replies_to<forget_atom, std::string>::with<bool>,
+  // replies once everything applied before it has reached the item side
+  caf::replies_to<flush_atom>::with<std::uint64_t>,
+  caf::replies_to<stats_atom>::with<shard_stats>>;
+
+/// Validates events and routes them to their profile shards.
+using ingestor_actor = caf::typed_actor<
+  caf::replies_to<ingest_request>::with<ingest_ack>,
+  caf::replies_to<stats_atom>::with<ingest_stats>>;
+
+/// Answers queries by scatter-gather over the shards.
+using recommender_actor = caf::typed_actor<
+  caf::replies_to<recommend_request>::with<recommendations>,
+  caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
+  caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>>;
+
+/// Registers every rtrec message type and the error category with `cfg`.
+/// Call before constructing the actor_system.
+void register_messages(caf::actor_system_config& cfg);
+
+}  // namespace rtrec

@@ -1,0 +1,122 @@
+// Actor topology tests on the deterministic scheduler: read-your-writes,
+// routing, rejections, similar/popular, item metadata.
+#include "tests/harness/topology_fixture.hpp"
+
+#include <algorithm>
+
+using namespace rtrec;
+using rtrec::testing::ev;
+
+namespace {
+
+class topology_test : public rtrec::testing::topology_fixture {};
+
+bool contains(const std::vector<engine::recommendation>& recs, const std::string& item) {
+  return std::any_of(recs.begin(), recs.end(), [&](const auto& r) { return r.item == item; });
+}
+
+TEST_F(topology_test, ingest_is_acknowledged_and_applied) {
+  start();
+  auto ack = ingest({ev("alice", "a"), ev("bob", "a"), ev("bob", "b"), ev("carol", "c")});
+  ASSERT_TRUE(ack) << sys().render(ack.error());
+  EXPECT_EQ(ack->accepted, 4u);
+  EXPECT_TRUE(ack->rejected.empty());
+  auto applied = flush();
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(*applied, 4u);
+}
+
+TEST_F(topology_test, recommendation_reflects_a_just_acknowledged_event) {
+  start();
+  ASSERT_TRUE(ingest({ev("bob", "a"), ev("bob", "b"), ev("dan", "a"), ev("dan", "b")}));
+  ASSERT_TRUE(flush());
+  // alice is new: she gets popular items, none of which she has seen.
+  auto before = recommend("alice", 5);
+  ASSERT_TRUE(before);
+  ASSERT_TRUE(ingest({ev("alice", "a")}));
+  auto after = recommend("alice", 5);
+  ASSERT_TRUE(after) << sys().render(after.error());
+  EXPECT_FALSE(contains(*after, "a")) << "a seen item was recommended";
+  ASSERT_FALSE(after->empty());
+  EXPECT_EQ(after->front().item, "b");
+}
+
+TEST_F(topology_test, invalid_events_are_rejected_with_their_index_and_counted) {
+  start();
+  std::vector<engine::event> events{ev("u1", "i1"), ev("", "i2"), ev("u3", "bad/id"),
+                                    ev("u4", "i4", engine::event_type::rating, 99.0),
+                                    ev("u5", "i5")};
+  auto ack = ingest(events, 0);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->accepted, 2u);
+  ASSERT_EQ(ack->rejected.size(), 3u);
+  EXPECT_EQ(ack->rejected[0].index, 1u);
+  EXPECT_EQ(ack->rejected[0].reason, engine::reject_reason::empty_user);
+  EXPECT_EQ(ack->rejected[1].index, 2u);
+  EXPECT_EQ(ack->rejected[1].reason, engine::reject_reason::bad_id_char);
+  EXPECT_EQ(ack->rejected[2].index, 3u);
+  EXPECT_EQ(ack->rejected[2].reason, engine::reject_reason::bad_value);
+  auto st = ingestor_stats(0);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->rejected_by_reason[static_cast<std::size_t>(engine::reject_reason::empty_user)], 1u);
+  EXPECT_EQ(st->accepted, 2u);
+}
+
+TEST_F(topology_test, similar_and_popular_answer) {
+  start();
+  ASSERT_TRUE(ingest({ev("u1", "x"), ev("u1", "y"), ev("u2", "x"), ev("u2", "y"), ev("u3", "x"),
+                      ev("u3", "z")}));
+  ASSERT_TRUE(flush());
+  auto sim = similar("x", 5);
+  ASSERT_TRUE(sim);
+  ASSERT_EQ(sim->size(), 2u);
+  EXPECT_EQ(sim->front().item, "y");
+  auto pop = popular(2);
+  ASSERT_TRUE(pop);
+  ASSERT_EQ(pop->size(), 2u);
+  EXPECT_EQ(pop->front().item, "x");
+  EXPECT_GT(pop->front().score, (*pop)[1].score);
+}
+
+TEST_F(topology_test, hidden_items_are_never_recommended_and_categories_filter) {
+  start();
+  ASSERT_TRUE(ingest({ev("u1", "x"), ev("u1", "y"), ev("u2", "x"), ev("u2", "z"), ev("u3", "x")}));
+  ASSERT_TRUE(flush());
+  ASSERT_TRUE(set_item({"y", {"books"}, true, 0}));
+  ASSERT_TRUE(set_item({"z", {"films"}, false, 0}));
+  auto recs = recommend("u3", 10);
+  ASSERT_TRUE(recs);
+  EXPECT_FALSE(contains(*recs, "y"));
+  EXPECT_TRUE(contains(*recs, "z"));
+  auto films = recommend("u3", 10, "films");
+  ASSERT_TRUE(films);
+  ASSERT_EQ(films->size(), 1u);
+  EXPECT_EQ(films->front().item, "z");
+}
+
+TEST_F(topology_test, offset_pages_through_results) {
+  start();
+  std::vector<engine::event> events;
+  for (int u = 0; u < 20; ++u)
+    for (int i = 0; i <= u % 7; ++i)
+      events.push_back(ev("u" + std::to_string(u), "i" + std::to_string(i)));
+  ASSERT_TRUE(ingest(events));
+  ASSERT_TRUE(flush());
+  auto all = recommend("new-user", 6);
+  auto page2 = recommend("new-user", 3, {}, 3);
+  ASSERT_TRUE(all);
+  ASSERT_TRUE(page2);
+  ASSERT_EQ(all->size(), 6u);
+  ASSERT_EQ(page2->size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k)
+    EXPECT_EQ((*page2)[k].item, (*all)[k + 3].item);
+}
+
+TEST_F(topology_test, too_large_n_is_an_invalid_request) {
+  start();
+  auto r = recommend("u", max_results + 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), caf::make_error(error_code::invalid_request));
+}
+
+}  // namespace
