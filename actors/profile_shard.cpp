@@ -135,6 +135,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       s.memory_bytes = st.store->memory_bytes();
       s.deltas_in_flight = st.deltas_in_flight;
       s.acks_deferred = st.acks_deferred_total;
+      s.delta_failures = st.delta_failures;
       return s;
     },
   };

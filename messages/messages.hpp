@@ -149,6 +149,7 @@ struct shard_stats {
   std::uint64_t memory_bytes = 0;
   std::uint64_t deltas_in_flight = 0;
   std::uint64_t acks_deferred = 0;
+  std::uint64_t delta_failures = 0;  ///< delta batches an item shard failed to apply
 };
 
 /// Counters of one item shard. lag_* is the time from a delta batch's
@@ -228,7 +229,8 @@ typename Inspector::result_type inspect(Inspector& f, user_interactions& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
   return f(caf::meta::type_name("shard_stats"), x.shard, x.users, x.events_applied,
-           x.rejected, x.memory_bytes, x.deltas_in_flight, x.acks_deferred);
+           x.rejected, x.memory_bytes, x.deltas_in_flight, x.acks_deferred,
+           x.delta_failures);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {

@@ -1,0 +1,234 @@
+// rtrec bench: ingest throughput of the embedded engine under concurrent
+// recommend load.
+//
+// The events are pre-generated in memory, cut into batches (not timed). One
+// producer thread then sends them with ingest_async(), keeping up to
+// --pipeline batches in flight, while --query-threads threads loop
+// recommend(random user of the workload, 10) until ingestion is over (each
+// asks at least once). Ingest throughput = events / (first send .. end of
+// flush()), so every event is fully applied on the item side too.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "apps/rtrec/commands.hpp"
+#include "apps/rtrec/dataset.hpp"
+#include "apps/rtrec/support.hpp"
+#include "engine/histogram.hpp"
+
+namespace rtrec::cli {
+
+namespace {
+
+constexpr std::size_t query_n = 10;
+constexpr std::size_t max_query_users = 1 << 16;
+
+struct bench_options {
+  data_options data;
+  std::size_t batch = 4096;
+  std::size_t pipeline = 8;
+  std::size_t query_threads = 1;
+  bool json = false;
+};
+
+struct query_load {
+  engine::histogram latency_ns;
+  std::uint64_t errors = 0;
+};
+
+struct ingest_timing {
+  ingest_counts counts;
+  std::size_t events = 0;
+  double seconds = 0.0;
+};
+
+// Returns up to `max` users taken at even strides over the stream, so the
+// query mix follows user activity.
+std::vector<std::string> sample_users(const event_batches& batches, std::size_t events,
+                                      std::size_t max) {
+  std::vector<std::string> users;
+  const auto stride = std::max<std::size_t>(1, events / max);
+  std::size_t next = 0, index = 0;
+  for (const auto& b : batches)
+    for (const auto& e : b) {
+      if (index++ == next && users.size() < max) {
+        users.push_back(e.user);
+        next += stride;
+      }
+    }
+  return users;
+}
+
+void query_loop(embedded_engine& eng, const std::vector<std::string>& users, std::uint64_t seed,
+                const std::atomic<bool>& done, query_load& out) {
+  std::mt19937_64 rng{seed};
+  engine::recommend_options ro;
+  ro.n = query_n;
+  do {
+    const auto& user = users[rng() % users.size()];
+    const auto start = clock_type::now();
+    if (eng.recommend(user, ro))
+      out.latency_ns.record(nanos_since(start));
+    else
+      ++out.errors;
+  } while (!done.load(std::memory_order_acquire));
+}
+
+ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std::size_t events,
+                               std::size_t pipeline) {
+  ingest_timing t;
+  std::deque<std::future<caf::expected<ingest_result>>> in_flight;
+  auto settle = [&] {
+    t.counts.add(unwrap(in_flight.front().get(), eng, "ingest"));
+    in_flight.pop_front();
+  };
+  progress bar{"ingesting", events};
+  const auto start = clock_type::now();
+  for (auto& b : batches) {
+    if (in_flight.size() >= pipeline)
+      settle();
+    t.events += b.size();
+    in_flight.push_back(eng.ingest_async(std::move(b)));
+    bar.update(t.events);
+  }
+  while (!in_flight.empty())
+    settle();
+  unwrap(eng.flush(), eng, "flush");
+  t.seconds = seconds_since(start);
+  bar.finish();
+  t.counts.report();
+  return t;
+}
+
+// Runs the ingest with query threads alongside; returns the merged latencies.
+query_load run_load(embedded_engine& eng, event_batches& batches, std::size_t events,
+                    const bench_options& o, ingest_timing& timing) {
+  const auto users = sample_users(batches, events, max_query_users);
+  std::atomic<bool> done{users.empty()};
+  std::vector<query_load> loads(users.empty() ? 0 : o.query_threads);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < loads.size(); ++i)
+    threads.emplace_back(query_loop, std::ref(eng), std::cref(users),
+                         o.data.synthetic.seed + 1 + i, std::cref(done), std::ref(loads[i]));
+  try {
+    timing = ingest_pipelined(eng, batches, events, o.pipeline);
+  } catch (...) {
+    done = true;
+    for (auto& t : threads)
+      t.join();
+    throw;
+  }
+  done.store(true, std::memory_order_release);
+  query_load total;
+  for (std::size_t i = 0; i < threads.size(); ++i) {
+    threads[i].join();
+    total.latency_ns.merge(loads[i].latency_ns);
+    total.errors += loads[i].errors;
+  }
+  return total;
+}
+
+double ms(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
+double ratio(double a, double b) {
+  return b > 0 ? a / b : 0.0;
+}
+
+nlohmann::json report(const ingest_timing& t, const query_load& q, const engine_stats& s,
+                      std::uint64_t rss_before, std::size_t bad_lines, const bench_options& o,
+                      const common_options& common) {
+  return {
+    {"events", t.events},
+    {"accepted", t.counts.accepted},
+    {"rejected", t.counts.rejected},
+    {"bad_lines", bad_lines},
+    {"users", s.users},
+    {"items", s.items},
+    {"ingest_seconds", t.seconds},
+    {"ingest_events_per_sec", ratio(static_cast<double>(t.events), t.seconds)},
+    {"recommend_count", q.latency_ns.count()},
+    {"recommend_errors", q.errors},
+    {"recommend_per_sec", ratio(static_cast<double>(q.latency_ns.count()), t.seconds)},
+    {"recommend_p50_ms", ms(q.latency_ns.percentile(0.5))},
+    {"recommend_p99_ms", ms(q.latency_ns.percentile(0.99))},
+    {"recommend_max_ms", ms(q.latency_ns.max())},
+    {"item_side_lag_p99_ms", ms(s.item_lag_p99_ns)},
+    {"peak_rss_bytes", peak_rss_bytes()},
+    {"rss_before_ingest_bytes", rss_before},
+    {"profile_bytes", s.profile_bytes},
+    {"item_bytes", s.item_bytes},
+    {"bytes_per_user", ratio(static_cast<double>(s.profile_bytes), static_cast<double>(s.users))},
+    {"bytes_per_item", ratio(static_cast<double>(s.item_bytes), static_cast<double>(s.items))},
+    {"batch", o.batch},
+    {"pipeline", o.pipeline},
+    {"query_threads", o.query_threads},
+    {"data", to_json(o.data)},
+    {"config", to_json(common)},
+  };
+}
+
+void print_readable(const nlohmann::json& r) {
+  for (const auto& [key, value] : r.items()) {
+    if (value.is_object())
+      continue;
+    if (value.is_number_float())
+      std::printf("%-24s %.3f\n", key.c_str(), value.get<double>());
+    else
+      std::printf("%-24s %s\n", key.c_str(), value.dump().c_str());
+  }
+  for (const char* section : {"data", "config"})
+    std::printf("%-24s %s\n", section, r[section].dump().c_str());
+}
+
+int run_bench(const bench_options& o, const common_options& common) {
+  std::size_t bad_lines = 0;
+  auto batches = load_batches(o.data, o.batch, bad_lines);
+  std::size_t events = 0;
+  for (const auto& b : batches)
+    events += b.size();
+  const auto rss_before = current_rss_bytes();
+  embedded_engine eng{make_engine_options(common)};
+  spdlog::info("ingesting {} events in batches of {}, {} in flight, {} query thread(s)", events,
+               o.batch, o.pipeline, o.query_threads);
+  ingest_timing timing;
+  const auto queries = run_load(eng, batches, events, o, timing);
+  const auto r = report(timing, queries, unwrap(eng.stats(), eng, "stats"), rss_before,
+                        bad_lines, o, common);
+  if (o.json)
+    std::cout << r.dump(2) << '\n';
+  else
+    print_readable(r);
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& root, common_options& common, command_runner& run) {
+  auto* cmd = root.add_subcommand("bench", "Measure ingest throughput under concurrent recommend load");
+  auto o = std::make_shared<bench_options>();
+  o->data.synthetic.events = 2'000'000;
+  o->data.synthetic.users = 1'000'000;
+  o->data.synthetic.items = 100'000;
+  add_file_options(*cmd, o->data, false);
+  add_synthetic_options(*cmd, o->data);
+  cmd->add_option("--batch", o->batch, "Events per ingest call")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))->capture_default_str();
+  cmd->add_option("--pipeline", o->pipeline, "Asynchronous ingest calls in flight")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))->capture_default_str();
+  cmd->add_option("--query-threads", o->query_threads, "Threads looping recommend() meanwhile")
+    ->check(CLI::Range(std::size_t{0}, std::size_t{256}))->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print one JSON object instead of readable lines");
+  add_common_options(*cmd, common);
+  bind_runner(*cmd, run, [o, &common] { return run_bench(*o, common); });
+}
+
+}  // namespace rtrec::cli

@@ -1,0 +1,33 @@
+// The subcommands of the rtrec tool. Each add_*_command adds its subcommand
+// to `root` with its own options plus the common ones (bound to `common`);
+// when the subcommand is chosen on the command line, parsing sets `run` to
+// the function that executes it. `run` returns the process exit code and
+// throws usage_error (exit 2) or another std::exception (exit 1) on failure.
+//
+//   demo       replay a data set, print throughput, quality, latency, examples
+//   eval       prequential (test-then-train) evaluation of a data file
+//   bench      ingest throughput under concurrent recommend load
+//   recommend  load a data file and print one user's recommendations
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "apps/rtrec/options.hpp"
+
+namespace rtrec::cli {
+
+using command_runner = std::function<int()>;
+
+/// Makes parsing set `run` to `fn` when `cmd` is the chosen subcommand.
+inline void bind_runner(CLI::App& cmd, command_runner& run, command_runner fn) {
+  cmd.callback([&run, fn = std::move(fn)] { run = fn; });
+}
+
+void add_demo_command(CLI::App& root, common_options& common, command_runner& run);
+void add_eval_command(CLI::App& root, common_options& common, command_runner& run);
+void add_bench_command(CLI::App& root, common_options& common, command_runner& run);
+void add_recommend_command(CLI::App& root, common_options& common, command_runner& run);
+
+}  // namespace rtrec::cli

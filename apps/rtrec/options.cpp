@@ -1,0 +1,135 @@
+#include "apps/rtrec/options.hpp"
+
+#include <string_view>
+
+namespace rtrec::cli {
+
+namespace {
+
+constexpr double seconds_per_day = 86400.0;
+
+std::string check_format(const std::string& name) {
+  if (engine::parse_data_format(name))
+    return {};
+  return "unknown format '" + name + "' (use auto, movielens, udata, csv or tsv)";
+}
+
+void add_topology_options(CLI::App& cmd, common_options& o) {
+  const char* group = "Engine topology";
+  auto& t = o.topology;
+  cmd.add_option("--profile-shards", t.profile_shards, "Profile shards (user state)")
+    ->check(CLI::Range(1u, 4096u))->capture_default_str()->group(group);
+  cmd.add_option("--item-shards", t.item_shards, "Item shards (co-occurrence rows)")
+    ->check(CLI::Range(1u, 4096u))->capture_default_str()->group(group);
+  cmd.add_option("--ingestors", t.ingestors, "Ingestor actors")
+    ->check(CLI::Range(1u, 4096u))->capture_default_str()->group(group);
+  cmd.add_option("--recommenders", t.recommenders, "Recommender actors")
+    ->check(CLI::Range(1u, 4096u))->capture_default_str()->group(group);
+  cmd.add_option("--workers", o.workers, "CAF worker threads (0 = one per core)")
+    ->check(CLI::Range(std::size_t{0}, std::size_t{4096}))->capture_default_str()->group(group);
+}
+
+void add_model_options(CLI::App& cmd, common_options& o) {
+  const char* group = "Model";
+  auto& m = o.topology.model;
+  const auto positive = CLI::Range(std::size_t{1}, std::size_t{1} << 30);
+  cmd.add_option("--recent-max", m.recent_max, "Recent interactions kept per user")
+    ->check(positive)->capture_default_str()->group(group);
+  cmd.add_option("--pair-window", m.pair_window, "Recent items a new event pairs with")
+    ->check(positive)->capture_default_str()->group(group);
+  cmd.add_option("--neighbors-max", m.neighbors_max, "Neighbours kept per item")
+    ->check(positive)->capture_default_str()->group(group);
+  cmd.add_option("--seen-max", m.seen_max, "Seen items remembered per user")
+    ->check(positive)->capture_default_str()->group(group);
+  cmd.add_option("--cooc-half-life-days", o.cooc_half_life_days,
+                 "Half-life of co-occurrence evidence in days of event time (0 = none)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--trend-half-life-days", o.trend_half_life_days,
+                 "Half-life of popularity in days of event time (0 = none)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--alpha", m.similarity_alpha,
+                 "Similarity exponent: c_ij / (n_i^a * n_j^(1-a)); 0.5 = cosine")
+    ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& cmd, common_options& o) {
+  add_topology_options(cmd, o);
+  add_model_options(cmd, o);
+  cmd.add_option("--log-level", o.log_level, "Log level (logs go to stderr)")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+    ->capture_default_str();
+}
+
+engine::model_config make_model_config(const common_options& o) {
+  auto m = o.topology.model;
+  m.cooc_half_life_s = o.cooc_half_life_days * seconds_per_day;
+  m.trend_half_life_s = o.trend_half_life_days * seconds_per_day;
+  return m;
+}
+
+engine_options make_engine_options(const common_options& o) {
+  engine_options e;
+  e.topology = o.topology;
+  e.topology.model = make_model_config(o);
+  e.worker_threads = o.workers;
+  return e;
+}
+
+nlohmann::json to_json(const common_options& o) {
+  const auto& t = o.topology;
+  const auto m = make_model_config(o);
+  return {
+    {"profile_shards", t.profile_shards},
+    {"item_shards", t.item_shards},
+    {"ingestors", t.ingestors},
+    {"recommenders", t.recommenders},
+    {"workers", o.workers},
+    {"recent_max", m.recent_max},
+    {"pair_window", m.pair_window},
+    {"neighbors_max", m.neighbors_max},
+    {"seen_max", m.seen_max},
+    {"cooc_half_life_days", o.cooc_half_life_days},
+    {"trend_half_life_days", o.trend_half_life_days},
+    {"alpha", m.similarity_alpha},
+  };
+}
+
+void add_file_options(CLI::App& cmd, data_options& o, bool required) {
+  auto* data = cmd.add_option("--data", o.path, "Interaction file (MovieLens, CSV or TSV)")
+                 ->check(CLI::ExistingFile);
+  if (required)
+    data->required();
+  cmd.add_option("--format", o.format, "File format: auto, movielens, udata, csv or tsv")
+    ->check(check_format, "FORMAT")
+    ->needs(data)
+    ->capture_default_str();
+}
+
+void add_synthetic_options(CLI::App& cmd, data_options& o) {
+  const char* group = "Synthetic workload (when no --data is given)";
+  auto& s = o.synthetic;
+  const auto positive = CLI::Range(std::size_t{1}, std::size_t{4294967295u});
+  auto* data = cmd.get_option_no_throw("--data");
+  auto add = [&](const char* name, auto& value, const char* help) {
+    auto* opt = cmd.add_option(name, value, help)->capture_default_str()->group(group);
+    if (data != nullptr)
+      opt->excludes(data);
+    return opt;
+  };
+  add("--events", s.events, "Events to generate")->check(positive);
+  add("--users", s.users, "Users")->check(positive);
+  add("--items", s.items, "Items")->check(positive);
+  add("--seed", s.seed, "Random seed");
+}
+
+nlohmann::json to_json(const data_options& o) {
+  if (!o.path.empty())
+    return {{"file", o.path}, {"format", o.format}};
+  const auto& s = o.synthetic;
+  return {{"synthetic", true}, {"events", s.events}, {"users", s.users},
+          {"items", s.items},  {"seed", s.seed}};
+}
+
+}  // namespace rtrec::cli

@@ -1,0 +1,58 @@
+// Command-line options shared by every subcommand, and their mapping onto the
+// engine's configuration: topology sizes, CAF threads, model knobs
+// (engine::model_config), logging, and where the events come from (a file or
+// the synthetic generator). Each subcommand adds the groups it needs to its
+// own CLI::App; the values land in these plain structs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "actors/embedded_engine.hpp"
+#include "engine/config.hpp"
+#include "engine/readers.hpp"
+#include "engine/synthetic.hpp"
+
+namespace rtrec::cli {
+
+/// Options every subcommand accepts.
+struct common_options {
+  topology_config topology;  ///< shard counts and the model knobs
+  std::size_t workers = 0;   ///< CAF worker threads, 0 = one per core
+  double cooc_half_life_days = topology_config{}.model.cooc_half_life_s / 86400.0;
+  double trend_half_life_days = topology_config{}.model.trend_half_life_s / 86400.0;
+  std::string log_level = "info";
+};
+
+/// Adds --profile-shards ... --alpha and --log-level to `cmd`, bound to `o`.
+void add_common_options(CLI::App& cmd, common_options& o);
+
+/// Returns the model configuration `o` describes (half-lives in seconds).
+engine::model_config make_model_config(const common_options& o);
+
+/// Returns the embedded engine's options for `o`.
+engine_options make_engine_options(const common_options& o);
+
+/// Returns `o` as JSON (topology sizes, workers, model knobs), for reports.
+nlohmann::json to_json(const common_options& o);
+
+/// Where the events come from: `path` when set, else the synthetic generator.
+struct data_options {
+  std::string path;
+  std::string format = "auto";
+  engine::synthetic_config synthetic;
+};
+
+/// Adds --data (required or not) and --format to `cmd`, bound to `o`.
+void add_file_options(CLI::App& cmd, data_options& o, bool required);
+
+/// Adds --events, --users, --items and --seed (defaults: the current values
+/// of o.synthetic) to `cmd`; they exclude --data when that was added before.
+void add_synthetic_options(CLI::App& cmd, data_options& o);
+
+/// Returns the data source as JSON (file and format, or the generator's sizes).
+nlohmann::json to_json(const data_options& o);
+
+}  // namespace rtrec::cli

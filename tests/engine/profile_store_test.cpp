@@ -1,0 +1,384 @@
+// Tests of the profile store: the bounded, newest-first recent list; the
+// bounded seen set that forgets its oldest entry first; dislikes; the item
+// delta batch (first_time and negative flags, context items and offsets, the
+// dictionary feed); find/erase/recent; and the per-user bounds under a long
+// history.
+#include "engine/profile_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace rtrec::engine {
+namespace {
+
+event make_event(const std::string& user, const std::string& item, std::int64_t ts,
+                 event_type type = event_type::view, double value = 0.0) {
+  event e;
+  e.user = user;
+  e.item = item;
+  e.type = type;
+  e.value = value;
+  e.timestamp = ts;
+  return e;
+}
+
+model_config small_config(std::size_t recent_max = 5, std::size_t pair_window = 3,
+                          std::size_t seen_max = 100) {
+  model_config cfg;
+  cfg.recent_max = recent_max;
+  cfg.pair_window = pair_window;
+  cfg.seen_max = seen_max;
+  cfg.recency_decay = 0.5;
+  return cfg;
+}
+
+std::vector<key_t> keys_of(std::initializer_list<const char*> ids) {
+  std::vector<key_t> out;
+  for (const char* id : ids)
+    out.push_back(hash_id(id));
+  return out;
+}
+
+/// Returns event k's context items from a batch.
+std::vector<key_t> context_of(const item_delta_batch& b, std::size_t k) {
+  const std::uint32_t begin = k == 0 ? 0 : b.ctx_end[k - 1];
+  return {b.ctx_item.begin() + begin, b.ctx_item.begin() + b.ctx_end[k]};
+}
+
+TEST(ProfileStore, UnknownUser) {
+  profile_store store(small_config());
+  auto v = store.view("nobody");
+  EXPECT_FALSE(v.known);
+  EXPECT_TRUE(v.recent.empty());
+  EXPECT_TRUE(v.seen.empty());
+  EXPECT_TRUE(store.recent("nobody").empty());
+  EXPECT_EQ(store.find("nobody"), nullptr);
+  EXPECT_FALSE(store.erase("nobody"));
+  EXPECT_EQ(store.users(), 0u);
+}
+
+TEST(ProfileStore, RecentIsBoundedAndNewestFirst) {
+  profile_store store(small_config(/*recent_max=*/3));
+  item_delta_batch out;
+  for (int n = 0; n < 6; ++n)
+    ASSERT_EQ(store.apply(make_event("u", "i" + std::to_string(n), 1000 + n), out),
+              reject_reason::none);
+  auto v = store.view("u");
+  ASSERT_TRUE(v.known);
+  EXPECT_EQ(v.recent, keys_of({"i5", "i4", "i3"}));
+  ASSERT_EQ(v.recent_weight.size(), 3u);
+  // View weight 1.0 times recency decay 0.5 per position back.
+  EXPECT_FLOAT_EQ(v.recent_weight[0], 1.0f);
+  EXPECT_FLOAT_EQ(v.recent_weight[1], 0.5f);
+  EXPECT_FLOAT_EQ(v.recent_weight[2], 0.25f);
+  // Seen still has every item, oldest first.
+  EXPECT_EQ(v.seen, keys_of({"i0", "i1", "i2", "i3", "i4", "i5"}));
+  EXPECT_EQ(store.users(), 1u);
+  EXPECT_EQ(store.events_applied(), 6u);
+}
+
+TEST(ProfileStore, RepeatedItemMovesToFrontWithoutDuplicate) {
+  profile_store store(small_config(/*recent_max=*/4));
+  item_delta_batch out;
+  for (const char* item : {"a", "b", "c"})
+    store.apply(make_event("u", item, 1), out);
+  store.apply(make_event("u", "a", 2), out);
+  auto v = store.view("u");
+  EXPECT_EQ(v.recent, keys_of({"a", "c", "b"}));
+  EXPECT_EQ(v.seen.size(), 3u);
+
+  // The kept weight is the larger of the two events' weights.
+  store.apply(make_event("u", "b", 3, event_type::purchase), out);
+  store.apply(make_event("u", "b", 4, event_type::view), out);
+  v = store.view("u");
+  EXPECT_EQ(v.recent, keys_of({"b", "a", "c"}));
+  EXPECT_FLOAT_EQ(v.recent_weight[0], store.config().type_weight[4]);  // purchase
+  const auto* p = store.find("u");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->recent.size(), 3u);
+  EXPECT_EQ(p->events, 6u);
+}
+
+TEST(ProfileStore, SeenIsBoundedForgettingOldestFirst) {
+  profile_store store(small_config(/*recent_max=*/3, /*pair_window=*/3, /*seen_max=*/4));
+  item_delta_batch out;
+  for (int n = 0; n < 10; ++n)
+    store.apply(make_event("u", "i" + std::to_string(n), n), out);
+  auto v = store.view("u");
+  EXPECT_EQ(v.seen, keys_of({"i6", "i7", "i8", "i9"}));
+  const auto* p = store.find("u");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->seen.size(), 4u);
+  for (const char* gone : {"i0", "i1", "i2", "i3", "i4", "i5"})
+    EXPECT_FALSE(p->seen.contains(hash_id(gone))) << gone;
+
+  // A repeat of a remembered item does not refresh its age (insertion order).
+  store.apply(make_event("u", "i6", 20), out);
+  store.apply(make_event("u", "x", 21), out);
+  v = store.view("u");
+  EXPECT_EQ(v.seen, keys_of({"i7", "i8", "i9", "x"}));
+
+  // A forgotten item comes back as new.
+  out.clear();
+  store.apply(make_event("u", "i0", 22), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out.flags[0] & item_delta_batch::first_time);
+  v = store.view("u");
+  EXPECT_EQ(v.seen, keys_of({"i8", "i9", "x", "i0"}));
+}
+
+TEST(ProfileStore, DislikeExcludesAndFeedsNothing) {
+  profile_store store(small_config());
+  item_delta_batch out;
+  store.apply(make_event("u", "a", 1), out);
+  store.apply(make_event("u", "b", 2), out);
+  out.clear();
+  ASSERT_EQ(store.apply(make_event("u", "bad", 3, event_type::dislike), out),
+            reject_reason::none);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out.item[0], hash_id("bad"));
+  EXPECT_EQ(out.weight[0], 0.0f);
+  EXPECT_TRUE(out.flags[0] & item_delta_batch::negative);
+  EXPECT_TRUE(out.flags[0] & item_delta_batch::first_time);
+  EXPECT_TRUE(context_of(out, 0).empty());
+  EXPECT_TRUE(out.ctx_item.empty());
+  EXPECT_TRUE(out.ctx_weight.empty());
+
+  auto v = store.view("u");
+  EXPECT_EQ(v.recent, keys_of({"b", "a"}));  // not in recent
+  EXPECT_NE(std::find(v.seen.begin(), v.seen.end(), hash_id("bad")), v.seen.end());
+
+  // Disliking an item already in the recent list removes it from there (it
+  // no longer pairs with later events) but keeps it seen.
+  out.clear();
+  store.apply(make_event("u", "a", 4, event_type::dislike), out);
+  EXPECT_EQ(out.weight[0], 0.0f);
+  EXPECT_TRUE(out.flags[0] & item_delta_batch::negative);
+  EXPECT_FALSE(out.flags[0] & item_delta_batch::first_time);
+  v = store.view("u");
+  EXPECT_EQ(v.recent, keys_of({"b"}));
+  EXPECT_NE(std::find(v.seen.begin(), v.seen.end(), hash_id("a")), v.seen.end());
+
+  out.clear();
+  store.apply(make_event("u", "c", 5), out);
+  EXPECT_EQ(context_of(out, 0), keys_of({"b"}));
+}
+
+TEST(ProfileStore, FirstTimeFlagOnlyOnFirstInteraction) {
+  profile_store store(small_config());
+  item_delta_batch out;
+  store.apply(make_event("u", "a", 1), out);
+  store.apply(make_event("u", "b", 2), out);
+  store.apply(make_event("u", "a", 3, event_type::purchase), out);
+  store.apply(make_event("v", "a", 4), out);  // another user: first time for v
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_TRUE(out.flags[0] & item_delta_batch::first_time);
+  EXPECT_TRUE(out.flags[1] & item_delta_batch::first_time);
+  EXPECT_FALSE(out.flags[2] & item_delta_batch::first_time);
+  EXPECT_TRUE(out.flags[3] & item_delta_batch::first_time);
+  for (std::size_t k = 0; k < 4; ++k)
+    EXPECT_FALSE(out.flags[k] & item_delta_batch::negative) << k;
+  // A repeat carries its weight (popularity) but no context (no new pairs).
+  EXPECT_FLOAT_EQ(out.weight[2], store.config().type_weight[4]);
+  EXPECT_TRUE(context_of(out, 2).empty());
+  EXPECT_EQ(out.timestamp, (std::vector<std::int64_t>{1, 2, 3, 4}));
+}
+
+TEST(ProfileStore, ContextIsRecentDistinctItemsNewestFirstWithinPairWindow) {
+  profile_store store(small_config(/*recent_max=*/10, /*pair_window=*/3));
+  item_delta_batch out;
+  store.apply(make_event("u", "a", 1), out);                             // ctx: -
+  store.apply(make_event("u", "b", 2, event_type::click), out);          // ctx: a
+  store.apply(make_event("u", "c", 3, event_type::rating, 8.0), out);    // ctx: b a
+  store.apply(make_event("u", "a", 4), out);                             // repeat: -
+  store.apply(make_event("u", "d", 5), out);                             // ctx: a c b
+  store.apply(make_event("u", "e", 6, event_type::like), out);           // ctx: d a c
+  ASSERT_EQ(out.size(), 6u);
+  ASSERT_EQ(out.ctx_end.size(), 6u);
+  EXPECT_EQ(out.ctx_end, (std::vector<std::uint32_t>{0, 1, 3, 3, 6, 9}));
+  EXPECT_TRUE(context_of(out, 0).empty());
+  EXPECT_EQ(context_of(out, 1), keys_of({"a"}));
+  EXPECT_EQ(context_of(out, 2), keys_of({"b", "a"}));
+  EXPECT_TRUE(context_of(out, 3).empty());
+  EXPECT_EQ(context_of(out, 4), keys_of({"a", "c", "b"}));
+  EXPECT_EQ(context_of(out, 5), keys_of({"d", "a", "c"}));
+  ASSERT_EQ(out.ctx_weight.size(), out.ctx_item.size());
+  const auto& cfg = store.config();
+  // Context weights are the context items' event weights (no recency decay).
+  EXPECT_FLOAT_EQ(out.ctx_weight[0], cfg.type_weight[0]);  // a (view)
+  EXPECT_FLOAT_EQ(out.ctx_weight[1], cfg.type_weight[1]);  // b (click)
+  EXPECT_FLOAT_EQ(out.ctx_weight[2], cfg.type_weight[0]);  // a
+  EXPECT_FLOAT_EQ(out.ctx_weight[4], cfg.weight_of(event_type::rating, 8.0));  // c
+  EXPECT_FLOAT_EQ(out.weight[2], cfg.weight_of(event_type::rating, 8.0));
+  EXPECT_FLOAT_EQ(out.weight[5], cfg.type_weight[2]);
+}
+
+TEST(ProfileStore, ContextOffsetsAcrossUsersInOneBatch) {
+  profile_store store(small_config(/*recent_max=*/10, /*pair_window=*/2));
+  item_delta_batch out;
+  store.apply(make_event("u", "a", 1), out);
+  store.apply(make_event("v", "x", 2), out);
+  store.apply(make_event("u", "b", 3), out);
+  store.apply(make_event("v", "y", 4), out);
+  store.apply(make_event("u", "c", 5), out);
+  store.apply(make_event("v", "z", 6), out);
+  EXPECT_EQ(out.ctx_end, (std::vector<std::uint32_t>{0, 0, 1, 2, 4, 6}));
+  EXPECT_EQ(context_of(out, 2), keys_of({"a"}));
+  EXPECT_EQ(context_of(out, 3), keys_of({"x"}));
+  EXPECT_EQ(context_of(out, 4), keys_of({"b", "a"}));
+  EXPECT_EQ(context_of(out, 5), keys_of({"y", "x"}));
+}
+
+TEST(ProfileStore, NewKeysOnlyTheFirstTimeAnItemIsNamed) {
+  profile_store store(small_config());
+  item_delta_batch out;
+  store.apply(make_event("u", "a", 1), out);
+  store.apply(make_event("u", "b", 2), out);
+  store.apply(make_event("v", "a", 3), out);
+  store.apply(make_event("u", "a", 4), out);
+  EXPECT_EQ(out.new_keys, keys_of({"a", "b"}));
+  EXPECT_EQ(out.new_ids, (std::vector<std::string>{"a", "b"}));
+  out.clear();
+  store.apply(make_event("w", "b", 5), out);
+  store.apply(make_event("w", "c", 6, event_type::dislike), out);  // named too
+  EXPECT_EQ(out.new_keys, keys_of({"c"}));
+  EXPECT_EQ(out.new_ids, (std::vector<std::string>{"c"}));
+}
+
+TEST(ProfileStore, FindAndEraseRespectTheStoredString) {
+  profile_store store(small_config());
+  item_delta_batch out;
+  store.apply(make_event("alice", "a", 1), out);
+  store.apply(make_event("bob", "b", 2), out);
+  const auto* p = store.find("alice");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->id, "alice");
+  EXPECT_EQ(store.find("Alice"), nullptr);
+  EXPECT_EQ(store.find("alic"), nullptr);
+  EXPECT_FALSE(store.erase("Alice"));
+  EXPECT_EQ(store.users(), 2u);
+
+  EXPECT_TRUE(store.erase("alice"));
+  EXPECT_EQ(store.users(), 1u);
+  EXPECT_EQ(store.find("alice"), nullptr);
+  EXPECT_FALSE(store.view("alice").known);
+  EXPECT_TRUE(store.recent("alice").empty());
+  EXPECT_FALSE(store.erase("alice"));
+  EXPECT_NE(store.find("bob"), nullptr);  // others untouched
+  EXPECT_EQ(store.view("bob").recent, keys_of({"b"}));
+
+  // An erased user starts again from nothing.
+  out.clear();
+  store.apply(make_event("alice", "a", 3), out);
+  EXPECT_TRUE(out.flags[0] & item_delta_batch::first_time);
+  EXPECT_TRUE(out.new_keys.empty());  // the item dictionary is kept
+  EXPECT_EQ(store.find("alice")->events, 1u);
+}
+
+TEST(ProfileStore, RecentReturnsNamesNewestFirst) {
+  profile_store store(small_config(/*recent_max=*/3));
+  item_delta_batch out;
+  store.apply(make_event("u", "first", 10), out);
+  store.apply(make_event("u", "second", 20, event_type::click), out);
+  store.apply(make_event("u", "third", 30, event_type::rating, 4.0), out);
+  store.apply(make_event("u", "fourth", 40, event_type::purchase), out);
+  auto r = store.recent("u");
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].item, "fourth");
+  EXPECT_EQ(r[0].type, event_type::purchase);
+  EXPECT_EQ(r[0].timestamp, 40);
+  EXPECT_FLOAT_EQ(r[0].weight, store.config().type_weight[4]);
+  EXPECT_EQ(r[1].item, "third");
+  EXPECT_EQ(r[1].type, event_type::rating);
+  EXPECT_FLOAT_EQ(r[1].weight, store.config().weight_of(event_type::rating, 4.0));
+  EXPECT_EQ(r[2].item, "second");
+  EXPECT_EQ(r[2].timestamp, 20);
+}
+
+TEST(ProfileStore, LongHistoryStaysBounded) {
+  const std::uint64_t seed = 7001;
+  std::mt19937_64 rng{seed};
+  auto cfg = small_config(/*recent_max=*/20, /*pair_window=*/10, /*seen_max=*/500);
+  profile_store store(cfg);
+  item_delta_batch out;
+  std::size_t max_ctx = 0;
+  for (int n = 0; n < 10'000; ++n) {
+    out.clear();
+    const auto type = static_cast<event_type>(rng() % 5);  // no dislikes
+    ASSERT_EQ(store.apply(make_event("heavy", "i" + std::to_string(rng() % 3000), n, type, 3.0),
+                          out),
+              reject_reason::none)
+        << "seed=" << seed;
+    ASSERT_EQ(out.size(), 1u);
+    max_ctx = std::max<std::size_t>(max_ctx, out.ctx_item.size());
+    const auto* p = store.find("heavy");
+    ASSERT_LE(p->recent.size(), cfg.recent_max) << "seed=" << seed << " n=" << n;
+    ASSERT_LE(p->seen.size(), cfg.seen_max) << "seed=" << seed << " n=" << n;
+    ASSERT_EQ(p->seen_order.size() - p->seen_head, p->seen.size()) << "seed=" << seed;
+    ASSERT_LE(p->seen_order.size(), 2 * cfg.seen_max + 1) << "seed=" << seed;
+  }
+  const auto* p = store.find("heavy");
+  EXPECT_EQ(p->recent.size(), cfg.recent_max) << "seed=" << seed;
+  EXPECT_EQ(p->seen.size(), cfg.seen_max) << "seed=" << seed;
+  EXPECT_EQ(p->events, 10'000u);
+  EXPECT_EQ(max_ctx, cfg.pair_window) << "seed=" << seed;
+  auto v = store.view("heavy");
+  EXPECT_EQ(v.recent.size(), cfg.recent_max);
+  EXPECT_EQ(v.seen.size(), cfg.seen_max);
+  // Recent entries are distinct.
+  auto sorted = v.recent;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "seed=" << seed;
+  // Every seen entry is a member of the seen set, and vice versa.
+  for (key_t k : v.seen)
+    EXPECT_TRUE(p->seen.contains(k)) << "seed=" << seed;
+}
+
+TEST(ProfileStore, RecentMatchesAReferenceList) {
+  const std::uint64_t seed = 99;
+  std::mt19937_64 rng{seed};
+  auto cfg = small_config(/*recent_max=*/6, /*pair_window=*/4, /*seen_max=*/1000);
+  profile_store store(cfg);
+  std::vector<key_t> expected;  // newest first
+  item_delta_batch out;
+  for (int n = 0; n < 2'000; ++n) {
+    const std::string item = "i" + std::to_string(rng() % 15);
+    const bool dislike = rng() % 10 == 0;
+    const key_t k = hash_id(item);
+    // Expected context of a first-time positive event: the list before it.
+    const auto before = store.view("u");
+    const bool first = std::find(before.seen.begin(), before.seen.end(), k) == before.seen.end();
+    std::vector<key_t> want_ctx;
+    if (first && !dislike)
+      for (std::size_t j = 0; j < expected.size() && want_ctx.size() < cfg.pair_window; ++j)
+        want_ctx.push_back(expected[j]);
+    out.clear();
+    store.apply(make_event("u", item, n, dislike ? event_type::dislike : event_type::view), out);
+    ASSERT_EQ(context_of(out, 0), want_ctx) << "seed=" << seed << " n=" << n;
+    expected.erase(std::remove(expected.begin(), expected.end(), k), expected.end());
+    if (!dislike) {
+      expected.insert(expected.begin(), k);
+      if (expected.size() > cfg.recent_max)
+        expected.pop_back();
+    }
+    ASSERT_EQ(store.view("u").recent, expected) << "seed=" << seed << " n=" << n;
+  }
+}
+
+TEST(ProfileStore, MemoryBytesGrowsWithUsers) {
+  profile_store store(small_config());
+  const auto empty = store.memory_bytes();
+  item_delta_batch out;
+  for (int n = 0; n < 100; ++n)
+    store.apply(make_event("user-" + std::to_string(n), "item-" + std::to_string(n), n), out);
+  EXPECT_GT(store.memory_bytes(), empty);
+  EXPECT_EQ(store.users(), 100u);
+}
+
+}  // namespace
+}  // namespace rtrec::engine

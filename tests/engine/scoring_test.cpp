@@ -1,0 +1,289 @@
+// Tests of the recommend pipeline steps: make_query copies the view, rank()
+// (seen exclusion, non-positive scores dropped, score-then-key order, count),
+// complete_keys()/complete() (popularity fill that skips seen and listed
+// items, scaled below the ranked part, offset, name resolution) and resolve().
+#include "engine/scoring.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/profile_store.hpp"
+
+namespace rtrec::engine {
+namespace {
+
+constexpr std::int64_t t0 = 1'700'000'000'000;
+
+std::vector<key_t> keys(const std::vector<scored>& v) {
+  std::vector<key_t> out;
+  for (const auto& s : v)
+    out.push_back(s.key);
+  return out;
+}
+
+std::vector<key_t> keys_of(std::initializer_list<const char*> ids) {
+  std::vector<key_t> out;
+  for (const char* id : ids)
+    out.push_back(hash_id(id));
+  return out;
+}
+
+std::vector<std::string> names(const std::vector<recommendation>& v) {
+  std::vector<std::string> out;
+  for (const auto& r : v)
+    out.push_back(r.item);
+  return out;
+}
+
+bool non_increasing(const std::vector<scored>& v) {
+  for (std::size_t k = 1; k < v.size(); ++k)
+    if (v[k].score > v[k - 1].score)
+      return false;
+  return true;
+}
+
+// -- make_query --------------------------------------------------------------
+
+TEST(ScoringMakeQuery, CopiesRecentWeightsAndFilter) {
+  profile_view v;
+  v.known = true;
+  v.recent = {3, 1, 2};
+  v.recent_weight = {1.0f, 0.5f, 0.25f};
+  v.seen = {1, 2, 3, 4};
+  auto q = make_query(v, {"books"});
+  EXPECT_EQ(q.items, v.recent);
+  EXPECT_EQ(q.weights, v.recent_weight);
+  EXPECT_EQ(q.filter.category, "books");
+}
+
+// -- rank --------------------------------------------------------------------
+
+TEST(ScoringRank, ExcludesSeenDropsNonPositiveAndSorts) {
+  absl::flat_hash_map<key_t, double> c{
+      {10, 0.5}, {11, 2.0}, {12, 0.0}, {13, -1.0}, {14, 3.0}, {15, 1.0}, {16, 2.0}};
+  auto r = rank(c, {14}, true, 10);
+  EXPECT_EQ(keys(r), (std::vector<key_t>{11, 16, 15, 10}));  // 11/16 tie: key asc
+  EXPECT_DOUBLE_EQ(r[0].score, 2.0);
+  EXPECT_DOUBLE_EQ(r[3].score, 0.5);
+
+  // Not excluding seen: 14 leads.
+  r = rank(c, {14}, false, 10);
+  EXPECT_EQ(keys(r), (std::vector<key_t>{14, 11, 16, 15, 10}));
+}
+
+TEST(ScoringRank, RespectsCount) {
+  absl::flat_hash_map<key_t, double> c{{1, 1.0}, {2, 4.0}, {3, 3.0}, {4, 2.0}};
+  EXPECT_EQ(keys(rank(c, {}, true, 2)), (std::vector<key_t>{2, 3}));
+  EXPECT_EQ(keys(rank(c, {}, true, 4)), (std::vector<key_t>{2, 3, 4, 1}));
+  EXPECT_EQ(keys(rank(c, {}, true, 100)), (std::vector<key_t>{2, 3, 4, 1}));
+  EXPECT_TRUE(rank(c, {}, true, 0).empty());
+  EXPECT_TRUE(rank({}, {}, true, 10).empty());
+  EXPECT_TRUE(rank(c, {1, 2, 3, 4}, true, 10).empty());
+}
+
+TEST(ScoringRank, TiesAreBrokenByKeyAscending) {
+  absl::flat_hash_map<key_t, double> c;
+  for (key_t k = 100; k > 0; --k)
+    c[k * 7919] = 1.0;
+  auto r = rank(c, {}, true, 100);
+  ASSERT_EQ(r.size(), 100u);
+  for (std::size_t k = 1; k < r.size(); ++k)
+    EXPECT_LT(r[k - 1].key, r[k].key);
+}
+
+TEST(ScoringRank, MatchesAFullSortOnRandomInput) {
+  const std::uint64_t seed = 8080;
+  std::mt19937_64 rng{seed};
+  for (int round = 0; round < 50; ++round) {
+    absl::flat_hash_map<key_t, double> c;
+    std::vector<key_t> seen;
+    const int n = 1 + static_cast<int>(rng() % 300);
+    for (int k = 0; k < n; ++k) {
+      const key_t key = 1 + rng() % 500;
+      c[key] = static_cast<double>(static_cast<int>(rng() % 21) - 5) / 4.0;  // ties, <= 0
+      if (rng() % 4 == 0)
+        seen.push_back(key);
+    }
+    const std::size_t count = rng() % 60;
+    const std::set<key_t> seen_set(seen.begin(), seen.end());
+    std::vector<scored> want;
+    for (const auto& [k, v] : c)
+      if (v > 0.0 && !seen_set.count(k))
+        want.push_back({k, v});
+    std::sort(want.begin(), want.end(), better);
+    if (want.size() > count)
+      want.resize(count);
+    auto got = rank(c, seen, true, count);
+    ASSERT_EQ(keys(got), keys(want)) << "seed=" << seed << " round=" << round;
+  }
+}
+
+// -- complete ------------------------------------------------------------------
+
+/// An item model without decay: popularity p1 6 events, p2 5, p3 4, p4 3,
+/// p5 2, c1 1, c2 1; p2 and p4 are in category "even"; every item named.
+class ScoringComplete : public ::testing::Test {
+ protected:
+  ScoringComplete() : model_(config()) {}
+  void SetUp() override {
+    profile_store store(config());
+    item_delta_batch b;
+    int user = 0;
+    auto add = [&](const std::string& item, int times) {
+      for (int n = 0; n < times; ++n, ++user) {
+        event e;
+        e.user = "u" + std::to_string(user);
+        e.item = item;
+        e.timestamp = t0 + user;
+        b.clear();
+        ASSERT_EQ(store.apply(e, b), reject_reason::none);
+        model_.apply(b);
+      }
+    };
+    add("p1", 6);
+    add("p2", 5);
+    add("p3", 4);
+    add("p4", 3);
+    add("p5", 2);
+    add("c1", 1);
+    add("c2", 1);
+    ASSERT_TRUE(model_.set_meta({"p2", {"even"}, false, 0}));
+    ASSERT_TRUE(model_.set_meta({"p4", {"even"}, false, 0}));
+  }
+  static model_config config() {
+    model_config cfg;
+    cfg.trend_half_life_s = 0.0;
+    cfg.popular_refresh_events = 0;
+    return cfg;
+  }
+  item_model model_;
+};
+
+TEST_F(ScoringComplete, FillsWithPopularItemsNotSeenNotListed) {
+  // c1 and p1 are ranked; p1 is also the most popular: it must not repeat.
+  std::vector<scored> ranked{{hash_id("c1"), 4.0}, {hash_id("p1"), 2.0}};
+  recommend_options o;
+  o.n = 5;
+  auto out = complete_keys(model_, ranked, {hash_id("p2")}, o);
+  EXPECT_EQ(keys(out), keys_of({"c1", "p1", "p3", "p4", "p5"}));
+  EXPECT_DOUBLE_EQ(out[0].score, 4.0);
+  EXPECT_DOUBLE_EQ(out[1].score, 2.0);
+  // The fill is scaled so its best is half the last ranked score.
+  EXPECT_NEAR(out[2].score, 1.0, 1e-12);
+  EXPECT_NEAR(out[3].score, 1.0 * 3.0 / 4.0, 1e-12);
+  EXPECT_NEAR(out[4].score, 1.0 * 2.0 / 4.0, 1e-12);
+  EXPECT_TRUE(non_increasing(out));
+  const auto listed = keys(out);
+  const std::set<key_t> distinct(listed.begin(), listed.end());
+  EXPECT_EQ(distinct.size(), out.size());
+}
+
+TEST_F(ScoringComplete, ListStaysSortedWhenTheFillIsMorePopularThanRankedScores) {
+  // Ranked scores far below raw popularity counts.
+  std::vector<scored> ranked{{hash_id("c2"), 0.003}, {hash_id("c1"), 0.001}};
+  recommend_options o;
+  o.n = 6;
+  auto out = complete_keys(model_, ranked, {}, o);
+  ASSERT_EQ(out.size(), 6u);
+  EXPECT_EQ(keys(out), keys_of({"c2", "c1", "p1", "p2", "p3", "p4"}));
+  EXPECT_TRUE(non_increasing(out));
+  EXPECT_LT(out[2].score, out[1].score);
+  for (const auto& s : out)
+    EXPECT_GT(s.score, 0.0);
+}
+
+TEST_F(ScoringComplete, EmptyRankedIsPlainPopularity) {
+  recommend_options o;
+  o.n = 3;
+  auto out = complete_keys(model_, {}, {hash_id("p1")}, o);
+  EXPECT_EQ(keys(out), keys_of({"p2", "p3", "p4"}));
+  EXPECT_DOUBLE_EQ(out[0].score, 5.0);  // unscaled
+  EXPECT_DOUBLE_EQ(out[2].score, 3.0);
+  // exclude_seen = false: seen items may be filled.
+  o.exclude_seen = false;
+  out = complete_keys(model_, {}, {hash_id("p1")}, o);
+  EXPECT_EQ(keys(out), keys_of({"p1", "p2", "p3"}));
+}
+
+TEST_F(ScoringComplete, OffsetDropsTheFirstEntries) {
+  std::vector<scored> ranked{{hash_id("c1"), 4.0}, {hash_id("c2"), 2.0}};
+  recommend_options all;
+  all.n = 6;
+  auto full = complete_keys(model_, ranked, {}, all);
+  ASSERT_EQ(full.size(), 6u);
+  recommend_options page;
+  page.n = 3;
+  page.offset = 2;
+  auto part = complete_keys(model_, ranked, {}, page);
+  ASSERT_EQ(part.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(part[k].key, full[k + 2].key) << k;
+    EXPECT_DOUBLE_EQ(part[k].score, full[k + 2].score) << k;
+  }
+  // Offset inside the ranked part.
+  page.offset = 1;
+  part = complete_keys(model_, ranked, {}, page);
+  EXPECT_EQ(keys(part), (std::vector<key_t>{full[1].key, full[2].key, full[3].key}));
+  // Offset past everything available: empty.
+  page.offset = 100;
+  EXPECT_TRUE(complete_keys(model_, ranked, {}, page).empty());
+}
+
+TEST_F(ScoringComplete, RankedLongerThanWantedIsTruncated) {
+  std::vector<scored> ranked;
+  for (int k = 0; k < 10; ++k)
+    ranked.push_back({static_cast<key_t>(100 + k), 10.0 - k});
+  recommend_options o;
+  o.n = 3;
+  o.offset = 2;
+  auto out = complete_keys(model_, ranked, {}, o);
+  EXPECT_EQ(keys(out), (std::vector<key_t>{102, 103, 104}));
+}
+
+TEST_F(ScoringComplete, FillHonoursTheFilter) {
+  recommend_options o;
+  o.n = 5;
+  o.filter.category = "even";
+  auto out = complete_keys(model_, {}, {}, o);
+  EXPECT_EQ(keys(out), keys_of({"p2", "p4"}));
+}
+
+TEST_F(ScoringComplete, FillSkipsHiddenItems) {
+  ASSERT_TRUE(model_.remove("p1"));
+  recommend_options o;
+  o.n = 2;
+  EXPECT_EQ(keys(complete_keys(model_, {}, {}, o)), keys_of({"p2", "p3"}));
+}
+
+TEST_F(ScoringComplete, CompleteResolvesNamesAndDropsUnknownKeys) {
+  std::vector<scored> ranked{{hash_id("c1"), 4.0}, {hash_id("ghost"), 3.0}};
+  recommend_options o;
+  o.n = 4;
+  auto k = complete_keys(model_, ranked, {}, o);
+  EXPECT_EQ(keys(k), keys_of({"c1", "ghost", "p1", "p2"}));
+  auto r = complete(model_, ranked, {}, o);
+  EXPECT_EQ(names(r), (std::vector<std::string>{"c1", "p1", "p2"}));
+  EXPECT_DOUBLE_EQ(r[0].score, 4.0);
+  EXPECT_NEAR(r[1].score, 1.5, 1e-12);  // 0.5 * 3.0 (ghost's score) scaled fill
+  EXPECT_NEAR(r[2].score, 1.5 * 5.0 / 6.0, 1e-12);
+}
+
+TEST_F(ScoringComplete, ResolveKeepsOrderAndScores) {
+  std::vector<scored> items{{hash_id("p3"), 9.0}, {12345, 8.0}, {hash_id("p1"), 7.0}};
+  auto r = resolve(model_, items);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].item, "p3");
+  EXPECT_DOUBLE_EQ(r[0].score, 9.0);
+  EXPECT_EQ(r[1].item, "p1");
+  EXPECT_DOUBLE_EQ(r[1].score, 7.0);
+  EXPECT_TRUE(resolve(model_, {}).empty());
+}
+
+}  // namespace
+}  // namespace rtrec::engine
