@@ -69,6 +69,7 @@ embedded_engine::embedded_engine(engine_options opts)
   register_messages(*config_);
   if (opts_.worker_threads > 0)
     config_->set("scheduler.max-threads", opts_.worker_threads);
+  config_->set("scheduler.max-throughput", std::max<std::size_t>(1, opts_.max_throughput));
   system_ = std::make_unique<caf::actor_system>(*config_);
   topo_ = spawn_topology(*system_, tc);
   client_state_ = std::make_shared<client>();

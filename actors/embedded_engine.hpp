@@ -40,6 +40,10 @@ struct engine_options {
   topology_config topology;
   /// CAF worker threads; 0 = one per core.
   std::size_t worker_threads = 0;
+  /// Messages an actor handles before it yields its thread (CAF's
+  /// scheduler.max-throughput). Small values keep query latency low while
+  /// shards chew through ingest batches.
+  std::size_t max_throughput = 1;
   /// Events accepted but not yet acknowledged, across all callers.
   std::size_t max_in_flight_events = 1u << 20;
   /// How long a blocking call waits for its answer.

@@ -30,6 +30,7 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
   self->state.shards = std::move(shards);
   self->state.limits = cfg.model.limits;
   self->state.timeout = cfg.request_timeout;
+  self->state.max_batch = std::max<std::uint32_t>(1, cfg.max_batch);
   self->state.stats.rejected_by_reason.assign(engine::reject_reason_count, 0);
   return {
     [=](ingest_request& x) -> caf::typed_response_promise<ingest_ack> {
@@ -39,7 +40,9 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
       ++st.stats.requests;
       st.stats.received += x.events.size();
       const auto shard_count = static_cast<std::uint32_t>(st.shards.size());
-      std::vector<shard_batch> batches(shard_count);
+      // One open batch per shard; full ones (max_batch) move to `ready`.
+      std::vector<shard_batch> open(shard_count);
+      std::vector<std::pair<std::uint32_t, shard_batch>> ready;
       for (std::size_t k = 0; k < x.events.size(); ++k) {
         auto& e = x.events[k];
         auto r = engine::validate(e, st.limits);
@@ -50,17 +53,25 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
           p->ack.rejected.push_back({static_cast<std::uint32_t>(k), r});
           continue;
         }
-        auto& b = batches[engine::shard_of(engine::hash_id(e.user), shard_count)];
+        const auto s = engine::shard_of(engine::hash_id(e.user), shard_count);
+        auto& b = open[s];
         b.events.push_back(std::move(e));
         b.index.push_back(static_cast<std::uint32_t>(k));
+        if (b.events.size() >= st.max_batch) {
+          ready.emplace_back(s, std::move(b));
+          b = shard_batch{};
+        }
       }
+      for (std::uint32_t s = 0; s < shard_count; ++s)
+        if (!open[s].events.empty())
+          ready.emplace_back(s, std::move(open[s]));
+      // Batches go out in arrival order per shard (CAF keeps the order of
+      // messages between two actors).
       p->waiting = 1;  // released below, after every batch is sent
-      for (std::uint32_t s = 0; s < shard_count; ++s) {
-        if (batches[s].events.empty())
-          continue;
+      for (auto& [s, batch] : ready) {
         ++p->waiting;
-        auto indices = batches[s].index;
-        self->request(st.shards[s], st.timeout, std::move(batches[s]))
+        auto indices = batch.index;
+        self->request(st.shards[s], st.timeout, std::move(batch))
           .then(
             [=](shard_ack& a) {
               auto& stats = self->state.stats;

@@ -19,6 +19,7 @@ struct ingestor_state {
   std::vector<profile_shard_actor> shards;
   engine::validation_limits limits;
   caf::timespan timeout{};
+  std::size_t max_batch = 256;
   ingest_stats stats;
 };
 

@@ -26,6 +26,10 @@ struct topology_config {
   /// Delta batches a profile shard may have unacknowledged per item shard
   /// before it holds back ingest acknowledgements (item-side backpressure).
   std::uint32_t max_deltas_in_flight = 8;
+  /// Largest shard_batch an ingestor sends (larger per-shard groups are
+  /// split). Bounds how long one message occupies a shard, and so how long a
+  /// query waits behind it.
+  std::uint32_t max_batch = 256;
 };
 
 struct topology {

@@ -5,6 +5,34 @@
 
 namespace rtrec::engine {
 
+bool user_profile::has_seen(key_t item) const noexcept {
+  if (!seen_index.empty())
+    return seen_index.contains(item);
+  return std::find(seen_order.begin() + static_cast<std::ptrdiff_t>(seen_head), seen_order.end(),
+                   item)
+         != seen_order.end();
+}
+
+void user_profile::add_seen(key_t item, std::size_t seen_max) {
+  seen_order.push_back(item);
+  if (!seen_index.empty()) {
+    seen_index.insert(item);
+  } else if (seen_count() > small_seen) {
+    seen_index.insert(seen_order.begin() + static_cast<std::ptrdiff_t>(seen_head),
+                      seen_order.end());
+  }
+  if (seen_count() > seen_max) {
+    if (!seen_index.empty())
+      seen_index.erase(seen_order[seen_head]);
+    ++seen_head;
+    if (seen_head * 2 > seen_order.size()) {
+      seen_order.erase(seen_order.begin(),
+                       seen_order.begin() + static_cast<std::ptrdiff_t>(seen_head));
+      seen_head = 0;
+    }
+  }
+}
+
 profile_store::profile_store(model_config cfg) : cfg_(std::move(cfg)) {
   cfg_.recent_max = std::max<std::size_t>(1, cfg_.recent_max);
   cfg_.seen_max = std::max<std::size_t>(1, cfg_.seen_max);
@@ -35,6 +63,7 @@ reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
   if (uit == users_.end()) {
     uit = users_.try_emplace(uk).first;
     uit->second.id = e.user;
+    uit->second.recent.reserve(std::min<std::size_t>(cfg_.recent_max, 4));
   }
   auto& p = uit->second;
   ++p.events;
@@ -42,19 +71,9 @@ reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
 
   const bool negative = e.type == event_type::dislike;
   const float w = negative ? 0.0f : cfg_.weight_of(e.type, e.value);
-  const bool first_time = p.seen.insert(ik).second;
-  if (first_time) {
-    p.seen_order.push_back(ik);
-    if (p.seen.size() > cfg_.seen_max) {
-      p.seen.erase(p.seen_order[p.seen_head]);
-      ++p.seen_head;
-      if (p.seen_head * 2 > p.seen_order.size()) {
-        p.seen_order.erase(p.seen_order.begin(),
-                           p.seen_order.begin() + static_cast<std::ptrdiff_t>(p.seen_head));
-        p.seen_head = 0;
-      }
-    }
-  }
+  const bool first_time = !p.has_seen(ik);
+  if (first_time)
+    p.add_seen(ik, cfg_.seen_max);
 
   // Item-side delta: the event and its context (recent items, newest first).
   out.item.push_back(ik);
@@ -146,7 +165,7 @@ std::size_t profile_store::memory_bytes() const noexcept {
   for (const auto& [k, p] : users_) {
     total += p.id.capacity() > 15 ? p.id.capacity() + 1 : 0;
     total += p.recent.capacity() * sizeof(user_profile::recent_entry);
-    total += p.seen.capacity() * (sizeof(key_t) + 1);
+    total += p.seen_index.capacity() * (sizeof(key_t) + 1);
     total += p.seen_order.capacity() * sizeof(key_t);
   }
   total += item_names_.capacity() * (sizeof(key_t) + sizeof(std::string) + 1);

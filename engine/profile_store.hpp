@@ -27,14 +27,27 @@ struct user_profile {
     float weight = 0.0f;
     event_type type = event_type::view;
   };
+  /// Up to this many seen items are looked up by a linear scan of
+  /// seen_order (no hash set allocated): most users have few interactions.
+  static constexpr std::size_t small_seen = 32;
+
   std::string id;
   /// Oldest first; at most recent_max entries, one per distinct item.
   std::vector<recent_entry> recent;
-  absl::flat_hash_set<key_t> seen;
-  /// Insertion order of `seen` from seen_head on (for forgetting the oldest).
+  /// Seen items in insertion order from seen_head on (the oldest is forgotten
+  /// first once seen_max is reached).
   std::vector<key_t> seen_order;
   std::size_t seen_head = 0;
+  /// Index over the live part of seen_order once it outgrows small_seen.
+  absl::flat_hash_set<key_t> seen_index;
   std::uint64_t events = 0;
+
+  std::size_t seen_count() const noexcept { return seen_order.size() - seen_head; }
+  /// Returns true if `item` is among the remembered seen items.
+  bool has_seen(key_t item) const noexcept;
+  /// Remembers `item` as seen (it must not be seen yet), forgetting the
+  /// oldest when more than seen_max are remembered.
+  void add_seen(key_t item, std::size_t seen_max);
 };
 
 class profile_store {

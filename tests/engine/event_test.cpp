@@ -42,6 +42,7 @@ TEST(EventHashId, IsStableAndNeverZero) {
   const std::uint64_t seed = 20240501;
   std::mt19937_64 rng{seed};
   std::set<key_t> keys;
+  std::set<std::string> ids;
   for (int n = 0; n < 10'000; ++n) {
     std::string s(1 + rng() % 40, ' ');
     for (auto& c : s)
@@ -50,9 +51,11 @@ TEST(EventHashId, IsStableAndNeverZero) {
     ASSERT_NE(k, 0u) << "seed=" << seed << " id=" << s;
     ASSERT_EQ(k, hash_id(std::string(s))) << "seed=" << seed << " id=" << s;
     keys.insert(k);
+    ids.insert(s);
   }
-  // 10,000 random strings (a few may repeat): no 64-bit collision expected.
-  EXPECT_GT(keys.size(), 9'900u) << "seed=" << seed;
+  // Distinct strings get distinct keys (no 64-bit collision expected).
+  EXPECT_EQ(keys.size(), ids.size()) << "seed=" << seed;
+  EXPECT_GT(ids.size(), 9'000u) << "seed=" << seed;
 }
 
 TEST(EventHashId, DistinguishesSimilarIds) {

@@ -338,7 +338,7 @@ TEST(ItemModel, ShardedCandidatesSumToTheSingleModel) {
       // 0.1 cooc half-life per event: 600 half-lives in all, several rescales.
       f.add("u" + std::to_string(rng() % users),
             "i" + std::to_string(std::min(rng() % items, rng() % items)),
-            t0 + n * 360'000, type, 1.0 + static_cast<double>(rng() % 9));
+            t0 + std::int64_t{n} * 360'000, type, 1.0 + static_cast<double>(rng() % 9));
       if (testing::Test::HasFatalFailure())
         return;
     }
