@@ -70,6 +70,11 @@ embedded_engine::embedded_engine(engine_options opts)
   if (opts_.worker_threads > 0)
     config_->set("scheduler.max-threads", opts_.worker_threads);
   config_->set("scheduler.max-throughput", std::max<std::size_t>(1, opts_.max_throughput));
+  if (opts_.scheduler_policy != "sharing" && opts_.scheduler_policy != "stealing")
+    throw std::invalid_argument("engine_options: scheduler_policy must be \"sharing\" or "
+                                "\"stealing\", not \"" + opts_.scheduler_policy + "\"");
+  config_->set("scheduler.policy", opts_.scheduler_policy == "sharing" ? caf::atom("sharing")
+                                                                     : caf::atom("stealing"));
   system_ = std::make_unique<caf::actor_system>(*config_);
   topo_ = spawn_topology(*system_, tc);
   client_state_ = std::make_shared<client>();

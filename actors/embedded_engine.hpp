@@ -37,13 +37,22 @@
 namespace rtrec {
 
 struct engine_options {
-  topology_config topology;
+  /// Embedded defaults: recommenders on their own threads (see topology.hpp).
+  topology_config topology = [] {
+    topology_config t;
+    t.detach_recommenders = true;
+    return t;
+  }();
   /// CAF worker threads; 0 = one per core.
   std::size_t worker_threads = 0;
   /// Messages an actor handles before it yields its thread (CAF's
   /// scheduler.max-throughput). Small values keep query latency low while
   /// shards chew through ingest batches.
   std::size_t max_throughput = 1;
+  /// CAF scheduler policy: "sharing" (one FIFO job queue: fair, so queries
+  /// are not starved by busy shards; the default) or "stealing" (CAF's
+  /// default, per-worker LIFO queues: more throughput, long query tails).
+  std::string scheduler_policy = "sharing";
   /// Events accepted but not yet acknowledged, across all callers.
   std::size_t max_in_flight_events = 1u << 20;
   /// How long a blocking call waits for its answer.

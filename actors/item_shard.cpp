@@ -12,15 +12,6 @@ std::int64_t steady_ns() {
     .count();
 }
 
-engine::recommend_options options_of(const finish_request& x) {
-  engine::recommend_options o;
-  o.n = x.n;
-  o.offset = x.offset;
-  o.filter.category = x.category;
-  o.exclude_seen = x.exclude_seen;
-  return o;
-}
-
 }  // namespace
 
 item_shard_actor::behavior_type
@@ -39,20 +30,8 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self,
       }
       return x.seq;
     },
-    [=](score_atom, const engine::score_query& q) -> candidates {
-      absl::flat_hash_map<engine::key_t, double> acc;
-      self->state.model->candidates(q, acc);
-      candidates out;
-      out.keys.reserve(acc.size());
-      out.scores.reserve(acc.size());
-      for (const auto& [k, v] : acc) {
-        out.keys.push_back(k);
-        out.scores.push_back(v);
-      }
-      return out;
-    },
-    [=](finish_atom, finish_request& x) -> recommendations {
-      return {engine::complete(*self->state.model, std::move(x.ranked), x.seen, options_of(x))};
+    [=](score_atom, const engine::score_query& q) -> engine::shard_scores {
+      return engine::score_on_shard(*self->state.model, q);
     },
     [=](similar_atom, const std::string& item, std::uint32_t n,
         const std::string& category) -> recommendations {

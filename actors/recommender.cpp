@@ -15,18 +15,11 @@ caf::error unavailable(self_ptr self, const char* step, const caf::error& err) {
                          std::string{step} + ": " + self->system().render(err));
 }
 
-void finish(self_ptr self, finish_request req, promise rp) {
-  self->request<high>(self->state.items.front(), self->state.timeout, finish_atom::value,
-                      std::move(req))
-    .then([=](recommendations& r) mutable { rp.deliver(std::move(r)); },
-          [=](caf::error& err) mutable { rp.deliver(unavailable(self, "finish", err)); });
-}
-
 struct gather {
-  std::vector<candidates> parts;
+  std::vector<engine::shard_scores> parts;
   std::size_t pending = 0;
   bool failed = false;
-  finish_request req;
+  engine::recommend_options options;
 };
 
 }  // namespace
@@ -51,39 +44,29 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
         return rp;
       }
       auto g = std::make_shared<gather>();
-      g->req.n = x.n;
-      g->req.offset = x.offset;
-      g->req.category = x.category;
-      g->req.exclude_seen = x.exclude_seen;
+      g->options.n = x.n;
+      g->options.offset = x.offset;
+      g->options.filter.category = x.category;
+      g->options.exclude_seen = x.exclude_seen;
       const auto owner = engine::shard_of(engine::hash_id(x.user),
                                           static_cast<std::uint32_t>(st.profiles.size()));
       self->request<high>(st.profiles[owner], st.timeout, profile_atom::value, x.user)
         .then(
           [=](engine::profile_view& v) mutable {
             auto& st = self->state;
-            g->req.seen = std::move(v.seen);
-            if (!v.known || v.recent.empty()) {
-              finish(self, std::move(g->req), rp);
-              return;
-            }
-            auto q = engine::make_query(v, {g->req.category});
             g->parts.resize(st.items.size());
             g->pending = st.items.size();
             for (std::size_t m = 0; m < st.items.size(); ++m)
-              self->request<high>(st.items[m], st.timeout, score_atom::value, q)
+              // Item shard 0 also answers the popular list.
+              self->request<high>(st.items[m], st.timeout, score_atom::value,
+                                  engine::make_query(v, g->options, m == 0))
                 .then(
-                  [=](candidates& c) mutable {
-                    g->parts[m] = std::move(c);
+                  [=](engine::shard_scores& part) mutable {
+                    g->parts[m] = std::move(part);
                     if (--g->pending > 0 || g->failed)
                       return;
-                    // Sum in shard order: deterministic for a given topology.
-                    absl::flat_hash_map<engine::key_t, double> acc;
-                    for (const auto& part : g->parts)
-                      for (std::size_t k = 0; k < part.keys.size(); ++k)
-                        acc[part.keys[k]] += part.scores[k];
-                    g->req.ranked = engine::rank(acc, g->req.seen, g->req.exclude_seen,
-                                                 std::size_t{g->req.offset} + g->req.n);
-                    finish(self, std::move(g->req), rp);
+                    // Summed in shard order: deterministic for a topology.
+                    rp.deliver(recommendations{engine::merge_shard_scores(g->parts, g->options)});
                   },
                   [=](caf::error& err) mutable {
                     if (!g->failed) {

@@ -2,9 +2,10 @@
 // scatter-gather. It never holds model state and never blocks a shard:
 //
 //   recommend(user) --profile_atom--> owning profile shard   (view: recent, seen)
-//                   --score_atom---> every item shard        (partial scores)
-//                   merge in shard order, rank, drop seen
-//                   --finish_atom--> item shard 0            (popularity fill, names)
+//                   --score_atom---> every item shard        (partial scores
+//                                    without seen items, with names; shard 0
+//                                    adds the popular list)
+//                   merge in shard order, rank, fill, page   (engine::merge_shard_scores)
 //
 // Its requests go at high priority, ahead of queued ingest batches, so a query
 // waits at most for the batch a shard is applying. Any failed or timed-out

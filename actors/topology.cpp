@@ -19,7 +19,9 @@ topology spawn_topology(caf::actor_system& sys, const topology_config& cfg) {
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, cfg.ingestors); ++i)
     t.ingestors.push_back(sys.spawn(ingestor, cfg, t.profiles));
   for (std::uint32_t r = 0; r < std::max<std::uint32_t>(1, cfg.recommenders); ++r)
-    t.recommenders.push_back(sys.spawn(recommender, cfg, t.profiles, t.items));
+    t.recommenders.push_back(cfg.detach_recommenders
+                               ? sys.spawn<caf::detached>(recommender, cfg, t.profiles, t.items)
+                               : sys.spawn(recommender, cfg, t.profiles, t.items));
   return t;
 }
 

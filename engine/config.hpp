@@ -26,7 +26,8 @@ struct model_config {
   /// Bounds the per-event ingest cost whatever the user's history length.
   std::size_t pair_window = 10;
   /// Seen items remembered per user (excluded from recommendations); the
-  /// oldest is forgotten first. Bounds memory per user.
+  /// oldest is forgotten first. Bounds memory per user. Raised to recent_max
+  /// if smaller.
   std::size_t seen_max = 5000;
   /// Neighbours kept per item (rows are pruned to this size once they reach
   /// 1.5x). Bounds memory per item whatever its popularity.

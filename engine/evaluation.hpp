@@ -20,7 +20,7 @@ struct eval_result {
   double hr_at_k = 0.0;    ///< hits / events
   double mrr_at_k = 0.0;   ///< mean of 1/rank over events (0 on a miss)
   double ndcg_at_k = 0.0;  ///< mean of 1/log2(rank+1) (one relevant item)
-  double coverage = 0.0;   ///< distinct items recommended / distinct items in the stream
+  double coverage = 0.0;   ///< distinct stream items ever recommended / distinct items in the stream
   std::size_t catalog = 0;
   std::size_t recommended_items = 0;
 };

@@ -26,10 +26,14 @@ const char* to_string(event_type t) noexcept {
 }
 
 std::optional<event_type> parse_event_type(std::string_view name) noexcept {
-  std::string lower;
-  lower.reserve(name.size());
-  for (char c : name)
-    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  auto equal_ignoring_case = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size())
+      return false;
+    for (std::size_t k = 0; k < a.size(); ++k)
+      if (std::tolower(static_cast<unsigned char>(a[k])) != static_cast<unsigned char>(b[k]))
+        return false;
+    return true;
+  };
   struct entry {
     const char* name;
     event_type type;
@@ -49,7 +53,7 @@ std::optional<event_type> parse_event_type(std::string_view name) noexcept {
       {"hide", event_type::dislike},
   }};
   for (const auto& e : table)
-    if (lower == e.name)
+    if (equal_ignoring_case(name, e.name))
       return e.type;
   return std::nullopt;
 }
@@ -99,8 +103,8 @@ reject_reason validate(const event& e, const validation_limits& limits) noexcept
   if (e.type == event_type::rating
       && (e.value < limits.min_rating || e.value > limits.max_rating))
     return reject_reason::bad_value;
-  // 9999-12-31T23:59:59Z in milliseconds.
-  constexpr std::int64_t max_ts = 253402300799000LL;
+  // 9999-12-31T23:59:59.999Z in milliseconds.
+  constexpr std::int64_t max_ts = 253402300799999LL;
   if (e.timestamp < 0 || e.timestamp > max_ts)
     return reject_reason::bad_timestamp;
   return reject_reason::none;

@@ -37,8 +37,8 @@ constexpr std::size_t event_type_count = 6;
 const char* to_string(event_type t) noexcept;
 
 /// Parses a type name (case-insensitive; also accepts Gorse-style synonyms
-/// "read"->view, "star"->like, "cart"/"buy"->purchase). Returns nullopt for an
-/// unknown name.
+/// "read"->view, "star"->like, "rate"->rating, "cart"/"buy"->purchase,
+/// "hide"->dislike). Returns nullopt for an unknown name.
 std::optional<event_type> parse_event_type(std::string_view name) noexcept;
 
 /// One interaction. Plain data; owned by whoever holds it.

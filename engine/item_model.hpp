@@ -101,7 +101,8 @@ class item_model {
   /// Sets an item's metadata (creates the item if needed). Returns false if
   /// the id's key belongs to a different string.
   bool set_meta(const item_meta& meta);
-  /// Hides an item for good (deleted). Returns false if unknown.
+  /// Deletes an item: hidden (never recommended) until set_meta() brings it
+  /// back explicitly. Returns false if unknown.
   bool remove(std::string_view id);
 
   /// Returns the item's name, or nullptr if unknown.

@@ -85,6 +85,22 @@ struct score_query {
   std::vector<key_t> items;
   std::vector<float> weights;
   item_filter filter;
+  /// Candidates to leave out (the user's seen items).
+  std::vector<key_t> exclude;
+  /// How many popular items (not excluded) to return as well; 0 = none.
+  std::uint32_t popular = 0;
+  /// Whether to return names with keys.
+  bool names = true;
+};
+
+/// One item shard's answer to a score_query: partial candidate scores from
+/// its rows, and the popular list when asked. names[k] belongs to
+/// candidates[k] (empty when not asked for).
+struct shard_scores {
+  std::vector<scored> candidates;
+  std::vector<std::string> names;
+  std::vector<scored> popular;
+  std::vector<std::string> popular_names;
 };
 
 }  // namespace rtrec::engine

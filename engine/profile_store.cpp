@@ -35,7 +35,8 @@ void user_profile::add_seen(key_t item, std::size_t seen_max) {
 
 profile_store::profile_store(model_config cfg) : cfg_(std::move(cfg)) {
   cfg_.recent_max = std::max<std::size_t>(1, cfg_.recent_max);
-  cfg_.seen_max = std::max<std::size_t>(1, cfg_.seen_max);
+  // An item in the recent list must still be remembered as seen.
+  cfg_.seen_max = std::max(cfg_.seen_max, cfg_.recent_max);
 }
 
 bool profile_store::name_item(key_t key, const std::string& id,

@@ -19,19 +19,19 @@ reject_reason reference_model::ingest(const event& e) {
 std::vector<scored> reference_model::recommend_keys(std::string_view user,
                                                     const recommend_options& o) {
   auto view = profiles_.view(user);
-  absl::flat_hash_map<key_t, double> cands;
-  items_.candidates(make_query(view, o.filter), cands);
-  auto ranked = rank(cands, view.seen, o.exclude_seen, o.offset + o.n);
-  return complete_keys(items_, std::move(ranked), view.seen, o);
+  auto q = make_query(view, o, true);
+  q.names = false;
+  auto part = score_on_shard(items_, q);
+  absl::flat_hash_map<key_t, double> acc;
+  for (const auto& c : part.candidates)
+    acc[c.key] += c.score;
+  return fill_and_page(rank(acc, {}, false, o.offset + o.n), part.popular, o);
 }
 
 std::vector<recommendation> reference_model::recommend(std::string_view user,
                                                        const recommend_options& o) {
   auto view = profiles_.view(user);
-  absl::flat_hash_map<key_t, double> cands;
-  items_.candidates(make_query(view, o.filter), cands);
-  auto ranked = rank(cands, view.seen, o.exclude_seen, o.offset + o.n);
-  return complete(items_, std::move(ranked), view.seen, o);
+  return merge_shard_scores({score_on_shard(items_, make_query(view, o, true))}, o);
 }
 
 std::vector<recommendation> reference_model::similar(std::string_view item, std::size_t n,

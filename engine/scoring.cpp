@@ -6,12 +6,100 @@
 
 namespace rtrec::engine {
 
-score_query make_query(const profile_view& view, const item_filter& filter) {
+score_query make_query(const profile_view& view, const recommend_options& o, bool popular) {
   score_query q;
   q.items = view.recent;
   q.weights = view.recent_weight;
-  q.filter = filter;
+  q.filter = o.filter;
+  if (o.exclude_seen)
+    q.exclude = view.seen;
+  q.popular = popular ? static_cast<std::uint32_t>(o.offset + o.n) : 0;
   return q;
+}
+
+shard_scores score_on_shard(item_model& m, const score_query& q) {
+  shard_scores out;
+  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
+  if (!q.items.empty()) {
+    absl::flat_hash_map<key_t, double> acc;
+    m.candidates(q, acc);
+    out.candidates.reserve(acc.size());
+    for (const auto& [k, v] : acc)
+      if (!excluded.contains(k))
+        out.candidates.push_back({k, v});
+  }
+  if (q.popular > 0)
+    out.popular = m.popular(q.popular, q.filter, excluded);
+  if (q.names) {
+    auto name_of = [&](key_t k) {
+      const auto* n = m.name(k);
+      return n != nullptr ? *n : std::string{};
+    };
+    out.names.reserve(out.candidates.size());
+    for (const auto& c : out.candidates)
+      out.names.push_back(name_of(c.key));
+    for (const auto& c : out.popular)
+      out.popular_names.push_back(name_of(c.key));
+  }
+  return out;
+}
+
+std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
+                                               const recommend_options& o) {
+  absl::flat_hash_map<key_t, double> acc;
+  absl::flat_hash_map<key_t, const std::string*> names;
+  std::vector<scored> popular;
+  for (const auto& part : parts) {
+    for (std::size_t k = 0; k < part.candidates.size(); ++k) {
+      acc[part.candidates[k].key] += part.candidates[k].score;
+      if (k < part.names.size())
+        names.emplace(part.candidates[k].key, &part.names[k]);
+    }
+    for (std::size_t k = 0; k < part.popular.size(); ++k) {
+      popular.push_back(part.popular[k]);
+      if (k < part.popular_names.size())
+        names.emplace(part.popular[k].key, &part.popular_names[k]);
+    }
+  }
+  auto page = fill_and_page(rank(acc, {}, false, o.offset + o.n), popular, o);
+  std::vector<recommendation> out;
+  out.reserve(page.size());
+  for (const auto& s : page) {
+    auto it = names.find(s.key);
+    if (it != names.end() && !it->second->empty())
+      out.push_back({*it->second, s.score});
+  }
+  return out;
+}
+
+std::vector<scored> fill_and_page(std::vector<scored> ranked, const std::vector<scored>& popular,
+                                  const recommend_options& o) {
+  const std::size_t want = o.offset + o.n;
+  if (ranked.size() > want)
+    ranked.resize(want);
+  if (ranked.size() < want) {
+    absl::flat_hash_set<key_t> listed;
+    for (const auto& s : ranked)
+      listed.insert(s.key);
+    std::vector<scored> fill;
+    for (const auto& s : popular) {
+      if (ranked.size() + fill.size() >= want)
+        break;
+      if (!listed.contains(s.key))
+        fill.push_back(s);
+    }
+    if (!ranked.empty() && !fill.empty() && fill.front().score > 0.0) {
+      // Keep the list sorted: popularity fill ranks below every CF candidate.
+      const double scale = 0.5 * ranked.back().score / fill.front().score;
+      for (auto& s : fill)
+        s.score *= scale;
+    }
+    ranked.insert(ranked.end(), fill.begin(), fill.end());
+  }
+  if (o.offset >= ranked.size())
+    return {};
+  ranked.erase(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(o.offset));
+  return ranked;
 }
 
 std::vector<scored> rank(const absl::flat_hash_map<key_t, double>& candidates,
@@ -35,27 +123,14 @@ std::vector<scored> complete_keys(item_model& popularity, std::vector<scored> ra
                                   const std::vector<key_t>& seen,
                                   const recommend_options& o) {
   const std::size_t want = o.offset + o.n;
-  if (ranked.size() > want)
-    ranked.resize(want);
+  std::vector<scored> popular;
   if (ranked.size() < want) {
     absl::flat_hash_set<key_t> exclude;
     if (o.exclude_seen)
       exclude.insert(seen.begin(), seen.end());
-    for (const auto& s : ranked)
-      exclude.insert(s.key);
-    auto fill = popularity.popular(want - ranked.size(), o.filter, exclude);
-    if (!ranked.empty() && !fill.empty() && fill.front().score > 0.0) {
-      // Keep the list sorted: popularity fill ranks below every CF candidate.
-      const double scale = 0.5 * ranked.back().score / fill.front().score;
-      for (auto& s : fill)
-        s.score *= scale;
-    }
-    ranked.insert(ranked.end(), fill.begin(), fill.end());
+    popular = popularity.popular(want, o.filter, exclude);
   }
-  if (o.offset >= ranked.size())
-    return {};
-  ranked.erase(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(o.offset));
-  return ranked;
+  return fill_and_page(std::move(ranked), popular, o);
 }
 
 std::vector<recommendation> complete(item_model& popularity, std::vector<scored> ranked,

@@ -23,8 +23,28 @@ struct recommend_options {
   bool exclude_seen = true;
 };
 
-/// Returns the query for a user's view (its recent items and weights).
-score_query make_query(const profile_view& view, const item_filter& filter);
+/// Returns the query for a user's view: its recent items and weights, its
+/// seen items excluded (when o.exclude_seen), and `popular` = offset + n
+/// popular items asked from the shard that answers popularity.
+score_query make_query(const profile_view& view, const recommend_options& o, bool popular);
+
+/// Answers a score_query on one item model: partial scores from its rows,
+/// without excluded items, plus the popular list when asked.
+shard_scores score_on_shard(item_model& m, const score_query& q);
+
+/// Merges shard answers (summed in shard order) into the final list: the
+/// best offset + n candidates, filled from the popular list (see
+/// fill_and_page), first `offset` dropped, names attached. The reference
+/// model and the recommender actor both end here.
+std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
+                                               const recommend_options& o);
+
+/// Appends the items of `popular` (best first, seen items already left out)
+/// that `ranked` does not hold, until offset + n are listed, with scores
+/// scaled below the last ranked score so the list stays sorted; then drops
+/// the first `offset`.
+std::vector<scored> fill_and_page(std::vector<scored> ranked, const std::vector<scored>& popular,
+                                  const recommend_options& o);
 
 /// Returns the best `count` candidates, best first (score desc, key asc),
 /// leaving out candidates in `seen` when exclude_seen, and non-positive scores.

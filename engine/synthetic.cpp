@@ -22,7 +22,7 @@ __extension__ using u128 = unsigned __int128;
 constexpr double ln2 = 0.69314718055994530942;
 
 /// Last millisecond of year 9999, the bound event validation uses.
-constexpr double max_timestamp_ms = 253402300799000.0;
+constexpr double max_timestamp_ms = 253402300799999.0;
 
 constexpr std::size_t max_index = std::numeric_limits<std::uint32_t>::max();
 constexpr std::size_t max_tastes = 1'000'000;

@@ -8,8 +8,8 @@
 //   profile_shard --delta_batch--> every item_shard      (item side, async)
 //   application --recommend_request--> recommender
 //        recommender --profile_atom--> owning profile_shard
-//        recommender --score_atom--> every item_shard     (scatter-gather)
-//        recommender --finish_atom--> item_shard 0         (popularity fill, names)
+//        recommender --score_atom--> every item_shard     (scatter-gather;
+//                                    shard 0 adds the popular list)
 //
 // Every type that travels is in the type-ID block below and registered by
 // register_messages(), so it can cross a node boundary unchanged.
@@ -45,7 +45,6 @@ std::string to_string(error_code x);
 
 using profile_atom = caf::atom_constant<caf::atom("profile")>;
 using score_atom = caf::atom_constant<caf::atom("score")>;
-using finish_atom = caf::atom_constant<caf::atom("finish")>;
 using similar_atom = caf::atom_constant<caf::atom("similar")>;
 using popular_atom = caf::atom_constant<caf::atom("popular")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
@@ -101,29 +100,12 @@ struct delta_batch {
   std::int64_t created_ns = 0;
 };
 
-/// item_shard -> recommender: partial candidate scores from owned rows.
-struct candidates {
-  std::vector<engine::key_t> keys;
-  std::vector<double> scores;
-};
-
 /// Largest n (and offset) a query may ask for.
 constexpr std::uint32_t max_results = 10000;
 
 /// application -> recommender: top-n for a user.
 struct recommend_request {
   std::string user;
-  std::uint32_t n = 10;
-  std::uint32_t offset = 0;
-  std::string category;
-  bool exclude_seen = true;
-};
-
-/// recommender -> item_shard 0: complete a ranked list (popularity fill,
-/// offset, names).
-struct finish_request {
-  std::vector<engine::scored> ranked;
-  std::vector<engine::key_t> seen;
   std::uint32_t n = 10;
   std::uint32_t offset = 0;
   std::string category;
@@ -205,18 +187,9 @@ typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
   return f(caf::meta::type_name("delta_batch"), x.delta, x.source, x.seq, x.created_ns);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, candidates& x) {
-  return f(caf::meta::type_name("candidates"), x.keys, x.scores);
-}
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommend_request& x) {
   return f(caf::meta::type_name("recommend_request"), x.user, x.n, x.offset, x.category,
            x.exclude_seen);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, finish_request& x) {
-  return f(caf::meta::type_name("finish_request"), x.ranked, x.seen, x.n, x.offset,
-           x.category, x.exclude_seen);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
@@ -281,7 +254,13 @@ typename Inspector::result_type inspect(Inspector& f, item_filter& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, score_query& x) {
-  return f(caf::meta::type_name("score_query"), x.items, x.weights, x.filter);
+  return f(caf::meta::type_name("score_query"), x.items, x.weights, x.filter, x.exclude,
+           x.popular, x.names);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_scores& x) {
+  return f(caf::meta::type_name("shard_scores"), x.candidates, x.names, x.popular,
+           x.popular_names);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_meta& x) {
@@ -300,9 +279,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_batch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_ack))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::delta_batch))
-  CAF_ADD_TYPE_ID(rtrec, (rtrec::candidates))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommend_request))
-  CAF_ADD_TYPE_ID(rtrec, (rtrec::finish_request))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommendations))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::user_interactions))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_stats))
@@ -310,6 +287,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_stats))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::profile_view))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::score_query))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::shard_scores))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_meta))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
@@ -321,9 +299,8 @@ namespace rtrec {
 using item_shard_actor = caf::typed_actor<
   // from profile shards; replies with the batch's seq once applied
   caf::replies_to<delta_batch>::with<std::uint64_t>,
-  // from recommenders
-  caf::replies_to<score_atom, engine::score_query>::with<candidates>,
-  caf::replies_to<finish_atom, finish_request>::with<recommendations>,
+  // from recommenders: partial scores from owned rows (+ popular list)
+  caf::replies_to<score_atom, engine::score_query>::with<engine::shard_scores>,
   // similar(item, n, category) answered by the item's owner shard
   caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
   // popular(n, category)

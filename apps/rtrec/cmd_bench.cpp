@@ -35,6 +35,7 @@ struct bench_options {
   std::size_t batch = 4096;
   std::size_t pipeline = 8;
   std::size_t query_threads = 1;
+  double rate = 0.0;  // events/s offered; 0 = as fast as the engine takes them
   bool json = false;
 };
 
@@ -82,7 +83,7 @@ void query_loop(embedded_engine& eng, const std::vector<std::string>& users, std
 }
 
 ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std::size_t events,
-                               std::size_t pipeline) {
+                               std::size_t pipeline, double rate) {
   ingest_timing t;
   std::deque<std::future<caf::expected<ingest_result>>> in_flight;
   auto settle = [&] {
@@ -94,6 +95,12 @@ ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std
   for (auto& b : batches) {
     if (in_flight.size() >= pipeline)
       settle();
+    if (rate > 0.0) {
+      // Open-loop pacing: batch k leaves at start + events_before_k / rate.
+      const auto due = start + std::chrono::duration_cast<clock_type::duration>(
+                                 std::chrono::duration<double>(static_cast<double>(t.events) / rate));
+      std::this_thread::sleep_until(due);
+    }
     t.events += b.size();
     in_flight.push_back(eng.ingest_async(std::move(b)));
     bar.update(t.events);
@@ -118,7 +125,7 @@ query_load run_load(embedded_engine& eng, event_batches& batches, std::size_t ev
     threads.emplace_back(query_loop, std::ref(eng), std::cref(users),
                          o.data.synthetic.seed + 1 + i, std::cref(done), std::ref(loads[i]));
   try {
-    timing = ingest_pipelined(eng, batches, events, o.pipeline);
+    timing = ingest_pipelined(eng, batches, events, o.pipeline, o.rate);
   } catch (...) {
     done = true;
     for (auto& t : threads)
@@ -171,6 +178,7 @@ nlohmann::json report(const ingest_timing& t, const query_load& q, const engine_
     {"batch", o.batch},
     {"pipeline", o.pipeline},
     {"query_threads", o.query_threads},
+    {"offered_rate", o.rate},
     {"data", to_json(o.data)},
     {"config", to_json(common)},
   };
@@ -226,6 +234,9 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
     ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))->capture_default_str();
   cmd->add_option("--query-threads", o->query_threads, "Threads looping recommend() meanwhile")
     ->check(CLI::Range(std::size_t{0}, std::size_t{256}))->capture_default_str();
+  cmd->add_option("--rate", o->rate,
+                  "Offered ingest rate in events/s (0 = as fast as the engine accepts)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of readable lines");
   add_common_options(*cmd, common);
   bind_runner(*cmd, run, [o, &common] { return run_bench(*o, common); });

@@ -25,6 +25,17 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
     ->check(CLI::Range(1u, 4096u))->capture_default_str()->group(group);
   cmd.add_option("--recommenders", t.recommenders, "Recommender actors")
     ->check(CLI::Range(1u, 4096u))->capture_default_str()->group(group);
+  cmd.add_option("--max-batch", t.max_batch, "Largest batch an ingestor sends to one shard")
+    ->check(CLI::Range(1u, 1u << 20))->capture_default_str()->group(group);
+  cmd.add_option("--max-deltas-in-flight", t.max_deltas_in_flight,
+                 "Unacknowledged item-side batches per item shard before acks are held back")
+    ->check(CLI::Range(1u, 1u << 20))->capture_default_str()->group(group);
+  cmd.add_option("--max-throughput", o.max_throughput,
+                 "Messages an actor handles before yielding its thread")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))->capture_default_str()->group(group);
+  cmd.add_option("--scheduler", o.scheduler,
+                 "CAF scheduler policy: sharing (fair FIFO) or stealing (per-worker LIFO)")
+    ->check(CLI::IsMember({"sharing", "stealing"}))->capture_default_str()->group(group);
   cmd.add_option("--workers", o.workers, "CAF worker threads (0 = one per core)")
     ->check(CLI::Range(std::size_t{0}, std::size_t{4096}))->capture_default_str()->group(group);
 }
@@ -74,6 +85,8 @@ engine_options make_engine_options(const common_options& o) {
   e.topology = o.topology;
   e.topology.model = make_model_config(o);
   e.worker_threads = o.workers;
+  e.max_throughput = o.max_throughput;
+  e.scheduler_policy = o.scheduler;
   return e;
 }
 
@@ -86,6 +99,10 @@ nlohmann::json to_json(const common_options& o) {
     {"ingestors", t.ingestors},
     {"recommenders", t.recommenders},
     {"workers", o.workers},
+    {"max_throughput", o.max_throughput},
+    {"scheduler", o.scheduler},
+    {"max_batch", o.topology.max_batch},
+    {"max_deltas_in_flight", o.topology.max_deltas_in_flight},
     {"recent_max", m.recent_max},
     {"pair_window", m.pair_window},
     {"neighbors_max", m.neighbors_max},

@@ -113,9 +113,9 @@ TEST(ProfileStore, SeenIsBoundedForgettingOldestFirst) {
   EXPECT_EQ(v.seen, keys_of({"i6", "i7", "i8", "i9"}));
   const auto* p = store.find("u");
   ASSERT_NE(p, nullptr);
-  EXPECT_EQ(p->seen.size(), 4u);
+  EXPECT_EQ(p->seen_count(), 4u);
   for (const char* gone : {"i0", "i1", "i2", "i3", "i4", "i5"})
-    EXPECT_FALSE(p->seen.contains(hash_id(gone))) << gone;
+    EXPECT_FALSE(p->has_seen(hash_id(gone))) << gone;
 
   // A repeat of a remembered item does not refresh its age (insertion order).
   store.apply(make_event("u", "i6", 20), out);
@@ -318,13 +318,15 @@ TEST(ProfileStore, LongHistoryStaysBounded) {
     max_ctx = std::max<std::size_t>(max_ctx, out.ctx_item.size());
     const auto* p = store.find("heavy");
     ASSERT_LE(p->recent.size(), cfg.recent_max) << "seed=" << seed << " n=" << n;
-    ASSERT_LE(p->seen.size(), cfg.seen_max) << "seed=" << seed << " n=" << n;
-    ASSERT_EQ(p->seen_order.size() - p->seen_head, p->seen.size()) << "seed=" << seed;
+    ASSERT_LE(p->seen_count(), cfg.seen_max) << "seed=" << seed << " n=" << n;
+    if (!p->seen_index.empty()) {
+      ASSERT_EQ(p->seen_index.size(), p->seen_count()) << "seed=" << seed << " n=" << n;
+    }
     ASSERT_LE(p->seen_order.size(), 2 * cfg.seen_max + 1) << "seed=" << seed;
   }
   const auto* p = store.find("heavy");
   EXPECT_EQ(p->recent.size(), cfg.recent_max) << "seed=" << seed;
-  EXPECT_EQ(p->seen.size(), cfg.seen_max) << "seed=" << seed;
+  EXPECT_EQ(p->seen_count(), cfg.seen_max) << "seed=" << seed;
   EXPECT_EQ(p->events, 10'000u);
   EXPECT_EQ(max_ctx, cfg.pair_window) << "seed=" << seed;
   auto v = store.view("heavy");
@@ -336,7 +338,33 @@ TEST(ProfileStore, LongHistoryStaysBounded) {
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "seed=" << seed;
   // Every seen entry is a member of the seen set, and vice versa.
   for (key_t k : v.seen)
-    EXPECT_TRUE(p->seen.contains(k)) << "seed=" << seed;
+    EXPECT_TRUE(p->has_seen(k)) << "seed=" << seed;
+}
+
+TEST(ProfileStore, DefaultBoundsHoldForTenThousandDistinctItems) {
+  const model_config cfg;  // recent_max 20, pair_window 10, seen_max 5000
+  profile_store store(cfg);
+  item_delta_batch out;
+  for (int n = 0; n < 10'000; ++n) {
+    out.clear();
+    ASSERT_EQ(store.apply(make_event("heavy", "item-" + std::to_string(n), n), out),
+              reject_reason::none);
+    ASSERT_LE(out.ctx_item.size(), cfg.pair_window) << "n=" << n;
+  }
+  const auto* p = store.find("heavy");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->recent.size(), cfg.recent_max);
+  EXPECT_EQ(p->seen_count(), cfg.seen_max);
+  EXPECT_LE(p->seen_order.size(), 2 * cfg.seen_max + 1);
+  EXPECT_TRUE(p->has_seen(hash_id("item-9999")));
+  EXPECT_TRUE(p->has_seen(hash_id("item-5000")));
+  EXPECT_FALSE(p->has_seen(hash_id("item-4999")));  // the oldest went first
+  EXPECT_FALSE(p->has_seen(hash_id("item-0")));
+  const auto v = store.view("heavy");
+  EXPECT_EQ(v.recent.front(), hash_id("item-9999"));
+  EXPECT_EQ(v.recent.back(), hash_id("item-9980"));
+  EXPECT_EQ(v.seen.front(), hash_id("item-5000"));
+  EXPECT_EQ(v.seen.back(), hash_id("item-9999"));
 }
 
 TEST(ProfileStore, RecentMatchesAReferenceList) {
@@ -367,6 +395,50 @@ TEST(ProfileStore, RecentMatchesAReferenceList) {
         expected.pop_back();
     }
     ASSERT_EQ(store.view("u").recent, expected) << "seed=" << seed << " n=" << n;
+  }
+}
+
+// The seen list is a linear scan up to user_profile::small_seen entries and
+// an index beyond: membership and order must match a plain reference list
+// on both sides of that switch and across forgetting.
+TEST(ProfileStore, SeenMatchesAReferenceAcrossTheSmallListSwitch) {
+  const std::uint64_t seed = 4711;
+  const std::size_t small = user_profile::small_seen;
+  for (std::size_t seen_max : {std::size_t{1}, std::size_t{5}, small - 1, small, small + 1,
+                               2 * small + 3}) {
+    std::mt19937_64 rng{seed + seen_max};
+    profile_store store(small_config(/*recent_max=*/8, /*pair_window=*/4, seen_max));
+    // seen_max is raised to recent_max: an item in the recent list stays seen.
+    ASSERT_EQ(store.config().seen_max, std::max<std::size_t>(seen_max, 8));
+    const std::size_t limit = store.config().seen_max;
+    std::vector<key_t> expected;  // oldest first
+    item_delta_batch out;
+    const std::uint64_t universe = 3 * seen_max + 10;
+    for (int n = 0; n < 3'000; ++n) {
+      const std::string item = "i" + std::to_string(rng() % universe);
+      const key_t k = hash_id(item);
+      const bool was_seen = std::find(expected.begin(), expected.end(), k) != expected.end();
+      out.clear();
+      const auto type = rng() % 8 == 0 ? event_type::dislike : event_type::view;
+      ASSERT_EQ(store.apply(make_event("u", item, n, type), out), reject_reason::none);
+      ASSERT_EQ((out.flags[0] & item_delta_batch::first_time) != 0, !was_seen)
+          << "seed=" << seed << " seen_max=" << seen_max << " n=" << n;
+      if (!was_seen) {
+        expected.push_back(k);
+        if (expected.size() > limit)
+          expected.erase(expected.begin());
+      }
+      const auto* p = store.find("u");
+      ASSERT_EQ(p->seen_count(), expected.size()) << "seed=" << seed << " seen_max=" << seen_max;
+      ASSERT_EQ(store.view("u").seen, expected)
+          << "seed=" << seed << " seen_max=" << seen_max << " n=" << n;
+      for (std::uint64_t i = 0; i < universe; ++i) {
+        const key_t q = hash_id("i" + std::to_string(i));
+        const bool want = std::find(expected.begin(), expected.end(), q) != expected.end();
+        ASSERT_EQ(p->has_seen(q), want)
+            << "seed=" << seed << " seen_max=" << seen_max << " n=" << n << " item i" << i;
+      }
+    }
   }
 }
 

@@ -56,10 +56,69 @@ TEST(ScoringMakeQuery, CopiesRecentWeightsAndFilter) {
   v.recent = {3, 1, 2};
   v.recent_weight = {1.0f, 0.5f, 0.25f};
   v.seen = {1, 2, 3, 4};
-  auto q = make_query(v, {"books"});
+  recommend_options o;
+  o.n = 5;
+  o.offset = 2;
+  o.filter.category = "books";
+  auto q = make_query(v, o, true);
   EXPECT_EQ(q.items, v.recent);
   EXPECT_EQ(q.weights, v.recent_weight);
   EXPECT_EQ(q.filter.category, "books");
+  EXPECT_EQ(q.exclude, v.seen);
+  EXPECT_EQ(q.popular, 7u);
+  o.exclude_seen = false;
+  auto q2 = make_query(v, o, false);
+  EXPECT_TRUE(q2.exclude.empty());
+  EXPECT_EQ(q2.popular, 0u);
+}
+
+TEST(ScoringShard, ScoreOnShardExcludesAndMergeEqualsComplete) {
+  model_config cfg;
+  cfg.popular_refresh_events = 0;
+  item_model m{cfg};
+  item_delta_batch b;
+  // Three items pair with "a"; "p" is only popular.
+  auto add = [&](const char* item, std::initializer_list<const char*> ctx) {
+    b.item.push_back(hash_id(item));
+    b.weight.push_back(1.0f);
+    b.timestamp.push_back(1000);
+    b.flags.push_back(item_delta_batch::first_time);
+    for (auto* c : ctx) {
+      b.ctx_item.push_back(hash_id(c));
+      b.ctx_weight.push_back(1.0f);
+    }
+    b.ctx_end.push_back(static_cast<std::uint32_t>(b.ctx_item.size()));
+    b.new_keys.push_back(hash_id(item));
+    b.new_ids.push_back(item);
+  };
+  add("a", {});
+  add("b", {"a"});
+  add("c", {"a"});
+  add("d", {"a", "b"});
+  for (int k = 0; k < 5; ++k)
+    add("p", {});
+  m.apply(b);
+  profile_view v;
+  v.known = true;
+  v.recent = {hash_id("a")};
+  v.recent_weight = {1.0f};
+  v.seen = {hash_id("a"), hash_id("c")};
+  recommend_options o;
+  o.n = 3;
+  auto part = score_on_shard(m, make_query(v, o, true));
+  for (const auto& c : part.candidates)
+    EXPECT_NE(c.key, hash_id("c")) << "an excluded item was scored";
+  ASSERT_EQ(part.names.size(), part.candidates.size());
+  auto merged = merge_shard_scores({part}, o);
+  absl::flat_hash_map<key_t, double> acc;
+  m.candidates(make_query(v, o, false), acc);
+  auto want = complete(m, rank(acc, v.seen, true, o.n), v.seen, o);
+  ASSERT_EQ(merged.size(), want.size());
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ(merged[k].item, want[k].item) << k;
+    EXPECT_DOUBLE_EQ(merged[k].score, want[k].score) << k;
+  }
+  EXPECT_EQ(merged.back().item, "p");  // the popularity fill
 }
 
 // -- rank --------------------------------------------------------------------
