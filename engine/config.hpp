@@ -24,7 +24,7 @@ struct model_config {
   std::size_t recent_max = 20;
   /// How many of the user's most recent items a new event forms pairs with.
   /// Bounds the per-event ingest cost whatever the user's history length.
-  std::size_t pair_window = 10;
+  std::size_t pair_window = 5;
   /// Seen items remembered per user (excluded from recommendations); the
   /// oldest is forgotten first. Bounds memory per user. Raised to recent_max
   /// if smaller.
@@ -44,7 +44,9 @@ struct model_config {
   double similarity_alpha = 0.7;
 
   /// Size of the cached popular list, and how many popularity updates may
-  /// pass before a query recomputes it (0 = always exact).
+  /// pass before it is recomputed. With 0 a query recomputes it whenever it
+  /// changed (always exact); otherwise the item model recomputes it while
+  /// applying the batch that crosses the count, never inside a query.
   std::size_t popular_cache = 1024;
   std::uint64_t popular_refresh_events = 20000;
 

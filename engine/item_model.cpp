@@ -133,19 +133,28 @@ void item_model::apply(const item_delta_batch& b) {
           rescale_items_norm(rescale);
         }
         e.norm += w * w * gc;
-        const bool own_j = owns(j);
-        for (std::uint32_t c = ctx_begin; c < ctx_end && c < b.ctx_item.size(); ++c) {
+        const std::uint32_t end = std::min<std::uint32_t>(
+          ctx_end, static_cast<std::uint32_t>(b.ctx_item.size()));
+        if (ctx_begin < end && owns(j)) {
+          auto& rj = rows_[j];  // one lookup for the whole context
+          for (std::uint32_t c = ctx_begin; c < end; ++c)
+            bump(rj, b.ctx_item[c], static_cast<double>(b.ctx_weight[c]) * w * gc);
+        }
+        // Separate pass: inserting rows here may move rows_[j].
+        for (std::uint32_t c = ctx_begin; c < end; ++c) {
           const key_t i = b.ctx_item[c];
-          const double inc = static_cast<double>(b.ctx_weight[c]) * w * gc;
-          if (own_j)
-            bump(rows_[j], i, inc);
           if (owns(i))
-            bump(rows_[i], j, inc);
+            bump(rows_[i], j, static_cast<double>(b.ctx_weight[c]) * w * gc);
         }
       }
     }
     ctx_begin = ctx_end;
   }
+  // Shard 0 answers popularity (the recommender asks it): keep its cache warm
+  // here so no query pays for the recomputation. Other shards do it lazily.
+  if (shard_ == 0 && cfg_.popular_refresh_events > 0
+      && popular_changes_ > cfg_.popular_refresh_events)
+    refresh_popular();
 }
 
 bool item_model::visible(key_t key, const item_filter& f) const {
@@ -215,20 +224,8 @@ std::vector<scored> item_model::popular(std::size_t n, const item_filter& f,
   if (!f.category.empty()) {
     out = full_scan(n);
   } else {
-    if (!popular_valid_ || popular_changes_ > cfg_.popular_refresh_events) {
-      popular_cache_.clear();
-      for (const auto& [k, e] : items_)
-        if (!e.hidden && e.popularity > 0.0)
-          popular_cache_.push_back({k, e.popularity});
-      const auto keep = std::min(std::max<std::size_t>(cfg_.popular_cache, 1), popular_cache_.size());
-      popular_complete_ = keep == popular_cache_.size();
-      std::partial_sort(popular_cache_.begin(),
-                        popular_cache_.begin() + static_cast<std::ptrdiff_t>(keep),
-                        popular_cache_.end(), better);
-      popular_cache_.resize(keep);
-      popular_valid_ = true;
-      popular_changes_ = 0;
-    }
+    if (!popular_valid_ || popular_changes_ > cfg_.popular_refresh_events)
+      refresh_popular();
     for (const auto& s : popular_cache_) {
       if (out.size() >= n)
         break;
@@ -243,6 +240,20 @@ std::vector<scored> item_model::popular(std::size_t n, const item_filter& f,
   for (auto& s : out)
     s.score *= present;
   return out;
+}
+
+void item_model::refresh_popular() {
+  popular_cache_.clear();
+  for (const auto& [k, e] : items_)
+    if (!e.hidden && e.popularity > 0.0)
+      popular_cache_.push_back({k, e.popularity});
+  const auto keep = std::min(std::max<std::size_t>(cfg_.popular_cache, 1), popular_cache_.size());
+  popular_complete_ = keep == popular_cache_.size();
+  std::partial_sort(popular_cache_.begin(), popular_cache_.begin() + static_cast<std::ptrdiff_t>(keep),
+                    popular_cache_.end(), better);
+  popular_cache_.resize(keep);
+  popular_valid_ = true;
+  popular_changes_ = 0;
 }
 
 bool item_model::set_meta(const item_meta& meta) {

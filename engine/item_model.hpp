@@ -121,6 +121,7 @@ class item_model {
   void rescale_items_pop(double factor);
   void rescale_items_norm(double factor);
   double sim(double c, double ni, double nj) const;
+  void refresh_popular();
 
   model_config cfg_;
   std::uint32_t shard_;

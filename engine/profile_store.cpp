@@ -39,28 +39,21 @@ profile_store::profile_store(model_config cfg) : cfg_(std::move(cfg)) {
   cfg_.seen_max = std::max(cfg_.seen_max, cfg_.recent_max);
 }
 
-bool profile_store::name_item(key_t key, const std::string& id,
-                              item_delta_batch& out) {
-  auto [it, inserted] = item_names_.try_emplace(key);
-  if (inserted) {
-    it->second = id;
-    out.new_keys.push_back(key);
-    out.new_ids.push_back(id);
-    return true;
-  }
-  return it->second == id;
-}
-
 reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
   const key_t uk = hash_id(e.user);
   const key_t ik = hash_id(e.item);
-  // Check both ids before changing anything.
+  // Check both ids before changing anything (one lookup each).
   auto uit = users_.find(uk);
   if (uit != users_.end() && uit->second.id != e.user)
     return reject_reason::id_collision;
-  if (auto nit = item_names_.find(ik); nit != item_names_.end() && nit->second != e.item)
+  auto [nit, named] = item_names_.try_emplace(ik);
+  if (named) {
+    nit->second = e.item;
+    out.new_keys.push_back(ik);
+    out.new_ids.push_back(e.item);
+  } else if (nit->second != e.item) {
     return reject_reason::id_collision;
-  name_item(ik, e.item, out);
+  }
   if (uit == users_.end()) {
     uit = users_.try_emplace(uk).first;
     uit->second.id = e.user;
@@ -162,7 +155,8 @@ bool profile_store::erase(std::string_view user) {
 }
 
 std::size_t profile_store::memory_bytes() const noexcept {
-  std::size_t total = users_.capacity() * (sizeof(key_t) + sizeof(user_profile) + 1);
+  std::size_t total = users_.capacity() * (sizeof(void*) + 1)
+                      + users_.size() * (sizeof(key_t) + sizeof(user_profile) + 16);
   for (const auto& [k, p] : users_) {
     total += p.id.capacity() > 15 ? p.id.capacity() + 1 : 0;
     total += p.recent.capacity() * sizeof(user_profile::recent_entry);

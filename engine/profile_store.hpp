@@ -8,6 +8,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/node_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
 #include <cstdint>
@@ -79,11 +80,10 @@ class profile_store {
   const model_config& config() const noexcept { return cfg_; }
 
  private:
-  /// Returns false on a collision; records a new name in `out` when first seen.
-  bool name_item(key_t key, const std::string& id, item_delta_batch& out);
-
   model_config cfg_;
-  absl::flat_hash_map<key_t, user_profile> users_;
+  // Node map: growing it moves pointers, not profiles, so a rehash of a
+  // million users stalls the shard for milliseconds, not tens of them.
+  absl::node_hash_map<key_t, user_profile> users_;
   absl::flat_hash_map<key_t, std::string> item_names_;
   std::uint64_t events_applied_ = 0;
 };
