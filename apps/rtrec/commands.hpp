@@ -29,5 +29,6 @@ void add_demo_command(CLI::App& root, common_options& common, command_runner& ru
 void add_eval_command(CLI::App& root, common_options& common, command_runner& run);
 void add_bench_command(CLI::App& root, common_options& common, command_runner& run);
 void add_recommend_command(CLI::App& root, common_options& common, command_runner& run);
+void add_soak_command(CLI::App& root, common_options& common, command_runner& run);
 
 }  // namespace rtrec::cli

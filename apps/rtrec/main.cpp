@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   add_eval_command(app, common, run);
   add_bench_command(app, common, run);
   add_recommend_command(app, common, run);
+  add_soak_command(app, common, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
