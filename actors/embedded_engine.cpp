@@ -1,5 +1,7 @@
 #include "actors/embedded_engine.hpp"
 
+#include "actors/util.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <functional>
@@ -205,11 +207,6 @@ recommender_actor pick(const topology& t) {
   return t.recommenders[next++ % t.recommenders.size()];
 }
 
-caf::expected<std::vector<engine::recommendation>> items_of(caf::expected<recommendations> r) {
-  if (!r)
-    return std::move(r.error());
-  return std::move(r->items);
-}
 
 }  // namespace
 

@@ -1,18 +1,8 @@
 #include "actors/item_shard.hpp"
 
-#include <chrono>
+#include "actors/util.hpp"
 
 namespace rtrec {
-
-namespace {
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
-}
-
-}  // namespace
 
 item_shard_actor::behavior_type
 item_shard(item_shard_actor::stateful_pointer<item_shard_state> self,

@@ -2,17 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include "actors/util.hpp"
 
 namespace rtrec {
 
 namespace {
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
-}
 
 using self_ptr = profile_shard_actor::stateful_pointer<profile_shard_state>;
 

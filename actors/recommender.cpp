@@ -15,6 +15,23 @@ caf::error unavailable(self_ptr self, const char* step, const caf::error& err) {
                          std::string{step} + ": " + self->system().render(err));
 }
 
+// Asks item shard `shard` (high priority) and relays its answer or a typed
+// error.
+template <class... Ts>
+promise forward(self_ptr self, std::size_t shard, std::uint32_t n, const char* step, Ts&&... xs) {
+  auto rp = self->make_response_promise<recommendations>();
+  auto& st = self->state;
+  if (n > max_results || shard >= st.items.size()) {
+    rp.deliver(caf::make_error(error_code::invalid_request,
+                               "n must be at most 10000 and item shards must exist"));
+    return rp;
+  }
+  self->request<high>(st.items[shard], st.timeout, std::forward<Ts>(xs)...)
+    .then([=](recommendations& r) mutable { rp.deliver(std::move(r)); },
+          [=](caf::error& err) mutable { rp.deliver(unavailable(self, step, err)); });
+  return rp;
+}
+
 struct gather {
   std::vector<engine::shard_scores> parts;
   std::size_t pending = 0;
@@ -79,32 +96,15 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       return rp;
     },
     [=](similar_atom, std::string& item, std::uint32_t n, std::string& category) -> promise {
-      auto rp = self->make_response_promise<recommendations>();
-      auto& st = self->state;
-      if (n > max_results || st.items.empty()) {
-        rp.deliver(caf::make_error(error_code::invalid_request,
-                                   "n must be at most 10000 and item shards must exist"));
-        return rp;
-      }
-      auto owner = engine::shard_of(engine::hash_id(item), static_cast<std::uint32_t>(st.items.size()));
-      self->request<high>(st.items[owner], st.timeout, similar_atom::value, std::move(item), n,
-                          std::move(category))
-        .then([=](recommendations& r) mutable { rp.deliver(std::move(r)); },
-              [=](caf::error& err) mutable { rp.deliver(unavailable(self, "similar", err)); });
-      return rp;
+      const auto& items = self->state.items;
+      const auto owner = items.empty() ? 0
+                                       : engine::shard_of(engine::hash_id(item),
+                                                          static_cast<std::uint32_t>(items.size()));
+      return forward(self, owner, n, "similar", similar_atom::value, std::move(item), n,
+                     std::move(category));
     },
     [=](popular_atom, std::uint32_t n, std::string& category) -> promise {
-      auto rp = self->make_response_promise<recommendations>();
-      auto& st = self->state;
-      if (n > max_results || st.items.empty()) {
-        rp.deliver(caf::make_error(error_code::invalid_request,
-                                   "n must be at most 10000 and item shards must exist"));
-        return rp;
-      }
-      self->request<high>(st.items.front(), st.timeout, popular_atom::value, n, std::move(category))
-        .then([=](recommendations& r) mutable { rp.deliver(std::move(r)); },
-              [=](caf::error& err) mutable { rp.deliver(unavailable(self, "popular", err)); });
-      return rp;
+      return forward(self, 0, n, "popular", popular_atom::value, n, std::move(category));
     },
   };
 }

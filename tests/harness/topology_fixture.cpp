@@ -1,5 +1,7 @@
 #include "tests/harness/topology_fixture.hpp"
 
+#include "actors/util.hpp"
+
 namespace rtrec::testing {
 
 engine::event ev(std::string user, std::string item, engine::event_type type, double value,
@@ -94,13 +96,6 @@ caf::expected<ingest_ack> topology_fixture::ingest(std::vector<engine::event> ev
                          ingest_request{std::move(events)});
 }
 
-namespace {
-caf::expected<std::vector<engine::recommendation>> items_of(caf::expected<recommendations> r) {
-  if (!r)
-    return std::move(r.error());
-  return std::move(r->items);
-}
-}  // namespace
 
 caf::expected<std::vector<engine::recommendation>>
 topology_fixture::recommend(const std::string& user, std::uint32_t n, const std::string& category,
