@@ -64,8 +64,10 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       auto& st = self->state;
       shard_ack ack;
       engine::item_delta_batch delta;
+      std::vector<engine::reject_reason> results;
+      st.store->apply_batch(x.events, results, delta);
       for (std::size_t k = 0; k < x.events.size(); ++k) {
-        auto r = st.store->apply(x.events[k], delta);
+        auto r = results[k];
         if (r == engine::reject_reason::none) {
           ++ack.applied;
         } else {

@@ -107,8 +107,35 @@ void item_model::apply(const item_delta_batch& b) {
     else if (e.id != b.new_ids[n])
       ++collisions_;
   }
+  // Software pipeline over the cache misses: table slots of the item and its
+  // context rows `far` events ahead, the rows' own slots `near` events ahead.
+  constexpr std::size_t far = 8, near = 3;
+  auto ctx_range = [&](std::size_t k) {
+    const std::uint32_t begin = k == 0 ? 0 : std::min<std::uint32_t>(b.ctx_end[k - 1], b.ctx_item.size());
+    const std::uint32_t end = std::min<std::uint32_t>(b.ctx_end[k], b.ctx_item.size());
+    return std::pair<std::uint32_t, std::uint32_t>{begin, std::max(begin, end)};
+  };
+  const std::size_t pipelined = b.ctx_end.size() == b.item.size() ? b.item.size() : 0;
   std::uint32_t ctx_begin = 0;
   for (std::size_t k = 0; k < b.item.size(); ++k) {
+    if (k + far < pipelined) {
+      const key_t jf = b.item[k + far];
+      items_.prefetch(jf);
+      rows_.prefetch(jf);
+      auto [cb, ce] = ctx_range(k + far);
+      for (auto c = cb; c < ce; ++c)
+        rows_.prefetch(b.ctx_item[c]);
+    }
+    if (k + near < pipelined) {
+      const key_t jn = b.item[k + near];
+      auto [cb, ce] = ctx_range(k + near);
+      if (auto rj = rows_.find(jn); rj != rows_.end())
+        for (auto c = cb; c < ce; ++c)
+          rj->second.prefetch(b.ctx_item[c]);
+      for (auto c = cb; c < ce; ++c)
+        if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
+          ri->second.prefetch(jn);
+    }
     const std::uint32_t ctx_end = k < b.ctx_end.size() ? b.ctx_end[k] : ctx_begin;
     const key_t j = b.item[k];
     const double w = b.weight[k];

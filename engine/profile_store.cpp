@@ -40,11 +40,48 @@ profile_store::profile_store(model_config cfg) : cfg_(std::move(cfg)) {
 }
 
 reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
-  const key_t uk = hash_id(e.user);
-  const key_t ik = hash_id(e.item);
+  return apply_keyed(e, hash_id(e.user), hash_id(e.item), out);
+}
+
+void profile_store::apply_batch(const std::vector<event>& events,
+                                std::vector<reject_reason>& results, item_delta_batch& out) {
+  const std::size_t n = events.size();
+  results.resize(n);
+  std::vector<key_t> uks(n), iks(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    uks[k] = hash_id(events[k].user);
+    iks[k] = hash_id(events[k].item);
+  }
+  // Three-stage software pipeline over the cache misses of a lookup: the
+  // table slot (far ahead), the profile (nearer), its vectors (next).
+  constexpr std::size_t far = 12, near = 6, next = 2;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (k + far < n) {
+      users_.prefetch(uks[k + far]);
+      item_names_.prefetch(iks[k + far]);
+    }
+    if (k + near < n) {
+      if (auto it = users_.find(uks[k + near]); it != users_.end())
+        __builtin_prefetch(&profile_at(it->second));
+    }
+    if (k + next < n) {
+      if (auto it = users_.find(uks[k + next]); it != users_.end()) {
+        const auto& p = profile_at(it->second);
+        if (!p.recent.empty())
+          __builtin_prefetch(p.recent.data() + p.recent.size() - 1);
+        if (p.seen_count() > 0 && p.seen_index.empty())
+          __builtin_prefetch(p.seen_order.data() + p.seen_head);
+      }
+    }
+    results[k] = apply_keyed(events[k], uks[k], iks[k], out);
+  }
+}
+
+reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
+                                         item_delta_batch& out) {
   // Check both ids before changing anything (one lookup each).
   auto uit = users_.find(uk);
-  if (uit != users_.end() && uit->second.id != e.user)
+  if (uit != users_.end() && profile_at(uit->second).id != e.user)
     return reject_reason::id_collision;
   auto [nit, named] = item_names_.try_emplace(ik);
   if (named) {
@@ -55,11 +92,21 @@ reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
     return reject_reason::id_collision;
   }
   if (uit == users_.end()) {
-    uit = users_.try_emplace(uk).first;
-    uit->second.id = e.user;
-    uit->second.recent.reserve(std::min<std::size_t>(cfg_.recent_max, 4));
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      if ((slots_used_ >> chunk_bits) >= chunks_.size())
+        chunks_.push_back(std::make_unique<user_profile[]>(chunk_size));
+      slot = slots_used_++;
+    }
+    uit = users_.try_emplace(uk, slot).first;
+    auto& fresh = profile_at(slot);
+    fresh.id = e.user;
+    fresh.recent.reserve(std::min<std::size_t>(cfg_.recent_max, 4));
   }
-  auto& p = uit->second;
+  auto& p = profile_at(uit->second);
   ++p.events;
   ++events_applied_;
 
@@ -109,9 +156,9 @@ reject_reason profile_store::apply(const event& e, item_delta_batch& out) {
 
 const user_profile* profile_store::find(std::string_view user) const {
   auto it = users_.find(hash_id(user));
-  if (it == users_.end() || it->second.id != user)
+  if (it == users_.end() || profile_at(it->second).id != user)
     return nullptr;
-  return &it->second;
+  return &profile_at(it->second);
 }
 
 profile_view profile_store::view(std::string_view user) const {
@@ -148,16 +195,20 @@ std::vector<interaction> profile_store::recent(std::string_view user) const {
 
 bool profile_store::erase(std::string_view user) {
   auto it = users_.find(hash_id(user));
-  if (it == users_.end() || it->second.id != user)
+  if (it == users_.end() || profile_at(it->second).id != user)
     return false;
+  profile_at(it->second) = user_profile{};
+  free_slots_.push_back(it->second);
   users_.erase(it);
   return true;
 }
 
 std::size_t profile_store::memory_bytes() const noexcept {
-  std::size_t total = users_.capacity() * (sizeof(void*) + 1)
-                      + users_.size() * (sizeof(key_t) + sizeof(user_profile) + 16);
-  for (const auto& [k, p] : users_) {
+  std::size_t total = users_.capacity() * (sizeof(key_t) + sizeof(std::uint32_t) + 1)
+                      + chunks_.size() * chunk_size * sizeof(user_profile)
+                      + free_slots_.capacity() * sizeof(std::uint32_t);
+  for (const auto& [k, slot] : users_) {
+    const auto& p = profile_at(slot);
     total += p.id.capacity() > 15 ? p.id.capacity() + 1 : 0;
     total += p.recent.capacity() * sizeof(user_profile::recent_entry);
     total += p.seen_index.capacity() * (sizeof(key_t) + 1);

@@ -454,3 +454,61 @@ TEST(ProfileStore, MemoryBytesGrowsWithUsers) {
 
 }  // namespace
 }  // namespace rtrec::engine
+
+
+namespace rtrec::engine {
+namespace {
+
+// apply_batch() must be exactly n calls of apply(): same results, same
+// deltas, same profiles (it only adds prefetching).
+TEST(ProfileStore, ApplyBatchEqualsApplyOneByOne) {
+  const std::uint64_t seed = 90210;
+  std::mt19937_64 rng{seed};
+  model_config cfg;
+  cfg.recent_max = 6;
+  cfg.pair_window = 3;
+  cfg.seen_max = 40;
+  profile_store one{cfg}, batched{cfg};
+  for (int round = 0; round < 50; ++round) {
+    std::vector<event> events;
+    const auto len = 1 + rng() % 300;
+    for (std::size_t k = 0; k < len; ++k) {
+      event e;
+      e.user = "u" + std::to_string(rng() % 60);
+      e.item = "i" + std::to_string(rng() % 200);
+      e.type = rng() % 10 == 0 ? event_type::dislike : event_type::view;
+      e.timestamp = round * 1000 + static_cast<std::int64_t>(k);
+      events.push_back(e);
+    }
+    item_delta_batch a, b;
+    std::vector<reject_reason> results;
+    batched.apply_batch(events, results, b);
+    ASSERT_EQ(results.size(), events.size()) << "seed=" << seed;
+    for (std::size_t k = 0; k < events.size(); ++k)
+      ASSERT_EQ(one.apply(events[k], a), results[k]) << "seed=" << seed << " k=" << k;
+    ASSERT_EQ(a.item, b.item) << "seed=" << seed;
+    ASSERT_EQ(a.flags, b.flags) << "seed=" << seed;
+    ASSERT_EQ(a.ctx_end, b.ctx_end) << "seed=" << seed;
+    ASSERT_EQ(a.ctx_item, b.ctx_item) << "seed=" << seed;
+    ASSERT_EQ(a.new_ids, b.new_ids) << "seed=" << seed;
+  }
+  EXPECT_EQ(one.users(), batched.users());
+  for (int u = 0; u < 60; ++u) {
+    auto id = "u" + std::to_string(u);
+    auto va = one.view(id), vb = batched.view(id);
+    EXPECT_EQ(va.recent, vb.recent) << id << " seed=" << seed;
+    EXPECT_EQ(va.seen, vb.seen) << id << " seed=" << seed;
+  }
+  // Forgetting a user frees its slot for reuse without touching others.
+  ASSERT_TRUE(batched.erase("u1"));
+  EXPECT_EQ(batched.find("u1"), nullptr);
+  item_delta_batch c;
+  std::vector<reject_reason> results;
+  batched.apply_batch({make_event("new-user", "i1", 1)}, results, c);
+  ASSERT_EQ(results.front(), reject_reason::none);
+  EXPECT_EQ(batched.view("new-user").recent.size(), 1u);
+  EXPECT_EQ(batched.view("u2").recent, one.view("u2").recent);
+}
+
+}  // namespace
+}  // namespace rtrec::engine
