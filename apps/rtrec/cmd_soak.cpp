@@ -1,6 +1,7 @@
 // rtrec soak: a long run for memory. Streams synthetic events through the
 // embedded engine, generated on the fly (never held in memory), and every
-// --report-every events flushes and prints users, items, engine bytes per
+// --report-every events flushes and prints the average ingest rate so far
+// (events fully applied, generation included), users, items, engine bytes per
 // user and per item, and the process RSS, so bounded growth can be seen.
 #include <spdlog/spdlog.h>
 
@@ -70,8 +71,10 @@ int run_soak(const soak_options& o, const common_options& common) {
       unwrap(eng.flush(), eng, "flush");
       auto row = sample(eng, sent, seconds_since(start));
       if (!o.json)
-        std::printf("%12zu events  %9llu users  %7llu items  %8.0f B/user  %8.0f B/item  RSS %6.0f MiB\n",
-                    sent, row["users"].get<unsigned long long>(),
+        std::printf("%12zu events  %8.0f events/s  %9llu users  %7llu items  %8.0f B/user  "
+                    "%8.0f B/item  RSS %6.0f MiB\n",
+                    sent, static_cast<double>(sent) / row["seconds"].get<double>(),
+                    row["users"].get<unsigned long long>(),
                     row["items"].get<unsigned long long>(), row["bytes_per_user"].get<double>(),
                     row["bytes_per_item"].get<double>(),
                     static_cast<double>(row["rss_bytes"].get<std::uint64_t>()) / (1 << 20));
