@@ -37,12 +37,8 @@
 namespace rtrec {
 
 struct engine_options {
-  /// Embedded defaults: recommenders on their own threads (see topology.hpp).
-  topology_config topology = [] {
-    topology_config t;
-    t.detach_recommenders = true;
-    return t;
-  }();
+  /// Shard counts, model and runtime knobs (see topology.hpp).
+  topology_config topology;
   /// CAF worker threads; 0 = one per core.
   std::size_t worker_threads = 0;
   /// Messages an actor handles before it yields its thread (CAF's

@@ -30,9 +30,9 @@ struct topology_config {
   /// split). Bounds how long one message occupies a shard, and so how long a
   /// query waits behind it.
   std::uint32_t max_batch = 256;
-  /// Run each recommender on its own thread (CAF detached actor), so a query
-  /// does not queue for a worker thread behind busy shards at every hop.
-  /// Must stay false under the deterministic test scheduler.
+  /// Run each recommender on its own thread (CAF detached actor) instead of
+  /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so
+  /// off by default. Must stay false under the deterministic test scheduler.
   bool detach_recommenders = false;
 };
 

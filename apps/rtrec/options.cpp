@@ -36,6 +36,9 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
   cmd.add_option("--scheduler", o.scheduler,
                  "CAF scheduler policy: sharing (fair FIFO) or stealing (per-worker LIFO)")
     ->check(CLI::IsMember({"sharing", "stealing"}))->capture_default_str()->group(group);
+  cmd.add_option("--detach-recommenders", t.detach_recommenders,
+                 "Run each recommender on its own thread (true/false)")
+    ->capture_default_str()->group(group);
   cmd.add_option("--workers", o.workers, "CAF worker threads (0 = one per core)")
     ->check(CLI::Range(std::size_t{0}, std::size_t{4096}))->capture_default_str()->group(group);
 }
@@ -100,6 +103,7 @@ nlohmann::json to_json(const common_options& o) {
     {"recommenders", t.recommenders},
     {"workers", o.workers},
     {"max_throughput", o.max_throughput},
+    {"detach_recommenders", o.topology.detach_recommenders},
     {"scheduler", o.scheduler},
     {"max_batch", o.topology.max_batch},
     {"max_deltas_in_flight", o.topology.max_deltas_in_flight},

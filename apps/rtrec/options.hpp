@@ -19,10 +19,10 @@ namespace rtrec::cli {
 
 /// Options every subcommand accepts.
 struct common_options {
-  topology_config topology;  ///< shard counts and the model knobs
-  std::size_t workers = 0;   ///< CAF worker threads, 0 = one per core
-  std::size_t max_throughput = 1;  ///< messages an actor handles before yielding
-  std::string scheduler = "sharing";  ///< CAF scheduler policy
+  topology_config topology = engine_options{}.topology;  ///< shard counts, model knobs (embedded defaults)
+  std::size_t workers = engine_options{}.worker_threads;  ///< CAF threads, 0 = one per core
+  std::size_t max_throughput = engine_options{}.max_throughput;  ///< messages per turn
+  std::string scheduler = engine_options{}.scheduler_policy;    ///< CAF scheduler policy
   double cooc_half_life_days = topology_config{}.model.cooc_half_life_s / 86400.0;
   double trend_half_life_days = topology_config{}.model.trend_half_life_s / 86400.0;
   std::string log_level = "info";
