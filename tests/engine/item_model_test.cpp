@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/profile_store.hpp"
+#include "tests/engine/test_support.hpp"
 
 namespace rtrec::engine {
 namespace {
@@ -74,19 +75,9 @@ std::map<key_t, double> candidates_of(const item_model& m,
   return {out.begin(), out.end()};
 }
 
-std::vector<key_t> keys(const std::vector<scored>& v) {
-  std::vector<key_t> out;
-  for (const auto& s : v)
-    out.push_back(s.key);
-  return out;
-}
+using test_support::keys;
 
-std::vector<key_t> keys_of(std::initializer_list<const char*> ids) {
-  std::vector<key_t> out;
-  for (const char* id : ids)
-    out.push_back(hash_id(id));
-  return out;
-}
+using test_support::keys_of;
 
 score_query make_query_for(const profile_view& view) {
   score_query q;

@@ -4,6 +4,7 @@
 // dictionary feed); find/erase/recent; and the per-user bounds under a long
 // history.
 #include "engine/profile_store.hpp"
+#include "tests/engine/test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,16 +17,7 @@
 namespace rtrec::engine {
 namespace {
 
-event make_event(const std::string& user, const std::string& item, std::int64_t ts,
-                 event_type type = event_type::view, double value = 0.0) {
-  event e;
-  e.user = user;
-  e.item = item;
-  e.type = type;
-  e.value = value;
-  e.timestamp = ts;
-  return e;
-}
+using test_support::make_event;
 
 model_config small_config(std::size_t recent_max = 5, std::size_t pair_window = 3,
                           std::size_t seen_max = 100) {
@@ -37,12 +29,7 @@ model_config small_config(std::size_t recent_max = 5, std::size_t pair_window = 
   return cfg;
 }
 
-std::vector<key_t> keys_of(std::initializer_list<const char*> ids) {
-  std::vector<key_t> out;
-  for (const char* id : ids)
-    out.push_back(hash_id(id));
-  return out;
-}
+using test_support::keys_of;
 
 /// Returns event k's context items from a batch.
 std::vector<key_t> context_of(const item_delta_batch& b, std::size_t k) {

@@ -18,22 +18,14 @@
 #include <vector>
 
 #include "engine/synthetic.hpp"
+#include "tests/engine/test_support.hpp"
 
 namespace rtrec::engine {
 namespace {
 
 constexpr std::int64_t t0 = 1'700'000'000'000;
 
-event make_event(const std::string& user, const std::string& item, std::int64_t ts,
-                 event_type type = event_type::view, double value = 0.0) {
-  event e;
-  e.user = user;
-  e.item = item;
-  e.type = type;
-  e.value = value;
-  e.timestamp = ts;
-  return e;
-}
+using test_support::make_event;
 
 /// A seeded random workload: skewed items, some ratings and dislikes.
 std::vector<event> random_workload(std::uint64_t seed, int events, int users, int items) {
@@ -51,12 +43,7 @@ std::vector<event> random_workload(std::uint64_t seed, int events, int users, in
   return out;
 }
 
-std::vector<std::string> names(const std::vector<recommendation>& v) {
-  std::vector<std::string> out;
-  for (const auto& r : v)
-    out.push_back(r.item);
-  return out;
-}
+using test_support::names;
 
 /// Checks a recommendation list: at most n, distinct, scores non-increasing
 /// and finite, nothing from `seen`.

@@ -14,32 +14,18 @@
 #include <vector>
 
 #include "engine/profile_store.hpp"
+#include "tests/engine/test_support.hpp"
 
 namespace rtrec::engine {
 namespace {
 
 constexpr std::int64_t t0 = 1'700'000'000'000;
 
-std::vector<key_t> keys(const std::vector<scored>& v) {
-  std::vector<key_t> out;
-  for (const auto& s : v)
-    out.push_back(s.key);
-  return out;
-}
+using test_support::keys;
 
-std::vector<key_t> keys_of(std::initializer_list<const char*> ids) {
-  std::vector<key_t> out;
-  for (const char* id : ids)
-    out.push_back(hash_id(id));
-  return out;
-}
+using test_support::keys_of;
 
-std::vector<std::string> names(const std::vector<recommendation>& v) {
-  std::vector<std::string> out;
-  for (const auto& r : v)
-    out.push_back(r.item);
-  return out;
-}
+using test_support::names;
 
 bool non_increasing(const std::vector<scored>& v) {
   for (std::size_t k = 1; k < v.size(); ++k)
