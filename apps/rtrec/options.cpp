@@ -61,6 +61,9 @@ void add_model_options(CLI::App& cmd, common_options& o) {
   cmd.add_option("--trend-half-life-days", o.trend_half_life_days,
                  "Half-life of popularity in days of event time (0 = none)")
     ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--popular-refresh", m.popular_refresh_events,
+                 "Popularity updates between two recomputations of the popular list (0 = exact)")
+    ->capture_default_str()->group(group);
   cmd.add_option("--alpha", m.similarity_alpha,
                  "Similarity exponent: c_ij / (n_i^a * n_j^(1-a)); 0.5 = cosine")
     ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
@@ -109,6 +112,7 @@ nlohmann::json to_json(const common_options& o) {
     {"max_deltas_in_flight", o.topology.max_deltas_in_flight},
     {"recent_max", m.recent_max},
     {"pair_window", m.pair_window},
+    {"popular_refresh_events", m.popular_refresh_events},
     {"neighbors_max", m.neighbors_max},
     {"seen_max", m.seen_max},
     {"cooc_half_life_days", o.cooc_half_life_days},
