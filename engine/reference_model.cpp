@@ -21,11 +21,7 @@ std::vector<scored> reference_model::recommend_keys(std::string_view user,
   auto view = profiles_.view(user);
   auto q = make_query(view, o, true);
   q.names = false;
-  auto part = score_on_shard(items_, q);
-  absl::flat_hash_map<key_t, double> acc;
-  for (const auto& c : part.candidates)
-    acc[c.key] += c.score;
-  return fill_and_page(rank(acc, {}, false, o.offset + o.n), part.popular, o);
+  return merge_shard_keys({score_on_shard(items_, q)}, o);
 }
 
 std::vector<recommendation> reference_model::recommend(std::string_view user,

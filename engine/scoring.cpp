@@ -44,24 +44,28 @@ shard_scores score_on_shard(item_model& m, const score_query& q) {
   return out;
 }
 
-std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
-                                               const recommend_options& o) {
+std::vector<scored> merge_shard_keys(const std::vector<shard_scores>& parts,
+                                     const recommend_options& o) {
   absl::flat_hash_map<key_t, double> acc;
-  absl::flat_hash_map<key_t, const std::string*> names;
   std::vector<scored> popular;
   for (const auto& part : parts) {
-    for (std::size_t k = 0; k < part.candidates.size(); ++k) {
-      acc[part.candidates[k].key] += part.candidates[k].score;
-      if (k < part.names.size())
-        names.emplace(part.candidates[k].key, &part.names[k]);
-    }
-    for (std::size_t k = 0; k < part.popular.size(); ++k) {
-      popular.push_back(part.popular[k]);
-      if (k < part.popular_names.size())
-        names.emplace(part.popular[k].key, &part.popular_names[k]);
-    }
+    for (const auto& c : part.candidates)
+      acc[c.key] += c.score;
+    popular.insert(popular.end(), part.popular.begin(), part.popular.end());
   }
-  auto page = fill_and_page(rank(acc, {}, false, o.offset + o.n), popular, o);
+  return fill_and_page(rank(acc, {}, false, o.offset + o.n), popular, o);
+}
+
+std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
+                                               const recommend_options& o) {
+  absl::flat_hash_map<key_t, const std::string*> names;
+  for (const auto& part : parts) {
+    for (std::size_t k = 0; k < part.candidates.size() && k < part.names.size(); ++k)
+      names.emplace(part.candidates[k].key, &part.names[k]);
+    for (std::size_t k = 0; k < part.popular.size() && k < part.popular_names.size(); ++k)
+      names.emplace(part.popular[k].key, &part.popular_names[k]);
+  }
+  const auto page = merge_shard_keys(parts, o);
   std::vector<recommendation> out;
   out.reserve(page.size());
   for (const auto& s : page) {

@@ -39,6 +39,10 @@ shard_scores score_on_shard(item_model& m, const score_query& q);
 std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
                                                const recommend_options& o);
 
+/// merge_shard_scores without the names: the final list as keys and scores.
+std::vector<scored> merge_shard_keys(const std::vector<shard_scores>& parts,
+                                     const recommend_options& o);
+
 /// Appends the items of `popular` (best first, seen items already left out)
 /// that `ranked` does not hold, until offset + n are listed, with scores
 /// scaled below the last ranked score so the list stays sorted; then drops

@@ -32,14 +32,8 @@ class feeder {
   void attach(item_model& m) { models_.push_back(&m); }
   void add(const std::string& user, const std::string& item, std::int64_t ts,
            event_type type = event_type::view, double value = 0.0) {
-    event e;
-    e.user = user;
-    e.item = item;
-    e.type = type;
-    e.value = value;
-    e.timestamp = ts;
     batch_.clear();
-    ASSERT_EQ(store_.apply(e, batch_), reject_reason::none) << user << " " << item;
+    ASSERT_EQ(store_.apply(test_support::make_event(user, item, ts, type, value), batch_), reject_reason::none) << user << " " << item;
     for (auto* m : models_)
       m->apply(batch_);
   }
