@@ -115,20 +115,21 @@ void embedded_engine::stop() {
   system_->await_all_actors_done();
 }
 
-bool embedded_engine::acquire(std::size_t n, bool wait) {
+caf::error embedded_engine::acquire(std::size_t n, bool wait) {
   std::unique_lock<std::mutex> guard{flow_mtx_};
   auto room = [&] {
     return stopped_ || in_flight_ == 0 || in_flight_ + n <= opts_.max_in_flight_events;
   };
   if (!room()) {
     if (!wait)
-      return false;
+      return caf::make_error(error_code::overloaded,
+                             "too many events in flight; retry after a short delay");
     flow_cv_.wait(guard, room);
   }
   if (stopped_)
-    return false;
+    return caf::make_error(error_code::shutting_down, "the engine is stopped");
   in_flight_ += n;
-  return true;
+  return caf::none;
 }
 
 void embedded_engine::release(std::size_t n) {
@@ -151,9 +152,14 @@ std::future<caf::expected<ingest_result>> ready(caf::error err) {
 
 std::future<caf::expected<ingest_result>>
 embedded_engine::ingest_async(std::vector<engine::event> events) {
+  return submit(std::move(events), true);
+}
+
+std::future<caf::expected<ingest_result>>
+embedded_engine::submit(std::vector<engine::event> events, bool wait) {
   const auto n = events.size();
-  if (!acquire(n, true))
-    return ready(caf::make_error(error_code::shutting_down, "the engine is stopped"));
+  if (auto err = acquire(n, wait))
+    return ready(std::move(err));
   std::future<caf::expected<ingest_result>> fut;
   std::uint64_t ticket = 0;
   {
@@ -174,15 +180,7 @@ caf::expected<ingest_result> embedded_engine::ingest(std::vector<engine::event> 
 }
 
 caf::expected<ingest_result> embedded_engine::try_ingest(std::vector<engine::event> events) {
-  if (!acquire(0, false))
-    return caf::make_error(error_code::shutting_down, "the engine is stopped");
-  {
-    std::lock_guard<std::mutex> guard{flow_mtx_};
-    if (in_flight_ > 0 && in_flight_ + events.size() > opts_.max_in_flight_events)
-      return caf::make_error(error_code::overloaded,
-                             "too many events in flight; retry after a short delay");
-  }
-  return ingest(std::move(events));
+  return submit(std::move(events), false).get();
 }
 
 template <class T, class Dest, class... Ts>

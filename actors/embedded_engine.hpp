@@ -141,7 +141,10 @@ class embedded_engine {
   struct client;
 
  private:
-  bool acquire(std::size_t n, bool wait);
+  /// Reserves room for n events in flight; waits for it when `wait`, else
+  /// fails with overloaded. Fails with shutting_down once stopped.
+  caf::error acquire(std::size_t n, bool wait);
+  std::future<caf::expected<ingest_result>> submit(std::vector<engine::event> events, bool wait);
   void release(std::size_t n);
   template <class T, class Dest, class... Ts>
   caf::expected<T> call(const Dest& dest, Ts&&... xs);
