@@ -11,16 +11,24 @@
 
 namespace rtrec {
 
-// Pending asynchronous ingests, shared by the engine and its client actor.
+// Pending asynchronous calls, shared by the engine and its client actors.
 struct embedded_engine::client {
   struct pending {
-    std::promise<caf::expected<ingest_result>> promise;
+    callback<ingest_result> done;
     std::size_t events = 0;
   };
   std::mutex mtx;
   std::unordered_map<std::uint64_t, pending> waiting;
+  std::unordered_map<std::uint64_t, recommendations_callback> queries;
   std::uint64_t next_ticket = 1;
   std::function<void(std::size_t)> release;
+
+  std::uint64_t add_query(recommendations_callback done) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto ticket = next_ticket++;
+    queries.emplace(ticket, std::move(done));
+    return ticket;
+  }
 
   void complete(std::uint64_t ticket, caf::expected<ingest_result> result) {
     pending p;
@@ -33,14 +41,36 @@ struct embedded_engine::client {
       waiting.erase(it);
     }
     release(p.events);
-    p.promise.set_value(std::move(result));
+    p.done(std::move(result));
+  }
+
+  void complete_query(std::uint64_t ticket,
+                      caf::expected<std::vector<engine::recommendation>> result) {
+    recommendations_callback done;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto it = queries.find(ticket);
+      if (it == queries.end())
+        return;
+      done = std::move(it->second);
+      queries.erase(it);
+    }
+    done(std::move(result));
   }
 };
 
 namespace {
 
+// Errors of rtrec's own category pass through; anything else (a timeout, a
+// dead actor) means the shard could not answer.
+caf::error typed(caf::actor_system& sys, const char* what, const caf::error& err) {
+  if (err.category() == caf::atom("rtrec"))
+    return err;
+  return caf::make_error(error_code::shard_unavailable, std::string{what} + ": " + sys.render(err));
+}
+
 // Forwards submissions to an ingestor in mailbox order (so one thread's calls
-// keep their order) and completes the caller's promise with the answer.
+// keep their order) and completes the caller's callback with the answer.
 caf::behavior client_actor(caf::event_based_actor* self,
                            std::shared_ptr<embedded_engine::client> st,
                            std::vector<ingestor_actor> ingestors, caf::timespan timeout) {
@@ -52,10 +82,41 @@ caf::behavior client_actor(caf::event_based_actor* self,
           [=](ingest_ack& a) {
             st->complete(ticket, ingest_result{a.accepted, std::move(a.rejected)});
           },
-          [=](caf::error& err) {
-            st->complete(ticket, caf::make_error(error_code::shard_unavailable,
-                                                 "ingest: " + self->system().render(err)));
-          });
+          [=](caf::error& err) { st->complete(ticket, typed(self->system(), "ingest", err)); });
+    },
+  };
+}
+
+struct query_client_state {
+  std::vector<recommender_actor> recommenders;
+  std::size_t next = 0;
+};
+
+// Sends queries to the recommenders (round robin) and completes the caller's
+// callback with the answer.
+caf::behavior query_client(caf::stateful_actor<query_client_state>* self,
+                           std::shared_ptr<embedded_engine::client> st,
+                           std::vector<recommender_actor> recommenders, caf::timespan timeout) {
+  self->state.recommenders = std::move(recommenders);
+  auto ask = [=](std::uint64_t ticket, auto&&... xs) {
+    auto& qs = self->state;
+    const auto& dest = qs.recommenders[qs.next++ % qs.recommenders.size()];
+    self->request(dest, timeout, std::forward<decltype(xs)>(xs)...)
+      .then([=](recommendations& r) { st->complete_query(ticket, std::move(r.items)); },
+            [=](caf::error& err) {
+              st->complete_query(ticket, typed(self->system(), "query", err));
+            });
+  };
+  return {
+    [=](query_atom, std::uint64_t t, recommend_request& r) { ask(t, std::move(r)); },
+    [=](query_atom, std::uint64_t t, session_request& r) { ask(t, std::move(r)); },
+    [=](query_atom, std::uint64_t t, similar_atom a, std::string& item, std::uint32_t n,
+        std::string& category) { ask(t, a, std::move(item), n, std::move(category)); },
+    [=](query_atom, std::uint64_t t, popular_atom a, std::uint32_t n, std::string& category) {
+      ask(t, a, n, std::move(category));
+    },
+    [=](query_atom, std::uint64_t t, latest_atom a, std::uint32_t n, std::string& category) {
+      ask(t, a, n, std::move(category));
     },
   };
 }
@@ -83,6 +144,9 @@ embedded_engine::embedded_engine(engine_options opts)
   client_state_->release = [this](std::size_t n) { release(n); };
   client_ = system_->spawn(client_actor, client_state_, topo_.ingestors,
                            caf::timespan{opts_.call_timeout});
+  for (std::size_t k = 0; k < std::max<std::size_t>(2, topo_.recommenders.size()); ++k)
+    query_clients_.push_back(system_->spawn(query_client, client_state_, topo_.recommenders,
+                                            caf::timespan{opts_.call_timeout}));
   spdlog::debug("rtrec engine started: {} ingestors, {} profile shards, {} item shards, {} "
                 "recommenders",
                 topo_.ingestors.size(), topo_.profiles.size(), topo_.items.size(),
@@ -103,15 +167,22 @@ void embedded_engine::stop() {
   flow_cv_.notify_all();
   stop_topology(topo_);
   caf::anon_send_exit(client_, caf::exit_reason::user_shutdown);
+  for (auto& q : query_clients_)
+    caf::anon_send_exit(q, caf::exit_reason::user_shutdown);
   // Whatever was still pending will never be answered now.
   std::unordered_map<std::uint64_t, client::pending> left;
+  std::unordered_map<std::uint64_t, recommendations_callback> left_queries;
   {
     std::lock_guard<std::mutex> guard{client_state_->mtx};
     left.swap(client_state_->waiting);
+    left_queries.swap(client_state_->queries);
   }
   for (auto& [ticket, p] : left)
-    p.promise.set_value(caf::make_error(error_code::shutting_down,
-                                        "the engine stopped before this ingest was answered"));
+    p.done(caf::make_error(error_code::shutting_down,
+                           "the engine stopped before this ingest was answered"));
+  for (auto& [ticket, done] : left_queries)
+    done(caf::make_error(error_code::shutting_down,
+                         "the engine stopped before this query was answered"));
   system_->await_all_actors_done();
 }
 
@@ -132,6 +203,11 @@ caf::error embedded_engine::acquire(std::size_t n, bool wait) {
   return caf::none;
 }
 
+std::size_t embedded_engine::in_flight_events() {
+  std::lock_guard<std::mutex> guard{flow_mtx_};
+  return in_flight_;
+}
+
 void embedded_engine::release(std::size_t n) {
   {
     std::lock_guard<std::mutex> guard{flow_mtx_};
@@ -140,39 +216,43 @@ void embedded_engine::release(std::size_t n) {
   flow_cv_.notify_all();
 }
 
-namespace {
-
-std::future<caf::expected<ingest_result>> ready(caf::error err) {
-  std::promise<caf::expected<ingest_result>> p;
-  p.set_value(std::move(err));
-  return p.get_future();
-}
-
-}  // namespace
-
 std::future<caf::expected<ingest_result>>
 embedded_engine::ingest_async(std::vector<engine::event> events) {
   return submit(std::move(events), true);
 }
 
+void embedded_engine::try_ingest_async(std::vector<engine::event> events,
+                                       callback<ingest_result> done) {
+  submit(std::move(events), false, std::move(done));
+}
+
 std::future<caf::expected<ingest_result>>
 embedded_engine::submit(std::vector<engine::event> events, bool wait) {
+  auto p = std::make_shared<std::promise<caf::expected<ingest_result>>>();
+  auto fut = p->get_future();
+  submit(std::move(events), wait,
+         [p](caf::expected<ingest_result> r) { p->set_value(std::move(r)); });
+  return fut;
+}
+
+void embedded_engine::submit(std::vector<engine::event> events, bool wait,
+                             callback<ingest_result> done) {
   const auto n = events.size();
-  if (auto err = acquire(n, wait))
-    return ready(std::move(err));
-  std::future<caf::expected<ingest_result>> fut;
+  if (auto err = acquire(n, wait)) {
+    done(std::move(err));
+    return;
+  }
   std::uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> guard{client_state_->mtx};
     ticket = client_state_->next_ticket++;
     auto& p = client_state_->waiting[ticket];
     p.events = n;
-    fut = p.promise.get_future();
+    p.done = std::move(done);
   }
   const auto route = std::hash<std::thread::id>{}(std::this_thread::get_id());
   caf::anon_send(client_, submit_atom::value, ticket, static_cast<std::uint64_t>(route),
                  ingest_request{std::move(events)});
-  return fut;
 }
 
 caf::expected<ingest_result> embedded_engine::ingest(std::vector<engine::event> events) {
@@ -198,39 +278,142 @@ caf::expected<T> embedded_engine::call(const Dest& dest, Ts&&... xs) {
   return result;
 }
 
-namespace {
-
-recommender_actor pick(const topology& t) {
-  static thread_local std::size_t next = 0;
-  return t.recommenders[next++ % t.recommenders.size()];
+template <class... Ts>
+void embedded_engine::query(recommendations_callback done, Ts&&... xs) {
+  {
+    std::lock_guard<std::mutex> guard{flow_mtx_};
+    if (stopped_) {
+      done(caf::make_error(error_code::shutting_down, "the engine is stopped"));
+      return;
+    }
+  }
+  auto ticket = client_state_->add_query(std::move(done));
+  caf::anon_send(query_clients_[ticket % query_clients_.size()], query_atom::value, ticket,
+                 std::forward<Ts>(xs)...);
 }
 
+caf::expected<std::vector<engine::recommendation>>
+embedded_engine::wait_for(const std::function<void(recommendations_callback)>& start) {
+  auto p = std::make_shared<std::promise<caf::expected<std::vector<engine::recommendation>>>>();
+  auto fut = p->get_future();
+  start([p](caf::expected<std::vector<engine::recommendation>> r) { p->set_value(std::move(r)); });
+  return fut.get();
+}
+
+namespace {
+
+caf::error check_limits(std::size_t n, std::size_t offset) {
+  if (n > max_results || offset > max_results)
+    return caf::make_error(error_code::invalid_request, "n and offset must each be at most 10000");
+  return caf::none;
+}
 
 }  // namespace
 
+void embedded_engine::recommend_async(std::string user, const engine::recommend_options& o,
+                                      recommendations_callback done) {
+  if (auto err = check_limits(o.n, o.offset))
+    return done(std::move(err));
+  query(std::move(done),
+        recommend_request{std::move(user), static_cast<std::uint32_t>(o.n),
+                          static_cast<std::uint32_t>(o.offset), o.filter.category,
+                          o.exclude_seen});
+}
+
+void embedded_engine::similar_async(std::string item, std::size_t n, std::string category,
+                                    recommendations_callback done) {
+  if (auto err = check_limits(n, 0))
+    return done(std::move(err));
+  query(std::move(done), similar_atom::value, std::move(item), static_cast<std::uint32_t>(n),
+        std::move(category));
+}
+
+void embedded_engine::popular_async(std::size_t n, std::string category,
+                                    recommendations_callback done) {
+  if (auto err = check_limits(n, 0))
+    return done(std::move(err));
+  query(std::move(done), popular_atom::value, static_cast<std::uint32_t>(n), std::move(category));
+}
+
+void embedded_engine::latest_async(std::size_t n, std::string category,
+                                   recommendations_callback done) {
+  if (auto err = check_limits(n, 0))
+    return done(std::move(err));
+  query(std::move(done), latest_atom::value, static_cast<std::uint32_t>(n), std::move(category));
+}
+
+caf::error embedded_engine::check_session(const std::vector<engine::event>& events) const {
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    auto e = events[k];
+    if (e.user.empty())
+      e.user = "session";
+    if (auto r = engine::validate(e, opts_.topology.model.limits); r != engine::reject_reason::none)
+      return caf::make_error(error_code::invalid_request,
+                             "session event " + std::to_string(k) + ": " + engine::to_string(r));
+  }
+  return caf::none;
+}
+
+void embedded_engine::session_async(std::vector<engine::event> events,
+                                    const engine::recommend_options& o,
+                                    recommendations_callback done) {
+  if (auto err = check_limits(o.n, o.offset))
+    return done(std::move(err));
+  if (auto err = check_session(events))
+    return done(std::move(err));
+  query(std::move(done),
+        session_request{std::move(events), static_cast<std::uint32_t>(o.n),
+                        static_cast<std::uint32_t>(o.offset), o.filter.category});
+}
+
 caf::expected<std::vector<engine::recommendation>>
 embedded_engine::recommend(const std::string& user, const engine::recommend_options& o) {
-  if (o.n > max_results || o.offset > max_results)
-    return caf::make_error(error_code::invalid_request, "n and offset must each be at most 10000");
-  recommend_request req{user, static_cast<std::uint32_t>(o.n),
-                        static_cast<std::uint32_t>(o.offset), o.filter.category, o.exclude_seen};
-  return items_of(call<recommendations>(pick(topo_), std::move(req)));
+  return wait_for([&](recommendations_callback cb) { recommend_async(user, o, std::move(cb)); });
 }
 
 caf::expected<std::vector<engine::recommendation>>
 embedded_engine::similar(const std::string& item, std::size_t n, const std::string& category) {
-  if (n > max_results)
-    return caf::make_error(error_code::invalid_request, "n must be at most 10000");
-  return items_of(call<recommendations>(pick(topo_), similar_atom::value, item,
-                                        static_cast<std::uint32_t>(n), category));
+  return wait_for(
+    [&](recommendations_callback cb) { similar_async(item, n, category, std::move(cb)); });
 }
 
 caf::expected<std::vector<engine::recommendation>>
 embedded_engine::popular(std::size_t n, const std::string& category) {
-  if (n > max_results)
-    return caf::make_error(error_code::invalid_request, "n must be at most 10000");
-  return items_of(call<recommendations>(pick(topo_), popular_atom::value,
-                                        static_cast<std::uint32_t>(n), category));
+  return wait_for([&](recommendations_callback cb) { popular_async(n, category, std::move(cb)); });
+}
+
+caf::expected<std::vector<engine::recommendation>>
+embedded_engine::latest(std::size_t n, const std::string& category) {
+  return wait_for([&](recommendations_callback cb) { latest_async(n, category, std::move(cb)); });
+}
+
+caf::expected<std::vector<engine::recommendation>>
+embedded_engine::session_recommend(std::vector<engine::event> events,
+                                   const engine::recommend_options& o) {
+  return wait_for(
+    [&](recommendations_callback cb) { session_async(std::move(events), o, std::move(cb)); });
+}
+
+caf::expected<engine::item_meta> embedded_engine::item(const std::string& id) {
+  // Every item shard holds the same metadata; shard 0 answers.
+  return call<engine::item_meta>(topo_.items.front(), item_atom::value, id);
+}
+
+caf::expected<engine::item_meta>
+embedded_engine::update_item(const std::string& id,
+                             const std::function<void(engine::item_meta&)>& change) {
+  std::lock_guard<std::mutex> guard{item_mtx_};
+  auto meta = item(id);
+  if (!meta)
+    return meta;
+  change(*meta);
+  meta->id = id;
+  for (auto& shard : topo_.items) {
+    auto r = call<bool>(shard, item_atom::value, *meta);
+    if (!r)
+      return std::move(r.error());
+  }
+  return meta;
 }
 
 caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
@@ -238,6 +421,7 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
       meta.id.empty() || r != engine::reject_reason::none)
     return caf::make_error(error_code::invalid_request,
                            "item id: " + std::string{meta.id.empty() ? "empty_item" : engine::to_string(r)});
+  std::lock_guard<std::mutex> guard{item_mtx_};
   bool all = true;
   for (auto& shard : topo_.items) {
     auto r = call<bool>(shard, item_atom::value, meta);
@@ -249,6 +433,7 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
 }
 
 caf::expected<bool> embedded_engine::remove_item(const std::string& id) {
+  std::lock_guard<std::mutex> guard{item_mtx_};
   bool any = false;
   for (auto& shard : topo_.items) {
     auto r = call<bool>(shard, remove_atom::value, id);

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,12 @@ struct ingest_result {
   std::uint64_t accepted = 0;
   std::vector<rejection> rejected;  ///< by index into the submitted batch
 };
+
+/// Receives the outcome of an asynchronous call, on one of the engine's
+/// threads: it must return quickly and never block on the engine.
+template <class T>
+using callback = std::function<void(caf::expected<T>)>;
+using recommendations_callback = callback<std::vector<engine::recommendation>>;
 
 /// Counters gathered from every actor.
 struct engine_stats {
@@ -99,6 +106,22 @@ class embedded_engine {
   /// would have returned. Calls from one thread apply in call order.
   std::future<caf::expected<ingest_result>> ingest_async(std::vector<engine::event> events);
 
+  /// Like try_ingest(), without waiting: `done` receives the result once the
+  /// events are applied (or overloaded / shutting_down at once, on the
+  /// calling thread). Calls from one thread apply in call order.
+  void try_ingest_async(std::vector<engine::event> events, callback<ingest_result> done);
+
+  /// Asynchronous queries: `done` receives what the blocking call of the
+  /// same name would return. At most call_timeout passes before it is called.
+  void recommend_async(std::string user, const engine::recommend_options& o,
+                       recommendations_callback done);
+  void similar_async(std::string item, std::size_t n, std::string category,
+                     recommendations_callback done);
+  void popular_async(std::size_t n, std::string category, recommendations_callback done);
+  void latest_async(std::size_t n, std::string category, recommendations_callback done);
+  void session_async(std::vector<engine::event> events, const engine::recommend_options& o,
+                     recommendations_callback done);
+
   /// Returns up to o.n recommendations for `user`, best first; cold-start
   /// users get popular items. Errors: invalid_request, shard_unavailable.
   caf::expected<std::vector<engine::recommendation>>
@@ -111,6 +134,27 @@ class embedded_engine {
   /// Returns up to n most popular items (trending, decayed), best first.
   caf::expected<std::vector<engine::recommendation>>
   popular(std::size_t n, const std::string& category = {});
+
+  /// Returns up to n newest visible items (by creation time: the metadata
+  /// timestamp, else the first event), newest first; score = seconds.
+  caf::expected<std::vector<engine::recommendation>>
+  latest(std::size_t n, const std::string& category = {});
+
+  /// Returns recommendations for an anonymous session made of `events` (only
+  /// their items, types, values and timestamps count; nothing is stored).
+  /// Errors: invalid_request naming the first invalid event.
+  caf::expected<std::vector<engine::recommendation>>
+  session_recommend(std::vector<engine::event> events, const engine::recommend_options& o = {});
+
+  /// Returns an item's metadata (timestamp = creation time). Error
+  /// not_found for an unknown item.
+  caf::expected<engine::item_meta> item(const std::string& id);
+
+  /// Reads an item's metadata, lets `change` edit it and writes it back to
+  /// every item shard, serialized with every other item write. Error
+  /// not_found for an unknown item (and `change` is not called).
+  caf::expected<engine::item_meta>
+  update_item(const std::string& id, const std::function<void(engine::item_meta&)>& change);
 
   /// Sets an item's categories and hidden flag (on every item shard).
   /// Returns false when the id collides with another item's key.
@@ -129,6 +173,9 @@ class embedded_engine {
   /// Gathers counters from every actor.
   caf::expected<engine_stats> stats();
 
+  /// Events accepted and not yet acknowledged, across all callers.
+  std::size_t in_flight_events();
+
   /// The topology's handles (for advanced use and tests).
   const topology& actors() const noexcept { return topo_; }
   caf::actor_system& system() noexcept { return *system_; }
@@ -144,7 +191,13 @@ class embedded_engine {
   /// Reserves room for n events in flight; waits for it when `wait`, else
   /// fails with overloaded. Fails with shutting_down once stopped.
   caf::error acquire(std::size_t n, bool wait);
+  void submit(std::vector<engine::event> events, bool wait, callback<ingest_result> done);
   std::future<caf::expected<ingest_result>> submit(std::vector<engine::event> events, bool wait);
+  template <class... Ts>
+  void query(recommendations_callback done, Ts&&... xs);
+  caf::expected<std::vector<engine::recommendation>>
+  wait_for(const std::function<void(recommendations_callback)>& start);
+  caf::error check_session(const std::vector<engine::event>& events) const;
   void release(std::size_t n);
   template <class T, class Dest, class... Ts>
   caf::expected<T> call(const Dest& dest, Ts&&... xs);
@@ -154,7 +207,9 @@ class embedded_engine {
   std::unique_ptr<caf::actor_system> system_;
   topology topo_;
   caf::actor client_;
+  std::vector<caf::actor> query_clients_;
   std::shared_ptr<client> client_state_;
+  std::mutex item_mtx_;  // serializes item metadata writes across shards
   std::mutex flow_mtx_;
   std::condition_variable flow_cv_;
   std::size_t in_flight_ = 0;

@@ -32,6 +32,16 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self,
       auto& m = *self->state.model;
       return {engine::resolve(m, m.popular(n, {category}))};
     },
+    [=](latest_atom, std::uint32_t n, const std::string& category) -> recommendations {
+      auto& m = *self->state.model;
+      return {engine::resolve(m, m.latest(n, {category}))};
+    },
+    [=](item_atom, const std::string& id) -> caf::result<engine::item_meta> {
+      const auto* e = self->state.model->find(engine::hash_id(id));
+      if (e == nullptr || e->id != id)
+        return caf::make_error(error_code::not_found, "no item with id " + id);
+      return engine::item_meta{e->id, e->categories, e->hidden, e->created};
+    },
     [=](item_atom, const engine::item_meta& meta) -> bool {
       return self->state.model->set_meta(meta);
     },

@@ -1,5 +1,6 @@
 #include "actors/recommender.hpp"
 
+#include "engine/profile_store.hpp"
 #include "engine/scoring.hpp"
 
 namespace rtrec {
@@ -39,6 +40,35 @@ struct gather {
   engine::recommend_options options;
 };
 
+// Asks every item shard (high priority) for its partial scores for `v` and
+// delivers the merged list, or the first error, through `rp`.
+void scatter(self_ptr self, const engine::profile_view& v, const engine::recommend_options& o,
+             promise rp) {
+  auto& st = self->state;
+  auto g = std::make_shared<gather>();
+  g->options = o;
+  g->parts.resize(st.items.size());
+  g->pending = st.items.size();
+  for (std::size_t m = 0; m < st.items.size(); ++m)
+    // Item shard 0 also answers the popular list.
+    self->request<high>(st.items[m], st.timeout, score_atom::value,
+                        engine::make_query(v, g->options, m == 0))
+      .then(
+        [=](engine::shard_scores& part) mutable {
+          g->parts[m] = std::move(part);
+          if (--g->pending > 0 || g->failed)
+            return;
+          // Summed in shard order: deterministic for a topology.
+          rp.deliver(recommendations{engine::merge_shard_scores(g->parts, g->options)});
+        },
+        [=](caf::error& err) mutable {
+          if (!g->failed) {
+            g->failed = true;
+            rp.deliver(unavailable(self, "score", err));
+          }
+        });
+}
+
 }  // namespace
 
 recommender_actor::behavior_type
@@ -47,6 +77,7 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
   self->state.profiles = std::move(profiles);
   self->state.items = std::move(items);
   self->state.timeout = cfg.request_timeout;
+  self->state.model = cfg.model;
   return {
     [=](recommend_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();
@@ -60,39 +91,34 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
         rp.deliver(caf::make_error(error_code::shard_unavailable, "no shards configured"));
         return rp;
       }
-      auto g = std::make_shared<gather>();
-      g->options.n = x.n;
-      g->options.offset = x.offset;
-      g->options.filter.category = x.category;
-      g->options.exclude_seen = x.exclude_seen;
+      engine::recommend_options o;
+      o.n = x.n;
+      o.offset = x.offset;
+      o.filter.category = x.category;
+      o.exclude_seen = x.exclude_seen;
       const auto owner = engine::shard_of(engine::hash_id(x.user),
                                           static_cast<std::uint32_t>(st.profiles.size()));
       self->request<high>(st.profiles[owner], st.timeout, profile_atom::value, x.user)
-        .then(
-          [=](engine::profile_view& v) mutable {
-            auto& st = self->state;
-            g->parts.resize(st.items.size());
-            g->pending = st.items.size();
-            for (std::size_t m = 0; m < st.items.size(); ++m)
-              // Item shard 0 also answers the popular list.
-              self->request<high>(st.items[m], st.timeout, score_atom::value,
-                                  engine::make_query(v, g->options, m == 0))
-                .then(
-                  [=](engine::shard_scores& part) mutable {
-                    g->parts[m] = std::move(part);
-                    if (--g->pending > 0 || g->failed)
-                      return;
-                    // Summed in shard order: deterministic for a topology.
-                    rp.deliver(recommendations{engine::merge_shard_scores(g->parts, g->options)});
-                  },
-                  [=](caf::error& err) mutable {
-                    if (!g->failed) {
-                      g->failed = true;
-                      rp.deliver(unavailable(self, "score", err));
-                    }
-                  });
-          },
-          [=](caf::error& err) mutable { rp.deliver(unavailable(self, "profile", err)); });
+        .then([=](engine::profile_view& v) mutable { scatter(self, v, o, rp); },
+              [=](caf::error& err) mutable { rp.deliver(unavailable(self, "profile", err)); });
+      return rp;
+    },
+    [=](session_request& x) -> promise {
+      auto rp = self->make_response_promise<recommendations>();
+      if (x.n > max_results || x.offset > max_results) {
+        rp.deliver(caf::make_error(error_code::invalid_request,
+                                   "n and offset must each be at most 10000"));
+        return rp;
+      }
+      if (self->state.items.empty()) {
+        rp.deliver(caf::make_error(error_code::shard_unavailable, "no shards configured"));
+        return rp;
+      }
+      engine::recommend_options o;
+      o.n = x.n;
+      o.offset = x.offset;
+      o.filter.category = x.category;
+      scatter(self, engine::session_view(self->state.model, x.events), o, rp);
       return rp;
     },
     [=](similar_atom, std::string& item, std::uint32_t n, std::string& category) -> promise {
@@ -105,6 +131,9 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
     },
     [=](popular_atom, std::uint32_t n, std::string& category) -> promise {
       return forward(self, 0, n, "popular", popular_atom::value, n, std::move(category));
+    },
+    [=](latest_atom, std::uint32_t n, std::string& category) -> promise {
+      return forward(self, 0, n, "latest", latest_atom::value, n, std::move(category));
     },
   };
 }

@@ -15,6 +15,7 @@
 #include <caf/all.hpp>
 
 #include "actors/topology.hpp"
+#include "engine/config.hpp"
 #include "messages/messages.hpp"
 
 namespace rtrec {
@@ -24,6 +25,7 @@ struct recommender_state {
   std::vector<profile_shard_actor> profiles;
   std::vector<item_shard_actor> items;
   caf::timespan timeout{};
+  engine::model_config model;  ///< builds session profiles
 };
 
 recommender_actor::behavior_type

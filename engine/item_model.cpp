@@ -151,6 +151,8 @@ void item_model::apply(const item_delta_batch& b) {
       auto& e = items_[j];
       ++e.events;
       e.last_timestamp = std::max(e.last_timestamp, t);
+      if (!e.created_by_meta && (e.created == 0 || t < e.created))
+        set_created(j, e, t);
       e.popularity += w * gp;
       ++popular_changes_;
       if (flags & item_delta_batch::first_time) {
@@ -293,8 +295,42 @@ bool item_model::set_meta(const item_meta& meta) {
   e.id = meta.id;
   e.categories = meta.categories;
   e.hidden = meta.hidden;
+  if (meta.timestamp > 0) {
+    set_created(key, e, meta.timestamp);
+    e.created_by_meta = true;
+  }
   popular_valid_ = false;
   return true;
+}
+
+void item_model::set_created(key_t key, item_entry& e, std::int64_t ts) {
+  if (shard_ == 0) {
+    if (e.created != 0)
+      by_created_.erase({e.created, key});
+    by_created_.insert({ts, key});
+  }
+  e.created = ts;
+}
+
+std::vector<scored> item_model::latest(std::size_t n, const item_filter& f) const {
+  std::vector<scored> out;
+  // Newest first; equal times in key order, as everywhere else.
+  auto it = by_created_.rbegin();
+  while (it != by_created_.rend() && out.size() < n) {
+    const auto ts = it->first;
+    auto group_end = it;
+    while (group_end != by_created_.rend() && group_end->first == ts)
+      ++group_end;
+    std::vector<key_t> keys;
+    for (auto g = it; g != group_end; ++g)
+      keys.push_back(g->second);
+    std::sort(keys.begin(), keys.end());
+    for (auto k : keys)
+      if (out.size() < n && visible(k, f))
+        out.push_back({k, static_cast<double>(ts) / 1000.0});
+    it = group_end;
+  }
+  return out;
 }
 
 bool item_model::remove(std::string_view id) {
@@ -325,6 +361,7 @@ item_model_stats item_model::stats() const {
   s.items = items_.size();
   s.rows = rows_.size();
   std::size_t bytes = items_.capacity() * (sizeof(key_t) + sizeof(item_entry) + 1);
+  bytes += by_created_.size() * (sizeof(std::pair<std::int64_t, key_t>) + 32);  // tree nodes
   for (const auto& [k, e] : items_) {
     bytes += e.id.capacity() > 15 ? e.id.capacity() + 1 : 0;
     bytes += e.categories.capacity() * sizeof(std::string);

@@ -18,6 +18,7 @@
 #include <absl/container/flat_hash_set.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ struct item_entry {
   double popularity = 0.0;  ///< decayed sum of positive event weights
   std::uint64_t events = 0;
   std::int64_t last_timestamp = 0;
+  /// When the item appeared: its metadata timestamp when the application set
+  /// one, else the earliest time of its positive events (whatever order they
+  /// arrive in). 0 = not yet known.
+  std::int64_t created = 0;
+  bool created_by_meta = false;
   bool hidden = false;
 };
 
@@ -98,8 +104,14 @@ class item_model {
   std::vector<scored> popular(std::size_t n, const item_filter& f,
                               const absl::flat_hash_set<key_t>& exclude = {});
 
-  /// Sets an item's metadata (creates the item if needed). Returns false if
-  /// the id's key belongs to a different string.
+  /// Returns up to n visible items, newest first by their `created` time
+  /// (ties: key ascending), with the creation time in seconds as score. Only
+  /// shard 0 keeps the index (other shards return an empty list).
+  std::vector<scored> latest(std::size_t n, const item_filter& f) const;
+
+  /// Sets an item's metadata (creates the item if needed; a timestamp of 0
+  /// keeps the current creation time). Returns false if the id's key belongs
+  /// to a different string.
   bool set_meta(const item_meta& meta);
   /// Deletes an item: hidden (never recommended) until set_meta() brings it
   /// back explicitly. Returns false if unknown.
@@ -122,6 +134,7 @@ class item_model {
   void rescale_items_norm(double factor);
   double sim(double c, double ni, double nj) const;
   void refresh_popular();
+  void set_created(key_t key, item_entry& e, std::int64_t ts);
 
   model_config cfg_;
   std::uint32_t shard_;
@@ -130,6 +143,8 @@ class item_model {
   forward_decay trend_decay_;
   absl::flat_hash_map<key_t, item_entry> items_;
   absl::flat_hash_map<key_t, row> rows_;
+  // (created, key) of every item with a known creation time; shard 0 only.
+  std::set<std::pair<std::int64_t, key_t>> by_created_;
   std::int64_t latest_ts_ = 0;
   std::uint64_t events_ = 0;
   std::uint64_t pair_updates_ = 0;

@@ -220,4 +220,17 @@ std::size_t profile_store::memory_bytes() const noexcept {
   return total;
 }
 
+profile_view session_view(const model_config& cfg, const std::vector<event>& events) {
+  static constexpr std::string_view session_user = "session";
+  profile_store store{cfg};
+  item_delta_batch scratch;
+  for (const auto& e : events) {
+    event copy = e;
+    copy.user = session_user;
+    scratch.clear();
+    (void)store.apply(copy, scratch);
+  }
+  return store.view(session_user);
+}
+
 }  // namespace rtrec::engine

@@ -108,4 +108,10 @@ class profile_store {
   std::uint64_t events_applied_ = 0;
 };
 
+/// Returns the scoring view of an anonymous session: a profile built from
+/// `events` alone (in order, each already validated; their user ids are
+/// ignored), exactly as a stored user with those events would have. Events
+/// that a profile would refuse are skipped.
+profile_view session_view(const model_config& cfg, const std::vector<event>& events);
+
 }  // namespace rtrec::engine

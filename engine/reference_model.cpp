@@ -39,4 +39,14 @@ std::vector<recommendation> reference_model::popular(std::size_t n, const item_f
   return resolve(items_, items_.popular(n, f));
 }
 
+std::vector<recommendation> reference_model::latest(std::size_t n, const item_filter& f) const {
+  return resolve(items_, items_.latest(n, f));
+}
+
+std::vector<recommendation> reference_model::session(const std::vector<event>& events,
+                                                     const recommend_options& o) {
+  auto view = session_view(cfg_, events);
+  return merge_shard_scores({score_on_shard(items_, make_query(view, o, true))}, o);
+}
+
 }  // namespace rtrec::engine

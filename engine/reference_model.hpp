@@ -32,6 +32,12 @@ class reference_model {
                                       const item_filter& f = {}) const;
   /// Returns up to n most popular items, best first.
   std::vector<recommendation> popular(std::size_t n, const item_filter& f = {});
+  /// Returns up to n newest visible items, newest first.
+  std::vector<recommendation> latest(std::size_t n, const item_filter& f = {}) const;
+  /// Returns recommendations for an anonymous session made of `events`
+  /// (validated; nothing is stored).
+  std::vector<recommendation> session(const std::vector<event>& events,
+                                      const recommend_options& o = {});
 
   bool set_item(const item_meta& meta) { return items_.set_meta(meta); }
   bool remove_item(std::string_view id) { return items_.remove(id); }

@@ -23,8 +23,10 @@ void register_messages(caf::actor_system_config& cfg) {
   cfg.add_error_category(caf::atom("rtrec"),
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out = "rtrec: " + to_string(static_cast<error_code>(code));
-                           if (!ctx.empty())
-                             out += " (" + caf::to_string(ctx) + ")";
+                           if (ctx.match_elements<std::string>())
+                             out += ": " + ctx.get_as<std::string>(0);
+                           else if (!ctx.empty())
+                             out += " " + caf::to_string(ctx);
                            return out;
                          });
 }

@@ -53,6 +53,8 @@ using recent_atom = caf::atom_constant<caf::atom("recent")>;
 using forget_atom = caf::atom_constant<caf::atom("forget")>;
 using item_atom = caf::atom_constant<caf::atom("item")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
+using latest_atom = caf::atom_constant<caf::atom("latest")>;
+using query_atom = caf::atom_constant<caf::atom("query")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -113,6 +115,16 @@ struct recommend_request {
 };
 
 /// Reply with recommendations, best first.
+/// Recommendations for an anonymous session: a profile built from `events`
+/// alone (validated by the sender), scored like a stored user's; nothing is
+/// stored. Sent by applications to a recommender.
+struct session_request {
+  std::vector<engine::event> events;
+  std::uint32_t n = 10;
+  std::uint32_t offset = 0;
+  std::string category;
+};
+
 struct recommendations {
   std::vector<engine::recommendation> items;
 };
@@ -190,6 +202,10 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommend_request& x) {
   return f(caf::meta::type_name("recommend_request"), x.user, x.n, x.offset, x.category,
            x.exclude_seen);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_request& x) {
+  return f(caf::meta::type_name("session_request"), x.events, x.n, x.offset, x.category);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
@@ -280,6 +296,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_ack))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::delta_batch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommend_request))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::session_request))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommendations))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::user_interactions))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_stats))
@@ -305,8 +322,12 @@ using item_shard_actor = caf::typed_actor<
   caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
   // popular(n, category)
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
+  // latest(n, category): newest visible items, answered by shard 0
+  caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   // item metadata (sent to every item shard); false on an id collision
   caf::replies_to<item_atom, engine::item_meta>::with<bool>,
+  // an item's metadata (timestamp = creation time); error not_found if unknown
+  caf::replies_to<item_atom, std::string>::with<engine::item_meta>,
   caf::replies_to<remove_atom, std::string>::with<bool>,
   // replies once every delta batch received before it is applied
   caf::replies_to<flush_atom>::with<std::uint64_t>,
@@ -331,7 +352,9 @@ using ingestor_actor = caf::typed_actor<
 using recommender_actor = caf::typed_actor<
   caf::replies_to<recommend_request>::with<recommendations>,
   caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
-  caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>>;
+  caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
+  caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
+  caf::replies_to<session_request>::with<recommendations>>;
 
 /// Registers every rtrec message type and the error category with `cfg`.
 /// Call before constructing the actor_system.

@@ -8,6 +8,8 @@
 //   eval       prequential (test-then-train) evaluation of a data file
 //   bench      ingest throughput under concurrent recommend load
 //   recommend  load a data file and print one user's recommendations
+//   soak       long ingest run watching memory
+//   serve      the HTTP/JSON API server (the main job)
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -30,5 +32,6 @@ void add_eval_command(CLI::App& root, common_options& common, command_runner& ru
 void add_bench_command(CLI::App& root, common_options& common, command_runner& run);
 void add_recommend_command(CLI::App& root, common_options& common, command_runner& run);
 void add_soak_command(CLI::App& root, common_options& common, command_runner& run);
+void add_serve_command(CLI::App& root, common_options& common, command_runner& run);
 
 }  // namespace rtrec::cli

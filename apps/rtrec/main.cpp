@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   add_bench_command(app, common, run);
   add_recommend_command(app, common, run);
   add_soak_command(app, common, run);
+  add_serve_command(app, common, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,9 @@
 #include "tests/harness/topology_fixture.hpp"
 
 #include <algorithm>
+#include <cmath>
+
+#include "engine/reference_model.hpp"
 
 using namespace rtrec;
 using rtrec::testing::ev;
@@ -117,6 +120,62 @@ TEST_F(topology_test, too_large_n_is_an_invalid_request) {
   auto r = recommend("u", max_results + 1);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), caf::make_error(error_code::invalid_request));
+}
+
+}  // namespace
+
+namespace {
+
+// Latest items, session recommendations and item metadata answered by the
+// actors equal the reference model's, over several item shards.
+TEST_F(topology_test, latest_session_and_item_metadata_match_the_reference) {
+  auto cfg = default_config();
+  cfg.item_shards = 3;
+  start(cfg);
+  engine::reference_model ref{cfg.model};
+  std::vector<engine::event> events;
+  std::int64_t t = 1'700'000'000'000;
+  for (int u = 0; u < 40; ++u)
+    for (int i = 0; i < 5; ++i)
+      events.push_back(ev("u" + std::to_string(u), "i" + std::to_string((u * 7 + i * 3) % 23),
+                          engine::event_type::view, 0.0, t += 1000));
+  for (const auto& e : events)
+    ASSERT_EQ(ref.ingest(e), engine::reject_reason::none);
+  ASSERT_TRUE(ingest(events));
+  ASSERT_TRUE(flush());
+  const engine::item_meta meta{"i5", {"sf"}, false, t + 5000};
+  ASSERT_TRUE(set_item(meta));
+  ASSERT_TRUE(ref.set_item(meta));
+  auto got = latest(8);
+  ASSERT_TRUE(got) << sys().render(got.error());
+  auto want = ref.latest(8);
+  ASSERT_EQ(got->size(), want.size());
+  EXPECT_EQ(got->front().item, "i5");
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ((*got)[k].item, want[k].item) << k;
+    EXPECT_DOUBLE_EQ((*got)[k].score, want[k].score) << k;
+  }
+  std::vector<engine::event> s{ev("", "i1", engine::event_type::like, 0.0, t + 1),
+                               ev("", "i2", engine::event_type::view, 0.0, t + 2)};
+  auto sess = session(s, 6);
+  ASSERT_TRUE(sess) << sys().render(sess.error());
+  auto sess_want = ref.session(s, {.n = 6, .offset = 0, .filter = {}, .exclude_seen = true});
+  ASSERT_EQ(sess->size(), sess_want.size());
+  ASSERT_FALSE(sess->empty());
+  for (std::size_t k = 0; k < sess_want.size(); ++k) {
+    EXPECT_EQ((*sess)[k].item, sess_want[k].item) << k;
+    EXPECT_NEAR((*sess)[k].score, sess_want[k].score, 1e-9 * std::abs(sess_want[k].score)) << k;
+  }
+  // Every item shard holds the same metadata.
+  for (std::size_t shard = 0; shard < 3; ++shard) {
+    auto m = item("i5", shard);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->categories, meta.categories);
+    EXPECT_EQ(m->timestamp, meta.timestamp);
+  }
+  auto unknown = item("nope");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code(), static_cast<std::uint8_t>(error_code::not_found));
 }
 
 }  // namespace

@@ -402,3 +402,79 @@ TEST(ReferenceModel, TwoModelsFedTheSameEventsAnswerIdentically) {
 
 }  // namespace
 }  // namespace rtrec::engine
+
+namespace rtrec::engine {
+namespace {
+
+TEST(ReferenceModel, LatestListsItemsNewestFirstSkippingHidden) {
+  reference_model m;
+  ASSERT_EQ(m.ingest(test_support::make_event("u1", "old", 1000)), reject_reason::none);
+  ASSERT_EQ(m.ingest(test_support::make_event("u1", "mid", 2000)), reject_reason::none);
+  // A later event does not make an item newer: creation is the first event.
+  ASSERT_EQ(m.ingest(test_support::make_event("u2", "old", 9000)), reject_reason::none);
+  ASSERT_TRUE(m.set_item({"fresh", {"news"}, false, 5000}));
+  auto latest = m.latest(10);
+  ASSERT_EQ(latest.size(), 3u);
+  EXPECT_EQ(latest[0].item, "fresh");
+  EXPECT_DOUBLE_EQ(latest[0].score, 5.0);
+  EXPECT_EQ(latest[1].item, "mid");
+  EXPECT_EQ(latest[2].item, "old");
+  EXPECT_EQ(m.latest(1).size(), 1u);
+  ASSERT_EQ(m.latest(10, {"news"}).size(), 1u);
+  // Metadata with a timestamp moves the item; hidden items are left out.
+  ASSERT_TRUE(m.set_item({"old", {}, false, 7000}));
+  EXPECT_EQ(m.latest(1)[0].item, "old");
+  ASSERT_TRUE(m.remove_item("old"));
+  EXPECT_EQ(m.latest(1)[0].item, "fresh");
+  // Equal times list in key order, deterministically.
+  reference_model tie;
+  for (const char* id : {"x", "y", "z"})
+    ASSERT_TRUE(tie.set_item({id, {}, false, 100}));
+  auto a = tie.latest(3);
+  auto b = tie.latest(3);
+  ASSERT_EQ(a.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k)
+    EXPECT_EQ(a[k].item, b[k].item);
+}
+
+TEST(ReferenceModel, SessionRecommendEqualsAStoredUserWithTheSameEvents) {
+  std::int64_t t = 1000;
+  auto fill = [](reference_model& m) {
+    std::int64_t ts = 1000;
+    for (int u = 0; u < 30; ++u)
+      for (int i = 0; i < 6; ++i)
+        ASSERT_EQ(m.ingest(test_support::make_event("u" + std::to_string(u),
+                                                    "i" + std::to_string((u + i) % 12), ++ts)),
+                  reject_reason::none);
+  };
+  reference_model m, copy;
+  fill(m);
+  fill(copy);
+  t += 30 * 6;
+  std::vector<event> session{test_support::make_event("", "i3", ++t),
+                             test_support::make_event("", "i4", ++t, event_type::like),
+                             test_support::make_event("", "i9", ++t, event_type::dislike)};
+  auto got = m.session(session, {.n = 5, .offset = 0, .filter = {}, .exclude_seen = true});
+  // The same events under a real user id give the same list.
+  for (auto& e : session)
+    e.user = "stored";
+  for (const auto& e : session)
+    ASSERT_EQ(copy.ingest(e), reject_reason::none);
+  auto want = copy.profiles().view("stored");
+  auto q = make_query(want, {.n = 5, .offset = 0, .filter = {}, .exclude_seen = true}, true);
+  auto expected = merge_shard_scores({score_on_shard(m.items(), q)},
+                                     {.n = 5, .offset = 0, .filter = {}, .exclude_seen = true});
+  ASSERT_EQ(got.size(), 5u);
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    EXPECT_EQ(got[k].item, expected[k].item);
+    EXPECT_DOUBLE_EQ(got[k].score, expected[k].score);
+    EXPECT_NE(got[k].item, "i3");
+    EXPECT_NE(got[k].item, "i9");  // disliked
+  }
+  // Nothing was stored.
+  EXPECT_FALSE(m.profiles().view("session").known);
+}
+
+}  // namespace
+}  // namespace rtrec::engine

@@ -115,6 +115,22 @@ caf::expected<std::vector<engine::recommendation>> topology_fixture::popular(std
   return items_of(ask<recommendations>(r, popular_atom::value, n, std::string{}));
 }
 
+caf::expected<std::vector<engine::recommendation>>
+topology_fixture::latest(std::uint32_t n, const std::string& category) {
+  auto& r = topo_.recommenders.at(next_recommender_++ % topo_.recommenders.size());
+  return items_of(ask<recommendations>(r, latest_atom::value, n, category));
+}
+
+caf::expected<std::vector<engine::recommendation>>
+topology_fixture::session(std::vector<engine::event> events, std::uint32_t n) {
+  auto& r = topo_.recommenders.at(next_recommender_++ % topo_.recommenders.size());
+  return items_of(ask<recommendations>(r, session_request{std::move(events), n, 0, {}}));
+}
+
+caf::expected<engine::item_meta> topology_fixture::item(const std::string& id, std::size_t shard) {
+  return ask<engine::item_meta>(topo_.items.at(shard), item_atom::value, id);
+}
+
 caf::expected<engine::profile_view> topology_fixture::profile(const std::string& user) {
   auto owner = engine::shard_of(engine::hash_id(user),
                                 static_cast<std::uint32_t>(topo_.profiles.size()));

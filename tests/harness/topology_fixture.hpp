@@ -66,6 +66,13 @@ class topology_fixture : public ::testing::Test {
   caf::expected<std::vector<engine::recommendation>> similar(const std::string& item,
                                                              std::uint32_t n = 10);
   caf::expected<std::vector<engine::recommendation>> popular(std::uint32_t n = 10);
+  caf::expected<std::vector<engine::recommendation>> latest(std::uint32_t n = 10,
+                                                            const std::string& category = {});
+  /// Recommendations for an anonymous session of `events` (nothing stored).
+  caf::expected<std::vector<engine::recommendation>>
+  session(std::vector<engine::event> events, std::uint32_t n = 10);
+  /// An item's metadata as item shard `shard` holds it.
+  caf::expected<engine::item_meta> item(const std::string& id, std::size_t shard = 0);
   caf::expected<engine::profile_view> profile(const std::string& user);
   caf::expected<bool> set_item(const engine::item_meta& meta);
   /// Flushes every profile shard; returns events applied in total.

@@ -1,0 +1,633 @@
+#include "apps/http/api.hpp"
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace rtrec::http {
+
+using nlohmann::json;
+
+namespace {
+
+std::string sha256(std::string_view s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// Splits "/a/b%2Fc/" into decoded segments {"a", "b/c"}; nullopt for a bad
+// escape. Empty segments (double or trailing slashes) are dropped.
+std::optional<std::vector<std::string>> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    auto next = path.find('/', pos);
+    if (next == std::string_view::npos)
+      next = path.size();
+    if (next > pos) {
+      auto seg = percent_decode(path.substr(pos, next - pos));
+      if (!seg)
+        return std::nullopt;
+      out.push_back(std::move(*seg));
+    }
+    pos = next + 1;
+  }
+  return out;
+}
+
+json scored_list(const std::vector<engine::recommendation>& items) {
+  json out = json::array();
+  for (const auto& r : items)
+    out.push_back({{"Id", r.item}, {"Score", r.score}});
+  return out;
+}
+
+response ok(const json& body) {
+  response r;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+bool is_json_type(const std::string& ct) {
+  if (ct.empty())
+    return true;  // clients that send no type get JSON semantics
+  auto semi = ct.find(';');
+  std::string base = ct.substr(0, semi);
+  while (!base.empty() && base.back() == ' ')
+    base.pop_back();
+  for (auto& ch : base)
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return base == "application/json";
+}
+
+}  // namespace
+
+struct api::call {
+  request req;
+  responder reply;
+  metrics* m = nullptr;
+  route r = route::other;
+  std::vector<std::string> path;
+  std::vector<std::pair<std::string, std::string>> query;
+  bool done = false;
+
+  void finish(response res) {
+    if (done)
+      return;
+    done = true;
+    m->record(r, res.status, std::chrono::steady_clock::now() - req.received);
+    reply(std::move(res));
+    // Drop what the responder holds (the connection) before the server may
+    // see this request as finished and tear its I/O down.
+    reply = nullptr;
+    m->requests_in_flight.fetch_sub(1, std::memory_order_release);
+  }
+
+  const std::string* param(std::string_view name) const {
+    for (const auto& [k, v] : query)
+      if (k == name)
+        return &v;
+    return nullptr;
+  }
+
+  // Reads an integer query parameter in [0, max]; on a bad value answers 400.
+  std::optional<std::size_t> count(std::string_view name, std::size_t fallback, std::size_t max) {
+    const auto* v = param(name);
+    if (v == nullptr || v->empty())
+      return fallback;
+    std::size_t x = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+    if (ec != std::errc{} || end != v->data() + v->size() || x > max) {
+      finish(api::error(400, fmt::format("query parameter {}: expected an integer from 0 to {}, "
+                                         "got \"{}\"",
+                                         name, max, v->substr(0, 32))));
+      return std::nullopt;
+    }
+    return x;
+  }
+};
+
+api::api(embedded_engine& eng, api_options o, metrics& m, executor blocking)
+  : engine_(eng), opts_(std::move(o)), metrics_(m), blocking_(std::move(blocking)) {
+  if (opts_.api_key)
+    key_digest_ = sha256(*opts_.api_key);
+}
+
+response api::error(int status, const std::string& message) {
+  response r;
+  r.status = status;
+  r.body = json{{"error", message}, {"status", status}}.dump(-1, ' ', false,
+                                                            json::error_handler_t::replace);
+  return r;
+}
+
+bool api::authorized(const request& req) const {
+  if (!opts_.api_key)
+    return true;
+  if (!req.api_key)
+    return false;
+  // Equal-length digests compared in constant time: neither the key's
+  // length nor its prefix leaks through timing.
+  auto digest = sha256(*req.api_key);
+  return digest.size() == key_digest_.size() &&
+         CRYPTO_memcmp(digest.data(), key_digest_.data(), digest.size()) == 0;
+}
+
+response api::engine_error(const caf::error& err) {
+  const auto text = engine_.system().render(err);
+  if (err.category() == caf::atom("rtrec")) {
+    switch (static_cast<error_code>(err.code())) {
+      case error_code::invalid_request: return error(400, text);
+      case error_code::not_found: return error(404, text);
+      case error_code::overloaded:
+      case error_code::shard_unavailable:
+      case error_code::shutting_down: {
+        auto r = error(503, text);
+        r.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
+        return r;
+      }
+      default: break;
+    }
+  }
+  spdlog::error("http: engine call failed: {}", text);
+  return error(500, text);
+}
+
+void api::handle(request req, responder reply) {
+  auto c = std::make_shared<call>();
+  c->req = std::move(req);
+  c->reply = std::move(reply);
+  c->m = &metrics_;
+  metrics_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+  if (!authorized(c->req)) {
+    metrics_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    auto r = error(401, "missing or wrong API key: send it in the X-API-Key header");
+    r.headers.emplace_back("WWW-Authenticate", "ApiKey");
+    return c->finish(std::move(r));
+  }
+  const auto& target = c->req.target;
+  const auto qpos = target.find('?');
+  auto path = split_path(std::string_view{target}.substr(0, qpos));
+  if (!path)
+    return c->finish(error(400, "path: malformed %-escape"));
+  c->path = std::move(*path);
+  if (qpos != std::string::npos) {
+    std::string_view q{target};
+    q.remove_prefix(qpos + 1);
+    while (!q.empty()) {
+      auto amp = q.find('&');
+      auto part = q.substr(0, amp);
+      auto eq = part.find('=');
+      std::string k{part.substr(0, eq)};
+      std::string v{eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1)};
+      std::replace(v.begin(), v.end(), '+', ' ');
+      auto dk = percent_decode(k);
+      auto dv = percent_decode(v);
+      if (!dk || !dv)
+        return c->finish(error(400, "query: malformed %-escape"));
+      c->query.emplace_back(std::move(*dk), std::move(*dv));
+      if (amp == std::string_view::npos)
+        break;
+      q.remove_prefix(amp + 1);
+    }
+  }
+  dispatch(c);
+}
+
+void api::dispatch(const call_ptr& c) {
+  const auto& p = c->path;
+  const auto& m = c->req.method;
+  auto is = [&](std::initializer_list<const char*> want) {
+    if (p.size() != want.size())
+      return false;
+    std::size_t k = 0;
+    for (const char* w : want) {
+      if (w[0] != '*' && p[k] != w)
+        return false;
+      ++k;
+    }
+    return true;
+  };
+  auto wrong_method = [&](const char* allow) {
+    auto r = error(405, fmt::format("method {} is not allowed here; allowed: {}", m, allow));
+    r.headers.emplace_back("Allow", allow);
+    c->finish(std::move(r));
+  };
+  auto path_id = [&](std::size_t k, const char* what) -> std::optional<std::string> {
+    if (auto problem = id_problem(p[k], opts_.limits.ids.max_id_length)) {
+      c->finish(error(400, fmt::format("path: {} id {}", what, *problem)));
+      return std::nullopt;
+    }
+    return p[k];
+  };
+  if (is({"api", "feedback"})) {
+    c->r = route::feedback;
+    if (m != "POST" && m != "PUT")
+      return wrong_method("POST, PUT");
+    return feedback(c);
+  }
+  if (is({"api", "recommend", "*"}) || is({"api", "recommend", "*", "*"})) {
+    c->r = route::recommend;
+    if (m != "GET")
+      return wrong_method("GET");
+    auto user = path_id(2, "user");
+    if (!user)
+      return;
+    std::string category = p.size() == 4 ? p[3] : std::string{};
+    return recommend(c, std::move(*user), std::move(category));
+  }
+  if (is({"api", "session", "recommend"})) {
+    c->r = route::session;
+    if (m != "POST")
+      return wrong_method("POST");
+    return session(c);
+  }
+  if (is({"api", "item", "*", "neighbors"}) || is({"api", "item", "*", "neighbors", "*"})) {
+    c->r = route::neighbors;
+    if (m != "GET")
+      return wrong_method("GET");
+    auto item = path_id(2, "item");
+    if (!item)
+      return;
+    return listing(c, std::move(*item), p.size() == 5 ? p[4] : std::string{});
+  }
+  if (is({"api", "popular"}) || is({"api", "popular", "*"}) || is({"api", "latest"}) ||
+      is({"api", "latest", "*"})) {
+    c->r = p[1] == "popular" ? route::popular : route::latest;
+    if (m != "GET")
+      return wrong_method("GET");
+    return listing(c, {}, p.size() == 3 ? p[2] : std::string{});
+  }
+  if (is({"api", "item"}) || is({"api", "items"})) {
+    c->r = route::item_write;
+    if (m != "POST")
+      return wrong_method("POST");
+    return item_write(c, p[1] == "items");
+  }
+  if (is({"api", "item", "*"})) {
+    auto id = path_id(2, "item");
+    if (!id)
+      return;
+    if (m == "GET") {
+      c->r = route::item_read;
+      return item_read(c, std::move(*id));
+    }
+    if (m == "PATCH") {
+      c->r = route::item_write;
+      return item_patch(c, std::move(*id));
+    }
+    if (m == "DELETE") {
+      c->r = route::item_delete;
+      return item_delete(c, std::move(*id));
+    }
+    return wrong_method("GET, PATCH, DELETE");
+  }
+  if (is({"api", "user", "*"})) {
+    auto id = path_id(2, "user");
+    if (!id)
+      return;
+    if (m == "GET") {
+      c->r = route::user_read;
+      return user_read(c, std::move(*id));
+    }
+    if (m == "DELETE") {
+      c->r = route::user_delete;
+      return user_delete(c, std::move(*id));
+    }
+    return wrong_method("GET, DELETE");
+  }
+  if (is({"metrics"})) {
+    c->r = route::metrics;
+    if (m != "GET")
+      return wrong_method("GET");
+    return metrics_text(c);
+  }
+  if (is({"api", "health", "live"}) || is({"api", "health", "ready"})) {
+    c->r = route::health;
+    if (m != "GET")
+      return wrong_method("GET");
+    if (p[2] == "live")
+      return c->finish(ok(json{{"status", "live"}}));
+    return ready(c);
+  }
+  c->finish(error(404, "no such endpoint: " + c->req.target.substr(0, 200)));
+}
+
+std::optional<json> api::json_body(const call_ptr& c) {
+  if (!c->req.content_encoding.empty() && c->req.content_encoding != "identity") {
+    c->finish(error(415, fmt::format("Content-Encoding {} is not supported; send the body "
+                                     "uncompressed",
+                                     c->req.content_encoding.substr(0, 64))));
+    return std::nullopt;
+  }
+  if (!is_json_type(c->req.content_type)) {
+    c->finish(error(415, fmt::format("Content-Type {} is not supported; send application/json "
+                                     "(curl: -H 'Content-Type: application/json')",
+                                     c->req.content_type.substr(0, 64))));
+    return std::nullopt;
+  }
+  input_error err;
+  auto body = parse_json(c->req.body, opts_.limits, err);
+  if (!body)
+    c->finish(error(err.status, err.message));
+  return body;
+}
+
+bool api::begin_query(const call_ptr& c) {
+  if (metrics_.queries_in_flight.fetch_add(1, std::memory_order_relaxed) >=
+      static_cast<std::int64_t>(opts_.max_queries_in_flight)) {
+    metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    auto r = error(503, "too many queries in flight; retry shortly");
+    r.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
+    c->finish(std::move(r));
+    return false;
+  }
+  return true;
+}
+
+void api::feedback(const call_ptr& c) {
+  auto body = json_body(c);
+  if (!body)
+    return;
+  input_error err;
+  auto events = parse_feedback(*body, now_ms(), opts_.limits, true, err);
+  if (!events) {
+    metrics_.events_invalid.fetch_add(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1,
+                                      std::memory_order_relaxed);
+    return c->finish(error(err.status, err.message));
+  }
+  if (events->empty())
+    return c->finish(ok(json{{"RowAffected", 0}}));
+  const auto n = events->size();
+  engine_.try_ingest_async(std::move(*events), [this, c, n](caf::expected<ingest_result> r) {
+    if (!r) {
+      if (r.error().category() == caf::atom("rtrec") &&
+          static_cast<error_code>(r.error().code()) == error_code::overloaded)
+        metrics_.events_overloaded.fetch_add(n, std::memory_order_relaxed);
+      return c->finish(engine_error(r.error()));
+    }
+    metrics_.events_accepted.fetch_add(r->accepted, std::memory_order_relaxed);
+    json out{{"RowAffected", r->accepted}};
+    if (!r->rejected.empty()) {
+      json rejected = json::array();
+      for (const auto& x : r->rejected)
+        rejected.push_back({{"Index", x.index}, {"Reason", engine::to_string(x.reason)}});
+      out["Rejected"] = std::move(rejected);
+    }
+    c->finish(ok(out));
+  });
+}
+
+void api::recommend(const call_ptr& c, std::string user, std::string category) {
+  auto n = c->count("n", 10, max_results);
+  if (!n)
+    return;
+  auto offset = c->count("offset", 0, max_results);
+  if (!offset)
+    return;
+  if (const auto* cat = c->param("category"); cat != nullptr && category.empty())
+    category = *cat;
+  if (!begin_query(c))
+    return;
+  engine::recommend_options o;
+  o.n = *n;
+  o.offset = *offset;
+  o.filter.category = std::move(category);
+  const bool v2 = c->req.api_version == "2";
+  engine_.recommend_async(std::move(user), o,
+                          [this, c, v2](caf::expected<std::vector<engine::recommendation>> r) {
+                            metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+                            if (!r)
+                              return c->finish(engine_error(r.error()));
+                            if (v2)
+                              return c->finish(ok(scored_list(*r)));
+                            json ids = json::array();
+                            for (const auto& x : *r)
+                              ids.push_back(x.item);
+                            c->finish(ok(ids));
+                          });
+}
+
+void api::session(const call_ptr& c) {
+  auto n = c->count("n", 10, max_results);
+  if (!n)
+    return;
+  auto offset = c->count("offset", 0, max_results);
+  if (!offset)
+    return;
+  auto body = json_body(c);
+  if (!body)
+    return;
+  input_error err;
+  auto events = parse_feedback(*body, now_ms(), opts_.limits, false, err);
+  if (!events)
+    return c->finish(error(err.status, err.message));
+  if (!begin_query(c))
+    return;
+  engine::recommend_options o;
+  o.n = *n;
+  o.offset = *offset;
+  if (const auto* cat = c->param("category"))
+    o.filter.category = *cat;
+  engine_.session_async(std::move(*events), o,
+                        [this, c](caf::expected<std::vector<engine::recommendation>> r) {
+                          metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+                          if (!r)
+                            return c->finish(engine_error(r.error()));
+                          c->finish(ok(scored_list(*r)));
+                        });
+}
+
+void api::listing(const call_ptr& c, std::string item, std::string category) {
+  auto n = c->count("n", 10, max_results);
+  if (!n)
+    return;
+  auto offset = c->count("offset", 0, max_results);
+  if (!offset)
+    return;
+  if (*n + *offset > max_results)
+    return c->finish(error(400, fmt::format("query parameters: n + offset must be at most {}",
+                                            max_results)));
+  if (const auto* cat = c->param("category"); cat != nullptr && category.empty())
+    category = *cat;
+  if (!begin_query(c))
+    return;
+  const std::size_t skip = *offset;
+  auto done = [this, c, skip](caf::expected<std::vector<engine::recommendation>> r) {
+    metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (!r)
+      return c->finish(engine_error(r.error()));
+    r->erase(r->begin(), r->begin() + static_cast<std::ptrdiff_t>(std::min(skip, r->size())));
+    c->finish(ok(scored_list(*r)));
+  };
+  const std::size_t want = *n + *offset;
+  switch (c->r) {
+    case route::neighbors:
+      return engine_.similar_async(std::move(item), want, std::move(category), std::move(done));
+    case route::popular:
+      return engine_.popular_async(want, std::move(category), std::move(done));
+    default: return engine_.latest_async(want, std::move(category), std::move(done));
+  }
+}
+
+void api::item_write(const call_ptr& c, bool many) {
+  auto body = json_body(c);
+  if (!body)
+    return;
+  std::vector<engine::item_meta> items;
+  input_error err;
+  const auto now = now_ms();
+  if (many) {
+    if (!body->is_array())
+      return c->finish(error(400, "body: expected a JSON array of item objects"));
+    if (body->size() > opts_.limits.max_array)
+      return c->finish(error(413, fmt::format("body: at most {} items per request",
+                                              opts_.limits.max_array)));
+    for (std::size_t k = 0; k < body->size(); ++k) {
+      auto meta = parse_item((*body)[k], now, opts_.limits, fmt::format("[{}]", k), err);
+      if (!meta)
+        return c->finish(error(err.status, err.message));
+      items.push_back(std::move(*meta));
+    }
+  } else {
+    auto meta = parse_item(*body, now, opts_.limits, "body", err);
+    if (!meta)
+      return c->finish(error(err.status, err.message));
+    items.push_back(std::move(*meta));
+  }
+  blocking_([this, c, items = std::move(items)] {
+    std::size_t written = 0;
+    for (const auto& meta : items) {
+      auto r = engine_.set_item(meta);
+      if (!r)
+        return c->finish(engine_error(r.error()));
+      if (!*r)
+        return c->finish(error(409, fmt::format("item {}: its id collides with another item's "
+                                                "internal key; {} earlier items were written",
+                                                meta.id, written)));
+      ++written;
+    }
+    c->finish(ok(json{{"RowAffected", written}}));
+  });
+}
+
+namespace {
+
+json item_json(const engine::item_meta& m) {
+  return json{{"ItemId", m.id},
+              {"IsHidden", m.hidden},
+              {"Categories", m.categories},
+              {"Timestamp", m.timestamp > 0 ? format_timestamp(m.timestamp) : std::string{}}};
+}
+
+}  // namespace
+
+void api::item_read(const call_ptr& c, std::string id) {
+  blocking_([this, c, id = std::move(id)] {
+    auto r = engine_.item(id);
+    if (!r)
+      return c->finish(engine_error(r.error()));
+    c->finish(ok(item_json(*r)));
+  });
+}
+
+void api::item_patch(const call_ptr& c, std::string id) {
+  auto body = json_body(c);
+  if (!body)
+    return;
+  input_error err;
+  auto patch = parse_item_patch(*body, opts_.limits, err);
+  if (!patch)
+    return c->finish(error(err.status, err.message));
+  blocking_([this, c, id = std::move(id), patch = std::move(*patch)] {
+    auto r = engine_.update_item(id, [&](engine::item_meta& m) {
+      if (patch.hidden)
+        m.hidden = *patch.hidden;
+      if (patch.categories)
+        m.categories = *patch.categories;
+      if (patch.timestamp)
+        m.timestamp = *patch.timestamp;
+    });
+    if (!r)
+      return c->finish(engine_error(r.error()));
+    c->finish(ok(json{{"RowAffected", 1}}));
+  });
+}
+
+void api::item_delete(const call_ptr& c, std::string id) {
+  blocking_([this, c, id = std::move(id)] {
+    auto r = engine_.remove_item(id);
+    if (!r)
+      return c->finish(engine_error(r.error()));
+    c->finish(ok(json{{"RowAffected", *r ? 1 : 0}}));
+  });
+}
+
+void api::user_read(const call_ptr& c, std::string id) {
+  blocking_([this, c, id = std::move(id)] {
+    auto r = engine_.user_recent(id);
+    if (!r)
+      return c->finish(engine_error(r.error()));
+    if (r->empty())
+      return c->finish(error(404, "unknown user " + id));
+    json recent = json::array();
+    for (const auto& x : *r)
+      recent.push_back({{"ItemId", x.item},
+                        {"FeedbackType", engine::to_string(x.type)},
+                        {"Weight", x.weight},
+                        {"Timestamp", format_timestamp(x.timestamp)}});
+    c->finish(ok(json{{"UserId", id}, {"Recent", std::move(recent)}}));
+  });
+}
+
+void api::user_delete(const call_ptr& c, std::string id) {
+  blocking_([this, c, id = std::move(id)] {
+    auto r = engine_.forget_user(id);
+    if (!r)
+      return c->finish(engine_error(r.error()));
+    c->finish(ok(json{{"RowAffected", *r ? 1 : 0}}));
+  });
+}
+
+void api::metrics_text(const call_ptr& c) {
+  blocking_([this, c] {
+    auto s = engine_.stats();
+    if (!s)
+      spdlog::warn("http: /metrics without engine gauges: {}", engine_.system().render(s.error()));
+    response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.render(s ? &*s : nullptr, engine_.in_flight_events());
+    c->finish(std::move(r));
+  });
+}
+
+void api::ready(const call_ptr& c) {
+  if (draining_) {
+    auto r = error(503, "shutting down");
+    r.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
+    return c->finish(std::move(r));
+  }
+  blocking_([this, c] {
+    auto s = engine_.stats();
+    if (!s) {
+      auto r = engine_error(s.error());
+      r.status = 503;
+      return c->finish(std::move(r));
+    }
+    c->finish(ok(json{{"status", "ready"}, {"users", s->users}, {"items", s->items}}));
+  });
+}
+
+}  // namespace rtrec::http

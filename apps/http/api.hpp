@@ -1,0 +1,112 @@
+// The HTTP API's routes and handlers, independent of the HTTP library: a
+// request comes in as plain data, its response goes out through a callback
+// (exactly once, from whichever thread finished the work). Queries and
+// feedback run asynchronously on the engine; item, user and metrics calls
+// that block run on the `blocking` executor, never on an I/O thread.
+//
+//   POST|PUT /api/feedback            -> {"RowAffected": n}
+//   GET  /api/recommend/{user}[/{category}]?n=&offset=&category=
+//                                      -> ["id", ...]  (X-API-Version: 2:
+//                                         [{"Id","Score"}])
+//   POST /api/session/recommend?n=&offset=&category=  -> [{"Id","Score"}]
+//   GET  /api/item/{id}/neighbors[/{category}]?n=&offset=
+//   GET  /api/popular[/{category}]?n=&offset=,  GET /api/latest[/{category}]
+//   POST /api/item, POST /api/items, GET|PATCH|DELETE /api/item/{id}
+//   GET|DELETE /api/user/{id}
+//   GET  /metrics, /api/health/live, /api/health/ready
+//
+// Errors are JSON {"error": message, "status": code}; 4xx name the field.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/embedded_engine.hpp"
+#include "apps/http/json_io.hpp"
+#include "apps/http/metrics.hpp"
+
+namespace rtrec::http {
+
+/// A request, as the server read it.
+struct request {
+  std::string method;  ///< "GET", "POST", ...
+  std::string target;  ///< path and query, as sent
+  std::string body;
+  std::optional<std::string> api_key;  ///< X-API-Key, when sent
+  std::string content_type;
+  std::string content_encoding;
+  std::string api_version;  ///< X-API-Version
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
+};
+
+struct response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using responder = std::function<void(response)>;
+/// Runs a task on some thread that may block.
+using executor = std::function<void(std::function<void()>)>;
+
+struct api_options {
+  /// When set, every request must carry this X-API-Key.
+  std::optional<std::string> api_key;
+  input_limits limits;
+  /// Queries waiting on the engine before new ones get 503.
+  std::size_t max_queries_in_flight = 4096;
+  /// Seconds a client should wait after a 503 (Retry-After).
+  int retry_after_s = 1;
+};
+
+class api {
+ public:
+  /// `eng`, `m` and `blocking` must outlive the api.
+  api(embedded_engine& eng, api_options o, metrics& m, executor blocking);
+
+  /// Handles `req` and calls `reply` exactly once.
+  void handle(request req, responder reply);
+
+  /// While draining, readiness answers 503 (the server is shutting down).
+  void set_draining(bool draining) noexcept { draining_ = draining; }
+
+  /// Returns a JSON error response.
+  static response error(int status, const std::string& message);
+
+ private:
+  struct call;
+  using call_ptr = std::shared_ptr<call>;
+  void dispatch(const call_ptr& c);
+  void feedback(const call_ptr& c);
+  void recommend(const call_ptr& c, std::string user, std::string category);
+  void session(const call_ptr& c);
+  void listing(const call_ptr& c, std::string item, std::string category);
+  void item_write(const call_ptr& c, bool many);
+  void item_read(const call_ptr& c, std::string id);
+  void item_patch(const call_ptr& c, std::string id);
+  void item_delete(const call_ptr& c, std::string id);
+  void user_read(const call_ptr& c, std::string id);
+  void user_delete(const call_ptr& c, std::string id);
+  void metrics_text(const call_ptr& c);
+  void ready(const call_ptr& c);
+  bool authorized(const request& req) const;
+  bool begin_query(const call_ptr& c);
+  response engine_error(const caf::error& err);
+  std::optional<nlohmann::json> json_body(const call_ptr& c);
+
+  embedded_engine& engine_;
+  api_options opts_;
+  metrics& metrics_;
+  executor blocking_;
+  std::atomic<bool> draining_{false};
+  std::string key_digest_;  // SHA-256 of the configured key
+};
+
+}  // namespace rtrec::http

@@ -1,0 +1,86 @@
+// The API's request bodies and wire formats, parsed and written without any
+// network code: Gorse-shaped feedback and item JSON, RFC 3339 timestamps,
+// percent-encoded path segments. Every parse failure names what was wrong
+// (the array index and the field) so a client can fix its request; nothing
+// here throws.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/event.hpp"
+#include "engine/item_model.hpp"
+
+namespace rtrec::http {
+
+/// Why a request was refused: the HTTP status (4xx) and a message naming the
+/// field, e.g. "[3].UserId: expected a string".
+struct input_error {
+  int status = 400;
+  std::string message;
+};
+
+/// Limits applied to request bodies.
+struct input_limits {
+  engine::validation_limits ids;    ///< id length, rating range
+  std::size_t max_array = 10000;    ///< feedback or items per request
+  std::size_t max_depth = 32;       ///< JSON nesting
+  std::size_t max_categories = 64;  ///< per item
+};
+
+/// Parses `body` as JSON. Returns nullopt and sets `err` when it is not
+/// JSON, nests deeper than limits.max_depth, or is not of the wanted kind.
+std::optional<nlohmann::json> parse_json(std::string_view body, const input_limits& limits,
+                                         input_error& err);
+
+/// Parses a Gorse feedback array: objects with "FeedbackType", "UserId",
+/// "ItemId" (strings), optional "Value" (number), "Timestamp" (RFC 3339
+/// string or Unix seconds; default `now_ms`), "EventId" (string) and
+/// "Comment" (ignored). `require_user` = false allows a missing UserId
+/// (session feedback). Every event is validated; on the first problem
+/// returns nullopt with `err` naming the index and field (nothing is kept).
+std::optional<std::vector<engine::event>>
+parse_feedback(const nlohmann::json& body, std::int64_t now_ms, const input_limits& limits,
+               bool require_user, input_error& err);
+
+/// Parses a Gorse item object: "ItemId" (string), optional "IsHidden"
+/// (bool), "Categories" (array of strings), "Timestamp" (default `now_ms`),
+/// "Labels" and "Comment" (ignored). `where` prefixes error messages.
+std::optional<engine::item_meta> parse_item(const nlohmann::json& x, std::int64_t now_ms,
+                                            const input_limits& limits, const std::string& where,
+                                            input_error& err);
+
+/// The fields a PATCH may change; unset fields stay as they are.
+struct item_patch {
+  std::optional<bool> hidden;
+  std::optional<std::vector<std::string>> categories;
+  std::optional<std::int64_t> timestamp;
+};
+
+/// Parses a PATCH body (an object with at least one of "IsHidden",
+/// "Categories", "Timestamp").
+std::optional<item_patch> parse_item_patch(const nlohmann::json& x, const input_limits& limits,
+                                           input_error& err);
+
+/// Parses an RFC 3339 time ("2024-05-01T12:30:00Z", fractional seconds and
+/// "+02:00" offsets allowed, a space instead of 'T' too, a bare date means
+/// midnight UTC) into milliseconds since the Unix epoch; nullopt if invalid.
+std::optional<std::int64_t> parse_timestamp(std::string_view s);
+
+/// Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ".
+std::string format_timestamp(std::int64_t ms);
+
+/// Decodes %XX escapes (and nothing else: '+' stays '+'). Nullopt for a
+/// malformed escape.
+std::optional<std::string> percent_decode(std::string_view s);
+
+/// Returns nullopt when `id` is a usable id, else why not ("is empty",
+/// "contains '/' or a control character", "is longer than 256 bytes").
+std::optional<std::string> id_problem(std::string_view id, std::size_t max_length);
+
+}  // namespace rtrec::http

@@ -1,0 +1,180 @@
+#include "apps/http/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace rtrec::http {
+
+const char* to_string(route r) noexcept {
+  switch (r) {
+    case route::feedback: return "feedback";
+    case route::recommend: return "recommend";
+    case route::session: return "session_recommend";
+    case route::neighbors: return "neighbors";
+    case route::popular: return "popular";
+    case route::latest: return "latest";
+    case route::item_read: return "item_read";
+    case route::item_write: return "item_write";
+    case route::item_delete: return "item_delete";
+    case route::user_read: return "user_read";
+    case route::user_delete: return "user_delete";
+    case route::metrics: return "metrics";
+    case route::health: return "health";
+    case route::other: return "other";
+  }
+  return "other";
+}
+
+void latency_histogram::observe(std::chrono::nanoseconds d) noexcept {
+  const double s = std::chrono::duration<double>(d).count();
+  std::size_t k = 0;
+  while (k < bounds.size() && s > bounds[k])
+    ++k;
+  counts_[k].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(d.count() > 0 ? d.count() : 0),
+                    std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& out, const std::string& name,
+                               const std::string& labels) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t k = 0; k < bounds.size(); ++k) {
+    cumulative += counts_[k].load(std::memory_order_relaxed);
+    out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, bounds[k], cumulative);
+  }
+  cumulative += counts_[bounds.size()].load(std::memory_order_relaxed);
+  out += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels, cumulative);
+  out += fmt::format("{}_sum{{{}}} {}\n", name, labels,
+                     static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  out += fmt::format("{}_count{{{}}} {}\n", name, labels, cumulative);
+}
+
+std::size_t metrics::status_index(int status) noexcept {
+  for (std::size_t k = 0; k < statuses.size(); ++k)
+    if (statuses[k] == status)
+      return k;
+  return statuses.size();
+}
+
+void metrics::record(route r, int status, std::chrono::nanoseconds latency) noexcept {
+  const auto ri = static_cast<std::size_t>(r);
+  requests_[ri][status_index(status)].fetch_add(1, std::memory_order_relaxed);
+  latency_[ri].observe(latency);
+}
+
+namespace {
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+}  // namespace
+
+std::string metrics::render(const engine_stats* stats, std::size_t events_in_flight) const {
+  std::string out;
+  out.reserve(16 * 1024);
+  header(out, "rtrec_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+  for (std::size_t r = 0; r < route_count; ++r)
+    for (std::size_t s = 0; s <= statuses.size(); ++s) {
+      auto n = requests_[r][s].load(std::memory_order_relaxed);
+      if (n == 0)
+        continue;
+      out += fmt::format("rtrec_http_requests_total{{route=\"{}\",code=\"{}\"}} {}\n",
+                         to_string(static_cast<route>(r)),
+                         s < statuses.size() ? std::to_string(statuses[s]) : "other", n);
+    }
+  header(out, "rtrec_http_request_duration_seconds", "histogram",
+         "Time from a request's arrival to its response, by route.");
+  for (std::size_t r = 0; r < route_count; ++r)
+    latency_[r].render(out, "rtrec_http_request_duration_seconds",
+                       fmt::format("route=\"{}\"", to_string(static_cast<route>(r))));
+  auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    header(out, name, "counter", help);
+    out += fmt::format("{} {}\n", name, v);
+  };
+  auto gauge = [&](const char* name, const char* help, double v) {
+    header(out, name, "gauge", help);
+    out += fmt::format("{} {}\n", name, v);
+  };
+  counter("rtrec_http_feedback_accepted_total", "Feedback events applied through the API.",
+          events_accepted.load());
+  counter("rtrec_http_feedback_invalid_total",
+          "Feedback events refused because their request failed validation.",
+          events_invalid.load());
+  counter("rtrec_http_feedback_overloaded_total",
+          "Feedback events refused with 503 because ingestion was behind.",
+          events_overloaded.load());
+  counter("rtrec_http_auth_failures_total", "Requests refused for a missing or wrong API key.",
+          auth_failures.load());
+  counter("rtrec_http_connections_refused_total",
+          "Connections refused because max_connections were open.", connections_refused.load());
+  gauge("rtrec_http_connections", "Open HTTP connections.",
+        static_cast<double>(connections.load()));
+  gauge("rtrec_http_requests_in_flight", "HTTP requests being handled.",
+        static_cast<double>(requests_in_flight.load()));
+  gauge("rtrec_queries_in_flight", "Queries waiting for the engine.",
+        static_cast<double>(queries_in_flight.load()));
+  gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
+        static_cast<double>(events_in_flight));
+  if (stats == nullptr)
+    return out;
+  std::uint64_t received = 0, accepted = 0;
+  std::vector<std::uint64_t> rejected(engine::reject_reason_count, 0);
+  for (const auto& i : stats->ingestors) {
+    received += i.received;
+    accepted += i.accepted;
+    for (std::size_t k = 0; k < i.rejected_by_reason.size() && k < rejected.size(); ++k)
+      rejected[k] += i.rejected_by_reason[k];
+  }
+  counter("rtrec_events_received_total", "Events received by the ingestors.", received);
+  counter("rtrec_events_accepted_total", "Events the ingestors accepted.", accepted);
+  header(out, "rtrec_events_rejected_total", "counter", "Events the engine refused, by reason.");
+  for (std::size_t k = 1; k < rejected.size(); ++k)
+    out += fmt::format("rtrec_events_rejected_total{{reason=\"{}\"}} {}\n",
+                       engine::to_string(static_cast<engine::reject_reason>(k)), rejected[k]);
+  header(out, "rtrec_shard_users", "gauge", "Users held by each profile shard.");
+  for (const auto& s : stats->profile_shards)
+    out += fmt::format("rtrec_shard_users{{shard=\"{}\"}} {}\n", s.shard, s.users);
+  header(out, "rtrec_shard_events_applied_total", "counter",
+         "Events applied by each profile shard.");
+  for (const auto& s : stats->profile_shards)
+    out += fmt::format("rtrec_shard_events_applied_total{{shard=\"{}\"}} {}\n", s.shard,
+                       s.events_applied);
+  header(out, "rtrec_shard_memory_bytes", "gauge", "Approximate heap bytes per shard.");
+  for (const auto& s : stats->profile_shards)
+    out += fmt::format("rtrec_shard_memory_bytes{{role=\"profile\",shard=\"{}\"}} {}\n", s.shard,
+                       s.memory_bytes);
+  for (const auto& s : stats->item_shards)
+    out += fmt::format("rtrec_shard_memory_bytes{{role=\"item\",shard=\"{}\"}} {}\n", s.shard,
+                       s.memory_bytes);
+  header(out, "rtrec_shard_queue_depth", "gauge",
+         "Item-side delta batches a profile shard has sent and not yet seen applied.");
+  for (const auto& s : stats->profile_shards)
+    out += fmt::format("rtrec_shard_queue_depth{{shard=\"{}\"}} {}\n", s.shard,
+                       s.deltas_in_flight);
+  header(out, "rtrec_shard_acks_deferred_total", "counter",
+         "Ingest acknowledgements held back while the item side caught up.");
+  for (const auto& s : stats->profile_shards)
+    out += fmt::format("rtrec_shard_acks_deferred_total{{shard=\"{}\"}} {}\n", s.shard,
+                       s.acks_deferred);
+  header(out, "rtrec_shard_delta_failures_total", "counter",
+         "Item-side delta batches that an item shard failed to apply.");
+  for (const auto& s : stats->profile_shards)
+    out += fmt::format("rtrec_shard_delta_failures_total{{shard=\"{}\"}} {}\n", s.shard,
+                       s.delta_failures);
+  header(out, "rtrec_item_shard_items", "gauge", "Items known to each item shard.");
+  for (const auto& s : stats->item_shards)
+    out += fmt::format("rtrec_item_shard_items{{shard=\"{}\"}} {}\n", s.shard, s.items);
+  header(out, "rtrec_item_shard_row_entries", "gauge",
+         "Co-occurrence entries held by each item shard.");
+  for (const auto& s : stats->item_shards)
+    out += fmt::format("rtrec_item_shard_row_entries{{shard=\"{}\"}} {}\n", s.shard,
+                       s.row_entries);
+  header(out, "rtrec_item_lag_seconds", "gauge",
+         "Delay from a profile update to its item-side application, p99 per item shard.");
+  for (const auto& s : stats->item_shards)
+    out += fmt::format("rtrec_item_lag_seconds{{shard=\"{}\",quantile=\"0.99\"}} {}\n", s.shard,
+                       static_cast<double>(s.lag_p99_ns) / 1e9);
+  return out;
+}
+
+}  // namespace rtrec::http

@@ -1,0 +1,131 @@
+// `rtrec serve` as a separate process, the way the README starts it: it
+// binds a free loopback port (--port 0, reported through --port-file), serves
+// feedback and recommendations, takes its API key from RTREC_API_KEY without
+// logging it, and on SIGTERM stops accepting, flushes and exits 0.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "tests/http/http_client.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using rtrec::testing::http_client;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in{p};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A running `rtrec serve`; killed (SIGKILL) by the destructor if the test
+// did not stop it, so a failing test leaves no process behind.
+class serve_process {
+ public:
+  explicit serve_process(const std::string& key = {}) {
+    dir_ = fs::temp_directory_path() / ("rtrec_serve_test_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(counter_++));
+    fs::create_directories(dir_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (!key.empty())
+        ::setenv("RTREC_API_KEY", key.c_str(), 1);
+      auto log = (dir_ / "serve.log").string();
+      std::freopen(log.c_str(), "w", stderr);
+      std::freopen("/dev/null", "w", stdout);
+      auto port_file = (dir_ / "port").string();
+      ::execl(RTREC_CLI, RTREC_CLI, "serve", "--port", "0", "--port-file", port_file.c_str(),
+              "--log-level", "debug", static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    // The port file appears (renamed into place, whole) once listening.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!fs::exists(dir_ / "port")) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("rtrec serve exited early: " + log());
+      }
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("rtrec serve did not start: " + log());
+      ::usleep(10000);  // polling a child process's file, not an actor
+    }
+    port_ = static_cast<std::uint16_t>(std::stoi(slurp(dir_ / "port")));
+  }
+
+  ~serve_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  /// Sends SIGTERM and returns the exit status (-1 if it did not exit normally).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  std::uint16_t port() const { return port_; }
+  std::string log() const { return slurp(dir_ / "serve.log"); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST(ServeProcess, ServesThenShutsDownCleanlyOnSigterm) {
+  serve_process p;
+  http_client c{p.port()};
+  auto fed = c.request(
+    "POST", "/api/feedback",
+    R"([{"FeedbackType":"like","UserId":"bob","ItemId":"b1"},{"FeedbackType":"like","UserId":"bob","ItemId":"b2"},
+        {"FeedbackType":"like","UserId":"alice","ItemId":"b1"}])");
+  ASSERT_EQ(fed.status, 200) << fed.body;
+  EXPECT_EQ(nlohmann::json::parse(fed.body)["RowAffected"], 3);
+  auto rec = c.request("GET", "/api/recommend/alice");
+  ASSERT_EQ(rec.status, 200);
+  // alice's like is excluded at once; b2 comes from bob's co-occurrence or
+  // popularity, either way it is the only unseen item.
+  EXPECT_EQ(nlohmann::json::parse(rec.body), (nlohmann::json{"b2"}));
+  EXPECT_EQ(p.terminate(), 0) << p.log();
+  const auto log = p.log();
+  EXPECT_NE(log.find("SIGTERM received"), std::string::npos) << log;
+  EXPECT_NE(log.find("flushed; 3 events applied"), std::string::npos) << log;
+  EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+  // The port is closed now.
+  EXPECT_THROW(http_client{p.port()}, std::exception);
+}
+
+TEST(ServeProcess, ApiKeyFromTheEnvironmentIsEnforcedAndNeverLogged) {
+  const std::string key = "env-key-7f3a9c";
+  serve_process p{key};
+  EXPECT_EQ(http_client{p.port()}.request("GET", "/api/popular").status, 401);
+  EXPECT_EQ(http_client{p.port()}
+              .request("GET", "/api/popular", {}, {{"X-API-Key", key}})
+              .status,
+            200);
+  EXPECT_EQ(p.terminate(), 0);
+  const auto log = p.log();
+  EXPECT_NE(log.find("API key required"), std::string::npos) << log;
+  EXPECT_EQ(log.find(key), std::string::npos) << log;
+}
+
+}  // namespace
