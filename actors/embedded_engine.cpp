@@ -1,5 +1,6 @@
 #include "actors/embedded_engine.hpp"
 
+#include "actors/deadlines.hpp"
 #include "actors/util.hpp"
 
 #include <spdlog/spdlog.h>
@@ -90,22 +91,46 @@ caf::behavior client_actor(caf::event_based_actor* self,
 struct query_client_state {
   std::vector<recommender_actor> recommenders;
   std::size_t next = 0;
+  deadline_queue deadlines;
+  bool tick_armed = false;
 };
 
 // Sends queries to the recommenders (round robin) and completes the caller's
-// callback with the answer.
+// callback with the answer, or with shard_unavailable once `timeout` passed
+// (tracked in a deadline_queue, not as CAF request timeouts: see
+// actors/deadlines.hpp).
 caf::behavior query_client(caf::stateful_actor<query_client_state>* self,
                            std::shared_ptr<embedded_engine::client> st,
                            std::vector<recommender_actor> recommenders, caf::timespan timeout) {
   self->state.recommenders = std::move(recommenders);
+  auto arm = [=] {
+    auto& qs = self->state;
+    if (qs.tick_armed || qs.deadlines.empty())
+      return;
+    qs.tick_armed = true;
+    self->delayed_send(self, tick_interval(timeout), tick_atom::value);
+  };
   auto ask = [=](std::uint64_t ticket, auto&&... xs) {
     auto& qs = self->state;
     const auto& dest = qs.recommenders[qs.next++ % qs.recommenders.size()];
-    self->request(dest, timeout, std::forward<decltype(xs)>(xs)...)
-      .then([=](recommendations& r) { st->complete_query(ticket, std::move(r.items)); },
-            [=](caf::error& err) {
-              st->complete_query(ticket, typed(self->system(), "query", err));
-            });
+    auto done = std::make_shared<bool>(false);
+    qs.deadlines.add(self->clock().now() + timeout, done, [=] {
+      st->complete_query(ticket, caf::make_error(error_code::shard_unavailable,
+                                                 "query: no answer within " +
+                                                   std::to_string(timeout.count() / 1000000) +
+                                                   " ms"));
+    });
+    arm();
+    self->request(dest, caf::infinite, std::forward<decltype(xs)>(xs)...)
+      .then(
+        [=](recommendations& r) {
+          *done = true;
+          st->complete_query(ticket, std::move(r.items));
+        },
+        [=](caf::error& err) {
+          *done = true;
+          st->complete_query(ticket, typed(self->system(), "query", err));
+        });
   };
   return {
     [=](query_atom, std::uint64_t t, recommend_request& r) { ask(t, std::move(r)); },
@@ -117,6 +142,11 @@ caf::behavior query_client(caf::stateful_actor<query_client_state>* self,
     },
     [=](query_atom, std::uint64_t t, latest_atom a, std::uint32_t n, std::string& category) {
       ask(t, a, n, std::move(category));
+    },
+    [=](tick_atom) {
+      self->state.tick_armed = false;
+      self->state.deadlines.expire(self->clock().now());
+      arm();
     },
   };
 }
@@ -200,12 +230,18 @@ caf::error embedded_engine::acquire(std::size_t n, bool wait) {
   if (stopped_)
     return caf::make_error(error_code::shutting_down, "the engine is stopped");
   in_flight_ += n;
+  in_flight_peak_ = std::max(in_flight_peak_, in_flight_);
   return caf::none;
 }
 
 std::size_t embedded_engine::in_flight_events() {
   std::lock_guard<std::mutex> guard{flow_mtx_};
   return in_flight_;
+}
+
+std::size_t embedded_engine::in_flight_peak() {
+  std::lock_guard<std::mutex> guard{flow_mtx_};
+  return in_flight_peak_;
 }
 
 void embedded_engine::release(std::size_t n) {

@@ -175,6 +175,9 @@ class embedded_engine {
 
   /// Events accepted and not yet acknowledged, across all callers.
   std::size_t in_flight_events();
+  /// The most events that were ever in flight at once (never more than
+  /// max_in_flight_events, unless one call alone carried more).
+  std::size_t in_flight_peak();
 
   /// The topology's handles (for advanced use and tests).
   const topology& actors() const noexcept { return topo_; }
@@ -213,6 +216,7 @@ class embedded_engine {
   std::mutex flow_mtx_;
   std::condition_variable flow_cv_;
   std::size_t in_flight_ = 0;
+  std::size_t in_flight_peak_ = 0;
   bool stopped_ = false;
 };
 

@@ -16,6 +16,34 @@ caf::error unavailable(self_ptr self, const char* step, const caf::error& err) {
                          std::string{step} + ": " + self->system().render(err));
 }
 
+// Keeps a tick pending while any deadline is.
+void arm(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_armed || st.deadlines.empty())
+    return;
+  st.tick_armed = true;
+  self->delayed_send(caf::actor_cast<recommender_actor>(self), tick_interval(st.timeout),
+                     tick_atom::value);
+}
+
+// Registers a query's deadline: when it passes first, `rp` gets
+// shard_unavailable naming `step`.
+done_flag track(self_ptr self, promise rp, const char* step) {
+  auto done = std::make_shared<bool>(false);
+  auto& st = self->state;
+  const auto timeout = st.timeout;
+  st.deadlines.add(self->clock().now() + timeout, done, [=]() mutable {
+    rp.deliver(caf::make_error(error_code::shard_unavailable,
+                               std::string{step} + ": no answer within " +
+                                 std::to_string(timeout.count() / 1000000) + " ms"));
+  });
+  arm(self);
+  return done;
+}
+
+// No CAF timeout: the query's deadline is tracked (see deadlines.hpp).
+constexpr caf::infinite_t untimed{};
+
 // Asks item shard `shard` (high priority) and relays its answer or a typed
 // error.
 template <class... Ts>
@@ -27,23 +55,34 @@ promise forward(self_ptr self, std::size_t shard, std::uint32_t n, const char* s
                                "n must be at most 10000 and item shards must exist"));
     return rp;
   }
-  self->request<high>(st.items[shard], st.timeout, std::forward<Ts>(xs)...)
-    .then([=](recommendations& r) mutable { rp.deliver(std::move(r)); },
-          [=](caf::error& err) mutable { rp.deliver(unavailable(self, step, err)); });
+  auto done = track(self, rp, step);
+  self->request<high>(st.items[shard], untimed, std::forward<Ts>(xs)...)
+    .then(
+      [=](recommendations& r) mutable {
+        if (!*done) {
+          *done = true;
+          rp.deliver(std::move(r));
+        }
+      },
+      [=](caf::error& err) mutable {
+        if (!*done) {
+          *done = true;
+          rp.deliver(unavailable(self, step, err));
+        }
+      });
   return rp;
 }
 
 struct gather {
   std::vector<engine::shard_scores> parts;
   std::size_t pending = 0;
-  bool failed = false;
   engine::recommend_options options;
 };
 
 // Asks every item shard (high priority) for its partial scores for `v` and
-// delivers the merged list, or the first error, through `rp`.
+// delivers the merged list, or the first error, through `rp` (unless `done`).
 void scatter(self_ptr self, const engine::profile_view& v, const engine::recommend_options& o,
-             promise rp) {
+             promise rp, done_flag done) {
   auto& st = self->state;
   auto g = std::make_shared<gather>();
   g->options = o;
@@ -51,19 +90,22 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
   g->pending = st.items.size();
   for (std::size_t m = 0; m < st.items.size(); ++m)
     // Item shard 0 also answers the popular list.
-    self->request<high>(st.items[m], st.timeout, score_atom::value,
+    self->request<high>(st.items[m], untimed, score_atom::value,
                         engine::make_query(v, g->options, m == 0))
       .then(
         [=](engine::shard_scores& part) mutable {
-          g->parts[m] = std::move(part);
-          if (--g->pending > 0 || g->failed)
+          if (*done)
             return;
+          g->parts[m] = std::move(part);
+          if (--g->pending > 0)
+            return;
+          *done = true;
           // Summed in shard order: deterministic for a topology.
           rp.deliver(recommendations{engine::merge_shard_scores(g->parts, g->options)});
         },
         [=](caf::error& err) mutable {
-          if (!g->failed) {
-            g->failed = true;
+          if (!*done) {
+            *done = true;
             rp.deliver(unavailable(self, "score", err));
           }
         });
@@ -98,9 +140,19 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       o.exclude_seen = x.exclude_seen;
       const auto owner = engine::shard_of(engine::hash_id(x.user),
                                           static_cast<std::uint32_t>(st.profiles.size()));
-      self->request<high>(st.profiles[owner], st.timeout, profile_atom::value, x.user)
-        .then([=](engine::profile_view& v) mutable { scatter(self, v, o, rp); },
-              [=](caf::error& err) mutable { rp.deliver(unavailable(self, "profile", err)); });
+      auto done = track(self, rp, "recommend");
+      self->request<high>(st.profiles[owner], untimed, profile_atom::value, x.user)
+        .then(
+          [=](engine::profile_view& v) mutable {
+            if (!*done)
+              scatter(self, v, o, rp, done);
+          },
+          [=](caf::error& err) mutable {
+            if (!*done) {
+              *done = true;
+              rp.deliver(unavailable(self, "profile", err));
+            }
+          });
       return rp;
     },
     [=](session_request& x) -> promise {
@@ -118,7 +170,8 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       o.n = x.n;
       o.offset = x.offset;
       o.filter.category = x.category;
-      scatter(self, engine::session_view(self->state.model, x.events), o, rp);
+      scatter(self, engine::session_view(self->state.model, x.events), o, rp,
+              track(self, rp, "session"));
       return rp;
     },
     [=](similar_atom, std::string& item, std::uint32_t n, std::string& category) -> promise {
@@ -134,6 +187,12 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
     },
     [=](latest_atom, std::uint32_t n, std::string& category) -> promise {
       return forward(self, 0, n, "latest", latest_atom::value, n, std::move(category));
+    },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.tick_armed = false;
+      st.deadlines.expire(self->clock().now());
+      arm(self);
     },
   };
 }

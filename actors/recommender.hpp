@@ -9,11 +9,13 @@
 //
 // Its requests go at high priority, ahead of queued ingest batches, so a query
 // waits at most for the batch a shard is applying. Any failed or timed-out
-// step answers error_code::shard_unavailable.
+// step answers error_code::shard_unavailable. Timeouts are kept per query in
+// a deadline_queue checked on a tick, not as CAF request timeouts.
 #pragma once
 
 #include <caf/all.hpp>
 
+#include "actors/deadlines.hpp"
 #include "actors/topology.hpp"
 #include "engine/config.hpp"
 #include "messages/messages.hpp"
@@ -26,6 +28,8 @@ struct recommender_state {
   std::vector<item_shard_actor> items;
   caf::timespan timeout{};
   engine::model_config model;  ///< builds session profiles
+  deadline_queue deadlines;    ///< of the queries in flight (see deadlines.hpp)
+  bool tick_armed = false;
 };
 
 recommender_actor::behavior_type

@@ -55,6 +55,7 @@ using item_atom = caf::atom_constant<caf::atom("item")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using latest_atom = caf::atom_constant<caf::atom("latest")>;
 using query_atom = caf::atom_constant<caf::atom("query")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -354,7 +355,9 @@ using recommender_actor = caf::typed_actor<
   caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
-  caf::replies_to<session_request>::with<recommendations>>;
+  caf::replies_to<session_request>::with<recommendations>,
+  // sent by a recommender to itself: expire queries past their deadline
+  caf::reacts_to<tick_atom>>;
 
 /// Registers every rtrec message type and the error category with `cfg`.
 /// Call before constructing the actor_system.

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "apps/http/server.hpp"
 #include "apps/rtrec/commands.hpp"
@@ -79,12 +80,20 @@ int run_serve(serve_options o, const common_options& common) {
   o.server.read_timeout = std::chrono::milliseconds(static_cast<long>(o.read_timeout_s * 1000));
   auto eo = make_engine_options(common);
   eo.max_in_flight_events = o.max_in_flight_events;
+  if (common.workers == 0) {
+    // Leave the HTTP I/O threads their cores: on 2 cores one CAF worker
+    // serves 1.4x the requests of two (docs/benchmarks.md).
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    eo.worker_threads = cores > o.server.io_threads ? cores - o.server.io_threads : 1;
+  }
   embedded_engine eng{eo};
   http::server srv{eng, o.server, o.api};
   if (!o.port_file.empty())
     write_port_file(o.port_file, srv.port());
-  spdlog::info("rtrec serve: ready on http://{}:{} (API key {}). Try:", o.server.address,
-               srv.port(), o.api.api_key ? "required" : "off");
+  spdlog::info("rtrec serve: ready on http://{}:{} (API key {}; {} engine threads, {} HTTP "
+               "threads). Try:",
+               o.server.address, srv.port(), o.api.api_key ? "required" : "off",
+               eo.worker_threads, o.server.io_threads);
   spdlog::info("  curl -X POST -H 'Content-Type: application/json' -d "
                "'[{{\"FeedbackType\":\"like\",\"UserId\":\"alice\",\"ItemId\":\"book-1\"}}]' "
                "http://{}:{}/api/feedback",

@@ -39,7 +39,8 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
   cmd.add_option("--detach-recommenders", t.detach_recommenders,
                  "Run each recommender on its own thread (true/false)")
     ->capture_default_str()->group(group);
-  cmd.add_option("--workers", o.workers, "CAF worker threads (0 = one per core)")
+  cmd.add_option("--workers", o.workers,
+                 "CAF worker threads (0 = one per core; serve: cores minus its I/O threads)")
     ->check(CLI::Range(std::size_t{0}, std::size_t{4096}))->capture_default_str()->group(group);
 }
 

@@ -6,6 +6,7 @@
 #include "tests/http/http_fixture.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -76,9 +77,19 @@ TEST_F(HttpLoadTest, FeedbackFloodIsRefusedWith503AndNothingAcknowledgedIsLost) 
   EXPECT_NE(metrics.find("rtrec_http_feedback_overloaded_total " +
                          std::to_string(refused.load() * size) + "\n"),
             std::string::npos);
-  // In flight is bounded: the flood may not grow memory by more than a
-  // generous 200 MiB (it moved 240k events, about 12 MB of JSON).
-  EXPECT_LT(peak_rss_kib() - rss_before, 200u * 1024) << "peak RSS grew too much";
+  // In flight is bounded, which bounds memory: never more than the limit.
+  EXPECT_LE(eng_->in_flight_peak(), 500u);
+  // And the process did not balloon. The flood moved 240k events (about
+  // 12 MB of JSON); ASan's quarantine keeps up to 256 MiB of freed memory,
+  // hence its larger bound.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr std::size_t rss_bound_kib = 1024u * 1024;
+#else
+  constexpr std::size_t rss_bound_kib = 64u * 1024;
+#endif
+  const auto growth = peak_rss_kib() - rss_before;
+  std::printf("peak RSS growth during the flood: %zu KiB\n", growth);
+  EXPECT_LT(growth, rss_bound_kib) << "peak RSS grew too much";
   EXPECT_EQ(eng_->in_flight_events(), 0u);
 }
 
@@ -110,8 +121,11 @@ TEST_F(HttpLoadTest, ConnectionsBeyondTheLimitAreRefused) {
     status = res.status;
   }
   EXPECT_EQ(status, 200);
-  EXPECT_NE(call("GET", "/metrics").body.find("rtrec_http_connections_refused_total"),
-            std::string::npos);
+  // (On a held connection: a new one could be refused while the last
+  // attempts are still being torn down.)
+  auto metrics = open[0]->request("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("rtrec_http_connections_refused_total"), std::string::npos);
+  EXPECT_EQ(metrics.find("rtrec_http_connections_refused_total 0\n"), std::string::npos);
 }
 
 TEST_F(HttpLoadTest, DrainFinishesTheRequestInFlightAndRefusesNewConnections) {

@@ -114,6 +114,37 @@ TEST(ServeProcess, ServesThenShutsDownCleanlyOnSigterm) {
   EXPECT_THROW(http_client{p.port()}, std::exception);
 }
 
+// The README's curl walkthrough, step by step, with the same bodies.
+TEST(ServeProcess, ReadmeWalkthrough) {
+  serve_process p;
+  http_client c{p.port()};
+  auto fed = c.request("POST", "/api/feedback", R"([
+  {"FeedbackType":"like","UserId":"bob","ItemId":"dune"},
+  {"FeedbackType":"like","UserId":"bob","ItemId":"hyperion"},
+  {"FeedbackType":"like","UserId":"carol","ItemId":"dune"},
+  {"FeedbackType":"like","UserId":"carol","ItemId":"hyperion"},
+  {"FeedbackType":"like","UserId":"carol","ItemId":"emma"},
+  {"FeedbackType":"like","UserId":"alice","ItemId":"dune"}])");
+  ASSERT_EQ(fed.body, R"({"RowAffected":6})");
+  // The item side may lag the acknowledgement by a moment; the README's
+  // reader types the next command by hand. Here: wait for it explicitly.
+  for (int k = 0; k < 1000; ++k)
+    if (c.request("GET", "/api/recommend/alice?n=3").body == R"(["hyperion","emma"])")
+      break;
+  EXPECT_EQ(c.request("GET", "/api/recommend/alice?n=3").body, R"(["hyperion","emma"])");
+  auto v2 = nlohmann::json::parse(
+    c.request("GET", "/api/recommend/alice", {}, {{"X-API-Version", "2"}}).body);
+  ASSERT_EQ(v2.size(), 2u);
+  EXPECT_EQ(v2[0]["Id"], "hyperion");
+  ASSERT_EQ(c.request("POST", "/api/feedback",
+                      R"([{"FeedbackType":"like","UserId":"alice","ItemId":"hyperion"}])")
+              .status,
+            200);
+  // Reflected at once: no waiting here.
+  EXPECT_EQ(c.request("GET", "/api/recommend/alice").body, R"(["emma"])");
+  EXPECT_EQ(p.terminate(), 0);
+}
+
 TEST(ServeProcess, ApiKeyFromTheEnvironmentIsEnforcedAndNeverLogged) {
   const std::string key = "env-key-7f3a9c";
   serve_process p{key};

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# HTTP benchmarks of `rtrec serve` on loopback with wrk (Debian's package):
+#   1. POST /api/feedback, batches of 100 events, closed loop: events/s.
+#   2. GET /api/recommend/{user}?n=10, closed loop, while a paced wrk
+#      connection ingests about 10,000 events/s: requests/s and latency.
+# Each phase runs RUNS times (default 3) against one server; the lines
+# starting with BENCH are the results (docs/benchmarks.md quotes medians).
+# Usage: scripts/bench_http.sh [extra rtrec serve flags...]
+# Environment: RUNS, DURATION (s, default 15), CONNS (recommend connections,
+# default 32), FEED_CONNS (feedback connections, default 8), RTREC_BIN (the
+# rtrec binary, default build/apps/rtrec: compare two builds in one session).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || {
+  [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
+}
+[ -x build/apps/rtrec ] || scripts/setup.sh
+runs="${RUNS:-3}"
+duration="${DURATION:-15}"
+conns="${CONNS:-32}"
+feed_conns="${FEED_CONNS:-8}"
+dir=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$dir"' EXIT
+"${RTREC_BIN:-build/apps/rtrec}" serve --port 0 --port-file "$dir/port" --log-level warn "$@" &
+server=$!
+for _ in $(seq 1 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
+port=$(cat "$dir/port")
+url="http://127.0.0.1:$port"
+echo "server pid $server on $url; $(nproc) cores"
+
+for r in $(seq 1 "$runs"); do
+  WRK_SEED=$r wrk -t1 -c"$feed_conns" -d"${duration}s" -s scripts/bench/feedback.lua "$url" \
+    | grep BENCH
+done
+for r in $(seq 1 "$runs"); do
+  WRK_SEED=$((100 + r)) WRK_DELAY_MS=${BG_DELAY_MS:-7} wrk -t1 -c1 -d"$((duration + 2))s" \
+    -s scripts/bench/feedback.lua "$url" > "$dir/background.txt" &
+  bg=$!
+  WRK_SEED=$r wrk -t1 -c"$conns" -d"${duration}s" -s scripts/bench/recommend.lua "$url" \
+    | grep BENCH
+  wait $bg
+  sed 's/BENCH feedback/BENCH background-feedback/' "$dir/background.txt" | grep BENCH
+done
+curl -s "$url/metrics" | grep -E '^rtrec_(shard_users|item_shard_items|events_accepted_total)' || true
