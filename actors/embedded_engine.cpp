@@ -234,6 +234,11 @@ caf::error embedded_engine::acquire(std::size_t n, bool wait) {
   return caf::none;
 }
 
+bool embedded_engine::stopping() {
+  std::lock_guard<std::mutex> guard{flow_mtx_};
+  return stopped_;
+}
+
 std::size_t embedded_engine::in_flight_events() {
   std::lock_guard<std::mutex> guard{flow_mtx_};
   return in_flight_;
@@ -286,6 +291,12 @@ void embedded_engine::submit(std::vector<engine::event> events, bool wait,
     p.events = n;
     p.done = std::move(done);
   }
+  if (stopping()) {
+    // stop() may have swapped the pending map before this ticket went in.
+    client_state_->complete(ticket, caf::make_error(error_code::shutting_down,
+                                                    "the engine is stopped"));
+    return;
+  }
   const auto route = std::hash<std::thread::id>{}(std::this_thread::get_id());
   caf::anon_send(client_, submit_atom::value, ticket, static_cast<std::uint64_t>(route),
                  ingest_request{std::move(events)});
@@ -324,6 +335,12 @@ void embedded_engine::query(recommendations_callback done, Ts&&... xs) {
     }
   }
   auto ticket = client_state_->add_query(std::move(done));
+  if (stopping()) {
+    // stop() may have swapped the pending map before this ticket went in.
+    client_state_->complete_query(
+      ticket, caf::make_error(error_code::shutting_down, "the engine is stopped"));
+    return;
+  }
   caf::anon_send(query_clients_[ticket % query_clients_.size()], query_atom::value, ticket,
                  std::forward<Ts>(xs)...);
 }

@@ -202,6 +202,7 @@ class embedded_engine {
   wait_for(const std::function<void(recommendations_callback)>& start);
   caf::error check_session(const std::vector<engine::event>& events) const;
   void release(std::size_t n);
+  bool stopping();
   template <class T, class Dest, class... Ts>
   caf::expected<T> call(const Dest& dest, Ts&&... xs);
 
