@@ -327,16 +327,10 @@ caf::expected<T> embedded_engine::call(const Dest& dest, Ts&&... xs) {
 
 template <class... Ts>
 void embedded_engine::query(recommendations_callback done, Ts&&... xs) {
-  {
-    std::lock_guard<std::mutex> guard{flow_mtx_};
-    if (stopped_) {
-      done(caf::make_error(error_code::shutting_down, "the engine is stopped"));
-      return;
-    }
-  }
   auto ticket = client_state_->add_query(std::move(done));
   if (stopping()) {
-    // stop() may have swapped the pending map before this ticket went in.
+    // Checked after the ticket went in: stop() may have swapped the pending
+    // map (and answered what was in it) before.
     client_state_->complete_query(
       ticket, caf::make_error(error_code::shutting_down, "the engine is stopped"));
     return;

@@ -1,5 +1,7 @@
 #include "actors/recommender.hpp"
 
+#include <optional>
+
 #include "engine/profile_store.hpp"
 #include "engine/scoring.hpp"
 
@@ -73,6 +75,30 @@ promise forward(self_ptr self, std::size_t shard, std::uint32_t n, const char* s
   return rp;
 }
 
+// Checks a query's paging and that the shards it needs exist; returns its
+// options, or delivers invalid_request / shard_unavailable through `rp` and
+// returns nullopt.
+std::optional<engine::recommend_options> options_for(self_ptr self, promise& rp,
+                                                     std::uint32_t n, std::uint32_t offset,
+                                                     const std::string& category,
+                                                     bool needs_profiles) {
+  const auto& st = self->state;
+  if (n > max_results || offset > max_results) {
+    rp.deliver(caf::make_error(error_code::invalid_request,
+                               "n and offset must each be at most 10000"));
+    return std::nullopt;
+  }
+  if (st.items.empty() || (needs_profiles && st.profiles.empty())) {
+    rp.deliver(caf::make_error(error_code::shard_unavailable, "no shards configured"));
+    return std::nullopt;
+  }
+  engine::recommend_options o;
+  o.n = n;
+  o.offset = offset;
+  o.filter.category = category;
+  return o;
+}
+
 struct gather {
   std::vector<engine::shard_scores> parts;
   std::size_t pending = 0;
@@ -124,19 +150,10 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
     [=](recommend_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();
       auto& st = self->state;
-      if (x.n > max_results || x.offset > max_results) {
-        rp.deliver(caf::make_error(error_code::invalid_request,
-                                   "n and offset must each be at most 10000"));
+      auto checked = options_for(self, rp, x.n, x.offset, x.category, true);
+      if (!checked)
         return rp;
-      }
-      if (st.profiles.empty() || st.items.empty()) {
-        rp.deliver(caf::make_error(error_code::shard_unavailable, "no shards configured"));
-        return rp;
-      }
-      engine::recommend_options o;
-      o.n = x.n;
-      o.offset = x.offset;
-      o.filter.category = x.category;
+      auto o = *checked;
       o.exclude_seen = x.exclude_seen;
       const auto owner = engine::shard_of(engine::hash_id(x.user),
                                           static_cast<std::uint32_t>(st.profiles.size()));
@@ -157,20 +174,10 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
     },
     [=](session_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();
-      if (x.n > max_results || x.offset > max_results) {
-        rp.deliver(caf::make_error(error_code::invalid_request,
-                                   "n and offset must each be at most 10000"));
+      auto o = options_for(self, rp, x.n, x.offset, x.category, false);
+      if (!o)
         return rp;
-      }
-      if (self->state.items.empty()) {
-        rp.deliver(caf::make_error(error_code::shard_unavailable, "no shards configured"));
-        return rp;
-      }
-      engine::recommend_options o;
-      o.n = x.n;
-      o.offset = x.offset;
-      o.filter.category = x.category;
-      scatter(self, engine::session_view(self->state.model, x.events), o, rp,
+      scatter(self, engine::session_view(self->state.model, x.events), *o, rp,
               track(self, rp, "session"));
       return rp;
     },

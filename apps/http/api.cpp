@@ -117,6 +117,25 @@ struct api::call {
     }
     return x;
   }
+
+  // Reads ?n= (default 10), ?offset= (default 0) and the category (the
+  // path's when given, else ?category=) as recommend options; on a bad value
+  // answers 400.
+  std::optional<engine::recommend_options> paging(std::string path_category = {}) {
+    auto n = count("n", 10, max_results);
+    if (!n)
+      return std::nullopt;
+    auto offset = count("offset", 0, max_results);
+    if (!offset)
+      return std::nullopt;
+    engine::recommend_options o;
+    o.n = *n;
+    o.offset = *offset;
+    o.filter.category = std::move(path_category);
+    if (const auto* cat = param("category"); cat != nullptr && o.filter.category.empty())
+      o.filter.category = *cat;
+    return o;
+  }
 };
 
 api::api(embedded_engine& eng, api_options o, metrics& m, executor blocking)
@@ -391,22 +410,13 @@ void api::feedback(const call_ptr& c) {
 }
 
 void api::recommend(const call_ptr& c, std::string user, std::string category) {
-  auto n = c->count("n", 10, max_results);
-  if (!n)
+  auto page = c->paging(std::move(category));
+  if (!page)
     return;
-  auto offset = c->count("offset", 0, max_results);
-  if (!offset)
-    return;
-  if (const auto* cat = c->param("category"); cat != nullptr && category.empty())
-    category = *cat;
   if (!begin_query(c))
     return;
-  engine::recommend_options o;
-  o.n = *n;
-  o.offset = *offset;
-  o.filter.category = std::move(category);
   const bool v2 = c->req.api_version == "2";
-  engine_.recommend_async(std::move(user), o,
+  engine_.recommend_async(std::move(user), *page,
                           [this, c, v2](caf::expected<std::vector<engine::recommendation>> r) {
                             metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
                             if (!r)
@@ -421,11 +431,8 @@ void api::recommend(const call_ptr& c, std::string user, std::string category) {
 }
 
 void api::session(const call_ptr& c) {
-  auto n = c->count("n", 10, max_results);
-  if (!n)
-    return;
-  auto offset = c->count("offset", 0, max_results);
-  if (!offset)
+  auto page = c->paging();
+  if (!page)
     return;
   auto body = json_body(c);
   if (!body)
@@ -436,12 +443,7 @@ void api::session(const call_ptr& c) {
     return c->finish(error(err.status, err.message));
   if (!begin_query(c))
     return;
-  engine::recommend_options o;
-  o.n = *n;
-  o.offset = *offset;
-  if (const auto* cat = c->param("category"))
-    o.filter.category = *cat;
-  engine_.session_async(std::move(*events), o,
+  engine_.session_async(std::move(*events), *page,
                         [this, c](caf::expected<std::vector<engine::recommendation>> r) {
                           metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
                           if (!r)
@@ -451,20 +453,15 @@ void api::session(const call_ptr& c) {
 }
 
 void api::listing(const call_ptr& c, std::string item, std::string category) {
-  auto n = c->count("n", 10, max_results);
-  if (!n)
+  auto page = c->paging(std::move(category));
+  if (!page)
     return;
-  auto offset = c->count("offset", 0, max_results);
-  if (!offset)
-    return;
-  if (*n + *offset > max_results)
+  if (page->n + page->offset > max_results)
     return c->finish(error(400, fmt::format("query parameters: n + offset must be at most {}",
                                             max_results)));
-  if (const auto* cat = c->param("category"); cat != nullptr && category.empty())
-    category = *cat;
   if (!begin_query(c))
     return;
-  const std::size_t skip = *offset;
+  const std::size_t skip = page->offset;
   auto done = [this, c, skip](caf::expected<std::vector<engine::recommendation>> r) {
     metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (!r)
@@ -472,13 +469,14 @@ void api::listing(const call_ptr& c, std::string item, std::string category) {
     r->erase(r->begin(), r->begin() + static_cast<std::ptrdiff_t>(std::min(skip, r->size())));
     c->finish(ok(scored_list(*r)));
   };
-  const std::size_t want = *n + *offset;
+  const std::size_t want = page->n + page->offset;
+  auto& cat = page->filter.category;
   switch (c->r) {
     case route::neighbors:
-      return engine_.similar_async(std::move(item), want, std::move(category), std::move(done));
+      return engine_.similar_async(std::move(item), want, std::move(cat), std::move(done));
     case route::popular:
-      return engine_.popular_async(want, std::move(category), std::move(done));
-    default: return engine_.latest_async(want, std::move(category), std::move(done));
+      return engine_.popular_async(want, std::move(cat), std::move(done));
+    default: return engine_.latest_async(want, std::move(cat), std::move(done));
   }
 }
 

@@ -131,47 +131,43 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
   for (std::size_t k = 1; k < rejected.size(); ++k)
     out += fmt::format("rtrec_events_rejected_total{{reason=\"{}\"}} {}\n",
                        engine::to_string(static_cast<engine::reject_reason>(k)), rejected[k]);
-  header(out, "rtrec_shard_users", "gauge", "Users held by each profile shard.");
-  for (const auto& s : stats->profile_shards)
-    out += fmt::format("rtrec_shard_users{{shard=\"{}\"}} {}\n", s.shard, s.users);
-  header(out, "rtrec_shard_events_applied_total", "counter",
-         "Events applied by each profile shard.");
-  for (const auto& s : stats->profile_shards)
-    out += fmt::format("rtrec_shard_events_applied_total{{shard=\"{}\"}} {}\n", s.shard,
-                       s.events_applied);
-  header(out, "rtrec_shard_memory_bytes", "gauge", "Approximate heap bytes per shard.");
-  for (const auto& s : stats->profile_shards)
-    out += fmt::format("rtrec_shard_memory_bytes{{role=\"profile\",shard=\"{}\"}} {}\n", s.shard,
-                       s.memory_bytes);
-  for (const auto& s : stats->item_shards)
+  // One metric with a sample per shard: `value(s)` of each shard in `shards`.
+  auto per_shard = [&](const char* name, const char* type, const char* help,
+                       const auto& shards, auto value, const char* extra_labels = "") {
+    header(out, name, type, help);
+    for (const auto& s : shards)
+      out += fmt::format("{}{{{}shard=\"{}\"}} {}\n", name, extra_labels, s.shard, value(s));
+  };
+  const auto& ps = stats->profile_shards;
+  const auto& is = stats->item_shards;
+  per_shard("rtrec_shard_users", "gauge", "Users held by each profile shard.", ps,
+            [](const shard_stats& s) { return s.users; });
+  per_shard("rtrec_shard_events_applied_total", "counter",
+            "Events applied by each profile shard.", ps,
+            [](const shard_stats& s) { return s.events_applied; });
+  per_shard("rtrec_shard_memory_bytes", "gauge", "Approximate heap bytes per shard.", ps,
+            [](const shard_stats& s) { return s.memory_bytes; }, "role=\"profile\",");
+  // Same metric, item role: samples only (one HELP/TYPE per metric).
+  for (const auto& s : is)
     out += fmt::format("rtrec_shard_memory_bytes{{role=\"item\",shard=\"{}\"}} {}\n", s.shard,
                        s.memory_bytes);
-  header(out, "rtrec_shard_queue_depth", "gauge",
-         "Item-side delta batches a profile shard has sent and not yet seen applied.");
-  for (const auto& s : stats->profile_shards)
-    out += fmt::format("rtrec_shard_queue_depth{{shard=\"{}\"}} {}\n", s.shard,
-                       s.deltas_in_flight);
-  header(out, "rtrec_shard_acks_deferred_total", "counter",
-         "Ingest acknowledgements held back while the item side caught up.");
-  for (const auto& s : stats->profile_shards)
-    out += fmt::format("rtrec_shard_acks_deferred_total{{shard=\"{}\"}} {}\n", s.shard,
-                       s.acks_deferred);
-  header(out, "rtrec_shard_delta_failures_total", "counter",
-         "Item-side delta batches that an item shard failed to apply.");
-  for (const auto& s : stats->profile_shards)
-    out += fmt::format("rtrec_shard_delta_failures_total{{shard=\"{}\"}} {}\n", s.shard,
-                       s.delta_failures);
-  header(out, "rtrec_item_shard_items", "gauge", "Items known to each item shard.");
-  for (const auto& s : stats->item_shards)
-    out += fmt::format("rtrec_item_shard_items{{shard=\"{}\"}} {}\n", s.shard, s.items);
-  header(out, "rtrec_item_shard_row_entries", "gauge",
-         "Co-occurrence entries held by each item shard.");
-  for (const auto& s : stats->item_shards)
-    out += fmt::format("rtrec_item_shard_row_entries{{shard=\"{}\"}} {}\n", s.shard,
-                       s.row_entries);
+  per_shard("rtrec_shard_queue_depth", "gauge",
+            "Item-side delta batches a profile shard has sent and not yet seen applied.", ps,
+            [](const shard_stats& s) { return s.deltas_in_flight; });
+  per_shard("rtrec_shard_acks_deferred_total", "counter",
+            "Ingest acknowledgements held back while the item side caught up.", ps,
+            [](const shard_stats& s) { return s.acks_deferred; });
+  per_shard("rtrec_shard_delta_failures_total", "counter",
+            "Item-side delta batches that an item shard failed to apply.", ps,
+            [](const shard_stats& s) { return s.delta_failures; });
+  per_shard("rtrec_item_shard_items", "gauge", "Items known to each item shard.", is,
+            [](const item_shard_stats& s) { return s.items; });
+  per_shard("rtrec_item_shard_row_entries", "gauge",
+            "Co-occurrence entries held by each item shard.", is,
+            [](const item_shard_stats& s) { return s.row_entries; });
   header(out, "rtrec_item_lag_seconds", "gauge",
          "Delay from a profile update to its item-side application, p99 per item shard.");
-  for (const auto& s : stats->item_shards)
+  for (const auto& s : is)
     out += fmt::format("rtrec_item_lag_seconds{{shard=\"{}\",quantile=\"0.99\"}} {}\n", s.shard,
                        static_cast<double>(s.lag_p99_ns) / 1e9);
   return out;
