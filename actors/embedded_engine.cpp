@@ -2,9 +2,11 @@
 
 #include "actors/deadlines.hpp"
 #include "actors/util.hpp"
+#include "storage/codec.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <functional>
 #include <stdexcept>
 #include <thread>
@@ -81,7 +83,7 @@ caf::behavior client_actor(caf::event_based_actor* self,
       self->request(dest, timeout, std::move(req))
         .then(
           [=](ingest_ack& a) {
-            st->complete(ticket, ingest_result{a.accepted, std::move(a.rejected)});
+            st->complete(ticket, ingest_result{a.accepted, std::move(a.rejected), a.duplicates});
           },
           [=](caf::error& err) { st->complete(ticket, typed(self->system(), "ingest", err)); });
     },
@@ -168,8 +170,44 @@ embedded_engine::embedded_engine(engine_options opts)
                                 "\"stealing\", not \"" + opts_.scheduler_policy + "\"");
   config_->set("scheduler.policy", opts_.scheduler_policy == "sharing" ? caf::atom("sharing")
                                                                      : caf::atom("stealing"));
+  auto& dur = opts_.durability;
+  if (!dur.data_dir.empty()) {
+    storage::recovery_options ro;
+    ro.data_dir = dur.data_dir;
+    ro.policy = dur.recovery;
+    ro.profile_shards = tc.profile_shards;
+    ro.item_shards = tc.item_shards;
+    ro.model = tc.model;
+    ro.dedup_ids_per_shard = dedup_ids_per_shard(tc);
+    ro.dedup_age_ms = tc.dedup_age.count();
+    auto rec = std::make_shared<storage::recovered_state>(storage::recover(ro));
+    recovery_ = rec->report;
+    for (const auto& w : recovery_.warnings)
+      spdlog::warn("{}", w);
+    spdlog::info("recovered {}: {} (checkpoint {}, {} events), {} log records replayed "
+                 "({} events applied, {} already covered), {} users, {} items, {:.0f} ms load + "
+                 "{:.0f} ms replay",
+                 dur.data_dir, recovery_.from_snapshot ? "from a checkpoint" : "from the log alone",
+                 recovery_.checkpoint_id, recovery_.events_in_snapshot, recovery_.records_replayed,
+                 recovery_.events_replayed, recovery_.records_skipped, recovery_.users,
+                 recovery_.items, recovery_.load_ms, recovery_.replay_ms);
+    meta_seq_ = rec->meta_seq;
+    next_checkpoint_id_ = rec->next_checkpoint_id;
+    storage::wal_options wo;
+    wo.dir = storage::wal_dir(dur.data_dir);
+    wo.sync = dur.sync;
+    wo.segment_bytes = dur.segment_bytes;
+    wo.ops = dur.file_ops;
+    wal_ = std::make_shared<storage::wal>(wo, rec->segments);
+    rec->segments.clear();
+    tc.wal = wal_;
+    tc.recovered = rec;
+  }
   system_ = std::make_unique<caf::actor_system>(*config_);
   topo_ = spawn_topology(*system_, tc);
+  // The recovered objects now belong to the shards.
+  tc.recovered.reset();
+  topo_.config.recovered.reset();
   client_state_ = std::make_shared<client>();
   client_state_->release = [this](std::size_t n) { release(n); };
   client_ = system_->spawn(client_actor, client_state_, topo_.ingestors,
@@ -177,6 +215,8 @@ embedded_engine::embedded_engine(engine_options opts)
   for (std::size_t k = 0; k < std::max<std::size_t>(2, topo_.recommenders.size()); ++k)
     query_clients_.push_back(system_->spawn(query_client, client_state_, topo_.recommenders,
                                             caf::timespan{opts_.call_timeout}));
+  if (wal_ && dur.snapshot_interval.count() > 0)
+    ticker_ = std::thread([this] { checkpoint_loop(); });
   spdlog::debug("rtrec engine started: {} ingestors, {} profile shards, {} item shards, {} "
                 "recommenders",
                 topo_.ingestors.size(), topo_.profiles.size(), topo_.items.size(),
@@ -195,6 +235,21 @@ void embedded_engine::stop() {
     stopped_ = true;
   }
   flow_cv_.notify_all();
+  if (ticker_.joinable()) {
+    {
+      std::lock_guard<std::mutex> guard{ticker_mtx_};
+      ticker_stop_ = true;
+    }
+    ticker_cv_.notify_all();
+    ticker_.join();
+  }
+  if (wal_ && opts_.durability.snapshot_on_stop) {
+    // Everything acknowledged is in the log already; the checkpoint only
+    // shortens the next start.
+    if (auto r = checkpoint_impl(); !r)
+      spdlog::warn("final checkpoint failed: {}; the next start replays the log instead",
+                   system_->render(r.error()));
+  }
   stop_topology(topo_);
   caf::anon_send_exit(client_, caf::exit_reason::user_shutdown);
   for (auto& q : query_clients_)
@@ -214,6 +269,8 @@ void embedded_engine::stop() {
     done(caf::make_error(error_code::shutting_down,
                          "the engine stopped before this query was answered"));
   system_->await_all_actors_done();
+  if (wal_)
+    wal_->close();
 }
 
 caf::error embedded_engine::acquire(std::size_t n, bool wait) {
@@ -317,6 +374,11 @@ caf::expected<T> embedded_engine::call(const Dest& dest, Ts&&... xs) {
     if (stopped_)
       return caf::make_error(error_code::shutting_down, "the engine is stopped");
   }
+  return call_always<T>(dest, std::forward<Ts>(xs)...);
+}
+
+template <class T, class Dest, class... Ts>
+caf::expected<T> embedded_engine::call_always(const Dest& dest, Ts&&... xs) {
   caf::expected<T> result{caf::make_error(error_code::shard_unavailable, "no answer")};
   caf::scoped_actor self{*system_};
   self->request(dest, caf::timespan{opts_.call_timeout}, std::forward<Ts>(xs)...)
@@ -455,6 +517,12 @@ embedded_engine::update_item(const std::string& id,
     return meta;
   change(*meta);
   meta->id = id;
+  {
+    std::string payload;
+    storage::encode_item_meta(*meta, payload);
+    if (auto err = log_meta(storage::record_kind::item_meta, std::move(payload)))
+      return err;
+  }
   for (auto& shard : topo_.items) {
     auto r = call<bool>(shard, item_atom::value, *meta);
     if (!r)
@@ -469,6 +537,12 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
     return caf::make_error(error_code::invalid_request,
                            "item id: " + std::string{meta.id.empty() ? "empty_item" : engine::to_string(r)});
   std::lock_guard<std::mutex> guard{item_mtx_};
+  {
+    std::string payload;
+    storage::encode_item_meta(meta, payload);
+    if (auto err = log_meta(storage::record_kind::item_meta, std::move(payload)))
+      return err;
+  }
   bool all = true;
   for (auto& shard : topo_.items) {
     auto r = call<bool>(shard, item_atom::value, meta);
@@ -481,6 +555,8 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
 
 caf::expected<bool> embedded_engine::remove_item(const std::string& id) {
   std::lock_guard<std::mutex> guard{item_mtx_};
+  if (auto err = log_meta(storage::record_kind::item_remove, id))
+    return err;
   bool any = false;
   for (auto& shard : topo_.items) {
     auto r = call<bool>(shard, remove_atom::value, id);
@@ -544,6 +620,147 @@ caf::expected<engine_stats> embedded_engine::stats() {
     s.item_lag_p99_ns = std::max(s.item_lag_p99_ns, r->lag_p99_ns);
     s.item_shards.push_back(*r);
   }
+  return s;
+}
+
+// -- durability -------------------------------------------------------------------
+
+caf::error embedded_engine::log_meta(storage::record_kind kind, std::string payload) {
+  if (!wal_)
+    return caf::none;
+  const auto seq = ++meta_seq_;
+  auto done = std::make_shared<std::promise<std::string>>();
+  auto fut = done->get_future();
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  wal_->append({kind, storage::meta_stream, seq, now, std::move(payload)},
+               [done](const std::string& err) { done->set_value(err); });
+  auto err = fut.get();
+  if (!err.empty())
+    return caf::make_error(error_code::shard_unavailable, "item write not logged: " + err);
+  return caf::none;
+}
+
+caf::expected<checkpoint_report> embedded_engine::checkpoint() {
+  if (!wal_)
+    return caf::make_error(error_code::invalid_request,
+                           "checkpoint: the engine runs in memory only (set a data directory)");
+  if (stopping())
+    return caf::make_error(error_code::shutting_down, "the engine is stopped");
+  return checkpoint_impl();
+}
+
+caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
+  std::lock_guard<std::mutex> guard{checkpoint_mtx_};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto failed = [&](caf::error err) -> caf::expected<checkpoint_report> {
+    {
+      std::lock_guard<std::mutex> stats_guard{durability_mtx_};
+      ++checkpoint_failures_;
+    }
+    spdlog::error("checkpoint failed: {}; the previous checkpoint and the log stay in place",
+                  system_->render(err));
+    return err;
+  };
+  storage::checkpoint_data data;
+  auto& m = data.manifest;
+  checkpoint_report rep;
+  m.id = next_checkpoint_id_;
+  m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  m.profile_shards = static_cast<std::uint32_t>(topo_.profiles.size());
+  m.item_shards = static_cast<std::uint32_t>(topo_.items.size());
+  // 1. Profile shards, one at a time (each pauses only for itself).
+  for (auto& p : topo_.profiles) {
+    auto r = call_always<shard_snapshot>(p, snapshot_atom::value);
+    if (!r)
+      return failed(std::move(r.error()));
+    m.profile_seq.push_back(r->seq);
+    rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
+    rep.profile_bytes += r->bytes.size();
+    data.profile_blobs.push_back(std::move(r->bytes));
+  }
+  // 2. Wait until every delta of those batches is applied on the item side,
+  // so each item snapshot covers at least what the profile snapshots cover.
+  for (auto& p : topo_.profiles)
+    if (auto r = call_always<std::uint64_t>(p, flush_atom::value); !r)
+      return failed(std::move(r.error()));
+  // 3. Item shards, with item metadata writes held back so that meta_seq_ is
+  // exactly what they have applied.
+  {
+    std::lock_guard<std::mutex> items_guard{item_mtx_};
+    for (auto& i : topo_.items) {
+      auto r = call_always<shard_snapshot>(i, snapshot_atom::value);
+      if (!r)
+        return failed(std::move(r.error()));
+      r->applied.resize(m.profile_shards, 0);
+      m.item_applied.push_back(std::move(r->applied));
+      rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
+      rep.item_bytes += r->bytes.size();
+      data.item_blobs.push_back(std::move(r->bytes));
+    }
+    m.meta_seq = meta_seq_;
+  }
+  // 4. Write, then drop what the oldest kept checkpoint makes unnecessary.
+  const auto& dur = opts_.durability;
+  const auto root = storage::snapshot_dir(dur.data_dir);
+  try {
+    rep.bytes = storage::write_checkpoint(root, data, dur.sync == storage::sync_policy::fsync);
+    ++next_checkpoint_id_;
+    storage::prune_checkpoints(root, std::max<std::size_t>(2, dur.keep_checkpoints));
+    auto ids = storage::list_checkpoints(root);
+    if (!ids.empty()) {
+      auto oldest = storage::read_manifest(root, ids.back());
+      std::map<std::uint32_t, std::uint64_t> covered;
+      for (std::uint32_t p = 0; p < oldest.profile_shards; ++p)
+        covered[p] = oldest.profile_seq[p];
+      covered[storage::meta_stream] = oldest.meta_seq;
+      rep.segments_deleted = wal_->release(covered);
+    }
+  } catch (const std::exception& e) {
+    return failed(caf::make_error(error_code::shard_unavailable, e.what()));
+  }
+  rep.id = m.id;
+  rep.total_ms =
+    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard<std::mutex> stats_guard{durability_mtx_};
+    ++checkpoints_;
+    max_pause_ns_ = std::max(max_pause_ns_, rep.max_pause_ns);
+    last_checkpoint_ = rep;
+  }
+  spdlog::info("checkpoint {} written: {} bytes ({} profile, {} item) in {:.0f} ms, longest "
+               "shard pause {:.1f} ms, {} log segments deleted",
+               rep.id, rep.bytes, rep.profile_bytes, rep.item_bytes, rep.total_ms,
+               static_cast<double>(rep.max_pause_ns) / 1e6, rep.segments_deleted);
+  return rep;
+}
+
+void embedded_engine::checkpoint_loop() {
+  std::unique_lock<std::mutex> guard{ticker_mtx_};
+  for (;;) {
+    if (ticker_cv_.wait_for(guard, opts_.durability.snapshot_interval,
+                            [this] { return ticker_stop_; }))
+      return;
+    guard.unlock();
+    (void) checkpoint_impl();
+    guard.lock();
+  }
+}
+
+durability_stats embedded_engine::durability() {
+  durability_stats s;
+  s.enabled = wal_ != nullptr;
+  if (wal_)
+    s.wal = wal_->stats();
+  s.recovery = recovery_;
+  std::lock_guard<std::mutex> guard{durability_mtx_};
+  s.checkpoints = checkpoints_;
+  s.checkpoint_failures = checkpoint_failures_;
+  s.last_checkpoint = last_checkpoint_;
+  s.max_pause_ns = max_pause_ns_;
   return s;
 }
 

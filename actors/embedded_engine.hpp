@@ -17,10 +17,16 @@
 //   (error_code::shard_unavailable), never a hang.
 // - At most max_in_flight_events are accepted but unacknowledged; further
 //   ingest() calls wait (try_ingest() returns error_code::overloaded).
+// - With durability.data_dir set, every acknowledged write (events, user
+//   deletions, item metadata) is in the write-ahead log first; construction
+//   recovers the state from the newest checkpoint plus the log, and stop()
+//   writes a final checkpoint. An event whose id was applied within the
+//   dedup window is acknowledged again (counted in duplicates), not applied.
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -28,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actors/topology.hpp"
@@ -36,6 +43,54 @@
 #include "messages/messages.hpp"
 
 namespace rtrec {
+
+/// Where and how the engine persists its state. An empty data_dir keeps
+/// everything in memory (nothing survives a restart).
+struct durability_options {
+  /// Directory of the write-ahead log and the checkpoints (created if needed).
+  std::string data_dir;
+  /// fsync: every group of records is fdatasync'ed before it is
+  /// acknowledged (group commit). none: acknowledged once handed to the OS;
+  /// a power loss (not a process crash) may lose the last moments.
+  storage::sync_policy sync = storage::sync_policy::fsync;
+  /// What recovery does when valid log records follow a corrupt one.
+  storage::corruption_policy recovery = storage::corruption_policy::strict;
+  /// Time between checkpoints; 0 = only on stop() and checkpoint().
+  std::chrono::milliseconds snapshot_interval{std::chrono::minutes(5)};
+  /// Write a checkpoint when the engine stops cleanly.
+  bool snapshot_on_stop = true;
+  /// A log segment rolls once it passes this size.
+  std::uint64_t segment_bytes = 64ull << 20;
+  /// Checkpoints kept (at least 2, so a damaged newest one falls back).
+  std::size_t keep_checkpoints = 2;
+  /// File-system calls of the log writer (tests inject faults); null = real.
+  storage::file_ops* file_ops = nullptr;
+};
+
+/// Outcome of one checkpoint.
+struct checkpoint_report {
+  std::uint64_t id = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t profile_bytes = 0;
+  std::uint64_t item_bytes = 0;
+  double total_ms = 0;
+  /// Longest time one shard paused to serialize itself.
+  std::uint64_t max_pause_ns = 0;
+  std::size_t segments_deleted = 0;
+  std::uint64_t users = 0;
+  std::uint64_t items = 0;
+};
+
+/// Counters of the durability layer.
+struct durability_stats {
+  bool enabled = false;
+  storage::wal_stats wal;
+  std::uint64_t checkpoints = 0;
+  std::uint64_t checkpoint_failures = 0;
+  checkpoint_report last_checkpoint;
+  std::uint64_t max_pause_ns = 0;  ///< over every checkpoint so far
+  storage::recovery_report recovery;
+};
 
 struct engine_options {
   /// Shard counts, model and runtime knobs (see topology.hpp).
@@ -54,12 +109,16 @@ struct engine_options {
   std::size_t max_in_flight_events = 1u << 20;
   /// How long a blocking call waits for its answer.
   std::chrono::milliseconds call_timeout{15000};
+  /// Persistence (off by default: in memory only).
+  durability_options durability;
 };
 
 /// Outcome of one ingest call.
 struct ingest_result {
   std::uint64_t accepted = 0;
   std::vector<rejection> rejected;  ///< by index into the submitted batch
+  /// Of the accepted: events whose id was already applied (not re-applied).
+  std::uint64_t duplicates = 0;
 };
 
 /// Receives the outcome of an asynchronous call, on one of the engine's
@@ -83,8 +142,10 @@ struct engine_stats {
 
 class embedded_engine {
  public:
-  /// Starts the actor system and the topology. Throws std::invalid_argument
-  /// for an unusable configuration (zero shards are raised to one).
+  /// Recovers the state in opts.durability.data_dir (if set), then starts the
+  /// actor system and the topology. Throws std::invalid_argument for an
+  /// unusable configuration and std::runtime_error when the data directory
+  /// cannot be recovered (the message says why and what to do).
   explicit embedded_engine(engine_options opts = {});
   /// Stops the topology and the actor system (waits for actors to finish).
   ~embedded_engine();
@@ -173,6 +234,15 @@ class embedded_engine {
   /// Gathers counters from every actor.
   caf::expected<engine_stats> stats();
 
+  /// Writes a checkpoint now (every shard's state, then deletes the log
+  /// segments and checkpoints it makes unnecessary). Errors: invalid_request
+  /// without a data directory, shard_unavailable when a shard does not
+  /// answer or the files cannot be written (the previous checkpoint stays).
+  caf::expected<checkpoint_report> checkpoint();
+
+  /// Counters of the log, the checkpoints and what recovery found.
+  durability_stats durability();
+
   /// Events accepted and not yet acknowledged, across all callers.
   std::size_t in_flight_events();
   /// The most events that were ever in flight at once (never more than
@@ -205,6 +275,13 @@ class embedded_engine {
   bool stopping();
   template <class T, class Dest, class... Ts>
   caf::expected<T> call(const Dest& dest, Ts&&... xs);
+  template <class T, class Dest, class... Ts>
+  caf::expected<T> call_always(const Dest& dest, Ts&&... xs);
+  /// Logs an item metadata record and waits until it is durable (no-op in
+  /// memory). Caller holds item_mtx_.
+  caf::error log_meta(storage::record_kind kind, std::string payload);
+  caf::expected<checkpoint_report> checkpoint_impl();
+  void checkpoint_loop();
 
   engine_options opts_;
   std::unique_ptr<caf::actor_system_config> config_;
@@ -219,6 +296,21 @@ class embedded_engine {
   std::size_t in_flight_ = 0;
   std::size_t in_flight_peak_ = 0;
   bool stopped_ = false;
+  // Durability.
+  std::shared_ptr<storage::wal> wal_;
+  storage::recovery_report recovery_;
+  std::uint64_t meta_seq_ = 0;  // guarded by item_mtx_
+  std::mutex checkpoint_mtx_;   // one checkpoint at a time
+  std::uint64_t next_checkpoint_id_ = 1;
+  std::mutex durability_mtx_;   // guards the counters below
+  std::uint64_t checkpoints_ = 0;
+  std::uint64_t checkpoint_failures_ = 0;
+  std::uint64_t max_pause_ns_ = 0;
+  checkpoint_report last_checkpoint_;
+  std::mutex ticker_mtx_;
+  std::condition_variable ticker_cv_;
+  bool ticker_stop_ = false;
+  std::thread ticker_;
 };
 
 }  // namespace rtrec

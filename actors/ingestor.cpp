@@ -77,6 +77,7 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
               auto& stats = self->state.stats;
               stats.accepted += a.applied;
               p->ack.accepted += a.applied;
+              p->ack.duplicates += a.duplicates;
               for (auto& r : a.rejected) {
                 ++stats.rejected_by_reason[static_cast<std::size_t>(r.reason)];
                 p->ack.rejected.push_back(r);

@@ -2,18 +2,30 @@
 
 #include "actors/util.hpp"
 
+#include <algorithm>
+
 namespace rtrec {
 
 item_shard_actor::behavior_type
-item_shard(item_shard_actor::stateful_pointer<item_shard_state> self,
-           engine::model_config cfg, std::uint32_t index, std::uint32_t count) {
-  self->state.model = std::make_unique<engine::item_model>(cfg, index, count);
-  self->state.index = index;
+item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_config cfg,
+           std::uint32_t index, std::uint32_t count) {
+  auto& init = self->state;
+  init.index = index;
+  init.applied.assign(std::max<std::uint32_t>(1, cfg.profile_shards), 0);
+  if (cfg.recovered && index < cfg.recovered->items.size() && cfg.recovered->items[index]) {
+    init.model = std::move(cfg.recovered->items[index]);
+    init.applied = cfg.recovered->item_applied[index];
+  } else {
+    init.model = std::make_unique<engine::item_model>(cfg.model, index, count);
+  }
   return {
     [=](delta_batch& x) -> std::uint64_t {
       auto& st = self->state;
       st.model->apply(x.delta);
       ++st.batches;
+      if (x.source >= st.applied.size())
+        st.applied.resize(x.source + 1, 0);
+      st.applied[x.source] = std::max(st.applied[x.source], x.seq);
       if (x.created_ns > 0) {
         auto lag = steady_ns() - x.created_ns;
         st.lag.record(lag > 0 ? static_cast<std::uint64_t>(lag) : 0);
@@ -49,6 +61,15 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self,
       return self->state.model->remove(id);
     },
     [=](flush_atom) -> std::uint64_t { return self->state.batches; },
+    [=](snapshot_atom) -> shard_snapshot {
+      auto& st = self->state;
+      const auto t0 = steady_ns();
+      shard_snapshot out;
+      out.bytes = storage::encode_item_snapshot(st.applied, *st.model);
+      out.applied = st.applied;
+      out.pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+      return out;
+    },
     [=](stats_atom) -> item_shard_stats {
       auto& st = self->state;
       auto s = st.model->stats();

@@ -3,12 +3,21 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/util.hpp"
+#include "engine/idempotent_apply.hpp"
+#include "storage/codec.hpp"
 
 namespace rtrec {
 
 namespace {
 
 using self_ptr = profile_shard_actor::stateful_pointer<profile_shard_state>;
+using pending = profile_shard_state::pending;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
 
 void release_deferred(self_ptr self) {
   auto& st = self->state;
@@ -19,9 +28,9 @@ void release_deferred(self_ptr self) {
   }
 }
 
-void send_delta(self_ptr self, engine::item_delta_batch&& delta) {
+void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t seq) {
   auto& st = self->state;
-  delta_batch msg{std::move(delta), st.index, ++st.seq, steady_ns()};
+  delta_batch msg{std::move(delta), st.index, seq, steady_ns()};
   // Every item shard gets a copy but the last, which gets the original.
   for (std::size_t m = 0; m < st.items.size(); ++m) {
     ++st.deltas_in_flight;
@@ -46,44 +55,166 @@ void send_delta(self_ptr self, engine::item_delta_batch&& delta) {
   }
 }
 
+// Applies a batch (logged or not) and acknowledges it.
+void apply_batch(self_ptr self, shard_batch& x, std::uint64_t seq, std::int64_t time_ms,
+                 caf::typed_response_promise<shard_ack>& rp) {
+  auto& st = self->state;
+  shard_ack ack;
+  engine::item_delta_batch delta;
+  engine::batch_outcome out;
+  engine::apply_idempotent(*st.store, *st.window, x.events, time_ms, out, delta);
+  st.applied_seq = seq;
+  for (std::size_t k = 0; k < x.events.size(); ++k) {
+    auto r = out.results[k];
+    if (r == engine::reject_reason::none) {
+      ++ack.applied;
+    } else {
+      ++st.rejected;
+      ack.rejected.push_back({k < x.index.size() ? x.index[k] : static_cast<std::uint32_t>(k), r});
+    }
+  }
+  ack.duplicates = out.duplicates;
+  st.duplicates += out.duplicates;
+  if (!delta.empty() && !st.items.empty())
+    send_delta(self, std::move(delta), seq);
+  if (st.deltas_in_flight < st.max_in_flight && st.deferred.empty()) {
+    rp.deliver(std::move(ack));
+  } else {
+    ++st.acks_deferred_total;
+    st.deferred.emplace_back(rp, std::move(ack));
+  }
+}
+
+// Refuses a batch the log could not store: nothing of it is applied.
+void refuse_batch(self_ptr self, pending& p, const std::string& why) {
+  auto& st = self->state;
+  shard_ack ack;
+  for (std::size_t k = 0; k < p.events.events.size(); ++k)
+    ack.rejected.push_back({k < p.events.index.size() ? p.events.index[k]
+                                                      : static_cast<std::uint32_t>(k),
+                            engine::reject_reason::storage_failed});
+  st.rejected += p.events.events.size();
+  spdlog::warn("profile shard {}: {} events not applied: {}", st.index, p.events.events.size(),
+               why);
+  p.ack_rp.deliver(std::move(ack));
+}
+
+void run_flush(self_ptr self, caf::typed_response_promise<std::uint64_t> rp) {
+  auto& st = self->state;
+  const auto applied = st.store->events_applied();
+  if (st.items.empty()) {
+    rp.deliver(applied);
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(st.items.size());
+  auto failed = std::make_shared<bool>(false);
+  for (auto& item : st.items)
+    self->request(item, st.timeout, flush_atom::value)
+      .then(
+        [=](std::uint64_t) mutable {
+          if (--*left == 0 && !*failed)
+            rp.deliver(applied);
+        },
+        [=](caf::error& err) mutable {
+          if (!*failed) {
+            *failed = true;
+            rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                       "flush: an item shard did not answer: " +
+                                         self->system().render(err)));
+          }
+        });
+}
+
+// Runs flushes whose predecessors are all done.
+void run_ready_flushes(self_ptr self) {
+  auto& q = self->state.log_pending;
+  while (!q.empty() && q.front().kind == pending::flush) {
+    auto rp = q.front().flush_rp;
+    q.pop_front();
+    run_flush(self, rp);
+  }
+}
+
+// Appends a record to the log; the writer thread answers with durable_atom.
+void log_record(self_ptr self, storage::record_kind kind, std::uint64_t seq,
+                std::int64_t time_ms, std::string payload) {
+  auto& st = self->state;
+  storage::log_record r{kind, st.index, seq, time_ms, std::move(payload)};
+  auto me = caf::actor_cast<profile_shard_actor>(self);
+  st.wal->append(std::move(r), [me, seq](const std::string& err) {
+    caf::anon_send(me, durable_atom::value, seq, err);
+  });
+}
+
 }  // namespace
 
 profile_shard_actor::behavior_type
 profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
               topology_config cfg, std::uint32_t index, std::vector<item_shard_actor> items) {
-  auto& st = self->state;
-  st.store = std::make_unique<engine::profile_store>(cfg.model);
-  st.items = std::move(items);
-  st.index = index;
-  st.timeout = cfg.request_timeout;
-  st.max_in_flight = static_cast<std::uint64_t>(cfg.max_deltas_in_flight)
-                     * std::max<std::size_t>(1, st.items.size());
+  auto& init = self->state;
+  if (cfg.recovered && index < cfg.recovered->profiles.size() && cfg.recovered->profiles[index]) {
+    init.store = std::move(cfg.recovered->profiles[index]);
+    init.window = std::move(cfg.recovered->windows[index]);
+    init.seq = init.applied_seq = cfg.recovered->profile_seq[index];
+  } else {
+    init.store = std::make_unique<engine::profile_store>(cfg.model);
+    init.window = std::make_unique<engine::dedup_window>(dedup_ids_per_shard(cfg),
+                                                         cfg.dedup_age.count());
+  }
+  init.wal = cfg.wal;
+  init.items = std::move(items);
+  init.index = index;
+  init.timeout = cfg.request_timeout;
+  init.max_in_flight = static_cast<std::uint64_t>(cfg.max_deltas_in_flight)
+                       * std::max<std::size_t>(1, init.items.size());
   return {
     [=](shard_batch& x) -> caf::typed_response_promise<shard_ack> {
       auto rp = self->make_response_promise<shard_ack>();
       auto& st = self->state;
-      shard_ack ack;
-      engine::item_delta_batch delta;
-      std::vector<engine::reject_reason> results;
-      st.store->apply_batch(x.events, results, delta);
-      for (std::size_t k = 0; k < x.events.size(); ++k) {
-        auto r = results[k];
-        if (r == engine::reject_reason::none) {
-          ++ack.applied;
+      const auto seq = ++st.seq;
+      const auto now = wall_ms();
+      if (!st.wal) {
+        apply_batch(self, x, seq, now, rp);
+        return rp;
+      }
+      std::string payload;
+      storage::encode_events(x.events, payload);
+      pending p;
+      p.kind = pending::batch;
+      p.seq = seq;
+      p.time_ms = now;
+      p.events = std::move(x);
+      p.ack_rp = rp;
+      st.log_pending.push_back(std::move(p));
+      log_record(self, storage::record_kind::events, seq, now, std::move(payload));
+      return rp;
+    },
+    [=](durable_atom, std::uint64_t seq, const std::string& err) {
+      auto& st = self->state;
+      run_ready_flushes(self);
+      if (st.log_pending.empty() || st.log_pending.front().seq != seq) {
+        spdlog::critical("profile shard {}: the log answered record {} out of order; it is "
+                         "ignored (this is a bug, please report it)",
+                         st.index, seq);
+        return;
+      }
+      auto p = std::move(st.log_pending.front());
+      st.log_pending.pop_front();
+      if (p.kind == pending::batch) {
+        if (err.empty())
+          apply_batch(self, p.events, p.seq, p.time_ms, p.ack_rp);
+        else
+          refuse_batch(self, p, err);
+      } else if (p.kind == pending::forget) {
+        if (err.empty()) {
+          st.applied_seq = p.seq;
+          p.forget_rp.deliver(st.store->erase(p.user));
         } else {
-          ++st.rejected;
-          ack.rejected.push_back({k < x.index.size() ? x.index[k] : static_cast<std::uint32_t>(k), r});
+          p.forget_rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                              "forget " + p.user + " was not logged: " + err));
         }
       }
-      if (!delta.empty() && !st.items.empty())
-        send_delta(self, std::move(delta));
-      if (st.deltas_in_flight < st.max_in_flight && st.deferred.empty()) {
-        rp.deliver(std::move(ack));
-      } else {
-        ++st.acks_deferred_total;
-        st.deferred.emplace_back(rp, std::move(ack));
-      }
-      return rp;
+      run_ready_flushes(self);
     },
     [=](profile_atom, const std::string& user) -> engine::profile_view {
       return self->state.store->view(user);
@@ -91,35 +222,45 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](recent_atom, const std::string& user) -> user_interactions {
       return {self->state.store->recent(user)};
     },
-    [=](forget_atom, const std::string& user) -> bool {
-      return self->state.store->erase(user);
+    [=](forget_atom, const std::string& user) -> caf::typed_response_promise<bool> {
+      auto rp = self->make_response_promise<bool>();
+      auto& st = self->state;
+      const auto seq = ++st.seq;
+      if (!st.wal) {
+        st.applied_seq = seq;
+        rp.deliver(st.store->erase(user));
+        return rp;
+      }
+      pending p;
+      p.kind = pending::forget;
+      p.seq = seq;
+      p.user = user;
+      p.forget_rp = rp;
+      st.log_pending.push_back(std::move(p));
+      log_record(self, storage::record_kind::forget_user, seq, wall_ms(), user);
+      return rp;
     },
     [=](flush_atom) -> caf::typed_response_promise<std::uint64_t> {
       auto rp = self->make_response_promise<std::uint64_t>();
       auto& st = self->state;
-      const auto applied = st.store->events_applied();
-      if (st.items.empty()) {
-        rp.deliver(applied);
-        return rp;
+      if (st.log_pending.empty()) {
+        run_flush(self, rp);
+      } else {
+        pending p;
+        p.kind = pending::flush;
+        p.flush_rp = rp;
+        st.log_pending.push_back(std::move(p));
       }
-      auto pending = std::make_shared<std::size_t>(st.items.size());
-      auto failed = std::make_shared<bool>(false);
-      for (auto& item : st.items)
-        self->request(item, st.timeout, flush_atom::value)
-          .then(
-            [=](std::uint64_t) mutable {
-              if (--*pending == 0 && !*failed)
-                rp.deliver(applied);
-            },
-            [=](caf::error& err) mutable {
-              if (!*failed) {
-                *failed = true;
-                rp.deliver(caf::make_error(error_code::shard_unavailable,
-                                           "flush: an item shard did not answer: "
-                                             + self->system().render(err)));
-              }
-            });
       return rp;
+    },
+    [=](snapshot_atom) -> shard_snapshot {
+      auto& st = self->state;
+      const auto t0 = steady_ns();
+      shard_snapshot out;
+      out.seq = st.applied_seq;
+      out.bytes = storage::encode_profile_snapshot(st.applied_seq, *st.store, *st.window);
+      out.pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+      return out;
     },
     [=](stats_atom) -> shard_stats {
       auto& st = self->state;
@@ -128,10 +269,13 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       s.users = st.store->users();
       s.events_applied = st.store->events_applied();
       s.rejected = st.rejected;
-      s.memory_bytes = st.store->memory_bytes();
+      s.memory_bytes = st.store->memory_bytes() + st.window->memory_bytes();
       s.deltas_in_flight = st.deltas_in_flight;
       s.acks_deferred = st.acks_deferred_total;
       s.delta_failures = st.delta_failures;
+      s.duplicates = st.duplicates;
+      s.log_pending = st.log_pending.size();
+      s.dedup_ids = st.window->size();
       return s;
     },
   };

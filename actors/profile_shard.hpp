@@ -1,14 +1,24 @@
 // The profile shard actor: a thin wrapper over engine::profile_store for the
 // users that hash to this shard. Its mailbox is the ordered update queue of
 // those users: batches apply in arrival order, and a batch is acknowledged
-// once applied (read-your-writes). The item side of every applied batch goes
-// to every item shard as one delta_batch; when more than
-// max_deltas_in_flight per item shard are unacknowledged, new ingest
-// acknowledgements are held back (never the shard itself) until the item
-// side catches up.
+// once applied (read-your-writes).
 //
-//   shard_batch --apply--> ack now            (item side keeping up)
-//                     \--> ack deferred -----> released as deltas complete
+// With a write-ahead log, a batch (or a user deletion) is first appended to
+// the log and applied only when the log reports it durable, still in arrival
+// order; a record the log could not store is refused (storage_failed), never
+// applied. Without a log it applies at once.
+//
+//   shard_batch --log--> pending --durable--> apply --> ack now
+//                                 \--failed--> ack: storage_failed
+//   (no log)  ---------------------------------^       \-> ack deferred while
+//                                                      the item side lags
+//
+// Events carrying an id already applied within the dedup window are
+// acknowledged again but not applied (engine::apply_idempotent). The item
+// side of every applied batch goes to every item shard as one delta_batch
+// tagged with the batch's log seq; when more than max_deltas_in_flight per
+// item shard are unacknowledged, new acknowledgements are held back (never
+// the shard itself) until the item side catches up.
 #pragma once
 
 #include <caf/all.hpp>
@@ -17,6 +27,7 @@
 #include <memory>
 
 #include "actors/topology.hpp"
+#include "engine/dedup_window.hpp"
 #include "engine/profile_store.hpp"
 #include "messages/messages.hpp"
 
@@ -24,20 +35,37 @@ namespace rtrec {
 
 struct profile_shard_state {
   static inline const char* name = "rtrec.profile_shard";
+  /// A record waiting for the log, or a flush waiting for those before it.
+  struct pending {
+    enum kind_t { batch, forget, flush } kind = batch;
+    std::uint64_t seq = 0;
+    std::int64_t time_ms = 0;
+    shard_batch events;
+    std::string user;
+    caf::typed_response_promise<shard_ack> ack_rp;
+    caf::typed_response_promise<bool> forget_rp;
+    caf::typed_response_promise<std::uint64_t> flush_rp;
+  };
   std::unique_ptr<engine::profile_store> store;
+  std::unique_ptr<engine::dedup_window> window;
+  std::shared_ptr<storage::wal> wal;
   std::vector<item_shard_actor> items;
   std::uint32_t index = 0;
-  std::uint64_t seq = 0;
+  std::uint64_t seq = 0;          ///< last log seq assigned
+  std::uint64_t applied_seq = 0;  ///< last log seq applied (what a snapshot covers)
+  std::deque<pending> log_pending;
   std::uint64_t deltas_in_flight = 0;
   std::uint64_t delta_failures = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t duplicates = 0;
   std::uint64_t acks_deferred_total = 0;
   std::deque<std::pair<caf::typed_response_promise<shard_ack>, shard_ack>> deferred;
   caf::timespan timeout{};
   std::uint64_t max_in_flight = 0;
 };
 
-/// Behavior of profile shard `index`, feeding `items`.
+/// Behavior of profile shard `index`, feeding `items` (starting from
+/// cfg.recovered's profiles for this shard when there are some).
 profile_shard_actor::behavior_type
 profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
               topology_config cfg, std::uint32_t index, std::vector<item_shard_actor> items);

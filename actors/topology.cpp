@@ -13,7 +13,7 @@ topology spawn_topology(caf::actor_system& sys, const topology_config& cfg) {
   const auto items = std::max<std::uint32_t>(1, cfg.item_shards);
   const auto profiles = std::max<std::uint32_t>(1, cfg.profile_shards);
   for (std::uint32_t m = 0; m < items; ++m)
-    t.items.push_back(sys.spawn(item_shard, cfg.model, m, items));
+    t.items.push_back(sys.spawn(item_shard, cfg, m, items));
   for (std::uint32_t s = 0; s < profiles; ++s)
     t.profiles.push_back(sys.spawn(profile_shard, cfg, s, t.items));
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, cfg.ingestors); ++i)

@@ -7,10 +7,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/config.hpp"
 #include "messages/messages.hpp"
+#include "storage/recovery.hpp"
+#include "storage/wal.hpp"
 
 namespace rtrec {
 
@@ -34,7 +37,25 @@ struct topology_config {
   /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so
   /// off by default. Must stay false under the deterministic test scheduler.
   bool detach_recommenders = false;
+  /// Idempotent ingestion: event ids remembered per node (split evenly over
+  /// the profile shards; 0 = off) and for how long (by log time; 0 = no age
+  /// limit). A retried event within the window is acknowledged, not applied.
+  std::size_t dedup_ids = 1000000;
+  std::chrono::milliseconds dedup_age = std::chrono::hours(24);
+  /// The write-ahead log every profile shard appends to before applying;
+  /// null = in memory only (nothing survives a restart).
+  std::shared_ptr<storage::wal> wal;
+  /// State to start from (recovery); null = empty. Each shard takes its own
+  /// part when it is spawned.
+  std::shared_ptr<storage::recovered_state> recovered;
 };
+
+/// Dedup window size of one profile shard under `cfg`.
+inline std::size_t dedup_ids_per_shard(const topology_config& cfg) {
+  if (cfg.dedup_ids == 0)
+    return 0;
+  return std::max<std::size_t>(1, cfg.dedup_ids / std::max<std::uint32_t>(1, cfg.profile_shards));
+}
 
 struct topology {
   std::vector<ingestor_actor> ingestors;

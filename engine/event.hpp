@@ -63,9 +63,10 @@ enum class reject_reason : std::uint8_t {
   bad_type,
   id_collision,   ///< a different string already owns this id's 64-bit key
   shard_unavailable,
+  storage_failed,  ///< the write-ahead log could not store it (not applied; retry)
 };
 
-constexpr std::size_t reject_reason_count = 10;
+constexpr std::size_t reject_reason_count = 11;
 
 /// Returns "empty_user", ... for `r`.
 const char* to_string(reject_reason r) noexcept;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/config.hpp"
@@ -39,6 +40,8 @@ class forward_decay {
   bool enabled() const noexcept { return lambda_ > 0.0; }
 
  private:
+  friend class item_model;  // save() / load() copy the state
+
   double lambda_ = 0.0;       // per millisecond
   std::int64_t landmark_ = 0;
   std::int64_t step_ = 0;     // ms between landmarks
@@ -125,6 +128,29 @@ class item_model {
   std::int64_t latest_timestamp() const noexcept { return latest_ts_; }
   item_model_stats stats() const;
   const model_config& config() const noexcept { return cfg_; }
+
+  /// Appends a snapshot of the whole state to `out`: items, rows, the
+  /// creation index, both decay states, counters and the popular cache (so
+  /// popular() answers after load() exactly as it would have), plus shard()
+  /// and shards() to check on load; the config is not included. A Boost
+  /// binary archive without Boost's header, in native byte order: read it back
+  /// with load() of the same build. Throws only std::bad_alloc (`out` may
+  /// then hold part of a snapshot). Defined in serialization.cpp.
+  void save(std::string& out) const;
+
+  /// Replaces the whole state with the snapshot `bytes` (exactly one save()
+  /// output). The model must have been built with the config of the model
+  /// that saved it; afterwards every query and every further batch behaves
+  /// exactly (bit for bit) as on the saved model. Throws std::runtime_error
+  /// naming the problem when `bytes` is empty, truncated, too long or
+  /// malformed, or was saved by a model of another shard or shard count; the
+  /// model is then unchanged.
+  void load(std::string_view bytes);
+
+  /// Returns the shard index given to the constructor.
+  std::uint32_t shard() const noexcept { return shard_; }
+  /// Returns the shard count given to the constructor (at least 1).
+  std::uint32_t shards() const noexcept { return shards_; }
 
  private:
   using row = absl::flat_hash_map<key_t, double>;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/config.hpp"
@@ -84,6 +85,22 @@ class profile_store {
   /// Approximate heap bytes held (profiles, sets, dictionary).
   std::size_t memory_bytes() const noexcept;
   const model_config& config() const noexcept { return cfg_; }
+
+  /// Appends a snapshot of the whole state to `out` (every profile with its
+  /// recent list, seen items and counters, free slots, the item name
+  /// dictionary, events_applied()); the config is not included. A Boost
+  /// binary archive without Boost's header, in native byte order: read it back
+  /// with load() of the same build. Throws only std::bad_alloc (`out` may
+  /// then hold part of a snapshot). Defined in serialization.cpp.
+  void save(std::string& out) const;
+
+  /// Replaces the whole state with the snapshot `bytes` (exactly one save()
+  /// output). The store must have been built with the config of the store
+  /// that saved it; afterwards every query and every further event behaves
+  /// exactly as on the saved store. Throws std::runtime_error naming the
+  /// problem when `bytes` is empty, truncated, too long or malformed, and then
+  /// leaves the store unchanged.
+  void load(std::string_view bytes);
 
  private:
   reject_reason apply_keyed(const event& e, key_t uk, key_t ik, item_delta_batch& out);

@@ -56,6 +56,8 @@ using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using latest_atom = caf::atom_constant<caf::atom("latest")>;
 using query_atom = caf::atom_constant<caf::atom("query")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using durable_atom = caf::atom_constant<caf::atom("durable")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -78,6 +80,9 @@ struct rejection {
 struct ingest_ack {
   std::uint64_t accepted = 0;
   std::vector<rejection> rejected;
+  /// Of the accepted: events whose id was already applied (acknowledged
+  /// again, applied once).
+  std::uint64_t duplicates = 0;
 };
 
 /// ingestor -> profile_shard: validated events for users the shard owns, in
@@ -90,11 +95,23 @@ struct shard_batch {
 /// profile_shard -> ingestor: how many were applied, which were refused
 /// (indices are those of the shard_batch's index vector, i.e. request space).
 struct shard_ack {
-  std::uint64_t applied = 0;
+  std::uint64_t applied = 0;  ///< includes the duplicates
   std::vector<rejection> rejected;
+  std::uint64_t duplicates = 0;
+};
+
+/// A shard's serialized state (storage/recovery.hpp payload), the log seq it
+/// covers and how long the shard paused to produce it. Reply to
+/// snapshot_atom, sent by the engine's checkpointer.
+struct shard_snapshot {
+  std::string bytes;
+  std::uint64_t seq = 0;                ///< profile shard: last log seq applied
+  std::vector<std::uint64_t> applied;   ///< item shard: last delta seq per profile shard
+  std::uint64_t pause_ns = 0;
 };
 
 /// profile_shard -> every item_shard: the item side of applied events.
+/// seq is the log seq of the batch they came from (increasing per source);
 /// created_ns is the sender's steady-clock time (for lag measurement).
 struct delta_batch {
   engine::item_delta_batch delta;
@@ -145,6 +162,9 @@ struct shard_stats {
   std::uint64_t deltas_in_flight = 0;
   std::uint64_t acks_deferred = 0;
   std::uint64_t delta_failures = 0;  ///< delta batches an item shard failed to apply
+  std::uint64_t duplicates = 0;      ///< events acknowledged again, not re-applied
+  std::uint64_t log_pending = 0;     ///< records waiting for the log
+  std::uint64_t dedup_ids = 0;       ///< ids in the dedup window
 };
 
 /// Counters of one item shard. lag_* is the time from a delta batch's
@@ -185,7 +205,7 @@ typename Inspector::result_type inspect(Inspector& f, ingest_request& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_ack& x) {
-  return f(caf::meta::type_name("ingest_ack"), x.accepted, x.rejected);
+  return f(caf::meta::type_name("ingest_ack"), x.accepted, x.rejected, x.duplicates);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_batch& x) {
@@ -193,7 +213,11 @@ typename Inspector::result_type inspect(Inspector& f, shard_batch& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_ack& x) {
-  return f(caf::meta::type_name("shard_ack"), x.applied, x.rejected);
+  return f(caf::meta::type_name("shard_ack"), x.applied, x.rejected, x.duplicates);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_snapshot& x) {
+  return f(caf::meta::type_name("shard_snapshot"), x.bytes, x.seq, x.applied, x.pause_ns);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
@@ -220,7 +244,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
   return f(caf::meta::type_name("shard_stats"), x.shard, x.users, x.events_applied,
            x.rejected, x.memory_bytes, x.deltas_in_flight, x.acks_deferred,
-           x.delta_failures);
+           x.delta_failures, x.duplicates, x.log_pending, x.dedup_ids);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
@@ -307,6 +331,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::score_query))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::shard_scores))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_meta))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_snapshot))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -332,7 +357,9 @@ using item_shard_actor = caf::typed_actor<
   caf::replies_to<remove_atom, std::string>::with<bool>,
   // replies once every delta batch received before it is applied
   caf::replies_to<flush_atom>::with<std::uint64_t>,
-  caf::replies_to<stats_atom>::with<item_shard_stats>>;
+  caf::replies_to<stats_atom>::with<item_shard_stats>,
+  // from the checkpointer: the shard's state (storage payload)
+  caf::replies_to<snapshot_atom>::with<shard_snapshot>>;
 
 /// Owns the profiles of the users that hash to it (engine::profile_store).
 using profile_shard_actor = caf::typed_actor<
@@ -342,7 +369,12 @@ using profile_shard_actor = caf::typed_actor<
   caf::replies_to<forget_atom, std::string>::with<bool>,
   // replies once everything applied before it has reached the item side
   caf::replies_to<flush_atom>::with<std::uint64_t>,
-  caf::replies_to<stats_atom>::with<shard_stats>>;
+  caf::replies_to<stats_atom>::with<shard_stats>,
+  // from the checkpointer: the shard's state up to its last applied log seq
+  caf::replies_to<snapshot_atom>::with<shard_snapshot>,
+  // from the write-ahead log's writer thread: record `seq` is durable (empty
+  // string) or failed (why); the shard applies or refuses it
+  caf::reacts_to<durable_atom, std::uint64_t, std::string>>;
 
 /// Validates events and routes them to their profile shards.
 using ingestor_actor = caf::typed_actor<

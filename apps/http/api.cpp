@@ -398,7 +398,24 @@ void api::feedback(const call_ptr& c) {
       return c->finish(engine_error(r.error()));
     }
     metrics_.events_accepted.fetch_add(r->accepted, std::memory_order_relaxed);
+    if (r->accepted == 0 && !r->rejected.empty()) {
+      // Nothing applied because the log or a shard failed: the whole request
+      // can be retried as is.
+      const auto reason = r->rejected.front().reason;
+      const bool retryable = std::all_of(r->rejected.begin(), r->rejected.end(), [](auto& x) {
+        return x.reason == engine::reject_reason::storage_failed ||
+               x.reason == engine::reject_reason::shard_unavailable;
+      });
+      if (retryable) {
+        auto e = error(503, std::string{"no event was applied: "} + engine::to_string(reason) +
+                              "; retry the request shortly");
+        e.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
+        return c->finish(std::move(e));
+      }
+    }
     json out{{"RowAffected", r->accepted}};
+    if (r->duplicates > 0)
+      out["Duplicates"] = r->duplicates;
     if (!r->rejected.empty()) {
       json rejected = json::array();
       for (const auto& x : r->rejected)

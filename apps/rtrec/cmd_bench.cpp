@@ -37,6 +37,8 @@ struct bench_options {
   std::size_t query_threads = 1;
   double rate = 0.0;  // events/s offered; 0 = as fast as the engine takes them
   bool json = false;
+  durability_cli durability;
+  bool measure_recovery = false;
 };
 
 struct query_load {
@@ -193,7 +195,8 @@ void print_readable(const nlohmann::json& r) {
     else
       std::printf("%-24s %s\n", key.c_str(), value.dump().c_str());
   }
-  for (const char* section : {"data", "config"})
+  for (const char* section : {"data", "config", "durability"})
+    if (r.contains(section))
     std::printf("%-24s %s\n", section, r[section].dump().c_str());
 }
 
@@ -204,13 +207,57 @@ int run_bench(const bench_options& o, const common_options& common) {
   for (const auto& b : batches)
     events += b.size();
   const auto rss_before = current_rss_bytes();
-  embedded_engine eng{make_engine_options(common)};
+  auto eo = make_engine_options(common);
+  apply_durability(o.durability, eo);
+  // A bench "crash": no final checkpoint, so recovery replays the log tail
+  // written since the last periodic one.
+  eo.durability.snapshot_on_stop = !o.measure_recovery;
+  auto eng_ptr = std::make_unique<embedded_engine>(eo);
+  auto& eng = *eng_ptr;
   spdlog::info("ingesting {} events in batches of {}, {} in flight, {} query thread(s)", events,
                o.batch, o.pipeline, o.query_threads);
   ingest_timing timing;
   const auto queries = run_load(eng, batches, events, o, timing);
-  const auto r = report(timing, queries, unwrap(eng.stats(), eng, "stats"), rss_before,
-                        bad_lines, o, common);
+  auto r = report(timing, queries, unwrap(eng.stats(), eng, "stats"), rss_before, bad_lines, o,
+                  common);
+  if (!eo.durability.data_dir.empty()) {
+    auto d = eng.durability();
+    const auto users = r["users"].get<double>(), items = r["items"].get<double>();
+    nlohmann::json dj{
+      {"data_dir", eo.durability.data_dir},
+      {"sync", o.durability.sync},
+      {"wal_records", d.wal.records},
+      {"wal_bytes", d.wal.bytes},
+      {"wal_groups", d.wal.groups},
+      {"events_per_group", ratio(static_cast<double>(timing.events), static_cast<double>(d.wal.groups))},
+      {"checkpoints", d.checkpoints},
+      {"max_shard_pause_ms", static_cast<double>(d.max_pause_ns) / 1e6},
+      {"last_checkpoint_bytes", d.last_checkpoint.bytes},
+      {"last_checkpoint_ms", d.last_checkpoint.total_ms},
+      {"snapshot_bytes_per_user", ratio(static_cast<double>(d.last_checkpoint.profile_bytes),
+                                        static_cast<double>(d.last_checkpoint.users ? d.last_checkpoint.users : users))},
+      {"snapshot_bytes_per_item", ratio(static_cast<double>(d.last_checkpoint.item_bytes),
+                                        static_cast<double>(d.last_checkpoint.items ? d.last_checkpoint.items : items))},
+    };
+    if (o.measure_recovery) {
+      eng.stop();
+      eng_ptr.reset();
+      const auto t0 = clock_type::now();
+      embedded_engine again{eo};
+      const auto secs = seconds_since(t0);
+      const auto rep = again.durability().recovery;
+      dj["recovery_seconds"] = secs;
+      dj["recovery_checkpoint_events"] = rep.events_in_snapshot;
+      dj["recovery_log_records"] = rep.records_replayed;
+      dj["recovery_log_events"] = rep.events_replayed;
+      dj["recovery_load_ms"] = rep.load_ms;
+      dj["recovery_replay_ms"] = rep.replay_ms;
+      dj["recovered_users"] = rep.users;
+      dj["recovered_items"] = rep.items;
+      again.stop();
+    }
+    r["durability"] = std::move(dj);
+  }
   if (o.json)
     std::cout << r.dump(2) << '\n';
   else
@@ -238,6 +285,10 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
                   "Offered ingest rate in events/s (0 = as fast as the engine accepts)")
     ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of readable lines");
+  add_durability_options(*cmd, o->durability, common, "");
+  cmd->add_flag("--measure-recovery", o->measure_recovery,
+                "With --data-dir: stop without a final checkpoint, then time the recovery "
+                "(newest periodic checkpoint + log tail)");
   add_common_options(*cmd, common);
   bind_runner(*cmd, run, [o, &common] { return run_bench(*o, common); });
 }

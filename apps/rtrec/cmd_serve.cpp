@@ -2,10 +2,14 @@
 // node. Start-up and shutdown order, written out:
 //
 //   block SIGTERM/SIGINT (every thread inherits the mask; only sigwait below
-//   sees them) -> start the engine -> bind and serve HTTP -> write --port-file
+//   sees them) -> recover the data directory (newest checkpoint + log) and
+//   start the engine -> bind and serve HTTP -> write --port-file
 //   -> sigwait -> drain HTTP (stop accepting, finish in-flight requests, up to
 //   --shutdown-grace) -> flush the engine (item side caught up) -> stop HTTP
-//   -> stop the engine -> exit 0.
+//   -> stop the engine (final checkpoint, log closed) -> exit 0.
+//
+// Durable by default: ./rtrec-data holds the write-ahead log and checkpoints
+// (--data-dir, --in-memory to turn it off).
 //
 // The API key comes from the environment (RTREC_API_KEY) or a file
 // (--api-key-file), never from the command line where `ps` would show it.
@@ -36,6 +40,7 @@ struct serve_options {
   std::string port_file;
   double shutdown_grace_s = 10.0;
   double read_timeout_s = 15.0;
+  durability_cli durability;
 };
 
 std::optional<std::string> load_api_key(const serve_options& o) {
@@ -80,6 +85,7 @@ int run_serve(serve_options o, const common_options& common) {
   o.server.read_timeout = std::chrono::milliseconds(static_cast<long>(o.read_timeout_s * 1000));
   auto eo = make_engine_options(common);
   eo.max_in_flight_events = o.max_in_flight_events;
+  apply_durability(o.durability, eo);
   if (common.workers == 0) {
     // Leave the HTTP I/O threads their cores: on 2 cores one CAF worker
     // serves 1.4x the requests of two (docs/benchmarks.md).
@@ -87,6 +93,8 @@ int run_serve(serve_options o, const common_options& common) {
     eo.worker_threads = cores > o.server.io_threads ? cores - o.server.io_threads : 1;
   }
   embedded_engine eng{eo};
+  if (eo.durability.data_dir.empty())
+    spdlog::warn("rtrec serve: in memory only (--in-memory): nothing survives a restart");
   http::server srv{eng, o.server, o.api};
   if (!o.port_file.empty())
     write_port_file(o.port_file, srv.port());
@@ -149,6 +157,7 @@ void add_serve_command(CLI::App& root, common_options& common, command_runner& r
   cmd->add_option("--read-timeout", o->read_timeout_s,
                   "Seconds a request may take to arrive, or a connection may stay idle")
     ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  add_durability_options(*cmd, o->durability, common, "rtrec-data");
   cmd->add_option("--shutdown-grace", o->shutdown_grace_s,
                   "Seconds to let requests in flight finish on SIGTERM")
     ->check(CLI::Range(0.0, 3600.0))->capture_default_str();

@@ -1,4 +1,5 @@
 #include "apps/rtrec/options.hpp"
+#include "apps/rtrec/support.hpp"
 
 #include <string_view>
 
@@ -94,6 +95,7 @@ engine_options make_engine_options(const common_options& o) {
   e.worker_threads = o.workers;
   e.max_throughput = o.max_throughput;
   e.scheduler_policy = o.scheduler;
+  e.topology.dedup_age = std::chrono::milliseconds(static_cast<long>(o.dedup_age_hours * 3600000.0));
   return e;
 }
 
@@ -120,6 +122,52 @@ nlohmann::json to_json(const common_options& o) {
     {"trend_half_life_days", o.trend_half_life_days},
     {"alpha", m.similarity_alpha},
   };
+}
+
+void add_durability_options(CLI::App& cmd, durability_cli& o, common_options& common,
+                            const std::string& default_dir) {
+  const char* group = "Durability";
+  o.data_dir = default_dir;
+  cmd.add_option("--data-dir", o.data_dir,
+                 "Directory of the write-ahead log and checkpoints (created if missing)")
+    ->capture_default_str()->group(group);
+  cmd.add_flag("--in-memory", o.in_memory,
+               "Keep everything in memory (no log, nothing survives a restart)")
+    ->group(group);
+  cmd.add_option("--sync", o.sync,
+                 "fsync: fdatasync each group of records before acknowledging it; none: "
+                 "acknowledge once handed to the OS (a power loss may lose the last moments)")
+    ->check(CLI::IsMember({"fsync", "none"}))->capture_default_str()->group(group);
+  cmd.add_option("--wal-recovery", o.wal_recovery,
+                 "When valid log records follow a corrupt one: strict refuses to start, "
+                 "truncate drops everything from the corrupt record on")
+    ->check(CLI::IsMember({"strict", "truncate"}))->capture_default_str()->group(group);
+  cmd.add_option("--snapshot-interval", o.snapshot_interval_s,
+                 "Seconds between checkpoints (0 = only at shutdown)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--wal-segment-mb", o.segment_mb, "Log segment size before it rolls (MiB)")
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{4096}))->capture_default_str()->group(group);
+  cmd.add_option("--dedup-window", common.topology.dedup_ids,
+                 "Event ids remembered per node for idempotent ingestion (0 = off)")
+    ->capture_default_str()->group(group);
+  cmd.add_option("--dedup-age-hours", common.dedup_age_hours,
+                 "How long an event id is remembered (0 = until the window is full)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+}
+
+void apply_durability(const durability_cli& o, engine_options& eo) {
+  auto& d = eo.durability;
+  if (o.in_memory || o.data_dir.empty()) {
+    d.data_dir.clear();
+    return;
+  }
+  d.data_dir = o.data_dir;
+  if (!storage::parse_sync_policy(o.sync, d.sync))
+    throw usage_error("--sync must be fsync or none, not " + o.sync);
+  if (!storage::parse_corruption_policy(o.wal_recovery, d.recovery))
+    throw usage_error("--wal-recovery must be strict or truncate, not " + o.wal_recovery);
+  d.snapshot_interval = std::chrono::milliseconds(static_cast<long>(o.snapshot_interval_s * 1000));
+  d.segment_bytes = o.segment_mb << 20;
 }
 
 void add_file_options(CLI::App& cmd, data_options& o, bool required) {

@@ -25,6 +25,7 @@ struct common_options {
   std::string scheduler = engine_options{}.scheduler_policy;    ///< CAF scheduler policy
   double cooc_half_life_days = topology_config{}.model.cooc_half_life_s / 86400.0;
   double trend_half_life_days = topology_config{}.model.trend_half_life_s / 86400.0;
+  double dedup_age_hours = 24.0;
   std::string log_level = "info";
 };
 
@@ -39,6 +40,26 @@ engine_options make_engine_options(const common_options& o);
 
 /// Returns `o` as JSON (topology sizes, workers, model knobs), for reports.
 nlohmann::json to_json(const common_options& o);
+
+/// Persistence options (serve and bench).
+struct durability_cli {
+  std::string data_dir;
+  bool in_memory = false;
+  std::string sync = "fsync";
+  std::string wal_recovery = "strict";
+  double snapshot_interval_s = 300;
+  std::uint64_t segment_mb = 64;
+};
+
+/// Adds --data-dir, --in-memory, --sync, --wal-recovery,
+/// --snapshot-interval, --wal-segment-mb, --dedup-window and --dedup-age-hours
+/// to `cmd`. `default_dir` is --data-dir's default (empty: in memory unless
+/// given).
+void add_durability_options(CLI::App& cmd, durability_cli& o, common_options& common,
+                            const std::string& default_dir);
+
+/// Applies `o` to `eo`. Throws usage_error for an unknown policy name.
+void apply_durability(const durability_cli& o, engine_options& eo);
 
 /// Where the events come from: `path` when set, else the synthetic generator.
 struct data_options {

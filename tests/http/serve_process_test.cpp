@@ -15,81 +15,14 @@
 #include <string>
 
 #include "tests/http/http_client.hpp"
+#include "tests/http/serve_process.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using rtrec::testing::http_client;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in{p};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A running `rtrec serve`; killed (SIGKILL) by the destructor if the test
-// did not stop it, so a failing test leaves no process behind.
-class serve_process {
- public:
-  explicit serve_process(const std::string& key = {}) {
-    dir_ = fs::temp_directory_path() / ("rtrec_serve_test_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter_++));
-    fs::create_directories(dir_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (!key.empty())
-        ::setenv("RTREC_API_KEY", key.c_str(), 1);
-      auto log = (dir_ / "serve.log").string();
-      std::freopen(log.c_str(), "w", stderr);
-      std::freopen("/dev/null", "w", stdout);
-      auto port_file = (dir_ / "port").string();
-      ::execl(RTREC_CLI, RTREC_CLI, "serve", "--port", "0", "--port-file", port_file.c_str(),
-              "--log-level", "debug", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    // The port file appears (renamed into place, whole) once listening.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!fs::exists(dir_ / "port")) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("rtrec serve exited early: " + log());
-      }
-      if (std::chrono::steady_clock::now() > deadline)
-        throw std::runtime_error("rtrec serve did not start: " + log());
-      ::usleep(10000);  // polling a child process's file, not an actor
-    }
-    port_ = static_cast<std::uint16_t>(std::stoi(slurp(dir_ / "port")));
-  }
-
-  ~serve_process() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  /// Sends SIGTERM and returns the exit status (-1 if it did not exit normally).
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  std::uint16_t port() const { return port_; }
-  std::string log() const { return slurp(dir_ / "serve.log"); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path dir_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-};
+using rtrec::testing::serve_process;
 
 TEST(ServeProcess, ServesThenShutsDownCleanlyOnSigterm) {
   serve_process p;

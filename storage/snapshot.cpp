@@ -1,0 +1,263 @@
+#include "storage/snapshot.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "storage/codec.hpp"
+#include "storage/file_ops.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rtrec::storage {
+
+namespace {
+
+constexpr char file_magic[8] = {'R', 'T', 'R', 'E', 'C', 'S', 'N', 'P'};
+constexpr std::size_t file_header = 32;
+
+const char* kind_name(blob_kind k) {
+  switch (k) {
+    case blob_kind::profile_shard: return "profile shard snapshot";
+    case blob_kind::item_shard: return "item shard snapshot";
+    case blob_kind::manifest: return "checkpoint manifest";
+    case blob_kind::identity: return "data directory identity";
+  }
+  return "unknown";
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error(path + ": " + what);
+}
+
+std::string id_name(std::uint64_t id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& root, std::uint64_t id) {
+  return (fs::path{root} / id_name(id)).string();
+}
+
+void write_framed_file(const std::string& path, blob_kind kind, std::string_view payload,
+                       bool sync) {
+  std::string header(file_magic, sizeof file_magic);
+  writer w{header};
+  w.put(snapshot_format_version);
+  w.put(static_cast<std::uint32_t>(kind));
+  w.put(static_cast<std::uint64_t>(payload.size()));
+  w.put(crc32(payload));
+  w.put(crc32(std::string_view{header}.substr(0, 28)));
+  const auto tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fail(tmp, std::string{"cannot create: "} + std::strerror(errno));
+  int rc = write_all(posix_file_ops(), fd, header.data(), header.size());
+  if (rc == 0)
+    rc = write_all(posix_file_ops(), fd, payload.data(), payload.size());
+  if (rc == 0 && sync && ::fsync(fd) != 0)
+    rc = errno;
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(tmp.c_str());
+    fail(tmp, std::string{"cannot write: "} + std::strerror(rc) + " (free disk space?)");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    rc = errno;
+    ::unlink(tmp.c_str());
+    fail(path, std::string{"cannot rename into place: "} + std::strerror(rc));
+  }
+  if (sync)
+    sync_dir(fs::path{path}.parent_path().c_str());
+}
+
+std::string read_framed_file(const std::string& path, blob_kind kind) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    fail(path, std::string{"cannot open: "} + std::strerror(errno));
+  std::string data{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  if (data.size() < file_header)
+    fail(path, "too short for a " + std::string{kind_name(kind)} + " (" +
+                 std::to_string(data.size()) + " bytes)");
+  if (std::memcmp(data.data(), file_magic, sizeof file_magic) != 0)
+    fail(path, "not written by rtrec (bad magic number); refusing to load it");
+  reader r{std::string_view{data}.substr(8, file_header - 8)};
+  auto version = r.get<std::uint32_t>();
+  auto k = r.get<std::uint32_t>();
+  auto len = r.get<std::uint64_t>();
+  auto crc = r.get<std::uint32_t>();
+  auto hcrc = r.get<std::uint32_t>();
+  if (crc32(std::string_view{data}.substr(0, 28)) != hcrc)
+    fail(path, "header CRC mismatch (the file is damaged)");
+  if (version > snapshot_format_version)
+    fail(path, "format version " + std::to_string(version) + " is newer than this build reads (" +
+                 std::to_string(snapshot_format_version) +
+                 "); run the rtrec version that wrote it or a newer one");
+  if (version < 1)
+    fail(path, "format version " + std::to_string(version) +
+                 " is older than any this build reads (1.." +
+                 std::to_string(snapshot_format_version) + ")");
+  if (k != static_cast<std::uint32_t>(kind))
+    fail(path, "holds kind " + std::to_string(k) + ", expected a " + kind_name(kind));
+  if (len != data.size() - file_header)
+    fail(path, "payload length " + std::to_string(len) + " but " +
+                 std::to_string(data.size() - file_header) + " bytes follow the header "
+                 "(truncated or extended)");
+  std::string payload = data.substr(file_header);
+  if (crc32(payload) != crc)
+    fail(path, "payload CRC mismatch (the file is damaged)");
+  return payload;
+}
+
+namespace {
+
+std::string encode_manifest(const checkpoint_manifest& m) {
+  std::string out;
+  writer w{out};
+  w.put(m.id);
+  w.put(m.created_ms);
+  w.put(m.profile_shards);
+  w.put(m.item_shards);
+  for (auto s : m.profile_seq)
+    w.put(s);
+  for (auto& v : m.item_applied)
+    for (auto s : v)
+      w.put(s);
+  w.put(m.meta_seq);
+  w.put(m.events_applied);
+  w.put(m.users);
+  w.put(m.items);
+  return out;
+}
+
+checkpoint_manifest decode_manifest(std::string_view in) {
+  reader r{in};
+  checkpoint_manifest m;
+  m.id = r.get<std::uint64_t>();
+  m.created_ms = r.get<std::int64_t>();
+  m.profile_shards = r.get<std::uint32_t>();
+  m.item_shards = r.get<std::uint32_t>();
+  if (m.profile_shards == 0 || m.item_shards == 0 || m.profile_shards > 65536 ||
+      m.item_shards > 65536)
+    throw corrupt("impossible shard counts");
+  for (std::uint32_t p = 0; p < m.profile_shards; ++p)
+    m.profile_seq.push_back(r.get<std::uint64_t>());
+  m.item_applied.resize(m.item_shards);
+  for (auto& v : m.item_applied)
+    for (std::uint32_t p = 0; p < m.profile_shards; ++p)
+      v.push_back(r.get<std::uint64_t>());
+  m.meta_seq = r.get<std::uint64_t>();
+  m.events_applied = r.get<std::uint64_t>();
+  m.users = r.get<std::uint64_t>();
+  m.items = r.get<std::uint64_t>();
+  if (!r.done())
+    throw corrupt("trailing bytes");
+  return m;
+}
+
+}  // namespace
+
+std::uint64_t write_checkpoint(const std::string& root, const checkpoint_data& data, bool sync) {
+  const auto final_dir = checkpoint_path(root, data.manifest.id);
+  const auto tmp_dir = final_dir + ".tmp";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  fs::remove_all(tmp_dir, ec);
+  if (!fs::create_directories(tmp_dir, ec) || ec)
+    throw std::runtime_error("snapshot: cannot create " + tmp_dir + ": " + ec.message());
+  std::uint64_t bytes = 0;
+  try {
+    for (std::size_t p = 0; p < data.profile_blobs.size(); ++p) {
+      write_framed_file(tmp_dir + "/profile-" + std::to_string(p) + ".snap",
+                        blob_kind::profile_shard, data.profile_blobs[p], sync);
+      bytes += data.profile_blobs[p].size() + file_header;
+    }
+    for (std::size_t i = 0; i < data.item_blobs.size(); ++i) {
+      write_framed_file(tmp_dir + "/item-" + std::to_string(i) + ".snap", blob_kind::item_shard,
+                        data.item_blobs[i], sync);
+      bytes += data.item_blobs[i].size() + file_header;
+    }
+    auto manifest = encode_manifest(data.manifest);
+    write_framed_file(tmp_dir + "/MANIFEST", blob_kind::manifest, manifest, sync);
+    bytes += manifest.size() + file_header;
+    fs::rename(tmp_dir, final_dir);
+    if (sync)
+      sync_dir(root.c_str());
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp_dir, ec);
+    throw std::runtime_error(std::string{"snapshot: checkpoint "} + std::to_string(data.manifest.id) +
+                             " not written: " + e.what());
+  }
+  return bytes;
+}
+
+std::vector<std::uint64_t> list_checkpoints(const std::string& root) {
+  std::vector<std::uint64_t> ids;
+  std::error_code ec;
+  if (!fs::exists(root, ec))
+    return ids;
+  for (auto& entry : fs::directory_iterator(root, ec)) {
+    auto name = entry.path().filename().string();
+    if (!entry.is_directory() || name.size() != 20 ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    ids.push_back(std::stoull(name));
+  }
+  std::sort(ids.rbegin(), ids.rend());
+  return ids;
+}
+
+checkpoint_manifest read_manifest(const std::string& root, std::uint64_t id) {
+  const auto dir = checkpoint_path(root, id);
+  auto manifest_bytes = read_framed_file(dir + "/MANIFEST", blob_kind::manifest);
+  checkpoint_manifest m;
+  try {
+    m = decode_manifest(manifest_bytes);
+  } catch (const corrupt& e) {
+    fail(dir + "/MANIFEST", std::string{"malformed: "} + e.what());
+  }
+  if (m.id != id)
+    fail(dir + "/MANIFEST", "names checkpoint " + std::to_string(m.id));
+  return m;
+}
+
+checkpoint_data read_checkpoint(const std::string& root, std::uint64_t id) {
+  const auto dir = checkpoint_path(root, id);
+  checkpoint_data out;
+  out.manifest = read_manifest(root, id);
+  for (std::uint32_t p = 0; p < out.manifest.profile_shards; ++p)
+    out.profile_blobs.push_back(
+      read_framed_file(dir + "/profile-" + std::to_string(p) + ".snap", blob_kind::profile_shard));
+  for (std::uint32_t i = 0; i < out.manifest.item_shards; ++i)
+    out.item_blobs.push_back(
+      read_framed_file(dir + "/item-" + std::to_string(i) + ".snap", blob_kind::item_shard));
+  return out;
+}
+
+std::size_t prune_checkpoints(const std::string& root, std::size_t keep) {
+  std::error_code ec;
+  std::size_t removed = 0;
+  auto ids = list_checkpoints(root);
+  for (std::size_t k = keep; k < ids.size(); ++k) {
+    fs::remove_all(checkpoint_path(root, ids[k]), ec);
+    ++removed;
+  }
+  if (fs::exists(root, ec))
+    for (auto& entry : fs::directory_iterator(root, ec)) {
+      auto name = entry.path().filename().string();
+      if (entry.is_directory() && name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
+        fs::remove_all(entry.path(), ec);
+    }
+  return removed;
+}
+
+}  // namespace rtrec::storage

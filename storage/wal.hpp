@@ -1,0 +1,174 @@
+// The write-ahead log: every accepted event batch, user deletion and item
+// metadata change is appended here before it is applied, and acknowledged
+// only once the log says it is durable.
+//
+// On disk: a directory of segments wal-<number>.log. A segment starts with a
+// 16-byte header ("RTRECWAL", format version, 0) followed by records:
+//
+//   u32 length | u32 crc32(body) | body = u8 kind | u32 stream | u64 seq |
+//                                         i64 time_ms | payload
+//
+// `stream` is a profile shard's index (or meta_stream for item metadata);
+// `seq` grows per stream. One writer thread takes every record queued while
+// the previous group was being written, writes them with one write() and
+// (sync_policy::fsync) one fdatasync: group commit. A segment rolls once it
+// passes segment_bytes; closed segments are deleted once a snapshot covers
+// all their records (release()).
+//
+//   append() --queue--> writer thread: write group -> fdatasync -> done("")
+//                                    \-> failure: truncate the group away,
+//                                        done("why"); if that fails too the
+//                                        log is failed for good (restart)
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/file_ops.hpp"
+
+namespace rtrec::storage {
+
+enum class record_kind : std::uint8_t {
+  events = 1,       ///< payload: encode_events of one shard batch
+  forget_user = 2,  ///< payload: the user id
+  item_meta = 3,    ///< payload: encode_item_meta
+  item_remove = 4,  ///< payload: the item id
+};
+
+/// The stream of item metadata records (profile shards use 0..S-1).
+constexpr std::uint32_t meta_stream = 0xFFFFFFFFu;
+
+struct log_record {
+  record_kind kind = record_kind::events;
+  std::uint32_t stream = 0;
+  std::uint64_t seq = 0;
+  std::int64_t time_ms = 0;  ///< wall clock when logged (drives the dedup window)
+  std::string payload;
+};
+
+enum class sync_policy {
+  fsync,  ///< fdatasync every group before acknowledging (default)
+  none,   ///< acknowledge once written to the OS: a power loss may lose the last moments
+};
+
+/// Parses "fsync" / "none"; returns false for anything else.
+bool parse_sync_policy(const std::string& s, sync_policy& out);
+
+/// A segment on disk and the highest seq it holds per stream.
+struct segment_info {
+  std::uint64_t number = 0;
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::map<std::uint32_t, std::uint64_t> max_seq;
+};
+
+struct wal_options {
+  std::string dir;
+  sync_policy sync = sync_policy::fsync;
+  std::uint64_t segment_bytes = 64ull << 20;
+  /// File-system calls (tests inject faults); null = the real ones.
+  file_ops* ops = nullptr;
+};
+
+struct wal_stats {
+  std::uint64_t records = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t groups = 0;  ///< writes (and syncs) done
+  std::uint64_t failures = 0;
+  std::uint64_t segments_deleted = 0;
+  std::uint64_t segments = 0;  ///< live segments
+  bool failed = false;
+};
+
+/// Called on the writer thread once a record is durable (error empty) or
+/// could not be logged (error says why). Must be quick and must not call
+/// back into the wal.
+using wal_done = std::function<void(const std::string& error)>;
+
+class wal {
+ public:
+  /// Starts a new segment in opts.dir (numbered after every segment in
+  /// `existing`, which recovery found and may still be needed) and the
+  /// writer thread. Throws std::runtime_error if the segment cannot be
+  /// created.
+  wal(wal_options opts, std::vector<segment_info> existing);
+  /// Writes what is queued, then stops the writer thread.
+  ~wal();
+  wal(const wal&) = delete;
+  wal& operator=(const wal&) = delete;
+
+  /// Queues `r`; `done` is called once it is durable or failed. Records are
+  /// written in the order of append() calls.
+  void append(log_record r, wal_done done);
+
+  /// Deletes closed segments whose every record has seq <= covered[stream]
+  /// (a stream missing from `covered` covers nothing). Returns how many.
+  std::size_t release(const std::map<std::uint32_t, std::uint64_t>& covered);
+
+  /// Writes what is queued and stops; later appends fail. Idempotent.
+  void close();
+
+  wal_stats stats() const;
+
+ private:
+  struct pending {
+    log_record record;
+    wal_done done;
+  };
+  void run();
+  void open_segment();
+  std::string write_group(std::vector<pending>& group);
+
+  wal_options opts_;
+  file_ops* ops_;
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<pending> queue_;
+  bool closing_ = false;
+  bool closed_ = false;
+  // Closed segments, oldest first (guarded by mtx_: release() edits them).
+  std::vector<segment_info> segments_;
+  // Writer-thread state: the open segment.
+  segment_info current_;
+  int fd_ = -1;
+  std::string failed_;  // non-empty once the log cannot be trusted any more
+  wal_stats stats_;
+  std::thread writer_;
+};
+
+enum class corruption_policy {
+  strict,    ///< refuse to start when valid records follow a corrupt one
+  truncate,  ///< drop the corrupt record and everything after it, with a warning
+};
+
+/// Parses "strict" / "truncate"; returns false for anything else.
+bool parse_corruption_policy(const std::string& s, corruption_policy& out);
+
+struct scan_report {
+  std::uint64_t records = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t dropped_bytes = 0;  ///< torn or corrupt tail removed
+  std::vector<segment_info> segments;
+  std::vector<std::string> warnings;
+};
+
+/// Reads every segment of `dir` in order and calls `fn` for each valid
+/// record. A record that fails its length or CRC check with no valid record
+/// after it is a torn tail (it was never acknowledged): the file is truncated
+/// there and a warning is added. When valid records follow it, strict throws
+/// std::runtime_error naming the file and offset (acknowledged data would be
+/// lost), truncate drops everything from it on with a warning. `fn` may
+/// throw; the exception propagates. A missing directory is an empty log.
+scan_report scan_log(const std::string& dir, corruption_policy policy,
+                     const std::function<void(const log_record&)>& fn);
+
+/// Encodes one record (length, crc, body) onto `out`.
+void frame_record(const log_record& r, std::string& out);
+
+}  // namespace rtrec::storage
