@@ -678,6 +678,8 @@ caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
     if (!r)
       return failed(std::move(r.error()));
     m.profile_seq.push_back(r->seq);
+    m.events_applied += r->events;
+    m.users += r->count;
     rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
     rep.profile_bytes += r->bytes.size();
     data.profile_blobs.push_back(std::move(r->bytes));
@@ -697,6 +699,7 @@ caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
         return failed(std::move(r.error()));
       r->applied.resize(m.profile_shards, 0);
       m.item_applied.push_back(std::move(r->applied));
+      m.items = std::max(m.items, r->count);
       rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
       rep.item_bytes += r->bytes.size();
       data.item_blobs.push_back(std::move(r->bytes));
@@ -723,6 +726,8 @@ caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
     return failed(caf::make_error(error_code::shard_unavailable, e.what()));
   }
   rep.id = m.id;
+  rep.users = m.users;
+  rep.items = m.items;
   rep.total_ms =
     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   {

@@ -22,6 +22,18 @@ void finish_one(const std::shared_ptr<pending_ack>& p) {
   }
 }
 
+using self_ptr = ingestor_actor::stateful_pointer<ingestor_state>;
+
+// Keeps a tick pending while any deadline is.
+void arm(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_armed || st.deadlines.empty())
+    return;
+  st.tick_armed = true;
+  self->delayed_send(caf::actor_cast<ingestor_actor>(self), tick_interval(st.timeout),
+                     tick_atom::value);
+}
+
 }  // namespace
 
 ingestor_actor::behavior_type
@@ -71,9 +83,29 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
       for (auto& [s, batch] : ready) {
         ++p->waiting;
         auto indices = batch.index;
-        self->request(st.shards[s], st.timeout, std::move(batch))
+        auto done = std::make_shared<bool>(false);
+        // Every event of a batch that got no answer is reported, never lost.
+        auto failed = [=](const std::string& why) {
+          spdlog::warn("ingestor: profile shard {} failed a batch of {} events: {}; they "
+                       "are reported as shard_unavailable (retry them)",
+                       s, indices.size(), why);
+          auto& stats = self->state.stats;
+          stats.rejected_by_reason[static_cast<std::size_t>(
+            engine::reject_reason::shard_unavailable)] += indices.size();
+          for (auto i : indices)
+            p->ack.rejected.push_back({i, engine::reject_reason::shard_unavailable});
+          finish_one(p);
+        };
+        const auto timeout = st.timeout;
+        st.deadlines.add(self->clock().now() + timeout, done, [=] {
+          failed("no answer within " + std::to_string(timeout.count() / 1000000) + " ms");
+        });
+        self->request(st.shards[s], caf::infinite, std::move(batch))
           .then(
             [=](shard_ack& a) {
+              if (*done)
+                return;  // already reported at its deadline
+              *done = true;
               auto& stats = self->state.stats;
               stats.accepted += a.applied;
               p->ack.accepted += a.applied;
@@ -85,21 +117,23 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
               finish_one(p);
             },
             [=](caf::error& err) {
-              spdlog::warn("ingestor: profile shard {} failed a batch of {} events: {}; they "
-                           "are reported as shard_unavailable (retry them)",
-                           s, indices.size(), self->system().render(err));
-              auto& stats = self->state.stats;
-              stats.rejected_by_reason[static_cast<std::size_t>(
-                engine::reject_reason::shard_unavailable)] += indices.size();
-              for (auto i : indices)
-                p->ack.rejected.push_back({i, engine::reject_reason::shard_unavailable});
-              finish_one(p);
+              if (*done)
+                return;
+              *done = true;
+              failed(self->system().render(err));
             });
       }
+      arm(self);
       finish_one(p);
       return p->rp;
     },
     [=](stats_atom) -> ingest_stats { return self->state.stats; },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.tick_armed = false;
+      st.deadlines.expire(self->clock().now());
+      arm(self);
+    },
   };
 }
 

@@ -4,11 +4,13 @@
 // request once every shard has answered. An event is either acknowledged as
 // applied or listed as rejected with its reason (shard_unavailable when its
 // shard is dead or timed out): none disappears silently. Rejections are
-// counted by reason.
+// counted by reason. Requests to shards carry no CAF timeout; their
+// deadlines are checked on a periodic tick (actors/deadlines.hpp).
 #pragma once
 
 #include <caf/all.hpp>
 
+#include "actors/deadlines.hpp"
 #include "actors/topology.hpp"
 #include "messages/messages.hpp"
 
@@ -21,6 +23,10 @@ struct ingestor_state {
   caf::timespan timeout{};
   std::size_t max_batch = 256;
   ingest_stats stats;
+  /// Deadlines of the shard batches in flight (no CAF timer per request:
+  /// see deadlines.hpp).
+  deadline_queue deadlines;
+  bool tick_armed = false;
 };
 
 ingestor_actor::behavior_type

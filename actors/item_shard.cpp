@@ -67,6 +67,7 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
       shard_snapshot out;
       out.bytes = storage::encode_item_snapshot(st.applied, *st.model);
       out.applied = st.applied;
+      out.count = st.model->stats().items;
       out.pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
       return out;
     },

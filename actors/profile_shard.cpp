@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/deadlines.hpp"
 #include "actors/util.hpp"
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
@@ -28,6 +29,18 @@ void release_deferred(self_ptr self) {
   }
 }
 
+// Keeps a tick pending while any delta deadline is.
+void arm(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_armed || st.deadlines.empty())
+    return;
+  st.tick_armed = true;
+  self->delayed_send(caf::actor_cast<profile_shard_actor>(self), tick_interval(st.timeout),
+                     tick_atom::value);
+}
+
+// Sends the item side of a batch to every item shard. No CAF timeout per
+// request: each has a deadline in st.deadlines (see deadlines.hpp).
 void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t seq) {
   auto& st = self->state;
   delta_batch msg{std::move(delta), st.index, seq, steady_ns()};
@@ -35,24 +48,39 @@ void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t s
   for (std::size_t m = 0; m < st.items.size(); ++m) {
     ++st.deltas_in_flight;
     auto& item = st.items[m];
-    auto req = m + 1 == st.items.size() ? self->request(item, st.timeout, std::move(msg))
-                                        : self->request(item, st.timeout, msg);
+    auto done = std::make_shared<bool>(false);
+    auto failed = [=](const std::string& why) {
+      auto& s = self->state;
+      --s.deltas_in_flight;
+      ++s.delta_failures;
+      spdlog::error("profile shard {}: item shard {} did not apply delta batch {}: {}; the item "
+                    "side misses those events (check the item shard's health)",
+                    s.index, m, seq, why);
+      release_deferred(self);
+    };
+    const auto timeout = st.timeout;
+    st.deadlines.add(self->clock().now() + timeout, done, [=] {
+      failed("no answer within " + std::to_string(timeout.count() / 1000000) + " ms");
+    });
+    auto req = m + 1 == st.items.size() ? self->request(item, caf::infinite, std::move(msg))
+                                        : self->request(item, caf::infinite, msg);
     std::move(req)
       .then(
         [=](std::uint64_t) {
+          if (*done)
+            return;
+          *done = true;
           --self->state.deltas_in_flight;
           release_deferred(self);
         },
         [=](caf::error& err) {
-          auto& s = self->state;
-          --s.deltas_in_flight;
-          ++s.delta_failures;
-          spdlog::error("profile shard {}: item shard did not apply delta batch: {}; the item "
-                        "side misses those events (check the item shard's health)",
-                        s.index, self->system().render(err));
-          release_deferred(self);
+          if (*done)
+            return;
+          *done = true;
+          failed(self->system().render(err));
         });
   }
+  arm(self);
 }
 
 // Applies a batch (logged or not) and acknowledges it.
@@ -260,7 +288,15 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       out.seq = st.applied_seq;
       out.bytes = storage::encode_profile_snapshot(st.applied_seq, *st.store, *st.window);
       out.pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+      out.events = st.store->events_applied();
+      out.count = st.store->users();
       return out;
+    },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.tick_armed = false;
+      st.deadlines.expire(self->clock().now());
+      arm(self);
     },
     [=](stats_atom) -> shard_stats {
       auto& st = self->state;

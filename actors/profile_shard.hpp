@@ -26,6 +26,7 @@
 #include <deque>
 #include <memory>
 
+#include "actors/deadlines.hpp"
 #include "actors/topology.hpp"
 #include "engine/dedup_window.hpp"
 #include "engine/profile_store.hpp"
@@ -62,6 +63,9 @@ struct profile_shard_state {
   std::deque<std::pair<caf::typed_response_promise<shard_ack>, shard_ack>> deferred;
   caf::timespan timeout{};
   std::uint64_t max_in_flight = 0;
+  /// Deadlines of the delta batches in flight (no CAF timer per request).
+  deadline_queue deadlines;
+  bool tick_armed = false;
 };
 
 /// Behavior of profile shard `index`, feeding `items` (starting from

@@ -305,8 +305,9 @@ bool item_model::set_meta(const item_meta& meta) {
 
 void item_model::set_created(key_t key, item_entry& e, std::int64_t ts) {
   if (shard_ == 0) {
-    if (e.created != 0)
-      by_created_.erase({e.created, key});
+    // Always erased (a no-op when absent): an item first seen at time 0 has
+    // an index entry (0, key) too.
+    by_created_.erase({e.created, key});
     by_created_.insert({ts, key});
   }
   e.created = ts;

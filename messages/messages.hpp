@@ -108,6 +108,8 @@ struct shard_snapshot {
   std::uint64_t seq = 0;                ///< profile shard: last log seq applied
   std::vector<std::uint64_t> applied;   ///< item shard: last delta seq per profile shard
   std::uint64_t pause_ns = 0;
+  std::uint64_t events = 0;  ///< profile shard: events applied; item shard: 0
+  std::uint64_t count = 0;   ///< users (profile shard) or items (item shard)
 };
 
 /// profile_shard -> every item_shard: the item side of applied events.
@@ -217,7 +219,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_ack& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_snapshot& x) {
-  return f(caf::meta::type_name("shard_snapshot"), x.bytes, x.seq, x.applied, x.pause_ns);
+  return f(caf::meta::type_name("shard_snapshot"), x.bytes, x.seq, x.applied, x.pause_ns, x.events,
+           x.count);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
@@ -374,12 +377,16 @@ using profile_shard_actor = caf::typed_actor<
   caf::replies_to<snapshot_atom>::with<shard_snapshot>,
   // from the write-ahead log's writer thread: record `seq` is durable (empty
   // string) or failed (why); the shard applies or refuses it
-  caf::reacts_to<durable_atom, std::uint64_t, std::string>>;
+  caf::reacts_to<durable_atom, std::uint64_t, std::string>,
+  // sent by a profile shard to itself: expire delta batches past their deadline
+  caf::reacts_to<tick_atom>>;
 
 /// Validates events and routes them to their profile shards.
 using ingestor_actor = caf::typed_actor<
   caf::replies_to<ingest_request>::with<ingest_ack>,
-  caf::replies_to<stats_atom>::with<ingest_stats>>;
+  caf::replies_to<stats_atom>::with<ingest_stats>,
+  // sent by an ingestor to itself: expire shard batches past their deadline
+  caf::reacts_to<tick_atom>>;
 
 /// Answers queries by scatter-gather over the shards.
 using recommender_actor = caf::typed_actor<

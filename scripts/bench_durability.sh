@@ -18,7 +18,7 @@ trap 'rm -rf "$root"' EXIT
 
 rate() { python3 -c 'import json,sys; print(round(json.load(sys.stdin)["ingest_events_per_sec"]))'; }
 declare -A all
-for r in $(seq 1 "$runs"); do
+for r in $(seq 1 "$runs"); do  # RUNS=0: only the recovery run
   for mode in off fsync none; do
     rm -rf "$root/d"
     args=(bench --json --events "$events" --users "$users" --items "$items" --log-level warn)
@@ -29,8 +29,10 @@ for r in $(seq 1 "$runs"); do
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+if [ "$runs" -gt 0 ]; then
 off=$(echo "${all[off]}" | median); fs=$(echo "${all[fsync]}" | median); no=$(echo "${all[none]}" | median)
 echo "MEDIAN log=off $off  log=fsync $fs ($(python3 -c "print(f'{$fs/$off:.2f}')")x)  log=none $no ($(python3 -c "print(f'{$no/$off:.2f}')")x)"
+fi
 
 rec="${RECOVERY_EVENTS:-10000000}"
 if [ "$rec" -gt 0 ]; then

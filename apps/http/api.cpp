@@ -623,7 +623,8 @@ void api::metrics_text(const call_ptr& c) {
       spdlog::warn("http: /metrics without engine gauges: {}", engine_.system().render(s.error()));
     response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = metrics_.render(s ? &*s : nullptr, engine_.in_flight_events());
+    const auto d = engine_.durability();
+    r.body = metrics_.render(s ? &*s : nullptr, engine_.in_flight_events(), &d);
     c->finish(std::move(r));
   });
 }
@@ -639,6 +640,11 @@ void api::ready(const call_ptr& c) {
     if (!s) {
       auto r = engine_error(s.error());
       r.status = 503;
+      return c->finish(std::move(r));
+    }
+    if (engine_.durability().wal.failed) {
+      auto r = error(503, "the write-ahead log refuses writes after a disk error; fix the disk "
+                          "and restart rtrec");
       return c->finish(std::move(r));
     }
     c->finish(ok(json{{"status", "ready"}, {"users", s->users}, {"items", s->items}}));

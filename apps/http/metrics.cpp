@@ -69,7 +69,8 @@ void header(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-std::string metrics::render(const engine_stats* stats, std::size_t events_in_flight) const {
+std::string metrics::render(const engine_stats* stats, std::size_t events_in_flight,
+                            const durability_stats* durability) const {
   std::string out;
   out.reserve(16 * 1024);
   header(out, "rtrec_http_requests_total", "counter", "HTTP requests answered, by route and status.");
@@ -115,6 +116,31 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
         static_cast<double>(queries_in_flight.load()));
   gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
         static_cast<double>(events_in_flight));
+  if (durability != nullptr && durability->enabled) {
+    const auto& d = *durability;
+    counter("rtrec_wal_records_total", "Records written to the write-ahead log.", d.wal.records);
+    counter("rtrec_wal_bytes_total", "Bytes written to the write-ahead log.", d.wal.bytes);
+    counter("rtrec_wal_syncs_total", "Group writes (each one write and, with --sync fsync, one "
+            "fdatasync) of the write-ahead log.", d.wal.groups);
+    counter("rtrec_wal_failures_total", "Log records that could not be written (not applied).",
+            d.wal.failures);
+    gauge("rtrec_wal_failed", "1 once the log refuses every write (restart after fixing the disk).",
+          d.wal.failed ? 1.0 : 0.0);
+    gauge("rtrec_wal_segments", "Log segments on disk.", static_cast<double>(d.wal.segments));
+    counter("rtrec_checkpoints_total", "Checkpoints written.", d.checkpoints);
+    counter("rtrec_checkpoint_failures_total", "Checkpoints that failed.", d.checkpoint_failures);
+    gauge("rtrec_checkpoint_last_seconds", "Time the last checkpoint took.",
+          d.last_checkpoint.total_ms / 1000.0);
+    gauge("rtrec_checkpoint_last_bytes", "Size of the last checkpoint.",
+          static_cast<double>(d.last_checkpoint.bytes));
+    gauge("rtrec_checkpoint_max_pause_seconds",
+          "Longest time one shard paused to serialize itself, over every checkpoint.",
+          static_cast<double>(d.max_pause_ns) / 1e9);
+    gauge("rtrec_recovery_seconds", "Time the start-up recovery took (checkpoint + log replay).",
+          (d.recovery.load_ms + d.recovery.replay_ms) / 1000.0);
+    gauge("rtrec_recovery_replayed_events", "Events replayed from the log at start-up.",
+          static_cast<double>(d.recovery.events_replayed));
+  }
   if (stats == nullptr)
     return out;
   std::uint64_t received = 0, accepted = 0;
@@ -157,6 +183,12 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
   per_shard("rtrec_shard_acks_deferred_total", "counter",
             "Ingest acknowledgements held back while the item side caught up.", ps,
             [](const shard_stats& s) { return s.acks_deferred; });
+  per_shard("rtrec_shard_duplicates_total", "counter",
+            "Events acknowledged again because their id was already applied.", ps,
+            [](const shard_stats& s) { return s.duplicates; });
+  per_shard("rtrec_shard_log_pending", "gauge",
+            "Records a profile shard has logged and not yet seen durable.", ps,
+            [](const shard_stats& s) { return s.log_pending; });
   per_shard("rtrec_shard_delta_failures_total", "counter",
             "Item-side delta batches that an item shard failed to apply.", ps,
             [](const shard_stats& s) { return s.delta_failures; });

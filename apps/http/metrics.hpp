@@ -72,7 +72,8 @@ class metrics {
 
   /// Returns every metric in Prometheus text format. `stats` may be null
   /// (engine unavailable): the engine's gauges are then left out.
-  std::string render(const engine_stats* stats, std::size_t events_in_flight) const;
+  std::string render(const engine_stats* stats, std::size_t events_in_flight,
+                     const durability_stats* durability = nullptr) const;
 
  private:
   static std::size_t status_index(int status) noexcept;

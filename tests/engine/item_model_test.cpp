@@ -727,5 +727,23 @@ TEST(ItemModel, SetMetaAndRemoveRespectTheStoredString) {
   EXPECT_TRUE(m.popular(10, {}).empty());  // metadata alone gives no popularity
 }
 
+// An item first seen at time 0 and then at a later time is listed once by
+// latest() (its index entry moves instead of being duplicated).
+TEST(ItemModelLatest, AnItemFirstSeenAtTimeZeroIsListedOnce) {
+  auto cfg = plain_config();
+  item_model m{cfg};
+  feeder f{cfg};
+  f.attach(m);
+  f.add("u1", "late", 5000, event_type::like);
+  f.add("u2", "zero", 0, event_type::like);
+  f.add("u3", "zero", 9000, event_type::like);
+  auto l = m.latest(10, {});
+  std::vector<key_t> got;
+  for (auto& x : l)
+    got.push_back(x.key);
+  EXPECT_EQ(std::count(got.begin(), got.end(), hash_id("zero")), 1);
+  EXPECT_EQ(l.size(), 2u);
+}
+
 }  // namespace
 }  // namespace rtrec::engine

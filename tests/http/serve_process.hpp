@@ -5,6 +5,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +51,8 @@ class serve_process {
     argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
+      // Dies with the test process, even if that one aborts.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (!key.empty())
         ::setenv("RTREC_API_KEY", key.c_str(), 1);
       auto log = (dir_ / "serve.log").string();

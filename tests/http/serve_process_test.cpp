@@ -38,11 +38,19 @@ TEST(ServeProcess, ServesThenShutsDownCleanlyOnSigterm) {
   // alice's like is excluded at once; b2 comes from bob's co-occurrence or
   // popularity, either way it is the only unseen item.
   EXPECT_EQ(nlohmann::json::parse(rec.body), (nlohmann::json{"b2"}));
+  // Durable by default: the log's counters are on /metrics.
+  auto metrics = c.request("GET", "/metrics").body;
+  // One record per shard batch: bob's and alice's users may share a shard.
+  EXPECT_NE(metrics.find("\nrtrec_wal_records_total "), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("\nrtrec_wal_records_total 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("rtrec_wal_failed 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("rtrec_checkpoints_total 0\n"), std::string::npos) << metrics;
   EXPECT_EQ(p.terminate(), 0) << p.log();
   const auto log = p.log();
   EXPECT_NE(log.find("SIGTERM received"), std::string::npos) << log;
   EXPECT_NE(log.find("flushed; 3 events applied"), std::string::npos) << log;
   EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+  EXPECT_NE(log.find("checkpoint 1 written"), std::string::npos) << log;
   // The port is closed now.
   EXPECT_THROW(http_client{p.port()}, std::exception);
 }
