@@ -681,6 +681,7 @@ caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
     m.events_applied += r->events;
     m.users += r->count;
     rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
+    rep.max_hold_ns = std::max(rep.max_hold_ns, r->hold_ns);
     rep.profile_bytes += r->bytes.size();
     data.profile_blobs.push_back(std::move(r->bytes));
   }
@@ -701,6 +702,7 @@ caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
       m.item_applied.push_back(std::move(r->applied));
       m.items = std::max(m.items, r->count);
       rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
+      rep.max_hold_ns = std::max(rep.max_hold_ns, r->hold_ns);
       rep.item_bytes += r->bytes.size();
       data.item_blobs.push_back(std::move(r->bytes));
     }
@@ -734,12 +736,14 @@ caf::expected<checkpoint_report> embedded_engine::checkpoint_impl() {
     std::lock_guard<std::mutex> stats_guard{durability_mtx_};
     ++checkpoints_;
     max_pause_ns_ = std::max(max_pause_ns_, rep.max_pause_ns);
+    max_hold_ns_ = std::max(max_hold_ns_, rep.max_hold_ns);
     last_checkpoint_ = rep;
   }
   spdlog::info("checkpoint {} written: {} bytes ({} profile, {} item) in {:.0f} ms, longest "
-               "shard pause {:.1f} ms, {} log segments deleted",
+               "shard pause {:.2f} ms, writes held up to {:.0f} ms, {} log segments deleted",
                rep.id, rep.bytes, rep.profile_bytes, rep.item_bytes, rep.total_ms,
-               static_cast<double>(rep.max_pause_ns) / 1e6, rep.segments_deleted);
+               static_cast<double>(rep.max_pause_ns) / 1e6,
+               static_cast<double>(rep.max_hold_ns) / 1e6, rep.segments_deleted);
   return rep;
 }
 
@@ -766,6 +770,7 @@ durability_stats embedded_engine::durability() {
   s.checkpoint_failures = checkpoint_failures_;
   s.last_checkpoint = last_checkpoint_;
   s.max_pause_ns = max_pause_ns_;
+  s.max_hold_ns = max_hold_ns_;
   return s;
 }
 

@@ -74,8 +74,12 @@ struct checkpoint_report {
   std::uint64_t profile_bytes = 0;
   std::uint64_t item_bytes = 0;
   double total_ms = 0;
-  /// Longest time one shard paused to serialize itself.
+  /// Longest time one shard answered nothing for the checkpoint (it hands
+  /// its state to a serializer thread and goes on answering queries).
   std::uint64_t max_pause_ns = 0;
+  /// Longest time one shard held back writes (acknowledgements wait) while
+  /// its state was serialized.
+  std::uint64_t max_hold_ns = 0;
   std::size_t segments_deleted = 0;
   std::uint64_t users = 0;
   std::uint64_t items = 0;
@@ -89,6 +93,7 @@ struct durability_stats {
   std::uint64_t checkpoint_failures = 0;
   checkpoint_report last_checkpoint;
   std::uint64_t max_pause_ns = 0;  ///< over every checkpoint so far
+  std::uint64_t max_hold_ns = 0;   ///< over every checkpoint so far
   storage::recovery_report recovery;
 };
 
@@ -306,6 +311,7 @@ class embedded_engine {
   std::uint64_t checkpoints_ = 0;
   std::uint64_t checkpoint_failures_ = 0;
   std::uint64_t max_pause_ns_ = 0;
+  std::uint64_t max_hold_ns_ = 0;
   checkpoint_report last_checkpoint_;
   std::mutex ticker_mtx_;
   std::condition_variable ticker_cv_;

@@ -3,6 +3,7 @@
 #include "actors/util.hpp"
 
 #include <algorithm>
+#include <thread>
 
 namespace rtrec {
 
@@ -18,8 +19,8 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
   } else {
     init.model = std::make_unique<engine::item_model>(cfg.model, index, count);
   }
-  return {
-    [=](delta_batch& x) -> std::uint64_t {
+  // Applies a delta batch; returns its seq.
+  auto apply = [=](delta_batch& x) -> std::uint64_t {
       auto& st = self->state;
       st.model->apply(x.delta);
       ++st.batches;
@@ -31,6 +32,16 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
         st.lag.record(lag > 0 ? static_cast<std::uint64_t>(lag) : 0);
       }
       return x.seq;
+  };
+  return {
+    [=](delta_batch& x) -> caf::typed_response_promise<std::uint64_t> {
+      auto rp = self->make_response_promise<std::uint64_t>();
+      auto& st = self->state;
+      if (st.snapshotting)
+        st.held.push_back({std::move(x), false, rp});
+      else
+        rp.deliver(apply(x));
+      return rp;
     },
     [=](score_atom, const engine::score_query& q) -> engine::shard_scores {
       return engine::score_on_shard(*self->state.model, q);
@@ -60,16 +71,51 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     [=](remove_atom, const std::string& id) -> bool {
       return self->state.model->remove(id);
     },
-    [=](flush_atom) -> std::uint64_t { return self->state.batches; },
-    [=](snapshot_atom) -> shard_snapshot {
+    [=](flush_atom) -> caf::typed_response_promise<std::uint64_t> {
+      auto rp = self->make_response_promise<std::uint64_t>();
       auto& st = self->state;
+      if (st.snapshotting)
+        st.held.push_back({delta_batch{}, true, rp});
+      else
+        rp.deliver(st.batches);
+      return rp;
+    },
+    [=](snapshot_atom) -> caf::typed_response_promise<shard_snapshot> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<shard_snapshot>();
+      if (st.snapshotting) {
+        rp.deliver(caf::make_error(error_code::overloaded, "a snapshot is already running"));
+        return rp;
+      }
       const auto t0 = steady_ns();
-      shard_snapshot out;
-      out.bytes = storage::encode_item_snapshot(st.applied, *st.model);
-      out.applied = st.applied;
-      out.count = st.model->stats().items;
-      out.pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
-      return out;
+      // Queries must only read the model while it is serialized: if the next
+      // popular() would recompute the cache, let it happen now (with no
+      // delta applied meanwhile, the result is the same).
+      if (st.model->popular_refresh_due())
+        (void) st.model->popular(1, {});
+      st.snapshotting = true;
+      st.snapshot_rp = rp;
+      auto me = caf::actor_cast<item_shard_actor>(self);
+      std::thread([me, model = st.model, applied = st.applied, t0] {
+        shard_snapshot out;
+        out.bytes = storage::encode_item_snapshot(applied, *model);
+        out.applied = applied;
+        out.count = model->stats().items;
+        out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+        caf::anon_send(me, snapshot_atom::value, std::move(out));
+      }).detach();
+      st.snapshot_pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+      return rp;
+    },
+    [=](snapshot_atom, shard_snapshot& out) {
+      auto& st = self->state;
+      st.snapshotting = false;
+      out.pause_ns = st.snapshot_pause_ns;  // queries were answered meanwhile
+      st.snapshot_rp.deliver(std::move(out));
+      auto held = std::move(st.held);
+      st.held.clear();
+      for (auto& op : held)
+        op.rp.deliver(op.flush ? st.batches : apply(op.delta));
     },
     [=](stats_atom) -> item_shard_stats {
       auto& st = self->state;

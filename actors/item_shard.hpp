@@ -6,6 +6,9 @@
 
 #include <caf/all.hpp>
 
+#include <deque>
+#include <memory>
+
 #include "engine/histogram.hpp"
 #include "engine/item_model.hpp"
 #include "actors/topology.hpp"
@@ -16,13 +19,26 @@ namespace rtrec {
 
 struct item_shard_state {
   static inline const char* name = "rtrec.item_shard";
-  std::unique_ptr<engine::item_model> model;
+  std::shared_ptr<engine::item_model> model;  // shared with a snapshot's serializer thread
   std::uint32_t index = 0;
   std::uint64_t batches = 0;
   /// Per profile shard: seq of the last delta batch applied (snapshots
   /// record it so recovery replays exactly the rest).
   std::vector<std::uint64_t> applied;
   engine::histogram lag;
+  /// A snapshot in progress: a thread serializes the model while the shard
+  /// answers queries and holds back delta batches and flushes (released in
+  /// order when it is done). Item metadata writes never arrive meanwhile:
+  /// the checkpointer holds them back.
+  bool snapshotting = false;
+  struct held_op {
+    delta_batch delta;
+    bool flush = false;
+    caf::typed_response_promise<std::uint64_t> rp;
+  };
+  std::deque<held_op> held;
+  caf::typed_response_promise<shard_snapshot> snapshot_rp;
+  std::uint64_t snapshot_pause_ns = 0;
 };
 
 /// Behavior of item shard `index` of `count` under `cfg` (starting from

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "actors/deadlines.hpp"
 #include "actors/util.hpp"
 #include "engine/idempotent_apply.hpp"
@@ -174,6 +176,35 @@ void log_record(self_ptr self, storage::record_kind kind, std::uint64_t seq,
   });
 }
 
+// A log record is durable (err empty) or failed: apply or refuse it.
+void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
+  auto& st = self->state;
+  run_ready_flushes(self);
+  if (st.log_pending.empty() || st.log_pending.front().seq != seq) {
+    spdlog::critical("profile shard {}: the log answered record {} out of order; it is "
+                     "ignored (this is a bug, please report it)",
+                     st.index, seq);
+    return;
+  }
+  auto p = std::move(st.log_pending.front());
+  st.log_pending.pop_front();
+  if (p.kind == pending::batch) {
+    if (err.empty())
+      apply_batch(self, p.events, p.seq, p.time_ms, p.ack_rp);
+    else
+      refuse_batch(self, p, err);
+  } else if (p.kind == pending::forget) {
+    if (err.empty()) {
+      st.applied_seq = p.seq;
+      p.forget_rp.deliver(st.store->erase(p.user));
+    } else {
+      p.forget_rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                          "forget " + p.user + " was not logged: " + err));
+    }
+  }
+  run_ready_flushes(self);
+}
+
 }  // namespace
 
 profile_shard_actor::behavior_type
@@ -219,30 +250,11 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     },
     [=](durable_atom, std::uint64_t seq, const std::string& err) {
       auto& st = self->state;
-      run_ready_flushes(self);
-      if (st.log_pending.empty() || st.log_pending.front().seq != seq) {
-        spdlog::critical("profile shard {}: the log answered record {} out of order; it is "
-                         "ignored (this is a bug, please report it)",
-                         st.index, seq);
+      if (st.snapshotting) {
+        st.held.emplace_back(seq, err);
         return;
       }
-      auto p = std::move(st.log_pending.front());
-      st.log_pending.pop_front();
-      if (p.kind == pending::batch) {
-        if (err.empty())
-          apply_batch(self, p.events, p.seq, p.time_ms, p.ack_rp);
-        else
-          refuse_batch(self, p, err);
-      } else if (p.kind == pending::forget) {
-        if (err.empty()) {
-          st.applied_seq = p.seq;
-          p.forget_rp.deliver(st.store->erase(p.user));
-        } else {
-          p.forget_rp.deliver(caf::make_error(error_code::shard_unavailable,
-                                              "forget " + p.user + " was not logged: " + err));
-        }
-      }
-      run_ready_flushes(self);
+      on_durable(self, seq, err);
     },
     [=](profile_atom, const std::string& user) -> engine::profile_view {
       return self->state.store->view(user);
@@ -281,16 +293,49 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       }
       return rp;
     },
-    [=](snapshot_atom) -> shard_snapshot {
+    [=](snapshot_atom) -> caf::typed_response_promise<shard_snapshot> {
       auto& st = self->state;
+      auto rp = self->make_response_promise<shard_snapshot>();
       const auto t0 = steady_ns();
-      shard_snapshot out;
-      out.seq = st.applied_seq;
-      out.bytes = storage::encode_profile_snapshot(st.applied_seq, *st.store, *st.window);
-      out.pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
-      out.events = st.store->events_applied();
-      out.count = st.store->users();
-      return out;
+      if (st.snapshotting) {
+        rp.deliver(caf::make_error(error_code::overloaded, "a snapshot is already running"));
+        return rp;
+      }
+      if (!st.wal) {
+        // In memory only: nothing holds writes back, so serialize in place.
+        shard_snapshot out;
+        out.seq = st.applied_seq;
+        out.bytes = storage::encode_profile_snapshot(st.applied_seq, *st.store, *st.window);
+        out.pause_ns = out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+        out.events = st.store->events_applied();
+        out.count = st.store->users();
+        rp.deliver(std::move(out));
+        return rp;
+      }
+      st.snapshotting = true;
+      st.snapshot_rp = rp;
+      auto me = caf::actor_cast<profile_shard_actor>(self);
+      std::thread([me, store = st.store, window = st.window, seq = st.applied_seq, t0] {
+        shard_snapshot out;
+        out.seq = seq;
+        out.bytes = storage::encode_profile_snapshot(seq, *store, *window);
+        out.events = store->events_applied();
+        out.count = store->users();
+        out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+        caf::anon_send(me, snapshot_atom::value, std::move(out));
+      }).detach();
+      st.snapshot_pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+      return rp;
+    },
+    [=](snapshot_atom, shard_snapshot& out) {
+      auto& st = self->state;
+      st.snapshotting = false;
+      out.pause_ns = st.snapshot_pause_ns;  // queries were answered meanwhile
+      st.snapshot_rp.deliver(std::move(out));
+      auto held = std::move(st.held);
+      st.held.clear();
+      for (auto& [seq, err] : held)
+        on_durable(self, seq, err);
     },
     [=](tick_atom) {
       auto& st = self->state;

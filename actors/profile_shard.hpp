@@ -13,6 +13,10 @@
 //   (no log)  ---------------------------------^       \-> ack deferred while
 //                                                      the item side lags
 //
+// A checkpoint does not stop the shard: with a log, a thread serializes the
+// shard's state while the shard goes on answering queries and only holds
+// back applying (and so acknowledging) durable records until it is done.
+//
 // Events carrying an id already applied within the dedup window are
 // acknowledged again but not applied (engine::apply_idempotent). The item
 // side of every applied batch goes to every item shard as one delta_batch
@@ -47,8 +51,9 @@ struct profile_shard_state {
     caf::typed_response_promise<bool> forget_rp;
     caf::typed_response_promise<std::uint64_t> flush_rp;
   };
-  std::unique_ptr<engine::profile_store> store;
-  std::unique_ptr<engine::dedup_window> window;
+  // Shared with the serializer thread of a snapshot in progress.
+  std::shared_ptr<engine::profile_store> store;
+  std::shared_ptr<engine::dedup_window> window;
   std::shared_ptr<storage::wal> wal;
   std::vector<item_shard_actor> items;
   std::uint32_t index = 0;
@@ -66,6 +71,13 @@ struct profile_shard_state {
   /// Deadlines of the delta batches in flight (no CAF timer per request).
   deadline_queue deadlines;
   bool tick_armed = false;
+  /// A snapshot in progress: a thread serializes store and window while the
+  /// shard answers queries and holds back what would change them (durable
+  /// notices, applied once the snapshot is done, in order).
+  bool snapshotting = false;
+  std::deque<std::pair<std::uint64_t, std::string>> held;
+  caf::typed_response_promise<shard_snapshot> snapshot_rp;
+  std::uint64_t snapshot_pause_ns = 0;
 };
 
 /// Behavior of profile shard `index`, feeding `items` (starting from

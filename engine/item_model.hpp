@@ -126,6 +126,11 @@ class item_model {
   bool visible(key_t key, const item_filter& f) const;
 
   std::int64_t latest_timestamp() const noexcept { return latest_ts_; }
+  /// True when the next popular() without a category would recompute the
+  /// popular cache (it changes the model); false when popular() only reads.
+  bool popular_refresh_due() const noexcept {
+    return !popular_valid_ || popular_changes_ > cfg_.popular_refresh_events;
+  }
   item_model_stats stats() const;
   const model_config& config() const noexcept { return cfg_; }
 

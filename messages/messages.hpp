@@ -107,7 +107,11 @@ struct shard_snapshot {
   std::string bytes;
   std::uint64_t seq = 0;                ///< profile shard: last log seq applied
   std::vector<std::uint64_t> applied;   ///< item shard: last delta seq per profile shard
+  /// How long the shard answered nothing (queries included) for it.
   std::uint64_t pause_ns = 0;
+  /// How long the shard held back writes (applied nothing) while a thread
+  /// serialized its state; queries are answered meanwhile.
+  std::uint64_t hold_ns = 0;
   std::uint64_t events = 0;  ///< profile shard: events applied; item shard: 0
   std::uint64_t count = 0;   ///< users (profile shard) or items (item shard)
 };
@@ -219,8 +223,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_ack& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_snapshot& x) {
-  return f(caf::meta::type_name("shard_snapshot"), x.bytes, x.seq, x.applied, x.pause_ns, x.events,
-           x.count);
+  return f(caf::meta::type_name("shard_snapshot"), x.bytes, x.seq, x.applied, x.pause_ns,
+           x.hold_ns, x.events, x.count);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
@@ -362,7 +366,9 @@ using item_shard_actor = caf::typed_actor<
   caf::replies_to<flush_atom>::with<std::uint64_t>,
   caf::replies_to<stats_atom>::with<item_shard_stats>,
   // from the checkpointer: the shard's state (storage payload)
-  caf::replies_to<snapshot_atom>::with<shard_snapshot>>;
+  caf::replies_to<snapshot_atom>::with<shard_snapshot>,
+  // from the shard's own serializer thread: the snapshot is ready
+  caf::reacts_to<snapshot_atom, shard_snapshot>>;
 
 /// Owns the profiles of the users that hash to it (engine::profile_store).
 using profile_shard_actor = caf::typed_actor<
@@ -375,6 +381,8 @@ using profile_shard_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<shard_stats>,
   // from the checkpointer: the shard's state up to its last applied log seq
   caf::replies_to<snapshot_atom>::with<shard_snapshot>,
+  // from the shard's own serializer thread: the snapshot is ready
+  caf::reacts_to<snapshot_atom, shard_snapshot>,
   // from the write-ahead log's writer thread: record `seq` is durable (empty
   // string) or failed (why); the shard applies or refuses it
   caf::reacts_to<durable_atom, std::uint64_t, std::string>,

@@ -134,8 +134,11 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
     gauge("rtrec_checkpoint_last_bytes", "Size of the last checkpoint.",
           static_cast<double>(d.last_checkpoint.bytes));
     gauge("rtrec_checkpoint_max_pause_seconds",
-          "Longest time one shard paused to serialize itself, over every checkpoint.",
+          "Longest time one shard answered nothing for a checkpoint, over every checkpoint.",
           static_cast<double>(d.max_pause_ns) / 1e9);
+    gauge("rtrec_checkpoint_max_write_hold_seconds",
+          "Longest time one shard held back writes while a thread serialized its state.",
+          static_cast<double>(d.max_hold_ns) / 1e9);
     gauge("rtrec_recovery_seconds", "Time the start-up recovery took (checkpoint + log replay).",
           (d.recovery.load_ms + d.recovery.replay_ms) / 1000.0);
     gauge("rtrec_recovery_replayed_events", "Events replayed from the log at start-up.",

@@ -232,6 +232,7 @@ int run_bench(const bench_options& o, const common_options& common) {
       {"events_per_group", ratio(static_cast<double>(timing.events), static_cast<double>(d.wal.groups))},
       {"checkpoints", d.checkpoints},
       {"max_shard_pause_ms", static_cast<double>(d.max_pause_ns) / 1e6},
+      {"max_shard_write_hold_ms", static_cast<double>(d.max_hold_ns) / 1e6},
       {"last_checkpoint_bytes", d.last_checkpoint.bytes},
       {"last_checkpoint_ms", d.last_checkpoint.total_ms},
       {"snapshot_bytes_per_user", ratio(static_cast<double>(d.last_checkpoint.profile_bytes),
