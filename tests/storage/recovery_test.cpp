@@ -34,38 +34,15 @@
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
 
+#include "tests/storage/temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace rtrec;
 using namespace rtrec::storage;
 
 namespace {
 
-// A fresh directory per test: <tmp>/rtrec_storage_<pid>_<suite>_<test>.
-class temp_dir {
- public:
-  temp_dir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = "rtrec_storage_" + std::to_string(::getpid()) + "_" +
-                       info->test_suite_name() + "_" + info->name();
-    for (auto& c : name)
-      if (c == '/')
-        c = '_';
-    path_ = fs::temp_directory_path() / name;
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const fs::path& path() const { return path_; }
-  std::string data_dir() const { return (path_ / "data").string(); }
-
- private:
-  fs::path path_;
-};
+using rtrec::storage_test::temp_dir;
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in{p, std::ios::binary};
