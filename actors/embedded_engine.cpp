@@ -4,6 +4,9 @@
 #include "actors/util.hpp"
 #include "storage/codec.hpp"
 
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <map>
@@ -25,6 +28,8 @@ struct embedded_engine::client {
   std::unordered_map<std::uint64_t, recommendations_callback> queries;
   std::uint64_t next_ticket = 1;
   std::function<void(std::size_t)> release;
+  /// Answers that left out item shards on unreachable nodes (cluster mode).
+  std::atomic<std::uint64_t> partial_answers{0};
 
   std::uint64_t add_query(recommendations_callback done) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -127,6 +132,8 @@ caf::behavior query_client(caf::stateful_actor<query_client_state>* self,
       .then(
         [=](recommendations& r) {
           *done = true;
+          if (r.missing_shards > 0)
+            st->partial_answers.fetch_add(1, std::memory_order_relaxed);
           st->complete_query(ticket, std::move(r.items));
         },
         [=](caf::error& err) {
@@ -171,6 +178,43 @@ embedded_engine::embedded_engine(engine_options opts)
   config_->set("scheduler.policy", opts_.scheduler_policy == "sharing" ? caf::atom("sharing")
                                                                      : caf::atom("stealing"));
   auto& dur = opts_.durability;
+  const auto& cl = opts_.cluster;
+  if (cl.enabled()) {
+    validate(cl);
+    if (!dur.data_dir.empty())
+      throw std::invalid_argument(
+        "cluster mode keeps each node's state in memory in this version: run nodes without a "
+        "data directory (rtrec node has none by default)");
+    config_->load<caf::io::middleman>();
+    if (cl.tls()) {
+      config_->load<caf::openssl::manager>();
+      config_->openssl_certificate = cl.certificate;
+      config_->openssl_key = cl.key;
+      config_->openssl_cafile = cl.cafile;
+      config_->openssl_passphrase = cl.passphrase;
+    }
+    config_->set("middleman.heartbeat-interval", caf::timespan{cl.heartbeat});
+    config_->set("middleman.connection-timeout", caf::timespan{cl.connection_timeout});
+    auto map = engine::place_shards(cl.nodes, tc.profile_shards, tc.item_shards);
+    tc.local_profiles.assign(tc.profile_shards, false);
+    tc.local_items.assign(tc.item_shards, false);
+    for (auto s : map.profiles_of(cl.self))
+      tc.local_profiles[s] = true;
+    for (auto m : map.items_of(cl.self))
+      tc.local_items[m] = true;
+    cluster_ = std::make_shared<cluster_shared>();
+    auto& cs = cluster_->status;
+    cs.enabled = true;
+    cs.self = cl.self;
+    cs.tls = cl.tls();
+    cs.map = std::move(map);
+    for (std::uint32_t n = 0; n < cl.nodes.size(); ++n) {
+      node_status ns;
+      ns.address = cl.nodes[n];
+      ns.self = ns.up = n == cl.self;
+      cs.nodes.push_back(std::move(ns));
+    }
+  }
   if (!dur.data_dir.empty()) {
     storage::recovery_options ro;
     ro.data_dir = dur.data_dir;
@@ -208,6 +252,8 @@ embedded_engine::embedded_engine(engine_options opts)
   // The recovered objects now belong to the shards.
   tc.recovered.reset();
   topo_.config.recovered.reset();
+  if (cluster_)
+    start_cluster();
   client_state_ = std::make_shared<client>();
   client_state_->release = [this](std::size_t n) { release(n); };
   client_ = system_->spawn(client_actor, client_state_, topo_.ingestors,
@@ -250,6 +296,10 @@ void embedded_engine::stop() {
       spdlog::warn("final checkpoint failed: {}; the next start replays the log instead",
                    system_->render(r.error()));
   }
+  if (manager_)
+    caf::anon_send_exit(manager_, caf::exit_reason::user_shutdown);
+  if (endpoint_)
+    caf::anon_send_exit(endpoint_, caf::exit_reason::user_shutdown);
   stop_topology(topo_);
   caf::anon_send_exit(client_, caf::exit_reason::user_shutdown);
   for (auto& q : query_clients_)
@@ -379,6 +429,9 @@ caf::expected<T> embedded_engine::call(const Dest& dest, Ts&&... xs) {
 
 template <class T, class Dest, class... Ts>
 caf::expected<T> embedded_engine::call_always(const Dest& dest, Ts&&... xs) {
+  if (!dest)
+    return caf::make_error(error_code::shard_unavailable,
+                           "the shard's node is unreachable (see /api/cluster)");
   caf::expected<T> result{caf::make_error(error_code::shard_unavailable, "no answer")};
   caf::scoped_actor self{*system_};
   self->request(dest, caf::timespan{opts_.call_timeout}, std::forward<Ts>(xs)...)
@@ -503,15 +556,38 @@ embedded_engine::session_recommend(std::vector<engine::event> events,
     [&](recommendations_callback cb) { session_async(std::move(events), o, std::move(cb)); });
 }
 
+namespace {
+
+// An item write must reach every item shard: refused whole (nothing
+// applied) while one is unreachable.
+caf::error all_reachable(const std::vector<item_shard_actor>& items) {
+  for (std::size_t m = 0; m < items.size(); ++m)
+    if (!items[m])
+      return caf::make_error(error_code::shard_unavailable,
+                             "item shard " + std::to_string(m)
+                               + " is on an unreachable node; item writes need every item "
+                                 "shard (retry when the node is back)");
+  return caf::none;
+}
+
+}  // namespace
+
 caf::expected<engine::item_meta> embedded_engine::item(const std::string& id) {
-  // Every item shard holds the same metadata; shard 0 answers.
-  return call<engine::item_meta>(topo_.items.front(), item_atom::value, id);
+  // Every item shard holds the same metadata; the first reachable answers.
+  auto h = shards();
+  for (auto& shard : h.items)
+    if (shard)
+      return call<engine::item_meta>(shard, item_atom::value, id);
+  return caf::make_error(error_code::shard_unavailable, "item: no item shard is reachable");
 }
 
 caf::expected<engine::item_meta>
 embedded_engine::update_item(const std::string& id,
                              const std::function<void(engine::item_meta&)>& change) {
   std::lock_guard<std::mutex> guard{item_mtx_};
+  auto h = shards();
+  if (auto err = all_reachable(h.items))
+    return err;
   auto meta = item(id);
   if (!meta)
     return meta;
@@ -523,7 +599,7 @@ embedded_engine::update_item(const std::string& id,
     if (auto err = log_meta(storage::record_kind::item_meta, std::move(payload)))
       return err;
   }
-  for (auto& shard : topo_.items) {
+  for (auto& shard : h.items) {
     auto r = call<bool>(shard, item_atom::value, *meta);
     if (!r)
       return std::move(r.error());
@@ -537,6 +613,9 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
     return caf::make_error(error_code::invalid_request,
                            "item id: " + std::string{meta.id.empty() ? "empty_item" : engine::to_string(r)});
   std::lock_guard<std::mutex> guard{item_mtx_};
+  auto h = shards();
+  if (auto err = all_reachable(h.items))
+    return err;
   {
     std::string payload;
     storage::encode_item_meta(meta, payload);
@@ -544,7 +623,7 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
       return err;
   }
   bool all = true;
-  for (auto& shard : topo_.items) {
+  for (auto& shard : h.items) {
     auto r = call<bool>(shard, item_atom::value, meta);
     if (!r)
       return std::move(r.error());
@@ -555,10 +634,13 @@ caf::expected<bool> embedded_engine::set_item(const engine::item_meta& meta) {
 
 caf::expected<bool> embedded_engine::remove_item(const std::string& id) {
   std::lock_guard<std::mutex> guard{item_mtx_};
+  auto h = shards();
+  if (auto err = all_reachable(h.items))
+    return err;
   if (auto err = log_meta(storage::record_kind::item_remove, id))
     return err;
   bool any = false;
-  for (auto& shard : topo_.items) {
+  for (auto& shard : h.items) {
     auto r = call<bool>(shard, remove_atom::value, id);
     if (!r)
       return std::move(r.error());
@@ -569,23 +651,29 @@ caf::expected<bool> embedded_engine::remove_item(const std::string& id) {
 
 caf::expected<std::vector<engine::interaction>>
 embedded_engine::user_recent(const std::string& user) {
+  auto h = shards();
   auto owner = engine::shard_of(engine::hash_id(user),
-                                static_cast<std::uint32_t>(topo_.profiles.size()));
-  auto r = call<user_interactions>(topo_.profiles[owner], recent_atom::value, user);
+                                static_cast<std::uint32_t>(h.profiles.size()));
+  auto r = call<user_interactions>(h.profiles[owner], recent_atom::value, user);
   if (!r)
     return std::move(r.error());
   return std::move(r->items);
 }
 
 caf::expected<bool> embedded_engine::forget_user(const std::string& user) {
+  auto h = shards();
   auto owner = engine::shard_of(engine::hash_id(user),
-                                static_cast<std::uint32_t>(topo_.profiles.size()));
-  return call<bool>(topo_.profiles[owner], forget_atom::value, user);
+                                static_cast<std::uint32_t>(h.profiles.size()));
+  return call<bool>(h.profiles[owner], forget_atom::value, user);
 }
 
 caf::expected<std::uint64_t> embedded_engine::flush() {
   std::uint64_t applied = 0;
-  for (auto& shard : topo_.profiles) {
+  // Shards on unreachable nodes are skipped: what they acknowledged went
+  // down with them (cluster mode keeps state in memory).
+  for (auto& shard : shards().profiles) {
+    if (!shard)
+      continue;
     auto r = call<std::uint64_t>(shard, flush_atom::value);
     if (!r)
       return std::move(r.error());
@@ -602,7 +690,14 @@ caf::expected<engine_stats> embedded_engine::stats() {
       return std::move(r.error());
     s.ingestors.push_back(std::move(*r));
   }
-  for (auto& a : topo_.profiles) {
+  s.partial_answers = client_state_->partial_answers.load(std::memory_order_relaxed);
+  auto h = shards();
+  // Shards on unreachable nodes are left out (cluster mode).
+  for (auto& a : h.profiles) {
+    if (!a) {
+      ++s.unreachable_shards;
+      continue;
+    }
     auto r = call<shard_stats>(a, stats_atom::value);
     if (!r)
       return std::move(r.error());
@@ -611,7 +706,11 @@ caf::expected<engine_stats> embedded_engine::stats() {
     s.profile_bytes += r->memory_bytes;
     s.profile_shards.push_back(*r);
   }
-  for (auto& a : topo_.items) {
+  for (auto& a : h.items) {
+    if (!a) {
+      ++s.unreachable_shards;
+      continue;
+    }
     auto r = call<item_shard_stats>(a, stats_atom::value);
     if (!r)
       return std::move(r.error());
@@ -621,6 +720,59 @@ caf::expected<engine_stats> embedded_engine::stats() {
     s.item_shards.push_back(*r);
   }
   return s;
+}
+
+// -- cluster mode --------------------------------------------------------------------
+
+
+embedded_engine::shard_handles embedded_engine::shards() const {
+  shard_handles h{topo_.profiles, topo_.items};
+  if (!cluster_)
+    return h;
+  std::lock_guard<std::mutex> guard{cluster_->mtx};
+  update_handles(h.profiles, cluster_->directory.profiles, "engine", "profile");
+  update_handles(h.items, cluster_->directory.items, "engine", "item");
+  return h;
+}
+
+cluster_status embedded_engine::cluster() const {
+  if (!cluster_)
+    return {};
+  std::lock_guard<std::mutex> guard{cluster_->mtx};
+  return cluster_->status;
+}
+
+void embedded_engine::start_cluster() {
+  const auto& cl = opts_.cluster;
+  auto local = local_directory(topo_, cl.self);
+  {
+    std::lock_guard<std::mutex> guard{cluster_->mtx};
+    cluster_->directory = local;
+  }
+  endpoint_ = system_->spawn(node_endpoint, local);
+  auto port = publish_endpoint(*system_, cl, endpoint_);
+  if (!port) {
+    auto why = system_->render(port.error());
+    caf::anon_send_exit(endpoint_, caf::exit_reason::user_shutdown);
+    stop_topology(topo_);
+    system_->await_all_actors_done();
+    throw std::runtime_error("cluster node " + std::to_string(cl.self) + ": " + why);
+  }
+  std::vector<caf::actor> targets;
+  for (auto& a : topo_.ingestors)
+    targets.push_back(caf::actor_cast<caf::actor>(a));
+  for (auto& a : topo_.profiles)
+    if (a)
+      targets.push_back(caf::actor_cast<caf::actor>(a));
+  for (auto& a : topo_.recommenders)
+    targets.push_back(caf::actor_cast<caf::actor>(a));
+  manager_ = system_->spawn(cluster_manager, cl, local, std::move(targets),
+                            connector_of(*system_, cl), cluster_);
+  spdlog::info("cluster: node {} of {} listening for peers on {}:{} ({}); shard map:\n{}",
+               cl.self, cl.nodes.size(),
+               cl.bind_address.empty() ? cl.nodes[cl.self].host : cl.bind_address, *port,
+               cl.tls() ? "TLS" : "plain TCP, loopback only",
+               engine::describe(cluster_->status.map, cl.nodes));
 }
 
 // -- durability -------------------------------------------------------------------

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "actors/cluster.hpp"
 #include "actors/topology.hpp"
 #include "engine/event.hpp"
 #include "engine/scoring.hpp"
@@ -116,6 +117,11 @@ struct engine_options {
   std::chrono::milliseconds call_timeout{15000};
   /// Persistence (off by default: in memory only).
   durability_options durability;
+  /// Cluster mode (off by default: one process). This engine is then one
+  /// node: it hosts the shards placement gives it and reaches the others
+  /// through its peers; every call works as in one process. Cluster nodes
+  /// keep their state in memory (durability.data_dir must be empty).
+  cluster_options cluster;
 };
 
 /// Outcome of one ingest call.
@@ -143,6 +149,11 @@ struct engine_stats {
   std::uint64_t profile_bytes = 0;
   std::uint64_t item_bytes = 0;
   std::uint64_t item_lag_p99_ns = 0;  ///< max over item shards
+  /// Cluster mode: queries answered without the item shards of an
+  /// unreachable node (their items were missing from the answer).
+  std::uint64_t partial_answers = 0;
+  /// Cluster mode: the shards above are those reachable now.
+  std::uint32_t unreachable_shards = 0;
 };
 
 class embedded_engine {
@@ -254,7 +265,11 @@ class embedded_engine {
   /// max_in_flight_events, unless one call alone carried more).
   std::size_t in_flight_peak();
 
-  /// The topology's handles (for advanced use and tests).
+  /// The cluster as this node sees it (enabled = false in one process).
+  cluster_status cluster() const;
+
+  /// The topology's handles (for advanced use and tests). In cluster mode
+  /// the shard vectors hold this node's shards only (null elsewhere).
   const topology& actors() const noexcept { return topo_; }
   caf::actor_system& system() noexcept { return *system_; }
   const engine_options& options() const noexcept { return opts_; }
@@ -286,6 +301,14 @@ class embedded_engine {
   /// memory). Caller holds item_mtx_.
   caf::error log_meta(storage::record_kind kind, std::string payload);
   caf::expected<checkpoint_report> checkpoint_impl();
+  /// Every shard's current handle: the topology's in one process, the
+  /// cluster directory's in cluster mode (null = its node is unreachable).
+  struct shard_handles {
+    std::vector<profile_shard_actor> profiles;
+    std::vector<item_shard_actor> items;
+  };
+  shard_handles shards() const;
+  void start_cluster();
   void checkpoint_loop();
 
   engine_options opts_;
@@ -317,6 +340,10 @@ class embedded_engine {
   std::condition_variable ticker_cv_;
   bool ticker_stop_ = false;
   std::thread ticker_;
+  // Cluster mode.
+  std::shared_ptr<cluster_shared> cluster_;
+  node_actor endpoint_;
+  caf::actor manager_;
 };
 
 }  // namespace rtrec

@@ -1,5 +1,7 @@
 #include "actors/ingestor.hpp"
 
+#include "actors/util.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -96,6 +98,10 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
             p->ack.rejected.push_back({i, engine::reject_reason::shard_unavailable});
           finish_one(p);
         };
+        if (!st.shards[s]) {
+          failed("its node is unreachable");
+          continue;
+        }
         const auto timeout = st.timeout;
         st.deadlines.add(self->clock().now() + timeout, done, [=] {
           failed("no answer within " + std::to_string(timeout.count() / 1000000) + " ms");
@@ -128,6 +134,9 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
       return p->rp;
     },
     [=](stats_atom) -> ingest_stats { return self->state.stats; },
+    [=](directory_atom, const shard_directory& d) {
+      update_handles(self->state.shards, d.profiles, "ingestor", "profile");
+    },
     [=](tick_atom) {
       auto& st = self->state;
       st.tick_armed = false;

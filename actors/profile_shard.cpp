@@ -48,8 +48,15 @@ void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t s
   delta_batch msg{std::move(delta), st.index, seq, steady_ns()};
   // Every item shard gets a copy but the last, which gets the original.
   for (std::size_t m = 0; m < st.items.size(); ++m) {
-    ++st.deltas_in_flight;
     auto& item = st.items[m];
+    if (!item) {
+      // Its node is down (cluster mode): that item shard misses these events.
+      ++st.delta_failures;
+      spdlog::debug("profile shard {}: item shard {} is unreachable; delta batch {} dropped "
+                    "for it", st.index, m, seq);
+      continue;
+    }
+    ++st.deltas_in_flight;
     auto done = std::make_shared<bool>(false);
     auto failed = [=](const std::string& why) {
       auto& s = self->state;
@@ -136,9 +143,19 @@ void run_flush(self_ptr self, caf::typed_response_promise<std::uint64_t> rp) {
     rp.deliver(applied);
     return;
   }
-  auto left = std::make_shared<std::size_t>(st.items.size());
-  auto failed = std::make_shared<bool>(false);
+  auto left = std::make_shared<std::size_t>(0);
   for (auto& item : st.items)
+    if (item)
+      ++*left;
+  if (*left == 0) {
+    rp.deliver(caf::make_error(error_code::shard_unavailable,
+                               "flush: every item shard is on an unreachable node"));
+    return;
+  }
+  auto failed = std::make_shared<bool>(false);
+  for (auto& item : st.items) {
+    if (!item)
+      continue;
     self->request(item, st.timeout, flush_atom::value)
       .then(
         [=](std::uint64_t) mutable {
@@ -153,6 +170,7 @@ void run_flush(self_ptr self, caf::typed_response_promise<std::uint64_t> rp) {
                                          self->system().render(err)));
           }
         });
+  }
 }
 
 // Runs flushes whose predecessors are all done.
@@ -336,6 +354,9 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       st.held.clear();
       for (auto& [seq, err] : held)
         on_durable(self, seq, err);
+    },
+    [=](directory_atom, const shard_directory& d) {
+      update_handles(self->state.items, d.items, "profile shard", "item");
     },
     [=](tick_atom) {
       auto& st = self->state;

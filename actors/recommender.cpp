@@ -1,5 +1,7 @@
 #include "actors/recommender.hpp"
 
+#include "actors/util.hpp"
+
 #include <optional>
 
 #include "engine/profile_store.hpp"
@@ -46,6 +48,20 @@ done_flag track(self_ptr self, promise rp, const char* step) {
 // No CAF timeout: the query's deadline is tracked (see deadlines.hpp).
 constexpr caf::infinite_t untimed{};
 
+// Sends a request to a shard and installs `ok` and `fail`: high priority to a
+// local shard (queries overtake ingest batches in its mailbox), normal
+// priority to a remote one. CAF 0.17 loses the answer to a high-priority
+// request that crosses a node (the response id keeps the priority bit and
+// matches no pending request; actor-framework issue #1299), so remote
+// queries fall back to arrival order in the remote shard's mailbox.
+template <class Dest, class Ok, class Fail, class... Ts>
+void ask(self_ptr self, const Dest& dest, Ok ok, Fail fail, Ts&&... xs) {
+  if (dest.node() == self->node())
+    self->request<high>(dest, untimed, std::forward<Ts>(xs)...).then(std::move(ok), std::move(fail));
+  else
+    self->request(dest, untimed, std::forward<Ts>(xs)...).then(std::move(ok), std::move(fail));
+}
+
 // Asks item shard `shard` (high priority) and relays its answer or a typed
 // error.
 template <class... Ts>
@@ -57,21 +73,28 @@ promise forward(self_ptr self, std::size_t shard, std::uint32_t n, const char* s
                                "n must be at most 10000 and item shards must exist"));
     return rp;
   }
+  if (!st.items[shard]) {
+    rp.deliver(caf::make_error(error_code::shard_unavailable,
+                               std::string{step} + ": item shard " + std::to_string(shard)
+                                 + " is on a node that is unreachable"));
+    return rp;
+  }
   auto done = track(self, rp, step);
-  self->request<high>(st.items[shard], untimed, std::forward<Ts>(xs)...)
-    .then(
-      [=](recommendations& r) mutable {
-        if (!*done) {
-          *done = true;
-          rp.deliver(std::move(r));
-        }
-      },
-      [=](caf::error& err) mutable {
-        if (!*done) {
-          *done = true;
-          rp.deliver(unavailable(self, step, err));
-        }
-      });
+  ask(
+    self, st.items[shard],
+    [=](recommendations& r) mutable {
+      if (!*done) {
+        *done = true;
+        rp.deliver(std::move(r));
+      }
+    },
+    [=](caf::error& err) mutable {
+      if (!*done) {
+        *done = true;
+        rp.deliver(unavailable(self, step, err));
+      }
+    },
+    std::forward<Ts>(xs)...);
   return rp;
 }
 
@@ -102,39 +125,56 @@ std::optional<engine::recommend_options> options_for(self_ptr self, promise& rp,
 struct gather {
   std::vector<engine::shard_scores> parts;
   std::size_t pending = 0;
+  std::uint32_t missing = 0;
   engine::recommend_options options;
 };
 
 // Asks every item shard (high priority) for its partial scores for `v` and
 // delivers the merged list, or the first error, through `rp` (unless `done`).
+// Item shards whose node is known to be down (null in the directory) are
+// left out and counted in missing_shards: a degraded answer beats none.
 void scatter(self_ptr self, const engine::profile_view& v, const engine::recommend_options& o,
              promise rp, done_flag done) {
   auto& st = self->state;
   auto g = std::make_shared<gather>();
   g->options = o;
   g->parts.resize(st.items.size());
-  g->pending = st.items.size();
-  for (std::size_t m = 0; m < st.items.size(); ++m)
+  for (const auto& item : st.items)
+    if (item)
+      ++g->pending;
+    else
+      ++g->missing;
+  if (g->pending == 0) {
+    *done = true;
+    rp.deliver(caf::make_error(error_code::shard_unavailable,
+                               "score: every item shard is on an unreachable node"));
+    return;
+  }
+  for (std::size_t m = 0; m < st.items.size(); ++m) {
+    if (!st.items[m])
+      continue;
     // Item shard 0 also answers the popular list.
-    self->request<high>(st.items[m], untimed, score_atom::value,
-                        engine::make_query(v, g->options, m == 0))
-      .then(
-        [=](engine::shard_scores& part) mutable {
-          if (*done)
-            return;
-          g->parts[m] = std::move(part);
-          if (--g->pending > 0)
-            return;
+    ask(
+      self, st.items[m],
+      [=](engine::shard_scores& part) mutable {
+        if (*done)
+          return;
+        g->parts[m] = std::move(part);
+        if (--g->pending > 0)
+          return;
+        *done = true;
+        // Summed in shard order: deterministic for a topology.
+        rp.deliver(
+          recommendations{engine::merge_shard_scores(g->parts, g->options), g->missing});
+      },
+      [=](caf::error& err) mutable {
+        if (!*done) {
           *done = true;
-          // Summed in shard order: deterministic for a topology.
-          rp.deliver(recommendations{engine::merge_shard_scores(g->parts, g->options)});
-        },
-        [=](caf::error& err) mutable {
-          if (!*done) {
-            *done = true;
-            rp.deliver(unavailable(self, "score", err));
-          }
-        });
+          rp.deliver(unavailable(self, "score", err));
+        }
+      },
+      score_atom::value, engine::make_query(v, g->options, m == 0));
+  }
 }
 
 }  // namespace
@@ -157,19 +197,26 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       o.exclude_seen = x.exclude_seen;
       const auto owner = engine::shard_of(engine::hash_id(x.user),
                                           static_cast<std::uint32_t>(st.profiles.size()));
+      if (!st.profiles[owner]) {
+        rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                   "profile shard " + std::to_string(owner)
+                                     + " is on a node that is unreachable"));
+        return rp;
+      }
       auto done = track(self, rp, "recommend");
-      self->request<high>(st.profiles[owner], untimed, profile_atom::value, x.user)
-        .then(
-          [=](engine::profile_view& v) mutable {
-            if (!*done)
-              scatter(self, v, o, rp, done);
-          },
-          [=](caf::error& err) mutable {
-            if (!*done) {
-              *done = true;
-              rp.deliver(unavailable(self, "profile", err));
-            }
-          });
+      ask(
+        self, st.profiles[owner],
+        [=](engine::profile_view& v) mutable {
+          if (!*done)
+            scatter(self, v, o, rp, done);
+        },
+        [=](caf::error& err) mutable {
+          if (!*done) {
+            *done = true;
+            rp.deliver(unavailable(self, "profile", err));
+          }
+        },
+        profile_atom::value, x.user);
       return rp;
     },
     [=](session_request& x) -> promise {
@@ -194,6 +241,10 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
     },
     [=](latest_atom, std::uint32_t n, std::string& category) -> promise {
       return forward(self, 0, n, "latest", latest_atom::value, n, std::move(category));
+    },
+    [=](directory_atom, const shard_directory& d) {
+      update_handles(self->state.profiles, d.profiles, "recommender", "profile");
+      update_handles(self->state.items, d.items, "recommender", "item");
     },
     [=](tick_atom) {
       auto& st = self->state;

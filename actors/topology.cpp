@@ -13,9 +13,12 @@ topology spawn_topology(caf::actor_system& sys, const topology_config& cfg) {
   const auto items = std::max<std::uint32_t>(1, cfg.item_shards);
   const auto profiles = std::max<std::uint32_t>(1, cfg.profile_shards);
   for (std::uint32_t m = 0; m < items; ++m)
-    t.items.push_back(sys.spawn(item_shard, cfg, m, items));
+    t.items.push_back(is_local(cfg.local_items, m) ? sys.spawn(item_shard, cfg, m, items)
+                                                   : item_shard_actor{});
   for (std::uint32_t s = 0; s < profiles; ++s)
-    t.profiles.push_back(sys.spawn(profile_shard, cfg, s, t.items));
+    t.profiles.push_back(is_local(cfg.local_profiles, s)
+                           ? sys.spawn(profile_shard, cfg, s, t.items)
+                           : profile_shard_actor{});
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, cfg.ingestors); ++i)
     t.ingestors.push_back(sys.spawn(ingestor, cfg, t.profiles));
   for (std::uint32_t r = 0; r < std::max<std::uint32_t>(1, cfg.recommenders); ++r)

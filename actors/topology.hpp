@@ -48,7 +48,17 @@ struct topology_config {
   /// State to start from (recovery); null = empty. Each shard takes its own
   /// part when it is spawned.
   std::shared_ptr<storage::recovered_state> recovered;
+  /// Cluster mode: which profile and item shards this node hosts (by shard
+  /// index). Empty = all of them (one process). The others start as null
+  /// handles until the cluster manager's directory fills them in.
+  std::vector<bool> local_profiles;
+  std::vector<bool> local_items;
 };
+
+/// True when shard `s` is hosted here under `local` (empty = every shard).
+inline bool is_local(const std::vector<bool>& local, std::uint32_t s) {
+  return local.empty() || (s < local.size() && local[s]);
+}
 
 /// Dedup window size of one profile shard under `cfg`.
 inline std::size_t dedup_ids_per_shard(const topology_config& cfg) {
@@ -65,7 +75,9 @@ struct topology {
   topology_config config;
 };
 
-/// Spawns the whole topology in `sys`. Never fails (spawning is local).
+/// Spawns the topology in `sys`: every ingestor and recommender, and the
+/// shards cfg.local_* names (null handles for the others). Never fails
+/// (spawning is local).
 topology spawn_topology(caf::actor_system& sys, const topology_config& cfg);
 
 /// Sends an exit message (user_shutdown) to every actor of `t`.

@@ -58,6 +58,7 @@ using query_atom = caf::atom_constant<caf::atom("query")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using durable_atom = caf::atom_constant<caf::atom("durable")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using directory_atom = caf::atom_constant<caf::atom("directory")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -151,11 +152,26 @@ struct session_request {
 
 struct recommendations {
   std::vector<engine::recommendation> items;
+  /// Item shards that could not contribute because their node is down
+  /// (cluster mode): their items are missing from this answer.
+  std::uint32_t missing_shards = 0;
 };
 
 /// profile_shard -> caller: a user's recent interactions, newest first.
 struct user_interactions {
   std::vector<engine::interaction> items;
+};
+
+/// Where the shards live (cluster mode). A node's node_actor answers with
+/// the shards it hosts (other entries null); the cluster manager sends the
+/// merged directory of every reachable node to the node's ingestors,
+/// profile shards and recommenders, which then address shards through it.
+/// A null entry is a shard whose node is unreachable: requests for it fail
+/// at once with shard_unavailable (deltas for it are dropped and counted).
+struct shard_directory {
+  std::uint32_t node = 0;  ///< the sender's index in the node list
+  std::vector<caf::strong_actor_ptr> profiles;  ///< by profile shard
+  std::vector<caf::strong_actor_ptr> items;     ///< by item shard
 };
 
 /// Counters of one profile shard.
@@ -241,7 +257,11 @@ typename Inspector::result_type inspect(Inspector& f, session_request& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
-  return f(caf::meta::type_name("recommendations"), x.items);
+  return f(caf::meta::type_name("recommendations"), x.items, x.missing_shards);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_directory& x) {
+  return f(caf::meta::type_name("shard_directory"), x.node, x.profiles, x.items);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_interactions& x) {
@@ -339,6 +359,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::shard_scores))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_meta))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_snapshot))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_directory))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -387,14 +408,18 @@ using profile_shard_actor = caf::typed_actor<
   // string) or failed (why); the shard applies or refuses it
   caf::reacts_to<durable_atom, std::uint64_t, std::string>,
   // sent by a profile shard to itself: expire delta batches past their deadline
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // from the cluster manager: where the item shards live now
+  caf::reacts_to<directory_atom, shard_directory>>;
 
 /// Validates events and routes them to their profile shards.
 using ingestor_actor = caf::typed_actor<
   caf::replies_to<ingest_request>::with<ingest_ack>,
   caf::replies_to<stats_atom>::with<ingest_stats>,
   // sent by an ingestor to itself: expire shard batches past their deadline
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // from the cluster manager: where the profile shards live now
+  caf::reacts_to<directory_atom, shard_directory>>;
 
 /// Answers queries by scatter-gather over the shards.
 using recommender_actor = caf::typed_actor<
@@ -404,7 +429,14 @@ using recommender_actor = caf::typed_actor<
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<session_request>::with<recommendations>,
   // sent by a recommender to itself: expire queries past their deadline
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // from the cluster manager: where the shards live now
+  caf::reacts_to<directory_atom, shard_directory>>;
+
+/// One per node in cluster mode, published on the node's cluster port: the
+/// entry point peers connect to (remote_actor) and ask where its shards are.
+using node_actor = caf::typed_actor<
+  caf::replies_to<directory_atom>::with<shard_directory>>;
 
 /// Registers every rtrec message type and the error category with `cfg`.
 /// Call before constructing the actor_system.

@@ -333,6 +333,12 @@ void api::dispatch(const call_ptr& c) {
       return wrong_method("GET");
     return metrics_text(c);
   }
+  if (is({"api", "cluster"})) {
+    c->r = route::cluster;
+    if (m != "GET")
+      return wrong_method("GET");
+    return cluster(c);
+  }
   if (is({"api", "health", "live"}) || is({"api", "health", "ready"})) {
     c->r = route::health;
     if (m != "GET")
@@ -624,9 +630,36 @@ void api::metrics_text(const call_ptr& c) {
     response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     const auto d = engine_.durability();
-    r.body = metrics_.render(s ? &*s : nullptr, engine_.in_flight_events(), &d);
+    const auto cl = engine_.cluster();
+    r.body = metrics_.render(s ? &*s : nullptr, engine_.in_flight_events(), &d, &cl);
     c->finish(std::move(r));
   });
+}
+
+void api::cluster(const call_ptr& c) {
+  const auto st = engine_.cluster();
+  if (!st.enabled)
+    return c->finish(ok(json{{"Enabled", false}}));
+  json nodes = json::array();
+  for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+    const auto& x = st.nodes[n];
+    nodes.push_back({{"Index", n},
+                     {"Address", x.address.to_string()},
+                     {"Self", x.self},
+                     {"Up", x.up},
+                     {"Connects", x.connects},
+                     {"Failures", x.failures},
+                     {"LastError", x.last_error},
+                     {"ProfileShards", st.map.profiles_of(static_cast<std::uint32_t>(n))},
+                     {"ItemShards", st.map.items_of(static_cast<std::uint32_t>(n))}});
+  }
+  c->finish(ok(json{{"Enabled", true},
+                    {"Self", st.self},
+                    {"Tls", st.tls},
+                    {"Complete", st.complete()},
+                    {"Nodes", std::move(nodes)},
+                    {"ProfileShardOwner", st.map.profile_owner},
+                    {"ItemShardOwner", st.map.item_owner}}));
 }
 
 void api::ready(const call_ptr& c) {

@@ -95,6 +95,7 @@ class api {
   void user_read(const call_ptr& c, std::string id);
   void user_delete(const call_ptr& c, std::string id);
   void metrics_text(const call_ptr& c);
+  void cluster(const call_ptr& c);
   void ready(const call_ptr& c);
   bool authorized(const request& req) const;
   bool begin_query(const call_ptr& c);

@@ -19,6 +19,7 @@ const char* to_string(route r) noexcept {
     case route::user_delete: return "user_delete";
     case route::metrics: return "metrics";
     case route::health: return "health";
+    case route::cluster: return "cluster";
     case route::other: return "other";
   }
   return "other";
@@ -70,7 +71,8 @@ void header(std::string& out, const char* name, const char* type, const char* he
 }  // namespace
 
 std::string metrics::render(const engine_stats* stats, std::size_t events_in_flight,
-                            const durability_stats* durability) const {
+                            const durability_stats* durability,
+                            const cluster_status* cluster) const {
   std::string out;
   out.reserve(16 * 1024);
   header(out, "rtrec_http_requests_total", "counter", "HTTP requests answered, by route and status.");
@@ -116,6 +118,33 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
         static_cast<double>(queries_in_flight.load()));
   gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
         static_cast<double>(events_in_flight));
+  if (cluster != nullptr && cluster->enabled) {
+    if (stats != nullptr) {
+      counter("rtrec_cluster_partial_answers_total",
+              "Queries answered without the item shards of an unreachable node.",
+              stats->partial_answers);
+      gauge("rtrec_cluster_unreachable_shards",
+            "Profile and item shards on nodes this node cannot reach.",
+            static_cast<double>(stats->unreachable_shards));
+    }
+    header(out, "rtrec_cluster_node_up", "gauge",
+           "1 while this node reaches the node (and its shards), else 0.");
+    for (std::size_t n = 0; n < cluster->nodes.size(); ++n)
+      out += fmt::format("rtrec_cluster_node_up{{node=\"{}\",address=\"{}\"}} {}\n", n,
+                         cluster->nodes[n].address.to_string(), cluster->nodes[n].up ? 1 : 0);
+    header(out, "rtrec_cluster_connects_total", "counter",
+           "Connections made to each peer (more than 1: it came back after a failure).");
+    for (std::size_t n = 0; n < cluster->nodes.size(); ++n)
+      if (!cluster->nodes[n].self)
+        out += fmt::format("rtrec_cluster_connects_total{{node=\"{}\"}} {}\n", n,
+                           cluster->nodes[n].connects);
+    header(out, "rtrec_cluster_failures_total", "counter",
+           "Failed connection attempts and lost connections per peer.");
+    for (std::size_t n = 0; n < cluster->nodes.size(); ++n)
+      if (!cluster->nodes[n].self)
+        out += fmt::format("rtrec_cluster_failures_total{{node=\"{}\"}} {}\n", n,
+                           cluster->nodes[n].failures);
+  }
   if (durability != nullptr && durability->enabled) {
     const auto& d = *durability;
     counter("rtrec_wal_records_total", "Records written to the write-ahead log.", d.wal.records);

@@ -31,9 +31,10 @@ enum class route : std::uint8_t {
   user_delete,
   metrics,
   health,
+  cluster,
   other,  ///< unknown paths, bad methods, requests rejected before routing
 };
-constexpr std::size_t route_count = 14;
+constexpr std::size_t route_count = 15;
 const char* to_string(route r) noexcept;
 
 /// Latency histogram with fixed buckets in seconds (Prometheus cumulative).
@@ -73,7 +74,8 @@ class metrics {
   /// Returns every metric in Prometheus text format. `stats` may be null
   /// (engine unavailable): the engine's gauges are then left out.
   std::string render(const engine_stats* stats, std::size_t events_in_flight,
-                     const durability_stats* durability = nullptr) const;
+                     const durability_stats* durability = nullptr,
+                     const cluster_status* cluster = nullptr) const;
 
  private:
   static std::size_t status_index(int status) noexcept;

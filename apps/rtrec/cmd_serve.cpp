@@ -21,6 +21,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <stdexcept>
 #include <thread>
 
@@ -32,6 +34,22 @@ namespace rtrec::cli {
 
 namespace {
 
+/// rtrec node's cluster settings (see cluster_options for each one).
+struct cluster_cli {
+  std::vector<std::string> nodes;
+  std::uint32_t node = 0;
+  std::string bind;
+  double heartbeat_s = 1.0;
+  double connection_timeout_s = 5.0;
+  double connect_timeout_s = 5.0;
+  double reconnect_min_s = 0.1;
+  double reconnect_max_s = 2.0;
+  std::string certificate;
+  std::string key;
+  std::string cafile;
+  std::string passphrase_file;
+};
+
 struct serve_options {
   http::server_options server;
   http::api_options api;
@@ -41,7 +59,47 @@ struct serve_options {
   double shutdown_grace_s = 10.0;
   double read_timeout_s = 15.0;
   durability_cli durability;
+  /// Set for rtrec node.
+  std::optional<cluster_cli> cluster;
 };
+
+std::chrono::milliseconds seconds_ms(double s) {
+  return std::chrono::milliseconds(static_cast<long>(s * 1000));
+}
+
+cluster_options make_cluster_options(const cluster_cli& c) {
+  cluster_options o;
+  if (c.nodes.empty())
+    throw usage_error("rtrec node: --nodes (or nodes = [...] in the config file) lists no node");
+  for (const auto& text : c.nodes) {
+    std::string why;
+    auto a = engine::parse_node_address(text, why);
+    if (!a)
+      throw usage_error("rtrec node: --nodes: " + why);
+    o.nodes.push_back(*a);
+  }
+  o.self = c.node;
+  o.bind_address = c.bind;
+  o.heartbeat = seconds_ms(c.heartbeat_s);
+  o.connection_timeout = seconds_ms(c.connection_timeout_s);
+  o.connect_timeout = seconds_ms(c.connect_timeout_s);
+  o.reconnect_min = seconds_ms(c.reconnect_min_s);
+  o.reconnect_max = seconds_ms(std::max(c.reconnect_max_s, c.reconnect_min_s));
+  o.certificate = c.certificate;
+  o.key = c.key;
+  o.cafile = c.cafile;
+  if (!c.passphrase_file.empty()) {
+    std::ifstream in{c.passphrase_file};
+    if (!in || !std::getline(in, o.passphrase))
+      throw usage_error("--openssl-passphrase-file " + c.passphrase_file + ": cannot be read");
+  }
+  try {
+    validate(o);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(e.what());
+  }
+  return o;
+}
 
 std::optional<std::string> load_api_key(const serve_options& o) {
   if (!o.api_key_file.empty()) {
@@ -85,7 +143,10 @@ int run_serve(serve_options o, const common_options& common) {
   o.server.read_timeout = std::chrono::milliseconds(static_cast<long>(o.read_timeout_s * 1000));
   auto eo = make_engine_options(common);
   eo.max_in_flight_events = o.max_in_flight_events;
-  apply_durability(o.durability, eo);
+  if (o.cluster)
+    eo.cluster = make_cluster_options(*o.cluster);
+  else
+    apply_durability(o.durability, eo);
   if (common.workers == 0) {
     // Leave the HTTP I/O threads their cores: on 2 cores one CAF worker
     // serves 1.4x the requests of two (docs/benchmarks.md).
@@ -93,7 +154,11 @@ int run_serve(serve_options o, const common_options& common) {
     eo.worker_threads = cores > o.server.io_threads ? cores - o.server.io_threads : 1;
   }
   embedded_engine eng{eo};
-  if (eo.durability.data_dir.empty())
+  if (eo.cluster.enabled())
+    spdlog::info("rtrec node: node {} of a {}-node cluster; in memory (a restarted node "
+                 "starts empty); cluster status: GET /api/cluster",
+                 eo.cluster.self, eo.cluster.nodes.size());
+  else if (eo.durability.data_dir.empty())
     spdlog::warn("rtrec serve: in memory only (--in-memory): nothing survives a restart");
   http::server srv{eng, o.server, o.api};
   if (!o.port_file.empty())
@@ -124,12 +189,8 @@ int run_serve(serve_options o, const common_options& common) {
   return idle && flushed ? 0 : 1;
 }
 
-}  // namespace
-
-void add_serve_command(CLI::App& root, common_options& common, command_runner& run) {
-  auto* cmd = root.add_subcommand(
-    "serve", "Serve the HTTP/JSON API (Gorse-compatible) until SIGTERM or SIGINT");
-  auto o = std::make_shared<serve_options>();
+// The HTTP server's options, shared by serve and node.
+void add_http_options(CLI::App* cmd, const std::shared_ptr<serve_options>& o) {
   cmd->add_option("--address", o->server.address, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->server.port, "Port to listen on (0 = any free port)")
     ->capture_default_str();
@@ -157,12 +218,112 @@ void add_serve_command(CLI::App& root, common_options& common, command_runner& r
   cmd->add_option("--read-timeout", o->read_timeout_s,
                   "Seconds a request may take to arrive, or a connection may stay idle")
     ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
-  add_durability_options(*cmd, o->durability, common, "rtrec-data");
   cmd->add_option("--shutdown-grace", o->shutdown_grace_s,
                   "Seconds to let requests in flight finish on SIGTERM")
     ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& root, common_options& common, command_runner& run) {
+  auto* cmd = root.add_subcommand(
+    "serve", "Serve the HTTP/JSON API (Gorse-compatible) until SIGTERM or SIGINT");
+  auto o = std::make_shared<serve_options>();
+  add_http_options(cmd, o);
+  add_durability_options(*cmd, o->durability, common, "rtrec-data");
   add_common_options(*cmd, common);
   bind_runner(*cmd, run, [o, &common] { return run_serve(*o, common); });
+}
+
+void add_node_command(CLI::App& root, common_options& common, command_runner& run) {
+  auto* cmd = root.add_subcommand(
+    "node", "Run one node of a cluster: the HTTP/JSON API of serve, with the shards spread "
+            "over the nodes (--config FILE, flags override it)");
+  auto o = std::make_shared<serve_options>();
+  o->cluster.emplace();
+  auto& c = *o->cluster;
+  add_http_options(cmd, o);
+  cmd->add_option("--nodes", c.nodes,
+                  "Every node's cluster address host:port, the same list on every node")
+    ->delimiter(',');
+  cmd->add_option("--node", c.node, "This node's index in --nodes (from 0)")
+    ->capture_default_str();
+  cmd->add_option("--cluster-bind", c.bind,
+                  "Interface the cluster port listens on (default: this node's host)");
+  cmd->add_option("--heartbeat", c.heartbeat_s, "Seconds between heartbeats to peers")
+    ->check(CLI::Range(0.05, 600.0))->capture_default_str();
+  cmd->add_option("--connection-timeout", c.connection_timeout_s,
+                  "Seconds of silence after which a peer's connection counts as lost")
+    ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  cmd->add_option("--connect-timeout", c.connect_timeout_s,
+                  "Seconds one connection attempt to a peer may take")
+    ->check(CLI::Range(0.1, 600.0))->capture_default_str();
+  cmd->add_option("--reconnect-min", c.reconnect_min_s,
+                  "Seconds before the first retry to an unreachable peer (doubles per failure)")
+    ->check(CLI::Range(0.01, 600.0))->capture_default_str();
+  cmd->add_option("--reconnect-max", c.reconnect_max_s, "Longest wait between retries (seconds)")
+    ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
+  cmd->add_option("--openssl-certificate", c.certificate,
+                  "TLS between nodes: this node's certificate chain (PEM); config: "
+                  "[openssl] certificate");
+  cmd->add_option("--openssl-key", c.key, "TLS: this node's private key (PEM)");
+  cmd->add_option("--openssl-cafile", c.cafile,
+                  "TLS: the CA certificate that signed every node's certificate (PEM)");
+  cmd->add_option("--openssl-passphrase-file", c.passphrase_file,
+                  "TLS: file whose first line is the key's passphrase");
+  add_common_options(*cmd, common);
+  bind_runner(*cmd, run, [o, &common] { return run_serve(*o, common); });
+}
+
+std::vector<std::string> expand_node_config(std::vector<std::string> args) {
+  if (args.size() < 2 || args[1] != "node")
+    return args;
+  std::string file;
+  for (std::size_t k = 2; k < args.size(); ++k) {
+    if (args[k] == "--config" && k + 1 < args.size()) {
+      file = args[k + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(k),
+                 args.begin() + static_cast<std::ptrdiff_t>(k + 2));
+      break;
+    }
+    if (args[k].rfind("--config=", 0) == 0) {
+      file = args[k].substr(9);
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(k));
+      break;
+    }
+  }
+  if (file.empty())
+    return args;
+  std::ifstream in{file};
+  if (!in)
+    throw usage_error("--config " + file + ": cannot be read");
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML{}.from_config(in);
+  } catch (const CLI::Error& e) {
+    throw usage_error("--config " + file + ": " + e.what());
+  }
+  // "[openssl] certificate = x" becomes --openssl-certificate x; a flag given
+  // on the command line wins over the file.
+  std::vector<std::string> extra;
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--")
+      continue;  // section markers
+    std::string flag = "--";
+    for (const auto& p : item.parents)
+      flag += p + "-";
+    flag += item.name;
+    const bool given = std::any_of(args.begin() + 2, args.end(), [&](const std::string& a) {
+      return a == flag || a.rfind(flag + "=", 0) == 0;
+    });
+    if (given)
+      continue;
+    extra.push_back(flag);
+    for (const auto& v : item.inputs)
+      extra.push_back(v);
+  }
+  args.insert(args.begin() + 2, extra.begin(), extra.end());
+  return args;
 }
 
 }  // namespace rtrec::cli

@@ -10,11 +10,14 @@
 //   recommend  load a data file and print one user's recommendations
 //   soak       long ingest run watching memory
 //   serve      the HTTP/JSON API server (the main job)
+//   node       one node of a cluster (serve with the shards spread over nodes)
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "apps/rtrec/options.hpp"
 
@@ -33,5 +36,13 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
 void add_recommend_command(CLI::App& root, common_options& common, command_runner& run);
 void add_soak_command(CLI::App& root, common_options& common, command_runner& run);
 void add_serve_command(CLI::App& root, common_options& common, command_runner& run);
+void add_node_command(CLI::App& root, common_options& common, command_runner& run);
+
+/// rtrec node --config FILE: returns `args` (argv as strings) with FILE's
+/// settings (CLI11's TOML format; "[openssl] certificate = x" is
+/// --openssl-certificate x) inserted as flags, except those given on the
+/// command line, which win. Other commands pass through unchanged. Throws
+/// usage_error when FILE cannot be read or parsed.
+std::vector<std::string> expand_node_config(std::vector<std::string> args);
 
 }  // namespace rtrec::cli

@@ -47,8 +47,14 @@ int main(int argc, char** argv) {
   add_recommend_command(app, common, run);
   add_soak_command(app, common, run);
   add_serve_command(app, common, run);
+  add_node_command(app, common, run);
   try {
-    app.parse(argc, argv);
+    // CLI11 parses the arguments in reverse order when given a vector.
+    auto args = expand_node_config(std::vector<std::string>(argv, argv + argc));
+    std::vector<std::string> rest(args.rbegin(), args.rend() - 1);
+    app.parse(rest);
+  } catch (const usage_error& e) {
+    return fail(exit_usage_error, e.what());
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, version or the error
     return code == 0 ? 0 : exit_usage_error;
