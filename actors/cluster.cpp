@@ -58,14 +58,8 @@ shard_directory local_directory(const topology& t, std::uint32_t node) {
   return d;
 }
 
-node_actor::behavior_type node_endpoint(node_actor::pointer, shard_directory local) {
-  return {
-    [=](directory_atom) { return local; },
-  };
-}
-
 caf::expected<std::uint16_t> publish_endpoint(caf::actor_system& sys, const cluster_options& o,
-                                              const node_actor& endpoint) {
+                                              const caf::actor& endpoint) {
   const auto& me = o.nodes[o.self];
   const auto& bind = o.bind_address.empty() ? me.host : o.bind_address;
   auto r = o.tls() ? caf::openssl::publish(endpoint, me.port, bind.c_str(), true)
@@ -91,7 +85,7 @@ using self_ptr = caf::stateful_actor<cluster_manager_state>*;
 void publish_directory(self_ptr self) {
   auto& st = self->state;
   shard_directory d = st.local;
-  const auto& map = st.shared->status.map;  // written once before spawn
+  const auto& map = st.shared->status.map;  // set before the manager started
   for (std::size_t s = 0; s < d.profiles.size(); ++s)
     if (auto owner = map.profile_owner[s]; owner != st.opts.self)
       d.profiles[s] = st.peers[owner].handle ? st.peers[owner].profiles[s] : nullptr;
@@ -100,34 +94,71 @@ void publish_directory(self_ptr self) {
       d.items[m] = st.peers[owner].handle ? st.peers[owner].items[m] : nullptr;
   for (auto& t : st.targets)
     self->send(t, directory_atom::value, d);
-  std::lock_guard<std::mutex> guard{st.shared->mtx};
-  st.shared->directory = std::move(d);
-  for (std::size_t n = 0; n < st.peers.size(); ++n)
-    if (n != st.opts.self)
-      st.shared->status.nodes[n].up = static_cast<bool>(st.peers[n].handle);
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    st.shared->directory = std::move(d);
+    for (std::size_t n = 0; n < st.peers.size(); ++n)
+      if (n != st.opts.self)
+        st.shared->status.nodes[n].up = static_cast<bool>(st.peers[n].handle);
+  }
+  st.shared->changed.notify_all();
 }
 
-void note_failure(self_ptr self, std::uint32_t n, const std::string& why) {
+void note(self_ptr self, std::uint32_t n, const std::string& why, bool connected) {
   auto& st = self->state;
-  std::lock_guard<std::mutex> guard{st.shared->mtx};
-  auto& ns = st.shared->status.nodes[n];
-  ++ns.failures;
-  ns.last_error = why;
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    auto& ns = st.shared->status.nodes[n];
+    if (connected) {
+      ++ns.connects;
+      ns.last_error.clear();
+    } else {
+      ++ns.failures;
+      ns.last_error = why;
+    }
+  }
+  st.shared->changed.notify_all();
 }
 
-void connect(self_ptr self, std::uint32_t n);
+// Returns "" when a peer's directory fits this node's configuration.
+std::string check_directory(self_ptr self, std::uint32_t n, const shard_directory& d) {
+  const auto& st = self->state;
+  if (d.node == n && d.profiles.size() == st.local.profiles.size()
+      && d.items.size() == st.local.items.size())
+    return {};
+  return "it is configured differently (it says it is node " + std::to_string(d.node) + " with "
+         + std::to_string(d.profiles.size()) + " profile and " + std::to_string(d.items.size())
+         + " item shards; here it is node " + std::to_string(n) + " with "
+         + std::to_string(st.local.profiles.size()) + " and "
+         + std::to_string(st.local.items.size())
+         + "): every node needs the same node list and shard counts";
+}
 
-// Tries node n again after its backoff (doubling up to the maximum).
+// Peer n is up: monitor it and route to its shards.
+void peer_up(self_ptr self, std::uint32_t n, caf::strong_actor_ptr handle, shard_directory& d) {
+  auto& st = self->state;
+  auto& p = st.peers[n];
+  p.dialing = false;
+  p.handle = std::move(handle);
+  p.profiles = std::move(d.profiles);
+  p.items = std::move(d.items);
+  p.backoff = std::chrono::milliseconds{0};
+  self->monitor(p.handle);
+  note(self, n, {}, true);
+  spdlog::info("cluster: node {} ({}) is up", n, st.opts.nodes[n].to_string());
+  publish_directory(self);
+}
+
+// Dials node n again after its backoff (doubling up to the maximum).
 void retry_later(self_ptr self, std::uint32_t n, const std::string& why) {
   auto& st = self->state;
   auto& p = st.peers[n];
-  p.connecting = false;
+  p.dialing = false;
   if (st.stopping)
     return;
-  note_failure(self, n, why);
-  p.backoff = p.backoff.count() == 0
-                ? st.opts.reconnect_min
-                : std::min(st.opts.reconnect_max, p.backoff * 2);
+  note(self, n, why, false);
+  p.backoff = p.backoff.count() == 0 ? st.opts.reconnect_min
+                                     : std::min(st.opts.reconnect_max, p.backoff * 2);
   const auto& addr = st.opts.nodes[n];
   if (p.backoff == st.opts.reconnect_min)
     spdlog::warn("cluster: node {} ({}) unreachable: {}; retrying with backoff up to {} ms", n,
@@ -138,14 +169,67 @@ void retry_later(self_ptr self, std::uint32_t n, const std::string& why) {
   self->delayed_send(self, p.backoff, tick_atom::value, n);
 }
 
-void connect(self_ptr self, std::uint32_t n) {
+// Peer n stopped being reachable: its shards go null; a dialer dials again.
+void peer_down(self_ptr self, std::uint32_t n, const std::string& why) {
   auto& st = self->state;
   auto& p = st.peers[n];
-  if (st.stopping || p.connecting || p.handle)
+  spdlog::warn("cluster: node {} ({}) is down ({}); its shards answer shard_unavailable "
+               "until it is back",
+               n, st.opts.nodes[n].to_string(), why);
+  self->demonitor(caf::actor_cast<caf::actor_addr>(p.handle));
+  p.handle = nullptr;
+  p.profiles.clear();
+  p.items.clear();
+  publish_directory(self);
+  if (st.opts.self < n) {
+    p.backoff = std::chrono::milliseconds{0};
+    retry_later(self, n, "connection lost: " + why);
+  } else {
+    note(self, n, "connection lost: " + why + " (waiting for it to dial again)", false);
+  }
+}
+
+// Asks every peer that is up for its directory; one that does not answer
+// within connection_timeout is down (a frozen process, a dead link that TCP
+// has not noticed yet). Runs every heartbeat.
+void ping(self_ptr self) {
+  auto& st = self->state;
+  if (st.stopping)
     return;
-  p.connecting = true;
+  for (std::uint32_t n = 0; n < st.peers.size(); ++n) {
+    auto handle = st.peers[n].handle;
+    if (!handle)
+      continue;
+    self->request(caf::actor_cast<node_actor>(handle), caf::timespan{st.opts.connection_timeout},
+                  directory_atom::value)
+      .then([](shard_directory&) {},
+            [=](caf::error& err) {
+              if (self->state.peers[n].handle == handle)
+                peer_down(self, n, "no answer to a ping within "
+                                     + std::to_string(self->state.opts.connection_timeout.count())
+                                     + " ms: " + self->system().render(err));
+            });
+  }
+  self->delayed_send(self, st.opts.heartbeat, tick_atom::value);
+}
+
+bool dials(const cluster_manager_state& st, std::uint32_t n) {
+  return st.opts.self < n;
+}
+
+void dial(self_ptr self, std::uint32_t n) {
+  auto& st = self->state;
+  auto& p = st.peers[n];
+  if (st.stopping || p.dialing || p.handle)
+    return;
+  p.dialing = true;
   const auto addr = st.opts.nodes[n];
   const caf::timespan timeout{st.opts.connect_timeout};
+  auto failed = [=](const char* step) {
+    return [=](caf::error& err) {
+      retry_later(self, n, std::string{step} + self->system().render(err));
+    };
+  };
   self->request(st.connector, timeout, caf::connect_atom::value, addr.host, addr.port)
     .then(
       [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
@@ -153,43 +237,29 @@ void connect(self_ptr self, std::uint32_t n) {
           retry_later(self, n, "no actor is published on that port");
           return;
         }
-        auto handle = caf::actor_cast<node_actor>(ptr);
-        self->request(handle, timeout, directory_atom::value)
+        auto peer = caf::actor_cast<node_actor>(ptr);
+        self->request(peer, timeout, directory_atom::value)
           .then(
-            [=](shard_directory& d) {
-              auto& st = self->state;
-              auto& p = st.peers[n];
-              if (d.node != n || d.profiles.size() != st.local.profiles.size()
-                  || d.items.size() != st.local.items.size()) {
-                retry_later(self, n,
-                            "it is configured differently (it says it is node "
-                              + std::to_string(d.node) + " with "
-                              + std::to_string(d.profiles.size()) + " profile and "
-                              + std::to_string(d.items.size())
-                              + " item shards); every node needs the same node list and "
-                                "shard counts");
+            [=](shard_directory& d) mutable {
+              if (auto why = check_directory(self, n, d); !why.empty()) {
+                retry_later(self, n, why);
                 return;
               }
-              p.connecting = false;
-              p.handle = handle;
-              p.addr = handle.address();
-              p.profiles = std::move(d.profiles);
-              p.items = std::move(d.items);
-              p.backoff = std::chrono::milliseconds{0};
-              self->monitor(handle);
-              {
-                std::lock_guard<std::mutex> guard{st.shared->mtx};
-                ++st.shared->status.nodes[n].connects;
-                st.shared->status.nodes[n].last_error.clear();
-              }
-              spdlog::info("cluster: node {} ({}) is up", n, st.opts.nodes[n].to_string());
-              publish_directory(self);
+              // Introduce this node; the peer routes to it from then on.
+              self->request(peer, timeout, directory_atom::value, self->state.local)
+                .then(
+                  [=](bool taken) mutable {
+                    if (!taken) {
+                      retry_later(self, n, "it refused this node's directory (see its log)");
+                      return;
+                    }
+                    peer_up(self, n, ptr, d);
+                  },
+                  failed("introduction failed: "));
             },
-            [=](caf::error& err) {
-              retry_later(self, n, "directory query failed: " + self->system().render(err));
-            });
+            failed("directory query failed: "));
       },
-      [=](caf::error& err) { retry_later(self, n, self->system().render(err)); });
+      failed(""));
 }
 
 }  // namespace
@@ -210,18 +280,8 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
     auto& st = self->state;
     for (std::uint32_t n = 0; n < st.peers.size(); ++n) {
       auto& p = st.peers[n];
-      if (!p.handle || p.addr != dm.source)
-        continue;
-      spdlog::warn("cluster: node {} ({}) is down ({}); its shards answer shard_unavailable "
-                   "until it is back",
-                   n, st.opts.nodes[n].to_string(), self->system().render(dm.reason));
-      p.handle = nullptr;
-      p.addr = nullptr;
-      p.profiles.clear();
-      p.items.clear();
-      publish_directory(self);
-      p.backoff = std::chrono::milliseconds{0};
-      retry_later(self, n, "connection lost: " + self->system().render(dm.reason));
+      if (p.handle && p.handle == dm.source)
+        peer_down(self, n, self->system().render(dm.reason));
     }
   });
   self->set_exit_handler([=](caf::exit_msg& em) {
@@ -230,12 +290,41 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
   });
   publish_directory(self);
   for (std::uint32_t n = 0; n < st.peers.size(); ++n)
-    if (n != st.opts.self)
-      connect(self, n);
+    if (dials(st, n))
+      dial(self, n);
+  self->delayed_send(self, st.opts.heartbeat, tick_atom::value);
   return {
+    // A peer asks where this node's shards are.
+    [=](directory_atom) { return self->state.local; },
+    // A peer with a lower index introduces itself (it dialed this node).
+    [=](directory_atom, shard_directory& d) -> bool {
+      auto& st = self->state;
+      const auto n = d.node;
+      auto sender = self->current_sender();
+      if (n >= st.peers.size() || dials(st, n) || !sender) {
+        spdlog::error("cluster: refused an introduction from a node calling itself {}: only "
+                      "nodes with a lower index than {} dial this one",
+                      n, st.opts.self);
+        return false;
+      }
+      if (auto why = check_directory(self, n, d); !why.empty()) {
+        spdlog::error("cluster: refused node {}: {}", n, why);
+        note(self, n, why, false);
+        return false;
+      }
+      auto& p = st.peers[n];
+      if (p.handle) {
+        // It restarted before its old connection was noticed as lost.
+        self->demonitor(caf::actor_cast<caf::actor_addr>(p.handle));
+        p.handle = nullptr;
+      }
+      peer_up(self, n, std::move(sender), d);
+      return true;
+    },
+    [=](tick_atom) { ping(self); },
     [=](tick_atom, std::uint32_t n) {
       if (n < self->state.peers.size())
-        connect(self, n);
+        dial(self, n);
     },
   };
 }

@@ -3,30 +3,35 @@
 //
 // Every node runs every ingestor and recommender role locally and hosts the
 // profile and item shards that rendezvous hashing gives it
-// (engine/placement.hpp). It publishes one node_actor on its cluster port;
-// its cluster manager connects to every peer's node_actor, asks for the
-// peer's shards (shard_directory), monitors it, and sends the merged
-// directory to the node's ingestors, profile shards and recommenders. They
-// address remote shards through CAF proxies exactly as local ones: a
-// shard_batch, a delta_batch or a query to a remote shard is one message on
-// the peer's connection.
+// (engine/placement.hpp). Its cluster manager is published on the node's
+// cluster port (node_actor). The managers learn where every shard is
+// (shard_directory) and send the merged directory to the node's ingestors,
+// profile shards and recommenders, which then address remote shards through
+// CAF proxies exactly as local ones: a shard_batch, a delta_batch or a query
+// for a remote shard is one message on the peers' connection.
 //
+// One connection per pair of nodes: the node with the lower index dials
+// (two nodes dialing each other at once break CAF 0.17's TLS connections).
 // A peer, seen from one node's manager:
 //
-//   connecting --connect + directory ok--> up --down_msg (connection lost,
-//       ^                                   |    heartbeat timeout, peer died)
-//       |                                   v
-//       +--- retry after backoff <---- down: its shards are null in the
-//            (doubling, capped)              directory -> shard_unavailable
+//   dialing (peer index > mine):
+//     connect --ok--> ask its directory --ok--> introduce myself --true--> up
+//        ^  any step failed or timed out: retry after backoff (doubling,
+//        |  capped)                                                       |
+//        +------------- down: connection lost, heartbeat timeout <--------+
+//   waiting (peer index < mine):
+//     down --its introduction arrives--> up --connection lost--> down
 //
-// Every step has a finite timeout. CAF's heartbeat (connection_timeout)
-// turns a frozen peer into a lost connection.
+// While a peer is down its shards are null in the directory: requests for
+// them answer shard_unavailable at once. CAF's heartbeat
+// (connection_timeout) turns a frozen peer into a lost connection.
 #pragma once
 
 #include <caf/all.hpp>
 #include <caf/io/middleman_actor.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -52,7 +57,8 @@ struct cluster_options {
   /// silent before it counts as lost (a frozen peer).
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds connection_timeout{5000};
-  /// One connection attempt (connect + directory query) may take this long.
+  /// One connection attempt (connect, directory, introduction) may take this
+  /// long.
   std::chrono::milliseconds connect_timeout{5000};
   /// Reconnection backoff: first delay, doubled per failure up to the max.
   std::chrono::milliseconds reconnect_min{100};
@@ -80,7 +86,7 @@ struct node_status {
   engine::node_address address;
   bool self = false;
   bool up = false;             ///< connected and its directory known (self: always)
-  std::uint64_t connects = 0;  ///< successful connections so far
+  std::uint64_t connects = 0;  ///< connections made (dialed or introduced) so far
   std::uint64_t failures = 0;  ///< failed attempts and lost connections
   std::string last_error;
 };
@@ -99,25 +105,22 @@ struct cluster_status {
 /// Shared between the cluster manager (writer) and the engine (reader).
 struct cluster_shared {
   std::mutex mtx;
-  cluster_status status;
+  std::condition_variable changed;  ///< notified after every status change
+  cluster_status status;            ///< status.map is set before the manager starts
   shard_directory directory;
 };
 
 /// The directory of the shards hosted in `t` (null for the others).
 shard_directory local_directory(const topology& t, std::uint32_t node);
 
-/// Answers peers' directory queries with `local`.
-node_actor::behavior_type node_endpoint(node_actor::pointer self, shard_directory local);
-
 struct cluster_manager_state {
   static inline const char* name = "rtrec.cluster_manager";
   struct peer {
-    node_actor handle;  ///< null while not up
-    caf::actor_addr addr;
+    caf::strong_actor_ptr handle;  ///< the peer's manager; null while down
     std::vector<caf::strong_actor_ptr> profiles;
     std::vector<caf::strong_actor_ptr> items;
     std::chrono::milliseconds backoff{0};
-    bool connecting = false;
+    bool dialing = false;
   };
   cluster_options opts;
   shard_directory local;
@@ -128,21 +131,23 @@ struct cluster_manager_state {
   bool stopping = false;
 };
 
-/// Keeps every peer connected (see the diagram above) and sends the merged
-/// directory to `targets` (this node's ingestors, profile shards and
-/// recommenders) whenever it changes. `connector` is the middleman actor that
-/// connects (plain BASP or openssl). Untyped: it also handles down messages.
-caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self, cluster_options opts,
-                              shard_directory local, std::vector<caf::actor> targets,
+/// The node's manager and published endpoint (node_actor). Keeps every peer
+/// connected (see the diagram above) and sends the merged directory to
+/// `targets` (this node's ingestors, profile shards and recommenders)
+/// whenever it changes. `connector` is the middleman actor that dials
+/// (plain BASP or openssl's). Untyped: it also handles down messages.
+caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
+                              cluster_options opts, shard_directory local,
+                              std::vector<caf::actor> targets,
                               caf::io::middleman_actor connector,
                               std::shared_ptr<cluster_shared> shared);
 
-/// Publishes `endpoint` on this node's cluster port (TLS when configured).
+/// Publishes `manager` on this node's cluster port (TLS when configured).
 /// Returns the port bound, or an error naming the address.
 caf::expected<std::uint16_t> publish_endpoint(caf::actor_system& sys, const cluster_options& o,
-                                              const node_actor& endpoint);
+                                              const caf::actor& manager);
 
-/// The middleman actor that connects to peers (openssl's with TLS).
+/// The middleman actor that dials peers (openssl's with TLS).
 caf::io::middleman_actor connector_of(caf::actor_system& sys, const cluster_options& o);
 
 }  // namespace rtrec

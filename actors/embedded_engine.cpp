@@ -1,6 +1,7 @@
 #include "actors/embedded_engine.hpp"
 
 #include "actors/deadlines.hpp"
+#include "actors/openssl_error_queue.hpp"
 #include "actors/util.hpp"
 #include "storage/codec.hpp"
 
@@ -187,6 +188,9 @@ embedded_engine::embedded_engine(engine_options opts)
         "data directory (rtrec node has none by default)");
     config_->load<caf::io::middleman>();
     if (cl.tls()) {
+      if (!openssl_error_queue_fix_active())
+        spdlog::warn("cluster: the OpenSSL error-queue fix is not active in this process; a "
+                     "failed TLS handshake may drop healthy connections (CAF 0.17.6 bug)");
       config_->load<caf::openssl::manager>();
       config_->openssl_certificate = cl.certificate;
       config_->openssl_key = cl.key;
@@ -194,7 +198,13 @@ embedded_engine::embedded_engine(engine_options opts)
       config_->openssl_passphrase = cl.passphrase;
     }
     config_->set("middleman.heartbeat-interval", caf::timespan{cl.heartbeat});
-    config_->set("middleman.connection-timeout", caf::timespan{cl.connection_timeout});
+    // CAF 0.17.6 drops healthy TLS connections at the first heartbeat check
+    // when its connection timeout is on (seen on every run here), so with
+    // TLS it stays off and the cluster manager's own pings
+    // (connection_timeout) notice frozen peers in both modes.
+    config_->set("middleman.connection-timeout",
+                 cl.tls() ? caf::timespan{std::chrono::hours(24 * 365)}
+                          : caf::timespan{cl.connection_timeout});
     auto map = engine::place_shards(cl.nodes, tc.profile_shards, tc.item_shards);
     tc.local_profiles.assign(tc.profile_shards, false);
     tc.local_items.assign(tc.item_shards, false);
@@ -298,8 +308,6 @@ void embedded_engine::stop() {
   }
   if (manager_)
     caf::anon_send_exit(manager_, caf::exit_reason::user_shutdown);
-  if (endpoint_)
-    caf::anon_send_exit(endpoint_, caf::exit_reason::user_shutdown);
   stop_topology(topo_);
   caf::anon_send_exit(client_, caf::exit_reason::user_shutdown);
   for (auto& q : query_clients_)
@@ -742,21 +750,20 @@ cluster_status embedded_engine::cluster() const {
   return cluster_->status;
 }
 
+bool embedded_engine::await_cluster(const std::function<bool(const cluster_status&)>& pred,
+                                    std::chrono::milliseconds timeout) const {
+  if (!cluster_)
+    return pred(cluster_status{});
+  std::unique_lock<std::mutex> guard{cluster_->mtx};
+  return cluster_->changed.wait_for(guard, timeout, [&] { return pred(cluster_->status); });
+}
+
 void embedded_engine::start_cluster() {
   const auto& cl = opts_.cluster;
   auto local = local_directory(topo_, cl.self);
   {
     std::lock_guard<std::mutex> guard{cluster_->mtx};
     cluster_->directory = local;
-  }
-  endpoint_ = system_->spawn(node_endpoint, local);
-  auto port = publish_endpoint(*system_, cl, endpoint_);
-  if (!port) {
-    auto why = system_->render(port.error());
-    caf::anon_send_exit(endpoint_, caf::exit_reason::user_shutdown);
-    stop_topology(topo_);
-    system_->await_all_actors_done();
-    throw std::runtime_error("cluster node " + std::to_string(cl.self) + ": " + why);
   }
   std::vector<caf::actor> targets;
   for (auto& a : topo_.ingestors)
@@ -768,6 +775,14 @@ void embedded_engine::start_cluster() {
     targets.push_back(caf::actor_cast<caf::actor>(a));
   manager_ = system_->spawn(cluster_manager, cl, local, std::move(targets),
                             connector_of(*system_, cl), cluster_);
+  auto port = publish_endpoint(*system_, cl, manager_);
+  if (!port) {
+    auto why = system_->render(port.error());
+    caf::anon_send_exit(manager_, caf::exit_reason::user_shutdown);
+    stop_topology(topo_);
+    system_->await_all_actors_done();
+    throw std::runtime_error("cluster node " + std::to_string(cl.self) + ": " + why);
+  }
   spdlog::info("cluster: node {} of {} listening for peers on {}:{} ({}); shard map:\n{}",
                cl.self, cl.nodes.size(),
                cl.bind_address.empty() ? cl.nodes[cl.self].host : cl.bind_address, *port,

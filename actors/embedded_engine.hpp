@@ -268,6 +268,12 @@ class embedded_engine {
   /// The cluster as this node sees it (enabled = false in one process).
   cluster_status cluster() const;
 
+  /// Waits until `pred` holds for cluster() or `timeout` passes; returns
+  /// whether it holds. Wakes on every change of the status (no polling).
+  /// In one process, returns pred(cluster()) at once.
+  bool await_cluster(const std::function<bool(const cluster_status&)>& pred,
+                     std::chrono::milliseconds timeout) const;
+
   /// The topology's handles (for advanced use and tests). In cluster mode
   /// the shard vectors hold this node's shards only (null elsewhere).
   const topology& actors() const noexcept { return topo_; }
@@ -342,7 +348,6 @@ class embedded_engine {
   std::thread ticker_;
   // Cluster mode.
   std::shared_ptr<cluster_shared> cluster_;
-  node_actor endpoint_;
   caf::actor manager_;
 };
 

@@ -433,10 +433,14 @@ using recommender_actor = caf::typed_actor<
   // from the cluster manager: where the shards live now
   caf::reacts_to<directory_atom, shard_directory>>;
 
-/// One per node in cluster mode, published on the node's cluster port: the
-/// entry point peers connect to (remote_actor) and ask where its shards are.
+/// One per node in cluster mode (its cluster manager), published on the
+/// node's cluster port. The node with the lower index connects
+/// (remote_actor), asks for the other's shards, then introduces itself with
+/// its own; the answer true means the peer took it (false: it refused a
+/// directory that does not fit its configuration).
 using node_actor = caf::typed_actor<
-  caf::replies_to<directory_atom>::with<shard_directory>>;
+  caf::replies_to<directory_atom>::with<shard_directory>,
+  caf::replies_to<directory_atom, shard_directory>::with<bool>>;
 
 /// Registers every rtrec message type and the error category with `cfg`.
 /// Call before constructing the actor_system.
