@@ -675,6 +675,19 @@ caf::expected<bool> embedded_engine::forget_user(const std::string& user) {
   return call<bool>(h.profiles[owner], forget_atom::value, user);
 }
 
+caf::expected<std::uint64_t> embedded_engine::flush_local() {
+  std::uint64_t applied = 0;
+  for (auto& shard : topo_.profiles) {
+    if (!shard)
+      continue;  // hosted by another node
+    auto r = call<std::uint64_t>(shard, flush_atom::value);
+    if (!r)
+      return std::move(r.error());
+    applied += *r;
+  }
+  return applied;
+}
+
 caf::expected<std::uint64_t> embedded_engine::flush() {
   std::uint64_t applied = 0;
   // Shards on unreachable nodes are skipped: what they acknowledged went

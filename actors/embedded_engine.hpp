@@ -247,6 +247,11 @@ class embedded_engine {
   /// too. Returns the number of events applied by the profile shards.
   caf::expected<std::uint64_t> flush();
 
+  /// Like flush(), for the profile shards hosted by this node only (cluster
+  /// mode; the same as flush() in one process): what a node does before it
+  /// stops, without waiting on peers that may be stopping too.
+  caf::expected<std::uint64_t> flush_local();
+
   /// Gathers counters from every actor.
   caf::expected<engine_stats> stats();
 

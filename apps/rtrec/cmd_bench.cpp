@@ -7,11 +7,23 @@
 // recommend(random user of the workload, 10) until ingestion is over (each
 // asks at least once). Ingest throughput = events / (first send .. end of
 // flush()), so every event is fully applied on the item side too.
+//
+// With --cluster N the same events then go through an N-node cluster in
+// this process (each node its own CAF actor system, BASP over loopback
+// TCP): ingested through node 0, queried through node N-1, next to the
+// embedded figures of the same run. Bytes on the wire per event come from
+// the loopback interface's counters (TCP/IP headers included), so run it on
+// an otherwise quiet machine.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -39,6 +51,7 @@ struct bench_options {
   bool json = false;
   durability_cli durability;
   bool measure_recovery = false;
+  std::size_t cluster = 0;  // nodes; 0 = embedded only
 };
 
 struct query_load {
@@ -116,15 +129,16 @@ ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std
   return t;
 }
 
-// Runs the ingest with query threads alongside; returns the merged latencies.
-query_load run_load(embedded_engine& eng, event_batches& batches, std::size_t events,
-                    const bench_options& o, ingest_timing& timing) {
+// Runs the ingest (through `eng`) with query threads (through `query_eng`)
+// alongside; returns the merged latencies.
+query_load run_load(embedded_engine& eng, embedded_engine& query_eng, event_batches& batches,
+                    std::size_t events, const bench_options& o, ingest_timing& timing) {
   const auto users = sample_users(batches, events, max_query_users);
   std::atomic<bool> done{users.empty()};
   std::vector<query_load> loads(users.empty() ? 0 : o.query_threads);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < loads.size(); ++i)
-    threads.emplace_back(query_loop, std::ref(eng), std::cref(users),
+    threads.emplace_back(query_loop, std::ref(query_eng), std::cref(users),
                          o.data.synthetic.seed + 1 + i, std::cref(done), std::ref(loads[i]));
   try {
     timing = ingest_pipelined(eng, batches, events, o.pipeline, o.rate);
@@ -200,6 +214,66 @@ void print_readable(const nlohmann::json& r) {
     std::printf("%-24s %s\n", section, r[section].dump().c_str());
 }
 
+std::uint16_t free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    throw std::runtime_error("bench --cluster: cannot bind a loopback socket");
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Bytes sent over the loopback interface so far (0 when unreadable).
+std::uint64_t loopback_tx_bytes() {
+  std::ifstream in{"/sys/class/net/lo/statistics/tx_bytes"};
+  std::uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+// The --cluster run: N nodes in this process on free loopback ports.
+nlohmann::json run_cluster(const bench_options& o, const common_options& common,
+                           event_batches& batches, std::size_t events, std::size_t bad_lines) {
+  std::vector<engine::node_address> nodes;
+  while (nodes.size() < o.cluster) {
+    engine::node_address a{"127.0.0.1", free_loopback_port()};
+    if (std::find(nodes.begin(), nodes.end(), a) == nodes.end())
+      nodes.push_back(a);
+  }
+  std::vector<std::unique_ptr<embedded_engine>> cluster;
+  for (std::uint32_t n = 0; n < nodes.size(); ++n) {
+    auto eo = make_engine_options(common);
+    eo.worker_threads = common.workers > 0 ? common.workers : 1;
+    eo.cluster.nodes = nodes;
+    eo.cluster.self = n;
+    cluster.push_back(std::make_unique<embedded_engine>(eo));
+  }
+  for (auto& node : cluster)
+    if (!node->await_cluster([](const cluster_status& s) { return s.complete(); },
+                             std::chrono::seconds(30)))
+      throw std::runtime_error("bench --cluster: the nodes did not connect within 30 s");
+  spdlog::info("cluster of {} nodes formed; ingesting through node 0, querying through node {}",
+               nodes.size(), nodes.size() - 1);
+  const auto rss_before = current_rss_bytes();
+  const auto tx_before = loopback_tx_bytes();
+  ingest_timing timing;
+  const auto queries = run_load(*cluster.front(), *cluster.back(), batches, events, o, timing);
+  const auto tx = loopback_tx_bytes() - tx_before;
+  auto r = report(timing, queries, unwrap(cluster.front()->stats(), *cluster.front(), "stats"),
+                  rss_before, bad_lines, o, common);
+  r["wire_bytes"] = tx;
+  r["wire_bytes_per_event"] = ratio(static_cast<double>(tx), static_cast<double>(events));
+  r["wire_bytes_note"] = "loopback tx bytes during the run (TCP/IP headers, query traffic and "
+                         "any other loopback traffic on the machine included)";
+  for (auto& node : cluster)
+    node->stop();
+  return r;
+}
+
 int run_bench(const bench_options& o, const common_options& common) {
   std::size_t bad_lines = 0;
   auto batches = load_batches(o.data, o.batch, bad_lines);
@@ -217,7 +291,8 @@ int run_bench(const bench_options& o, const common_options& common) {
   spdlog::info("ingesting {} events in batches of {}, {} in flight, {} query thread(s)", events,
                o.batch, o.pipeline, o.query_threads);
   ingest_timing timing;
-  const auto queries = run_load(eng, batches, events, o, timing);
+  auto cluster_batches = o.cluster > 0 ? batches : event_batches{};
+  const auto queries = run_load(eng, eng, batches, events, o, timing);
   auto r = report(timing, queries, unwrap(eng.stats(), eng, "stats"), rss_before, bad_lines, o,
                   common);
   if (!eo.durability.data_dir.empty()) {
@@ -259,8 +334,25 @@ int run_bench(const bench_options& o, const common_options& common) {
     }
     r["durability"] = std::move(dj);
   }
+  if (o.cluster > 0) {
+    eng_ptr.reset();
+    r = nlohmann::json{{"embedded", std::move(r)},
+                       {"cluster", run_cluster(o, common, cluster_batches, events, bad_lines)}};
+    auto& e = r["embedded"];
+    auto& c = r["cluster"];
+    r["cluster_nodes"] = o.cluster;
+    r["ingest_ratio_cluster_vs_embedded"] =
+      ratio(c["ingest_events_per_sec"].get<double>(), e["ingest_events_per_sec"].get<double>());
+    r["recommend_p99_ratio_cluster_vs_embedded"] =
+      ratio(c["recommend_p99_ms"].get<double>(), e["recommend_p99_ms"].get<double>());
+  }
   if (o.json)
     std::cout << r.dump(2) << '\n';
+  else if (o.cluster > 0)
+    for (const char* part : {"embedded", "cluster"}) {
+      std::printf("== %s\n", part);
+      print_readable(r[part]);
+    }
   else
     print_readable(r);
   return 0;
@@ -290,6 +382,10 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
   cmd->add_flag("--measure-recovery", o->measure_recovery,
                 "With --data-dir: stop without a final checkpoint, then time the recovery "
                 "(newest periodic checkpoint + log tail)");
+  cmd->add_option("--cluster", o->cluster,
+                  "Then run the same events through an N-node cluster in this process "
+                  "(loopback TCP) and report both")
+    ->check(CLI::Range(std::size_t{0}, std::size_t{16}))->capture_default_str();
   add_common_options(*cmd, common);
   bind_runner(*cmd, run, [o, &common] { return run_bench(*o, common); });
 }

@@ -178,7 +178,9 @@ int run_serve(serve_options o, const common_options& common) {
   spdlog::info("rtrec serve: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   const auto grace = std::chrono::milliseconds(static_cast<long>(o.shutdown_grace_s * 1000));
   const bool idle = srv.drain(grace);
-  auto flushed = eng.flush();
+  // A cluster node flushes the shards it hosts (their deltas reach every
+  // reachable item shard), not the whole cluster.
+  auto flushed = eng.flush_local();
   if (flushed)
     spdlog::info("rtrec serve: flushed; {} events applied in this run", *flushed);
   else
