@@ -444,7 +444,9 @@ caf::expected<T> embedded_engine::call_always(const Dest& dest, Ts&&... xs) {
   caf::scoped_actor self{*system_};
   self->request(dest, caf::timespan{opts_.call_timeout}, std::forward<Ts>(xs)...)
     .receive([&](T& x) { result = std::move(x); },
-             [&](caf::error& err) { result = std::move(err); });
+             // A timeout or a dead shard is shard_unavailable, as on the
+             // ingest and query paths.
+             [&](caf::error& err) { result = typed(*system_, "call", err); });
   return result;
 }
 
