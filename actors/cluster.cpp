@@ -1,5 +1,10 @@
 #include "actors/cluster.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 #include <spdlog/spdlog.h>
@@ -70,6 +75,30 @@ caf::expected<std::uint16_t> publish_endpoint(caf::actor_system& sys, const clus
                              + ": " + sys.render(r.error())
                              + " (is another process using the port?)");
   return r;
+}
+
+std::vector<engine::node_address> free_loopback_nodes(std::size_t n) {
+  std::vector<int> fds;
+  std::vector<engine::node_address> out;
+  for (std::size_t k = 0; k < n; ++k) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      break;
+    fds.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      break;
+    out.push_back({"127.0.0.1", ntohs(a.sin_port)});
+  }
+  for (int fd : fds)
+    ::close(fd);
+  if (out.size() != n)
+    throw std::runtime_error("free_loopback_nodes: cannot bind a loopback socket");
+  return out;
 }
 
 caf::io::middleman_actor connector_of(caf::actor_system& sys, const cluster_options& o) {

@@ -147,6 +147,13 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
 caf::expected<std::uint16_t> publish_endpoint(caf::actor_system& sys, const cluster_options& o,
                                               const caf::actor& manager);
 
+/// Addresses of `n` distinct loopback ports that nobody listens on right now
+/// (each bound to 127.0.0.1:0 at the same time, then all closed): for a
+/// cluster on one machine in tests and benchmarks. Another process may take
+/// one before the nodes bind it. Throws std::runtime_error when no socket
+/// can be bound.
+std::vector<engine::node_address> free_loopback_nodes(std::size_t n);
+
 /// The middleman actor that dials peers (openssl's with TLS).
 caf::io::middleman_actor connector_of(caf::actor_system& sys, const cluster_options& o);
 

@@ -11,8 +11,14 @@
 //        recommender --score_atom--> every item_shard     (scatter-gather;
 //                                    shard 0 adds the popular list)
 //
+// In cluster mode (actors/cluster.hpp) the same messages cross nodes: the
+// cluster managers exchange shard_directory (directory_atom) and hand it to
+// their node's ingestors, profile shards and recommenders, which address
+// remote shards through it.
+//
 // Every type that travels is in the type-ID block below and registered by
-// register_messages(), so it can cross a node boundary unchanged.
+// register_messages(), so it can cross a node boundary unchanged
+// (tests/actors/cluster_test.cpp sends each one across a real connection).
 #pragma once
 
 #include <caf/all.hpp>

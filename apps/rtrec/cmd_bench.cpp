@@ -14,11 +14,7 @@
 // embedded figures of the same run. Bytes on the wire per event come from
 // the loopback interface's counters (TCP/IP headers included), so run it on
 // an otherwise quiet machine.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -214,19 +210,6 @@ void print_readable(const nlohmann::json& r) {
     std::printf("%-24s %s\n", section, r[section].dump().c_str());
 }
 
-std::uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
-      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("bench --cluster: cannot bind a loopback socket");
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Bytes sent over the loopback interface so far (0 when unreadable).
 std::uint64_t loopback_tx_bytes() {
   std::ifstream in{"/sys/class/net/lo/statistics/tx_bytes"};
@@ -238,12 +221,7 @@ std::uint64_t loopback_tx_bytes() {
 // The --cluster run: N nodes in this process on free loopback ports.
 nlohmann::json run_cluster(const bench_options& o, const common_options& common,
                            event_batches& batches, std::size_t events, std::size_t bad_lines) {
-  std::vector<engine::node_address> nodes;
-  while (nodes.size() < o.cluster) {
-    engine::node_address a{"127.0.0.1", free_loopback_port()};
-    if (std::find(nodes.begin(), nodes.end(), a) == nodes.end())
-      nodes.push_back(a);
-  }
+  const auto nodes = free_loopback_nodes(o.cluster);
   std::vector<std::unique_ptr<embedded_engine>> cluster;
   for (std::uint32_t n = 0; n < nodes.size(); ++n) {
     auto eo = make_engine_options(common);

@@ -16,9 +16,6 @@
 // by every status change), never a sleep.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <caf/io/all.hpp>
@@ -37,30 +34,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A port nobody listens on right now (bound to 127.0.0.1:0, then closed).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
-      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("free_port: cannot bind a loopback socket");
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 std::vector<engine::node_address> loopback_nodes(std::size_t n) {
-  std::vector<engine::node_address> out;
-  std::set<std::uint16_t> used;
-  while (out.size() < n) {
-    auto p = free_port();
-    if (used.insert(p).second)
-      out.push_back({"127.0.0.1", p});
-  }
-  return out;
+  return free_loopback_nodes(n);
 }
 
 topology_config cluster_topology();
@@ -547,7 +522,7 @@ TEST(cluster_config, refuses_what_cannot_run_safely_naming_the_problem) {
   refused(bind, "bind address");
   // A data directory is refused in cluster mode (state is in memory).
   engine_options eo;
-  eo.cluster.nodes = {{"127.0.0.1", free_port()}};
+  eo.cluster.nodes = free_loopback_nodes(1);
   eo.durability.data_dir = "/tmp/never-created";
   EXPECT_THROW(embedded_engine{eo}, std::invalid_argument);
 }

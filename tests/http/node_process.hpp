@@ -5,6 +5,8 @@
 // one-shot run of the CLI that is expected to exit by itself.
 #pragma once
 
+#include "actors/cluster.hpp"
+
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -29,27 +31,9 @@ namespace rtrec::testing {
 /// `count` distinct loopback ports that were free a moment ago (bound to
 /// 127.0.0.1:0 together, read back, released).
 inline std::vector<std::uint16_t> free_loopback_ports(std::size_t count) {
-  std::vector<int> fds;
   std::vector<std::uint16_t> ports;
-  for (std::size_t k = 0; k < count; ++k) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-      break;
-    fds.push_back(fd);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      break;
-    ports.push_back(ntohs(a.sin_port));
-  }
-  for (int fd : fds)
-    ::close(fd);
-  if (ports.size() != count)
-    throw std::runtime_error("free_loopback_ports: cannot bind a loopback socket");
+  for (const auto& a : rtrec::free_loopback_nodes(count))
+    ports.push_back(a.port);
   return ports;
 }
 
