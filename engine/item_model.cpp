@@ -56,12 +56,19 @@ item_model::item_model(model_config cfg, std::uint32_t shard, std::uint32_t shar
   cfg_.neighbors_max = std::max<std::size_t>(1, cfg_.neighbors_max);
 }
 
-double item_model::sim(double c, double ni, double nj) const {
-  if (ni <= 0.0 || nj <= 0.0)
+double item_model::norm_alpha(double norm) const {
+  if (norm <= 0.0)
     return 0.0;
-  if (cfg_.similarity_alpha == 0.5)
-    return c / std::sqrt(ni * nj);
-  return c / (std::pow(ni, cfg_.similarity_alpha) * std::pow(nj, 1.0 - cfg_.similarity_alpha));
+  return cfg_.similarity_alpha == 0.5 ? std::sqrt(norm) : std::pow(norm, cfg_.similarity_alpha);
+}
+
+void item_model::set_norm(item_entry& e, double norm) const {
+  e.norm = norm;
+  if (norm <= 0.0)
+    e.norm_pow = 0.0;
+  else
+    e.norm_pow = cfg_.similarity_alpha == 0.5 ? std::sqrt(norm)
+                                              : std::pow(norm, 1.0 - cfg_.similarity_alpha);
 }
 
 void item_model::bump(row& r, key_t other, double inc) {
@@ -96,7 +103,7 @@ void item_model::rescale_items_pop(double factor) {
 
 void item_model::rescale_items_norm(double factor) {
   for (auto& [k, e] : items_)
-    e.norm *= factor;
+    set_norm(e, e.norm * factor);
 }
 
 void item_model::apply(const item_delta_batch& b) {
@@ -161,7 +168,7 @@ void item_model::apply(const item_delta_batch& b) {
           rescale_rows(rescale);
           rescale_items_norm(rescale);
         }
-        e.norm += w * w * gc;
+        set_norm(e, e.norm + w * w * gc);
         const std::uint32_t end = std::min<std::uint32_t>(
           ctx_end, static_cast<std::uint32_t>(b.ctx_item.size()));
         if (ctx_begin < end && owns(j)) {
@@ -193,6 +200,26 @@ bool item_model::visible(key_t key, const item_filter& f) const {
 
 void item_model::candidates(const score_query& q,
                             absl::flat_hash_map<key_t, double>& out) const {
+  accumulate(q, out, [](double& acc, double x, const item_entry&) { acc += x; });
+}
+
+void item_model::candidates(const score_query& q,
+                            absl::flat_hash_map<key_t, candidate>& out) const {
+  accumulate(q, out, [](candidate& acc, double x, const item_entry& e) {
+    acc.score += x;
+    acc.entry = &e;
+  });
+}
+
+template <class Map, class Add>
+void item_model::accumulate(const score_query& q, Map& out, Add add) const {
+  // The rows' sizes bound the candidates: one reserve, no rehash while adding.
+  std::size_t total = 0;
+  for (const key_t i : q.items)
+    if (owns(i))
+      if (auto rit = rows_.find(i); rit != rows_.end())
+        total += rit->second.size();
+  out.reserve(out.size() + total);
   for (std::size_t n = 0; n < q.items.size() && n < q.weights.size(); ++n) {
     const key_t i = q.items[n];
     if (!owns(i))
@@ -201,15 +228,26 @@ void item_model::candidates(const score_query& q,
     auto iit = items_.find(i);
     if (rit == rows_.end() || iit == items_.end())
       continue;
-    const double ni = iit->second.norm;
+    const double ni_alpha = norm_alpha(iit->second.norm);
     const double w = q.weights[n];
-    for (const auto& [j, c] : rit->second) {
+    // Each neighbour's item entry is a likely cache miss: prefetch a few
+    // neighbours ahead so the misses overlap.
+    constexpr int ahead = 6;
+    const row& r = rit->second;
+    auto next = r.begin();
+    for (int k = 0; k < ahead && next != r.end(); ++k, ++next)
+      items_.prefetch(next->first);
+    for (const auto& [j, c] : r) {
+      if (next != r.end()) {
+        items_.prefetch(next->first);
+        ++next;
+      }
       auto jit = items_.find(j);
       if (jit == items_.end() || jit->second.hidden)
         continue;
       if (!f_matches(jit->second, q.filter))
         continue;
-      out[j] += w * sim(c, ni, jit->second.norm);
+      add(out[j], w * sim(c, ni_alpha, jit->second.norm_pow), jit->second);
     }
   }
 }
@@ -221,12 +259,12 @@ std::vector<scored> item_model::similar(key_t item, std::size_t n,
   auto iit = items_.find(item);
   if (rit == rows_.end() || iit == items_.end() || n == 0)
     return out;
-  const double ni = iit->second.norm;
+  const double ni_alpha = norm_alpha(iit->second.norm);
   for (const auto& [j, c] : rit->second) {
     auto jit = items_.find(j);
     if (j == item || jit == items_.end() || jit->second.hidden || !f_matches(jit->second, f))
       continue;
-    out.push_back({j, sim(c, ni, jit->second.norm)});
+    out.push_back({j, sim(c, ni_alpha, jit->second.norm_pow)});
   }
   const auto keep = std::min(n, out.size());
   std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep), out.end(), better);

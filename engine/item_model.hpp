@@ -49,6 +49,13 @@ class forward_decay {
 };
 
 struct item_entry {
+  // The fields a query reads for every candidate come first, next to the key
+  // in the table slot, so one cache line usually holds them.
+  /// norm^(1 - similarity_alpha), the item's factor as a neighbour in sim();
+  /// derived from norm (kept with it, never saved) so queries call no pow().
+  double norm_pow = 0.0;
+  bool hidden = false;
+  bool created_by_meta = false;
   std::string id;
   std::vector<std::string> categories;
   double norm = 0.0;        ///< decayed sum of squared first-interaction weights
@@ -59,8 +66,6 @@ struct item_entry {
   /// one, else the earliest time of its positive events (whatever order they
   /// arrive in). 0 = not yet known.
   std::int64_t created = 0;
-  bool created_by_meta = false;
-  bool hidden = false;
 };
 
 /// Metadata of an item, set by the application.
@@ -97,6 +102,13 @@ class item_model {
   /// and items failing the filter are left out. `out` may hold candidates from
   /// earlier calls; equal keys are summed.
   void candidates(const score_query& q, absl::flat_hash_map<key_t, double>& out) const;
+  /// The same, also keeping each candidate's entry (valid until the model
+  /// changes), so a caller needs no second lookup for its name.
+  struct candidate {
+    double score = 0.0;
+    const item_entry* entry = nullptr;
+  };
+  void candidates(const score_query& q, absl::flat_hash_map<key_t, candidate>& out) const;
 
   /// Returns up to n items most similar to `item` (must be owned by this
   /// shard to give results), best first. Empty for an unknown item.
@@ -160,10 +172,19 @@ class item_model {
  private:
   using row = absl::flat_hash_map<key_t, double>;
   void bump(row& r, key_t other, double inc);
+  template <class Map, class Add>
+  void accumulate(const score_query& q, Map& out, Add add) const;
   void rescale_rows(double factor);
   void rescale_items_pop(double factor);
   void rescale_items_norm(double factor);
-  double sim(double c, double ni, double nj) const;
+  /// sim(i, j) = c / (norm_i^alpha * norm_j^(1-alpha)), from the two factors.
+  static double sim(double c, double ni_alpha, double nj_pow) {
+    return ni_alpha > 0.0 && nj_pow > 0.0 ? c / (ni_alpha * nj_pow) : 0.0;
+  }
+  /// norm^alpha (the query item's factor); 0 for a norm <= 0.
+  double norm_alpha(double norm) const;
+  /// Sets e.norm and its derived norm_pow.
+  void set_norm(item_entry& e, double norm) const;
   void refresh_popular();
   void set_created(key_t key, item_entry& e, std::int64_t ts);
 

@@ -21,33 +21,42 @@ shard_scores score_on_shard(item_model& m, const score_query& q) {
   shard_scores out;
   absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
   if (!q.items.empty()) {
-    absl::flat_hash_map<key_t, double> acc;
+    absl::flat_hash_map<key_t, item_model::candidate> acc;
     m.candidates(q, acc);
     out.candidates.reserve(acc.size());
-    for (const auto& [k, v] : acc)
-      if (!excluded.contains(k))
-        out.candidates.push_back({k, v});
+    if (q.names)
+      out.names.reserve(acc.size());
+    for (const auto& [k, c] : acc) {
+      if (excluded.contains(k))
+        continue;
+      out.candidates.push_back({k, c.score});
+      if (q.names)
+        out.names.push_back(c.entry->id);
+    }
   }
   if (q.popular > 0)
     out.popular = m.popular(q.popular, q.filter, excluded);
   if (q.names) {
-    auto name_of = [&](key_t k) {
-      const auto* n = m.name(k);
-      return n != nullptr ? *n : std::string{};
-    };
-    out.names.reserve(out.candidates.size());
-    for (const auto& c : out.candidates)
-      out.names.push_back(name_of(c.key));
-    for (const auto& c : out.popular)
-      out.popular_names.push_back(name_of(c.key));
+    out.popular_names.reserve(out.popular.size());
+    for (const auto& c : out.popular) {
+      const auto* n = m.name(c.key);
+      out.popular_names.push_back(n != nullptr ? *n : std::string{});
+    }
   }
   return out;
 }
 
 std::vector<scored> merge_shard_keys(const std::vector<shard_scores>& parts,
                                      const recommend_options& o) {
+  std::size_t total = 0, total_popular = 0;
+  for (const auto& part : parts) {
+    total += part.candidates.size();
+    total_popular += part.popular.size();
+  }
   absl::flat_hash_map<key_t, double> acc;
+  acc.reserve(total);
   std::vector<scored> popular;
+  popular.reserve(total_popular);
   for (const auto& part : parts) {
     for (const auto& c : part.candidates)
       acc[c.key] += c.score;
@@ -58,21 +67,30 @@ std::vector<scored> merge_shard_keys(const std::vector<shard_scores>& parts,
 
 std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
                                                const recommend_options& o) {
-  absl::flat_hash_map<key_t, const std::string*> names;
-  for (const auto& part : parts) {
-    for (std::size_t k = 0; k < part.candidates.size() && k < part.names.size(); ++k)
-      names.emplace(part.candidates[k].key, &part.names[k]);
-    for (std::size_t k = 0; k < part.popular.size() && k < part.popular_names.size(); ++k)
-      names.emplace(part.popular[k].key, &part.popular_names[k]);
-  }
   const auto page = merge_shard_keys(parts, o);
+  // Names only for the page: one pass over the parts until each is found.
+  absl::flat_hash_map<key_t, std::size_t> slot;
+  slot.reserve(page.size());
+  for (std::size_t k = 0; k < page.size(); ++k)
+    slot.emplace(page[k].key, k);
+  std::vector<const std::string*> names(page.size(), nullptr);
+  std::size_t missing = page.size();
+  auto take = [&](const std::vector<scored>& keys, const std::vector<std::string>& of) {
+    for (std::size_t k = 0; missing > 0 && k < keys.size() && k < of.size(); ++k)
+      if (auto it = slot.find(keys[k].key); it != slot.end() && names[it->second] == nullptr) {
+        names[it->second] = &of[k];
+        --missing;
+      }
+  };
+  for (const auto& part : parts) {
+    take(part.candidates, part.names);
+    take(part.popular, part.popular_names);
+  }
   std::vector<recommendation> out;
   out.reserve(page.size());
-  for (const auto& s : page) {
-    auto it = names.find(s.key);
-    if (it != names.end() && !it->second->empty())
-      out.push_back({*it->second, s.score});
-  }
+  for (std::size_t k = 0; k < page.size(); ++k)
+    if (names[k] != nullptr && !names[k]->empty())
+      out.push_back({*names[k], page[k].score});
   return out;
 }
 

@@ -748,7 +748,7 @@ void item_model::load(std::string_view bytes) {
         e.categories.reserve(static_cast<std::size_t>(ib.cat_n[k]));
         for (std::uint64_t c = 0; c < ib.cat_n[k]; ++c)
           e.categories.emplace_back(category_at.next());
-        e.norm = ib.norm[k];
+        set_norm(e, ib.norm[k]);
         e.popularity = ib.popularity[k];
         e.events = ib.events[k];
         e.last_timestamp = ib.last_ts[k];

@@ -299,6 +299,59 @@ TEST(ItemModel, RowsStayBoundedUnderRandomLoad) {
   }
 }
 
+// Queries read norm^(1 - alpha) cached with each item (no pow() per
+// candidate); the overload that also returns entries (names without a second
+// lookup) must score exactly like the plain one, hidden items and the
+// category filter included.
+TEST(ItemModel, CandidateEntriesMatchThePlainScoresAndCachedNormPowers) {
+  const std::uint64_t seed = 4242;
+  std::mt19937_64 rng{seed};
+  model_config cfg;
+  cfg.similarity_alpha = 0.7;
+  item_model m(cfg);
+  feeder f(cfg);
+  f.attach(m);
+  for (int n = 0; n < 5'000; ++n)
+    f.add("u" + std::to_string(rng() % 200), "i" + std::to_string(std::min(rng() % 300, rng() % 300)),
+          t0 + n * 1000);
+  ASSERT_TRUE(m.set_meta({"i1", {"books"}, false, 0}));
+  ASSERT_TRUE(m.set_meta({"i2", {}, true, 0}));
+  for (int i = 0; i < 300; ++i) {
+    const auto* e = m.find(hash_id("i" + std::to_string(i)));
+    if (e == nullptr)
+      continue;
+    EXPECT_EQ(e->norm_pow, e->norm > 0.0 ? std::pow(e->norm, 1.0 - cfg.similarity_alpha) : 0.0)
+      << "seed=" << seed << " item i" << i;
+  }
+  std::size_t compared = 0;
+  for (int u = 0; u < 200; ++u) {
+    auto q = make_query_for(f.store().view("u" + std::to_string(u)));
+    for (const std::string category : {"", "books"}) {
+      q.filter.category = category;
+      absl::flat_hash_map<key_t, double> plain;
+      absl::flat_hash_map<key_t, item_model::candidate> with_entries;
+      m.candidates(q, plain);
+      m.candidates(q, with_entries);
+      ASSERT_EQ(plain.size(), with_entries.size()) << "seed=" << seed << " u" << u;
+      EXPECT_FALSE(plain.count(hash_id("i2"))) << "hidden item listed; seed=" << seed;
+      for (const auto& [k, v] : plain) {
+        const auto it = with_entries.find(k);
+        ASSERT_NE(it, with_entries.end()) << "seed=" << seed << " u" << u;
+        EXPECT_EQ(it->second.score, v) << "seed=" << seed << " u" << u;
+        ASSERT_NE(it->second.entry, nullptr);
+        EXPECT_EQ(it->second.entry, m.find(k)) << "seed=" << seed;
+        ASSERT_NE(m.name(k), nullptr);
+        EXPECT_EQ(it->second.entry->id, *m.name(k));
+        if (!category.empty()) {
+          EXPECT_EQ(it->second.entry->id, "i1") << "seed=" << seed;
+        }
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 1'000u) << "seed=" << seed;
+}
+
 // -- sharding ------------------------------------------------------------------
 
 TEST(ItemModel, ShardedCandidatesSumToTheSingleModel) {
@@ -467,6 +520,13 @@ TEST(ItemModel, ForwardDecayRescaleOverAThousandHalfLives) {
   EXPECT_NEAR(got[hash_id("x")] / got[hash_id("y")], 2.0, 1e-6);
   EXPECT_NEAR(got[hash_id("x")] / got[hash_id("z")], 8.0, 1e-6);
   EXPECT_NEAR(got[hash_id("g1000")] / got[hash_id("g990")], 1024.0, 1e-3);
+  // The cached norm powers were recomputed at each rescale, not scaled.
+  for (const auto& [k, want] : expected) {
+    if (const auto* e = m.find(k)) {
+      EXPECT_EQ(e->norm_pow, e->norm > 0.0 ? std::pow(e->norm, 1.0 - cfg.similarity_alpha) : 0.0)
+        << e->id;
+    }
+  }
   // Co-occurrence scores stay finite after the rescales.
   for (const char* item : {"steady", "x", "y", "z", "g1000", "g500", "g0"}) {
     for (const auto& s : m.similar(hash_id(item), 100, {}))
