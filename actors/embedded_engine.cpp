@@ -2,6 +2,7 @@
 
 #include "actors/deadlines.hpp"
 #include "actors/openssl_error_queue.hpp"
+#include "actors/query_lane.hpp"
 #include "actors/util.hpp"
 #include "storage/codec.hpp"
 
@@ -170,14 +171,24 @@ embedded_engine::embedded_engine(engine_options opts)
     throw std::invalid_argument("engine_options: shard, ingestor and recommender counts must "
                                 "each be at least 1");
   register_messages(*config_);
-  if (opts_.worker_threads > 0)
-    config_->set("scheduler.max-threads", opts_.worker_threads);
+  // 0 means one worker per core. CAF's own default is at least 4 workers,
+  // which on a 2-core machine puts 4 workers (plus the application's
+  // threads) on 2 cores: measured, that doubles the recommend p99 while
+  // ingesting (docs/benchmarks.md).
+  const auto workers = opts_.worker_threads > 0
+                         ? opts_.worker_threads
+                         : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  config_->set("scheduler.max-threads", workers);
   config_->set("scheduler.max-throughput", std::max<std::size_t>(1, opts_.max_throughput));
-  if (opts_.scheduler_policy != "sharing" && opts_.scheduler_policy != "stealing")
-    throw std::invalid_argument("engine_options: scheduler_policy must be \"sharing\" or "
-                                "\"stealing\", not \"" + opts_.scheduler_policy + "\"");
-  config_->set("scheduler.policy", opts_.scheduler_policy == "sharing" ? caf::atom("sharing")
-                                                                     : caf::atom("stealing"));
+  if (opts_.scheduler_policy != "priority" && opts_.scheduler_policy != "sharing"
+      && opts_.scheduler_policy != "stealing")
+    throw std::invalid_argument("engine_options: scheduler_policy must be \"priority\", "
+                                "\"sharing\" or \"stealing\", not \""
+                                + opts_.scheduler_policy + "\"");
+  config_->set("scheduler.policy", opts_.scheduler_policy == "stealing" ? caf::atom("stealing")
+                                                                      : caf::atom("sharing"));
+  if (opts_.scheduler_policy == "priority")
+    install_query_lane(*config_);
   auto& dur = opts_.durability;
   const auto& cl = opts_.cluster;
   if (cl.enabled()) {
@@ -271,6 +282,8 @@ embedded_engine::embedded_engine(engine_options opts)
   for (std::size_t k = 0; k < std::max<std::size_t>(2, topo_.recommenders.size()); ++k)
     query_clients_.push_back(system_->spawn(query_client, client_state_, topo_.recommenders,
                                             caf::timespan{opts_.call_timeout}));
+  for (const auto& q : query_clients_)
+    mark_query_actor(query_lane_of(*system_), q);
   if (wal_ && dur.snapshot_interval.count() > 0)
     ticker_ = std::thread([this] { checkpoint_loop(); });
   spdlog::debug("rtrec engine started: {} ingestors, {} profile shards, {} item shards, {} "
@@ -714,6 +727,8 @@ caf::expected<engine_stats> embedded_engine::stats() {
     s.ingestors.push_back(std::move(*r));
   }
   s.partial_answers = client_state_->partial_answers.load(std::memory_order_relaxed);
+  s.scheduler = query_lane_counters(query_lane_of(*system_));
+  s.worker_threads = system_->scheduler().num_workers();
   auto h = shards();
   // Shards on unreachable nodes are left out (cluster mode).
   for (auto& a : h.profiles) {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "actors/cluster.hpp"
+#include "actors/query_lane.hpp"
 #include "actors/topology.hpp"
 #include "engine/event.hpp"
 #include "engine/scoring.hpp"
@@ -107,10 +108,15 @@ struct engine_options {
   /// scheduler.max-throughput). Small values keep query latency low while
   /// shards chew through ingest batches.
   std::size_t max_throughput = 1;
-  /// CAF scheduler policy: "sharing" (one FIFO job queue: fair, so queries
-  /// are not starved by busy shards; the default) or "stealing" (CAF's
-  /// default, per-worker LIFO queues: more throughput, long query tails).
-  std::string scheduler_policy = "sharing";
+  /// CAF scheduler policy:
+  ///  - "priority" (the default): one shared job queue plus a query lane in
+  ///    front of it, so a query's hops do not wait behind ingest batches
+  ///    (actors/query_lane.hpp);
+  ///  - "sharing": CAF's one FIFO job queue (fair, but a query waits at every
+  ///    hop for every actor queued ahead of it);
+  ///  - "stealing": CAF's default, per-worker LIFO queues (more throughput,
+  ///    long query tails).
+  std::string scheduler_policy = "priority";
   /// Events accepted but not yet acknowledged, across all callers.
   std::size_t max_in_flight_events = 1u << 20;
   /// How long a blocking call waits for its answer.
@@ -154,6 +160,10 @@ struct engine_stats {
   std::uint64_t partial_answers = 0;
   /// Cluster mode: the shards above are those reachable now.
   std::uint32_t unreachable_shards = 0;
+  /// The scheduler's query lane (all zero under another scheduler policy).
+  query_lane_stats scheduler;
+  /// CAF worker threads running the actors.
+  std::size_t worker_threads = 0;
 };
 
 class embedded_engine {

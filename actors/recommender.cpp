@@ -1,5 +1,6 @@
 #include "actors/recommender.hpp"
 
+#include "actors/query_lane.hpp"
 #include "actors/util.hpp"
 
 #include <optional>
@@ -56,10 +57,13 @@ constexpr caf::infinite_t untimed{};
 // queries fall back to arrival order in the remote shard's mailbox.
 template <class Dest, class Ok, class Fail, class... Ts>
 void ask(self_ptr self, const Dest& dest, Ok ok, Fail fail, Ts&&... xs) {
-  if (dest.node() == self->node())
+  if (dest.node() == self->node()) {
+    // The shard goes to the scheduler's query lane (see query_lane.hpp).
+    expedite(self->state.lane, dest);
     self->request<high>(dest, untimed, std::forward<Ts>(xs)...).then(std::move(ok), std::move(fail));
-  else
+  } else {
     self->request(dest, untimed, std::forward<Ts>(xs)...).then(std::move(ok), std::move(fail));
+  }
 }
 
 // Asks item shard `shard` (high priority) and relays its answer or a typed
@@ -186,6 +190,7 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
   self->state.items = std::move(items);
   self->state.timeout = cfg.request_timeout;
   self->state.model = cfg.model;
+  self->state.lane = query_lane_of(self->system());
   return {
     [=](recommend_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();

@@ -16,6 +16,7 @@
 #include <caf/all.hpp>
 
 #include "actors/deadlines.hpp"
+#include "actors/query_lane.hpp"
 #include "actors/topology.hpp"
 #include "engine/config.hpp"
 #include "messages/messages.hpp"
@@ -30,6 +31,7 @@ struct recommender_state {
   engine::model_config model;  ///< builds session profiles
   deadline_queue deadlines;    ///< of the queries in flight (see deadlines.hpp)
   bool tick_armed = false;
+  query_lane_coordinator* lane = nullptr;  ///< the scheduler's query lane, if it runs one
 };
 
 recommender_actor::behavior_type

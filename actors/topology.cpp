@@ -3,6 +3,7 @@
 #include "actors/ingestor.hpp"
 #include "actors/item_shard.hpp"
 #include "actors/profile_shard.hpp"
+#include "actors/query_lane.hpp"
 #include "actors/recommender.hpp"
 
 namespace rtrec {
@@ -25,6 +26,10 @@ topology spawn_topology(caf::actor_system& sys, const topology_config& cfg) {
     t.recommenders.push_back(cfg.detach_recommenders
                                ? sys.spawn<caf::detached>(recommender, cfg, t.profiles, t.items)
                                : sys.spawn(recommender, cfg, t.profiles, t.items));
+  // Recommenders hold no ingest work: every turn of theirs is a query's.
+  if (!cfg.detach_recommenders)
+    for (const auto& r : t.recommenders)
+      mark_query_actor(query_lane_of(sys), r);
   return t;
 }
 

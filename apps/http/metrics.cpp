@@ -118,6 +118,19 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
         static_cast<double>(queries_in_flight.load()));
   gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
         static_cast<double>(events_in_flight));
+  if (stats != nullptr) {
+    const auto& q = stats->scheduler;
+    header(out, "rtrec_scheduler_turns_total", "counter",
+           "Actor turns by scheduler lane (urgent: query work, normal: the rest).");
+    out += fmt::format("rtrec_scheduler_turns_total{{lane=\"urgent\"}} {}\n", q.urgent_turns);
+    out += fmt::format("rtrec_scheduler_turns_total{{lane=\"normal\"}} {}\n", q.normal_turns);
+    counter("rtrec_scheduler_promotions_total",
+            "Queued shards moved to the urgent lane because a query reached them.",
+            q.promotions);
+    counter("rtrec_scheduler_starvation_breaks_total",
+            "Normal turns taken ahead of waiting query work so that ingest is never starved.",
+            q.starvation_breaks);
+  }
   if (cluster != nullptr && cluster->enabled) {
     if (stats != nullptr) {
       counter("rtrec_cluster_partial_answers_total",

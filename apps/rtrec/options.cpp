@@ -35,8 +35,9 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
                  "Messages an actor handles before yielding its thread")
     ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))->capture_default_str()->group(group);
   cmd.add_option("--scheduler", o.scheduler,
-                 "CAF scheduler policy: sharing (fair FIFO) or stealing (per-worker LIFO)")
-    ->check(CLI::IsMember({"sharing", "stealing"}))->capture_default_str()->group(group);
+                 "CAF scheduler policy: priority (shared queue with a query lane), sharing "
+                 "(one FIFO queue) or stealing (per-worker LIFO queues)")
+    ->check(CLI::IsMember({"priority", "sharing", "stealing"}))->capture_default_str()->group(group);
   cmd.add_option("--detach-recommenders", t.detach_recommenders,
                  "Run each recommender on its own thread (true/false)")
     ->capture_default_str()->group(group);

@@ -233,6 +233,10 @@ TEST_F(HttpApiTest, MetricsAreValidPrometheusText) {
   EXPECT_NE(t.find("rtrec_shard_queue_depth{shard=\"1\"}"), std::string::npos);
   EXPECT_NE(t.find("rtrec_item_shard_items{shard=\"1\"} 3\n"), std::string::npos);
   EXPECT_NE(t.find("rtrec_events_in_flight 0\n"), std::string::npos);
+  // The query lane scheduler is the default: the recommend went through it.
+  EXPECT_NE(t.find("rtrec_scheduler_turns_total{lane=\"urgent\"} "), std::string::npos);
+  EXPECT_EQ(t.find("rtrec_scheduler_turns_total{lane=\"urgent\"} 0\n"), std::string::npos);
+  EXPECT_NE(t.find("rtrec_scheduler_promotions_total "), std::string::npos);
   // Every sample line is `name{labels} value` or `name value`, and every
   // metric has HELP and TYPE.
   std::istringstream in{t};
