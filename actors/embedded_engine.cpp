@@ -282,8 +282,9 @@ embedded_engine::embedded_engine(engine_options opts)
   for (std::size_t k = 0; k < std::max<std::size_t>(2, topo_.recommenders.size()); ++k)
     query_clients_.push_back(system_->spawn(query_client, client_state_, topo_.recommenders,
                                             caf::timespan{opts_.call_timeout}));
+  auto* lane = query_lane_of(*system_);
   for (const auto& q : query_clients_)
-    mark_query_actor(query_lane_of(*system_), q);
+    mark_query_actor(lane, q);
   if (wal_ && dur.snapshot_interval.count() > 0)
     ticker_ = std::thread([this] { checkpoint_loop(); });
   spdlog::debug("rtrec engine started: {} ingestors, {} profile shards, {} item shards, {} "

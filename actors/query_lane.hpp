@@ -44,7 +44,6 @@
 #include <caf/resumable.hpp>
 #include <caf/scheduler/coordinator.hpp>
 
-#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -197,7 +196,9 @@ const caf::resumable* job_of(const Handle& h) {
 /// for a remote actor).
 template <class Handle>
 void mark_query_actor(query_lane_coordinator* lane, const Handle& h) {
-  if (auto* job = job_of(h); lane != nullptr && job != nullptr)
+  if (lane == nullptr)
+    return;
+  if (auto* job = job_of(h))
     query_lane_policy::add_query_actor(lane->data(), job);
 }
 
@@ -205,7 +206,10 @@ void mark_query_actor(query_lane_coordinator* lane, const Handle& h) {
 /// lane or for a remote actor). Call it right before the send.
 template <class Handle>
 void expedite(query_lane_coordinator* lane, const Handle& h) {
-  if (auto* job = job_of(h); lane != nullptr && job != nullptr)
+  // Checked first: under another scheduler no cast is paid per query hop.
+  if (lane == nullptr)
+    return;
+  if (auto* job = job_of(h))
     query_lane_policy::expedite(lane->data(), job);
 }
 

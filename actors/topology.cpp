@@ -27,9 +27,9 @@ topology spawn_topology(caf::actor_system& sys, const topology_config& cfg) {
                                ? sys.spawn<caf::detached>(recommender, cfg, t.profiles, t.items)
                                : sys.spawn(recommender, cfg, t.profiles, t.items));
   // Recommenders hold no ingest work: every turn of theirs is a query's.
-  if (!cfg.detach_recommenders)
+  if (auto* lane = query_lane_of(sys); lane != nullptr && !cfg.detach_recommenders)
     for (const auto& r : t.recommenders)
-      mark_query_actor(query_lane_of(sys), r);
+      mark_query_actor(lane, r);
   return t;
 }
 
