@@ -32,6 +32,15 @@ struct model_config {
   /// Neighbours kept per item (rows are pruned to this size once they reach
   /// 1.5x). Bounds memory per item whatever its popularity.
   std::size_t neighbors_max = 100;
+  /// Neighbours of each recent item a recommend query scores: its strongest
+  /// score_neighbors by co-occurrence weight (ties: smaller key), the same
+  /// order rows are pruned by; 0 = every stored neighbour. Bounds a query's
+  /// work at recent_max * score_neighbors contributions whatever the rows
+  /// hold (item-kNN's usual k). The bound picks by weight alone, before any
+  /// neighbour is read: a hidden or filtered-out neighbour still takes its
+  /// place. similar() always reads the whole row. MovieLens figures for
+  /// quality and speed per value: docs/benchmarks.md.
+  std::size_t score_neighbors = 0;
 
   /// Half-life of co-occurrence evidence, seconds of event time (0 = none).
   double cooc_half_life_s = 365.0 * 86400.0;

@@ -214,11 +214,12 @@ void item_model::candidates(const score_query& q,
 template <class Map, class Add>
 void item_model::accumulate(const score_query& q, Map& out, Add add) const {
   // The rows' sizes bound the candidates: one reserve, no rehash while adding.
+  const std::size_t k = cfg_.score_neighbors;
   std::size_t total = 0;
   for (const key_t i : q.items)
     if (owns(i))
       if (auto rit = rows_.find(i); rit != rows_.end())
-        total += rit->second.size();
+        total += k == 0 ? rit->second.size() : std::min(k, rit->second.size());
   out.reserve(out.size() + total);
   for (std::size_t n = 0; n < q.items.size() && n < q.weights.size(); ++n) {
     const key_t i = q.items[n];
@@ -230,25 +231,45 @@ void item_model::accumulate(const score_query& q, Map& out, Add add) const {
       continue;
     const double ni_alpha = norm_alpha(iit->second.norm);
     const double w = q.weights[n];
-    // Each neighbour's item entry is a likely cache miss: prefetch a few
-    // neighbours ahead so the misses overlap.
-    constexpr int ahead = 6;
     const row& r = rit->second;
-    auto next = r.begin();
-    for (int k = 0; k < ahead && next != r.end(); ++k, ++next)
-      items_.prefetch(next->first);
-    for (const auto& [j, c] : r) {
-      if (next != r.end()) {
+    auto visit = [&](auto first, auto last) {
+      // Each neighbour's item entry is a likely cache miss: prefetch a few
+      // neighbours ahead so the misses overlap.
+      constexpr int ahead = 6;
+      auto next = first;
+      for (int k = 0; k < ahead && next != last; ++k, ++next)
         items_.prefetch(next->first);
-        ++next;
+      for (auto it = first; it != last; ++it) {
+        if (next != last) {
+          items_.prefetch(next->first);
+          ++next;
+        }
+        const key_t j = it->first;
+        auto jit = items_.find(j);
+        if (jit == items_.end() || jit->second.hidden)
+          continue;
+        if (!f_matches(jit->second, q.filter))
+          continue;
+        add(out[j], w * sim(it->second, ni_alpha, jit->second.norm_pow), jit->second);
       }
-      auto jit = items_.find(j);
-      if (jit == items_.end() || jit->second.hidden)
-        continue;
-      if (!f_matches(jit->second, q.filter))
-        continue;
-      add(out[j], w * sim(c, ni_alpha, jit->second.norm_pow), jit->second);
+    };
+    if (k == 0 || r.size() <= k) {
+      visit(r.begin(), r.end());
+      continue;
     }
+    // Only the row's k strongest neighbours (by weight, ties: smaller key):
+    // selected from the row alone, before any neighbour's entry is read.
+    // Each neighbour adds to its own candidate once per row, so the order
+    // they are visited in does not change any sum.
+    strongest_.clear();
+    for (const auto& [j, c] : r)
+      strongest_.emplace_back(j, c);
+    auto cut = strongest_.begin() + static_cast<std::ptrdiff_t>(k);
+    std::nth_element(strongest_.begin(), cut, strongest_.end(),
+                     [](const std::pair<key_t, double>& a, const std::pair<key_t, double>& b) {
+                       return a.second > b.second || (a.second == b.second && a.first < b.first);
+                     });
+    visit(strongest_.cbegin(), strongest_.cbegin() + static_cast<std::ptrdiff_t>(k));
   }
 }
 

@@ -201,6 +201,9 @@ class item_model {
   std::uint64_t events_ = 0;
   std::uint64_t pair_updates_ = 0;
   std::uint64_t prunes_ = 0;
+  // Scratch of accumulate() when score_neighbors bounds a row (no state:
+  // cleared before each use, kept only to reuse its allocation).
+  mutable std::vector<std::pair<key_t, double>> strongest_;
   std::uint64_t collisions_ = 0;
   // Popular cache.
   std::vector<scored> popular_cache_;

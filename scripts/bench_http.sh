@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # HTTP benchmarks of `rtrec serve` on loopback with wrk (Debian's package):
 #   1. POST /api/feedback, batches of 100 events, closed loop: events/s.
+#      Each run sends WRK_BODIES (default 4096) distinct bodies in a cycle:
+#      three runs leave about 1.2M distinct (user, item) pairs, about 12
+#      per user, so a recommend scores realistic profiles (with 512 bodies,
+#      as before 2026-11-27, users had 1-2 items and queries were ~10x
+#      cheaper).
 #   2. GET /api/recommend/{user}?n=10, closed loop, while a paced wrk
 #      connection ingests 10,000-12,000 events/s (batches of 100, 6 ms
 #      apart): requests/s and latency.
 # Each phase runs RUNS times (default 3) against one server; the lines
 # starting with BENCH are the results (docs/benchmarks.md quotes medians).
 # Usage: scripts/bench_http.sh [extra rtrec serve flags...]
-# Environment: RUNS, DURATION (s, default 15), CONNS (recommend connections,
+# Environment: RUNS, DURATION (s, default 15), WRK_BODIES, CONNS (recommend connections,
 # default 32), FEED_CONNS (feedback connections, default 8), RTREC_BIN (the
 # rtrec binary, default build/apps/rtrec: compare two builds in one session).
 set -euo pipefail
@@ -16,6 +21,7 @@ command -v wrk >/dev/null || {
   [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
 }
 [ -x build/apps/rtrec ] || scripts/setup.sh
+export WRK_BODIES="${WRK_BODIES:-4096}"
 runs="${RUNS:-3}"
 duration="${DURATION:-15}"
 conns="${CONNS:-32}"

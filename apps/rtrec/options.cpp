@@ -56,6 +56,9 @@ void add_model_options(CLI::App& cmd, common_options& o) {
     ->check(positive)->capture_default_str()->group(group);
   cmd.add_option("--neighbors-max", m.neighbors_max, "Neighbours kept per item")
     ->check(positive)->capture_default_str()->group(group);
+  cmd.add_option("--score-neighbors", m.score_neighbors,
+                 "Strongest neighbours of each recent item a recommendation scores (0 = all)")
+    ->capture_default_str()->group(group);
   cmd.add_option("--seen-max", m.seen_max, "Seen items remembered per user")
     ->check(positive)->capture_default_str()->group(group);
   cmd.add_option("--cooc-half-life-days", o.cooc_half_life_days,
@@ -118,6 +121,7 @@ nlohmann::json to_json(const common_options& o) {
     {"pair_window", m.pair_window},
     {"popular_refresh_events", m.popular_refresh_events},
     {"neighbors_max", m.neighbors_max},
+    {"score_neighbors", m.score_neighbors},
     {"seen_max", m.seen_max},
     {"cooc_half_life_days", o.cooc_half_life_days},
     {"trend_half_life_days", o.trend_half_life_days},

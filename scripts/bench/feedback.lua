@@ -1,10 +1,12 @@
 -- wrk script: POST /api/feedback with batches of `batch` random events
 -- (users u0..u<users>, items drawn with a Zipf-like skew). Bodies are built
 -- once in init() and cycled, so wrk spends its time sending, not in Lua.
--- Optional: WRK_DELAY_MS paces each connection (for a steady background rate).
+-- Optional: WRK_DELAY_MS paces each connection (for a steady background rate);
+-- WRK_BODIES (default 512) sets how many distinct bodies are cycled.
 local batch = tonumber(os.getenv("WRK_BATCH") or "100")
 local users = tonumber(os.getenv("WRK_USERS") or "100000")
 local items = tonumber(os.getenv("WRK_ITEMS") or "20000")
+local nbodies = tonumber(os.getenv("WRK_BODIES") or "512")
 local pause = tonumber(os.getenv("WRK_DELAY_MS") or "0")
 local types = {"view", "view", "view", "click", "like", "purchase"}
 local bodies = {}
@@ -12,7 +14,7 @@ local next_body = 1
 
 function init(args)
   math.randomseed(tonumber(os.getenv("WRK_SEED") or "42") + (wrk.thread and 0 or 0))
-  for b = 1, 512 do
+  for b = 1, nbodies do
     local parts = {}
     for k = 1, batch do
       local u = math.random(0, users - 1)

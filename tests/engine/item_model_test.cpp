@@ -354,80 +354,140 @@ TEST(ItemModel, CandidateEntriesMatchThePlainScoresAndCachedNormPowers) {
 
 // -- sharding ------------------------------------------------------------------
 
+TEST(ItemModel, ScoreNeighborsScoresOnlyEachRowsStrongestNeighbours) {
+  // Item "a" co-occurs k times with b<k> (k = 1..6) and 4 times with "t", so
+  // b4 and t tie; "x" co-occurs once with "y" only (a row shorter than the
+  // bound).
+  auto all_cfg = plain_config();
+  auto cfg = all_cfg;
+  cfg.score_neighbors = 3;
+  item_model all(all_cfg), bounded(cfg);
+  feeder f(all_cfg);
+  f.attach(all);
+  f.attach(bounded);
+  std::int64_t t = t0;
+  int user = 0;
+  auto pair = [&](const std::string& i, const std::string& j, int times) {
+    for (int n = 0; n < times; ++n) {
+      const std::string u = "u" + std::to_string(user++);
+      f.add(u, i, ++t);
+      f.add(u, j, ++t);
+    }
+  };
+  for (int k = 1; k <= 6; ++k)
+    pair("a", "b" + std::to_string(k), k);
+  pair("a", "t", 4);
+  pair("x", "y", 1);
+  ASSERT_FALSE(testing::Test::HasFatalFailure());
+
+  auto every = candidates_of(all, {{"a", 1.0f}});
+  ASSERT_EQ(every.size(), 7u);
+  // The third place goes to the smaller key of the tie b4 / t.
+  const key_t b4 = hash_id("b4"), tk = hash_id("t");
+  const std::set<key_t> want{hash_id("b6"), hash_id("b5"), std::min(b4, tk)};
+  auto got = candidates_of(bounded, {{"a", 1.0f}});
+  std::set<key_t> got_keys;
+  for (const auto& [k, v] : got) {
+    got_keys.insert(k);
+    // Scores are the unbounded model's, bit for bit.
+    EXPECT_EQ(v, every.at(k));
+  }
+  EXPECT_EQ(got_keys, want);
+
+  // A row no longer than the bound is read whole; rows still sum.
+  auto both = candidates_of(bounded, {{"a", 1.0f}, {"x", 0.5f}});
+  EXPECT_EQ(both.size(), 4u);
+  EXPECT_EQ(both.at(hash_id("y")), candidates_of(all, {{"x", 0.5f}}).at(hash_id("y")));
+
+  // similar() is not bounded: it reads the whole row.
+  EXPECT_EQ(bounded.similar(hash_id("a"), 100, {}).size(), 7u);
+
+  // A hidden neighbour among the strongest is skipped, not replaced by the
+  // next one: the bound picks neighbours by weight before reading them.
+  ASSERT_TRUE(bounded.set_meta({"b6", {}, true, 0}));
+  auto hidden = candidates_of(bounded, {{"a", 1.0f}});
+  EXPECT_EQ(hidden.size(), 2u);
+  EXPECT_EQ(hidden.count(hash_id("b6")), 0u);
+}
+
 TEST(ItemModel, ShardedCandidatesSumToTheSingleModel) {
   for (std::uint32_t shards : {2u, 3u}) {
-    const std::uint64_t seed = 4242 + shards;
-    std::mt19937_64 rng{seed};
-    model_config cfg;
-    cfg.neighbors_max = 6;  // pruning on
-    cfg.cooc_half_life_s = 3600.0;
-    cfg.trend_half_life_s = 600.0;
-    item_model single(cfg, 0, 1);
-    std::vector<item_model> parts;
-    for (std::uint32_t s = 0; s < shards; ++s)
-      parts.emplace_back(cfg, s, shards);
-    feeder f(cfg);
-    f.attach(single);
-    for (auto& p : parts)
-      f.attach(p);
-    const int users = 300, items = 200;
-    for (int n = 0; n < 6'000; ++n) {
-      const auto type = static_cast<event_type>(rng() % event_type_count);
-      // 0.1 cooc half-life per event: 600 half-lives in all, several rescales.
-      f.add("u" + std::to_string(rng() % users),
-            "i" + std::to_string(std::min(rng() % items, rng() % items)),
-            t0 + std::int64_t{n} * 360'000, type, 1.0 + static_cast<double>(rng() % 9));
-      if (testing::Test::HasFatalFailure())
-        return;
-    }
-    for (int i = 0; i < items; ++i) {
-      const key_t k = hash_id("i" + std::to_string(i));
-      int owners = 0;
-      for (const auto& p : parts)
-        owners += p.owns(k) ? 1 : 0;
-      ASSERT_EQ(owners, 1) << "seed=" << seed << " item i" << i;
-      ASSERT_TRUE(single.owns(k));
-    }
-    std::size_t nonempty = 0;
-    for (int u = 0; u < users; ++u) {
-      auto view = f.store().view("u" + std::to_string(u));
-      score_query q;
-      q.items = view.recent;
-      q.weights = view.recent_weight;
-      absl::flat_hash_map<key_t, double> want, got;
-      single.candidates(q, want);
-      for (const auto& p : parts)
-        p.candidates(q, got);
-      ASSERT_EQ(got.size(), want.size()) << "seed=" << seed << " shards=" << shards << " u" << u;
-      for (const auto& [k, v] : want) {
-        auto it = got.find(k);
-        ASSERT_NE(it, got.end()) << "seed=" << seed << " shards=" << shards << " u" << u;
-        ASSERT_TRUE(std::isfinite(v)) << "seed=" << seed;
-        ASSERT_NEAR(it->second, v, 1e-9 * std::abs(v))
-            << "seed=" << seed << " shards=" << shards << " u" << u;
+    for (std::size_t bound : {0u, 3u}) {
+      SCOPED_TRACE("score_neighbors=" + std::to_string(bound));
+      const std::uint64_t seed = 4242 + shards;
+      std::mt19937_64 rng{seed};
+      model_config cfg;
+      cfg.neighbors_max = 6;  // pruning on
+      cfg.score_neighbors = bound;
+      cfg.cooc_half_life_s = 3600.0;
+      cfg.trend_half_life_s = 600.0;
+      item_model single(cfg, 0, 1);
+      std::vector<item_model> parts;
+      for (std::uint32_t s = 0; s < shards; ++s)
+        parts.emplace_back(cfg, s, shards);
+      feeder f(cfg);
+      f.attach(single);
+      for (auto& p : parts)
+        f.attach(p);
+      const int users = 300, items = 200;
+      for (int n = 0; n < 6'000; ++n) {
+        const auto type = static_cast<event_type>(rng() % event_type_count);
+        // 0.1 cooc half-life per event: 600 half-lives in all, several rescales.
+        f.add("u" + std::to_string(rng() % users),
+              "i" + std::to_string(std::min(rng() % items, rng() % items)),
+              t0 + std::int64_t{n} * 360'000, type, 1.0 + static_cast<double>(rng() % 9));
+        if (testing::Test::HasFatalFailure())
+          return;
       }
-      nonempty += want.empty() ? 0 : 1;
-    }
-    EXPECT_GT(nonempty, static_cast<std::size_t>(users) / 2) << "seed=" << seed;
-    // similar() on the owning shard equals the single model's.
-    for (int i = 0; i < items; ++i) {
-      const key_t k = hash_id("i" + std::to_string(i));
-      const auto& owner = parts[shard_of(k, shards)];
-      auto a = single.similar(k, 20, {});
-      auto b = owner.similar(k, 20, {});
-      ASSERT_EQ(keys(a), keys(b)) << "seed=" << seed << " shards=" << shards << " item i" << i;
-      for (std::size_t j = 0; j < a.size(); ++j)
-        ASSERT_NEAR(a[j].score, b[j].score, 1e-9 * std::abs(a[j].score)) << "seed=" << seed;
-      for (const auto& p : parts)
-        if (&p != &owner) {
-          ASSERT_TRUE(p.similar(k, 20, {}).empty()) << "seed=" << seed;
+      for (int i = 0; i < items; ++i) {
+        const key_t k = hash_id("i" + std::to_string(i));
+        int owners = 0;
+        for (const auto& p : parts)
+          owners += p.owns(k) ? 1 : 0;
+        ASSERT_EQ(owners, 1) << "seed=" << seed << " item i" << i;
+        ASSERT_TRUE(single.owns(k));
+      }
+      std::size_t nonempty = 0;
+      for (int u = 0; u < users; ++u) {
+        auto view = f.store().view("u" + std::to_string(u));
+        score_query q;
+        q.items = view.recent;
+        q.weights = view.recent_weight;
+        absl::flat_hash_map<key_t, double> want, got;
+        single.candidates(q, want);
+        for (const auto& p : parts)
+          p.candidates(q, got);
+        ASSERT_EQ(got.size(), want.size()) << "seed=" << seed << " shards=" << shards << " u" << u;
+        for (const auto& [k, v] : want) {
+          auto it = got.find(k);
+          ASSERT_NE(it, got.end()) << "seed=" << seed << " shards=" << shards << " u" << u;
+          ASSERT_TRUE(std::isfinite(v)) << "seed=" << seed;
+          ASSERT_NEAR(it->second, v, 1e-9 * std::abs(v))
+              << "seed=" << seed << " shards=" << shards << " u" << u;
         }
-    }
-    // Popularity is replicated: every shard answers the same list.
-    auto pop = single.popular(50, {});
-    for (auto& p : parts) {
-      auto other = p.popular(50, {});
-      ASSERT_EQ(keys(other), keys(pop)) << "seed=" << seed;
+        nonempty += want.empty() ? 0 : 1;
+      }
+      EXPECT_GT(nonempty, static_cast<std::size_t>(users) / 2) << "seed=" << seed;
+      // similar() on the owning shard equals the single model's.
+      for (int i = 0; i < items; ++i) {
+        const key_t k = hash_id("i" + std::to_string(i));
+        const auto& owner = parts[shard_of(k, shards)];
+        auto a = single.similar(k, 20, {});
+        auto b = owner.similar(k, 20, {});
+        ASSERT_EQ(keys(a), keys(b)) << "seed=" << seed << " shards=" << shards << " item i" << i;
+        for (std::size_t j = 0; j < a.size(); ++j)
+          ASSERT_NEAR(a[j].score, b[j].score, 1e-9 * std::abs(a[j].score)) << "seed=" << seed;
+        for (const auto& p : parts)
+          if (&p != &owner) {
+            ASSERT_TRUE(p.similar(k, 20, {}).empty()) << "seed=" << seed;
+          }
+      }
+      // Popularity is replicated: every shard answers the same list.
+      auto pop = single.popular(50, {});
+      for (auto& p : parts) {
+        auto other = p.popular(50, {});
+        ASSERT_EQ(keys(other), keys(pop)) << "seed=" << seed;
+      }
     }
   }
 }
