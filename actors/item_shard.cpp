@@ -46,6 +46,18 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     [=](score_atom, const engine::score_query& q) -> engine::shard_scores {
       return engine::score_on_shard(*self->state.model, q);
     },
+    [=](names_atom, name_lookup& x) -> name_lookup {
+      const auto& m = *self->state.model;
+      ++self->state.name_lookups;
+      x.names.clear();
+      x.names.reserve(x.keys.size());
+      for (const auto k : x.keys) {
+        const auto* e = m.find(k);
+        x.names.push_back(e != nullptr && !e->hidden ? e->id : std::string{});
+      }
+      x.keys.clear();
+      return std::move(x);
+    },
     [=](similar_atom, const std::string& item, std::uint32_t n,
         const std::string& category) -> recommendations {
       auto& m = *self->state.model;
@@ -134,6 +146,7 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
       out.lag_p50_ns = st.lag.percentile(0.5);
       out.lag_p99_ns = st.lag.percentile(0.99);
       out.lag_max_ns = st.lag.max();
+      out.name_lookups = st.name_lookups;
       return out;
     },
   };

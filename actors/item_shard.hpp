@@ -22,6 +22,7 @@ struct item_shard_state {
   std::shared_ptr<engine::item_model> model;  // shared with a snapshot's serializer thread
   std::uint32_t index = 0;
   std::uint64_t batches = 0;
+  std::uint64_t name_lookups = 0;
   /// Per profile shard: seq of the last delta batch applied (snapshots
   /// record it so recovery replays exactly the rest).
   std::vector<std::uint64_t> applied;

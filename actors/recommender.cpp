@@ -3,6 +3,8 @@
 #include "actors/query_lane.hpp"
 #include "actors/util.hpp"
 
+#include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "engine/profile_store.hpp"
@@ -133,6 +135,49 @@ struct gather {
   engine::recommend_options options;
 };
 
+// Delivers a merged page. Items that no shard named with its partial scores
+// (each names only its best; see score_query::names_top) are named by one
+// more request to the first reachable item shard; an item it does not know,
+// or that was hidden meanwhile, is dropped, as an unnamed one always was.
+void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_shards,
+                  promise rp, done_flag done) {
+  name_lookup ask_for;
+  for (std::size_t k = 0; k < page.items.size(); ++k)
+    if (page.names[k].empty())
+      ask_for.keys.push_back(page.items[k].key);
+  const item_shard_actor* dest = nullptr;
+  for (const auto& item : self->state.items)
+    if (item) {
+      dest = &item;
+      break;
+    }
+  if (ask_for.keys.empty() || dest == nullptr) {
+    *done = true;
+    rp.deliver(recommendations{engine::named_only(std::move(page)), missing_shards});
+    return;
+  }
+  auto held = std::make_shared<engine::named_page>(std::move(page));
+  ask(
+    self, *dest,
+    [=](name_lookup& r) mutable {
+      if (*done)
+        return;
+      *done = true;
+      std::size_t next = 0;
+      for (auto& name : held->names)
+        if (name.empty() && next < r.names.size())
+          name = std::move(r.names[next++]);
+      rp.deliver(recommendations{engine::named_only(std::move(*held)), missing_shards});
+    },
+    [=](caf::error& err) mutable {
+      if (!*done) {
+        *done = true;
+        rp.deliver(unavailable(self, "names", err));
+      }
+    },
+    names_atom::value, std::move(ask_for));
+}
+
 // Asks every item shard (high priority) for its partial scores for `v` and
 // delivers the merged list, or the first error, through `rp` (unless `done`).
 // Item shards whose node is known to be down (null in the directory) are
@@ -158,6 +203,9 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
     if (!st.items[m])
       continue;
     // Item shard 0 also answers the popular list.
+    auto query = engine::make_query(v, g->options, m == 0);
+    query.names_top = static_cast<std::uint32_t>(
+      std::min<std::size_t>(o.offset + o.n + st.name_slack, std::numeric_limits<std::uint32_t>::max()));
     ask(
       self, st.items[m],
       [=](engine::shard_scores& part) mutable {
@@ -166,10 +214,9 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
         g->parts[m] = std::move(part);
         if (--g->pending > 0)
           return;
-        *done = true;
         // Summed in shard order: deterministic for a topology.
-        rp.deliver(
-          recommendations{engine::merge_shard_scores(g->parts, g->options), g->missing});
+        deliver_page(self, engine::merge_shard_page(g->parts, g->options), g->missing, rp,
+                     done);
       },
       [=](caf::error& err) mutable {
         if (!*done) {
@@ -177,7 +224,7 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
           rp.deliver(unavailable(self, "score", err));
         }
       },
-      score_atom::value, engine::make_query(v, g->options, m == 0));
+      score_atom::value, query);
   }
 }
 
@@ -190,6 +237,7 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
   self->state.items = std::move(items);
   self->state.timeout = cfg.request_timeout;
   self->state.model = cfg.model;
+  self->state.name_slack = cfg.name_slack;
   self->state.lane = query_lane_of(self->system());
   return {
     [=](recommend_request& x) -> promise {

@@ -33,6 +33,12 @@ struct topology_config {
   /// split). Bounds how long one message occupies a shard, and so how long a
   /// query waits behind it.
   std::uint32_t max_batch = 256;
+  /// A recommend asks each item shard to name only its best offset + n +
+  /// name_slack candidates (copying every candidate's name cost more than
+  /// scoring); a page item none of them named is looked up with a second
+  /// request to item shard 0. With 32, that second request is needed for
+  /// under 1% of queries on the HTTP benchmark's data (docs/benchmarks.md).
+  std::uint32_t name_slack = 32;
   /// Run each recommender on its own thread (CAF detached actor) instead of
   /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so
   /// off by default. Must stay false under the deterministic test scheduler.

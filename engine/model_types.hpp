@@ -91,11 +91,18 @@ struct score_query {
   std::uint32_t popular = 0;
   /// Whether to return names with keys.
   bool names = true;
+  /// With names: name only the best names_top candidates (by this shard's
+  /// partial score, ties: smaller key), which then come first in
+  /// `candidates`; 0 = name every candidate. Copying a name per candidate
+  /// was a large part of a query's cost; a page item left unnamed by every
+  /// shard is resolved with a second request (recommender).
+  std::uint32_t names_top = 0;
 };
 
 /// One item shard's answer to a score_query: partial candidate scores from
 /// its rows, and the popular list when asked. names[k] belongs to
-/// candidates[k] (empty when not asked for).
+/// candidates[k] (empty when not asked for; shorter than candidates when
+/// only the best names_top are named).
 struct shard_scores {
   std::vector<scored> candidates;
   std::vector<std::string> names;

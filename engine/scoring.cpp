@@ -24,14 +24,32 @@ shard_scores score_on_shard(item_model& m, const score_query& q) {
     absl::flat_hash_map<key_t, item_model::candidate> acc;
     m.candidates(q, acc);
     out.candidates.reserve(acc.size());
-    if (q.names)
-      out.names.reserve(acc.size());
-    for (const auto& [k, c] : acc) {
-      if (excluded.contains(k))
-        continue;
-      out.candidates.push_back({k, c.score});
+    if (q.names && q.names_top > 0 && acc.size() > q.names_top) {
+      // Name only the best names_top: they go first, then the rest.
+      std::vector<std::pair<scored, const item_entry*>> all;
+      all.reserve(acc.size());
+      for (const auto& [k, c] : acc)
+        if (!excluded.contains(k))
+          all.push_back({{k, c.score}, c.entry});
+      const auto top = std::min<std::size_t>(q.names_top, all.size());
+      std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(top), all.end(),
+                       [](const auto& a, const auto& b) { return better(a.first, b.first); });
+      out.names.reserve(top);
+      for (std::size_t k = 0; k < all.size(); ++k) {
+        out.candidates.push_back(all[k].first);
+        if (k < top)
+          out.names.push_back(all[k].second->id);
+      }
+    } else {
       if (q.names)
-        out.names.push_back(c.entry->id);
+        out.names.reserve(acc.size());
+      for (const auto& [k, c] : acc) {
+        if (excluded.contains(k))
+          continue;
+        out.candidates.push_back({k, c.score});
+        if (q.names)
+          out.names.push_back(c.entry->id);
+      }
     }
   }
   if (q.popular > 0)
@@ -65,10 +83,12 @@ std::vector<scored> merge_shard_keys(const std::vector<shard_scores>& parts,
   return fill_and_page(rank(acc, {}, false, o.offset + o.n), popular, o);
 }
 
-std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
-                                               const recommend_options& o) {
-  const auto page = merge_shard_keys(parts, o);
-  // Names only for the page: one pass over the parts until each is found.
+named_page merge_shard_page(const std::vector<shard_scores>& parts, const recommend_options& o) {
+  named_page out;
+  out.items = merge_shard_keys(parts, o);
+  const auto& page = out.items;
+  // Names only for the page: one pass over the named parts until each is
+  // found.
   absl::flat_hash_map<key_t, std::size_t> slot;
   slot.reserve(page.size());
   for (std::size_t k = 0; k < page.size(); ++k)
@@ -86,12 +106,24 @@ std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& 
     take(part.candidates, part.names);
     take(part.popular, part.popular_names);
   }
-  std::vector<recommendation> out;
-  out.reserve(page.size());
-  for (std::size_t k = 0; k < page.size(); ++k)
-    if (names[k] != nullptr && !names[k]->empty())
-      out.push_back({*names[k], page[k].score});
+  out.names.reserve(page.size());
+  for (const auto* n : names)
+    out.names.push_back(n != nullptr ? *n : std::string{});
   return out;
+}
+
+std::vector<recommendation> named_only(named_page page) {
+  std::vector<recommendation> out;
+  out.reserve(page.items.size());
+  for (std::size_t k = 0; k < page.items.size() && k < page.names.size(); ++k)
+    if (!page.names[k].empty())
+      out.push_back({std::move(page.names[k]), page.items[k].score});
+  return out;
+}
+
+std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
+                                               const recommend_options& o) {
+  return named_only(merge_shard_page(parts, o));
 }
 
 std::vector<scored> fill_and_page(std::vector<scored> ranked, const std::vector<scored>& popular,

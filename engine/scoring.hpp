@@ -39,6 +39,18 @@ shard_scores score_on_shard(item_model& m, const score_query& q);
 std::vector<recommendation> merge_shard_scores(const std::vector<shard_scores>& parts,
                                                const recommend_options& o);
 
+/// The final page with the names the parts carried: names[k] belongs to
+/// items[k] and is empty when no part named that item (see
+/// score_query::names_top; resolve it elsewhere or drop it).
+struct named_page {
+  std::vector<scored> items;
+  std::vector<std::string> names;
+};
+named_page merge_shard_page(const std::vector<shard_scores>& parts, const recommend_options& o);
+
+/// Drops the unnamed items of a page and returns the rest as recommendations.
+std::vector<recommendation> named_only(named_page page);
+
 /// merge_shard_scores without the names: the final list as keys and scores.
 std::vector<scored> merge_shard_keys(const std::vector<shard_scores>& parts,
                                      const recommend_options& o);

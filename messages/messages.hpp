@@ -65,6 +65,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using durable_atom = caf::atom_constant<caf::atom("durable")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using directory_atom = caf::atom_constant<caf::atom("directory")>;
+using names_atom = caf::atom_constant<caf::atom("names")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -163,6 +164,14 @@ struct recommendations {
   std::uint32_t missing_shards = 0;
 };
 
+/// recommender <-> item shard: the names of `keys` (request), answered as
+/// `names` (names[k] of keys[k]; empty when the item is unknown or hidden).
+/// For the few page items no shard named with its partial scores.
+struct name_lookup {
+  std::vector<engine::key_t> keys;
+  std::vector<std::string> names;
+};
+
 /// profile_shard -> caller: a user's recent interactions, newest first.
 struct user_interactions {
   std::vector<engine::interaction> items;
@@ -211,6 +220,8 @@ struct item_shard_stats {
   std::uint64_t lag_p50_ns = 0;
   std::uint64_t lag_p99_ns = 0;
   std::uint64_t lag_max_ns = 0;
+  /// Names looked up for recommenders (name_lookup requests answered).
+  std::uint64_t name_lookups = 0;
 };
 
 /// Counters of one ingestor. rejected_by_reason is indexed by reject_reason.
@@ -283,7 +294,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
   return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.events, x.items,
            x.rows, x.row_entries, x.pair_updates, x.prunes, x.collisions, x.memory_bytes,
-           x.lag_p50_ns, x.lag_p99_ns, x.lag_max_ns);
+           x.lag_p50_ns, x.lag_p99_ns, x.lag_max_ns, x.name_lookups);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, name_lookup& x) {
+  return f(caf::meta::type_name("name_lookup"), x.keys, x.names);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_stats& x) {
@@ -329,7 +344,7 @@ typename Inspector::result_type inspect(Inspector& f, item_filter& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, score_query& x) {
   return f(caf::meta::type_name("score_query"), x.items, x.weights, x.filter, x.exclude,
-           x.popular, x.names);
+           x.popular, x.names, x.names_top);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_scores& x) {
@@ -366,6 +381,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_meta))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_snapshot))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_directory))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::name_lookup))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -382,6 +398,8 @@ using item_shard_actor = caf::typed_actor<
   caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
   // popular(n, category)
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
+  // names of the given keys (empty: unknown or hidden), from recommenders
+  caf::replies_to<names_atom, name_lookup>::with<name_lookup>,
   // latest(n, category): newest visible items, answered by shard 0
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   // item metadata (sent to every item shard); false on an id collision

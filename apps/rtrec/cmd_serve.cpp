@@ -147,11 +147,20 @@ int run_serve(serve_options o, const common_options& common) {
     eo.cluster = make_cluster_options(*o.cluster);
   else
     apply_durability(o.durability, eo);
+  if (common.scheduler == "auto") {
+    // A server under a recommend flood must keep ingesting: the query lane
+    // gave HTTP recommends nothing (same requests/s and p99) while holding
+    // the ingest path's actors back (feedback p99 0.46 s instead of 6 ms
+    // with realistic profiles; docs/benchmarks.md).
+    eo.scheduler_policy = "sharing";
+  }
   if (common.workers == 0) {
-    // Leave the HTTP I/O threads their cores: on 2 cores one CAF worker
-    // serves 1.4x the requests of two (docs/benchmarks.md).
-    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-    eo.worker_threads = cores > o.server.io_threads ? cores - o.server.io_threads : 1;
+    // One CAF worker per core, beside the HTTP I/O threads: with users of
+    // realistic history the engine's scoring, not HTTP, is what a request
+    // costs (on 2 cores, 2 workers answer 1.5x the requests of 1;
+    // docs/benchmarks.md). Leaving the I/O thread a core of its own paid
+    // only while profiles were nearly empty.
+    eo.worker_threads = std::max(1u, std::thread::hardware_concurrency());
   }
   embedded_engine eng{eo};
   if (eo.cluster.enabled())

@@ -36,13 +36,14 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
     ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))->capture_default_str()->group(group);
   cmd.add_option("--scheduler", o.scheduler,
                  "CAF scheduler policy: priority (shared queue with a query lane), sharing "
-                 "(one FIFO queue) or stealing (per-worker LIFO queues)")
-    ->check(CLI::IsMember({"priority", "sharing", "stealing"}))->capture_default_str()->group(group);
+                 "(one FIFO queue), stealing (per-worker LIFO queues) or auto (serve and "
+                 "node: sharing; the other commands: priority)")
+    ->check(CLI::IsMember({"auto", "priority", "sharing", "stealing"}))->capture_default_str()->group(group);
   cmd.add_option("--detach-recommenders", t.detach_recommenders,
                  "Run each recommender on its own thread (true/false)")
     ->capture_default_str()->group(group);
   cmd.add_option("--workers", o.workers,
-                 "CAF worker threads (0 = one per core; serve: cores minus its I/O threads)")
+                 "CAF worker threads (0 = one per core)")
     ->check(CLI::Range(std::size_t{0}, std::size_t{4096}))->capture_default_str()->group(group);
 }
 
@@ -98,7 +99,8 @@ engine_options make_engine_options(const common_options& o) {
   e.topology.model = make_model_config(o);
   e.worker_threads = o.workers;
   e.max_throughput = o.max_throughput;
-  e.scheduler_policy = o.scheduler;
+  if (o.scheduler != "auto")
+    e.scheduler_policy = o.scheduler;
   e.topology.dedup_age = std::chrono::milliseconds(static_cast<long>(o.dedup_age_hours * 3600000.0));
   return e;
 }
@@ -114,7 +116,7 @@ nlohmann::json to_json(const common_options& o) {
     {"workers", o.workers},
     {"max_throughput", o.max_throughput},
     {"detach_recommenders", o.topology.detach_recommenders},
-    {"scheduler", o.scheduler},
+    {"scheduler", o.scheduler == "auto" ? engine_options{}.scheduler_policy : o.scheduler},
     {"max_batch", o.topology.max_batch},
     {"max_deltas_in_flight", o.topology.max_deltas_in_flight},
     {"recent_max", m.recent_max},

@@ -22,7 +22,9 @@ struct common_options {
   topology_config topology = engine_options{}.topology;  ///< shard counts, model knobs (embedded defaults)
   std::size_t workers = engine_options{}.worker_threads;  ///< CAF threads, 0 = one per core
   std::size_t max_throughput = engine_options{}.max_throughput;  ///< messages per turn
-  std::string scheduler = engine_options{}.scheduler_policy;    ///< CAF scheduler policy
+  /// CAF scheduler policy; "auto" = the engine's default (priority) for the
+  /// embedded commands, sharing for serve and node (see run_serve).
+  std::string scheduler = "auto";
   double cooc_half_life_days = topology_config{}.model.cooc_half_life_s / 86400.0;
   double trend_half_life_days = topology_config{}.model.trend_half_life_s / 86400.0;
   double dedup_age_hours = 24.0;

@@ -190,7 +190,7 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(recommendations{{{"item-1", 0.5}, {"item-2", 0.25}}, 2});
   roundtrip(user_interactions{{{"item-1", engine::event_type::purchase, 3.f, 42}}});
   roundtrip(shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  roundtrip(item_shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13});
+  roundtrip(item_shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
   roundtrip(ingest_stats{1, 2, 3, {4, 5, 6}});
   roundtrip(engine::profile_view{true, {1, 2}, {0.5f, 1.5f}, {1, 2, 3}});
   engine::score_query q;
@@ -200,9 +200,11 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   q.exclude = {3};
   q.popular = 7;
   q.names = false;
+  q.names_top = 9;
   roundtrip(q);
   roundtrip(engine::shard_scores{{{1, 0.5}}, {"item-1"}, {{2, 0.25}}, {"item-2"}});
   roundtrip(engine::item_meta{"item-1", {"a", "b"}, true, 1'700'000'000'000});
+  roundtrip(name_lookup{{1, 2}, {"item-1", ""}});
   roundtrip(shard_snapshot{"bytes\0with nul", 5, {1, 2}, 3, 4, 6, 7});
   // Handles travel too: the peers' directory of shards.
   auto a1 = net.b->spawn(echo, 1);

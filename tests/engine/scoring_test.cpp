@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -105,6 +106,83 @@ TEST(ScoringShard, ScoreOnShardExcludesAndMergeEqualsComplete) {
     EXPECT_DOUBLE_EQ(merged[k].score, want[k].score) << k;
   }
   EXPECT_EQ(merged.back().item, "p");  // the popularity fill
+}
+
+TEST(ScoringShard, NamesTopNamesOnlyTheBestAndLeavesTheRestToResolve) {
+  const std::uint64_t seed = 8128;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  std::mt19937_64 rng{seed};
+  model_config cfg;
+  cfg.popular_refresh_events = 0;
+  profile_store store{cfg};
+  std::vector<item_model> shards;
+  for (std::uint32_t s = 0; s < 2; ++s)
+    shards.emplace_back(cfg, s, 2);
+  item_delta_batch batch;
+  for (int n = 0; n < 4'000; ++n) {
+    batch.clear();
+    const auto u = "u" + std::to_string(rng() % 60);
+    const auto i = "i" + std::to_string(std::min(rng() % 120, rng() % 120));
+    ASSERT_EQ(store.apply(test_support::make_event(u, i, t0 + n), batch), reject_reason::none);
+    for (auto& m : shards)
+      m.apply(batch);
+  }
+  std::size_t unnamed_on_pages = 0;
+  for (std::uint32_t top : {1u, 3u, 12u}) {
+    for (int u = 0; u < 60; ++u) {
+      const auto view = store.view("u" + std::to_string(u));
+      recommend_options o;
+      o.n = 5;
+      std::vector<shard_scores> all_named, top_named;
+      for (std::size_t m = 0; m < shards.size(); ++m) {
+        auto q = make_query(view, o, m == 0);
+        all_named.push_back(score_on_shard(shards[m], q));
+        q.names_top = top;
+        top_named.push_back(score_on_shard(shards[m], q));
+        const auto& full = all_named.back();
+        const auto& part = top_named.back();
+        // Every candidate is still there with its score; only names are cut.
+        ASSERT_EQ(part.candidates.size(), full.candidates.size()) << "u" << u;
+        std::map<key_t, double> a, b;
+        for (const auto& c : full.candidates)
+          a[c.key] = c.score;
+        for (const auto& c : part.candidates)
+          b[c.key] = c.score;
+        ASSERT_EQ(a, b) << "u" << u;
+        ASSERT_EQ(part.names.size(), std::min<std::size_t>(top, part.candidates.size()));
+        // The named ones come first and are the best: none after them beats
+        // any of them; each name is its item's.
+        for (std::size_t k = 0; k < part.names.size(); ++k) {
+          EXPECT_EQ(part.names[k], *shards[m].name(part.candidates[k].key)) << "u" << u;
+          for (std::size_t j = part.names.size(); j < part.candidates.size(); ++j)
+            ASSERT_FALSE(better(part.candidates[j], part.candidates[k])) << "u" << u;
+        }
+        EXPECT_EQ(part.popular_names, full.popular_names);
+      }
+      const auto want = merge_shard_page(all_named, o);
+      const auto got = merge_shard_page(top_named, o);
+      ASSERT_EQ(keys(got.items), keys(want.items)) << "u" << u;
+      ASSERT_EQ(got.names.size(), got.items.size());
+      for (std::size_t k = 0; k < got.items.size(); ++k) {
+        ASSERT_FALSE(want.names[k].empty());
+        if (got.names[k].empty())
+          ++unnamed_on_pages;
+        else
+          EXPECT_EQ(got.names[k], want.names[k]) << "u" << u;
+      }
+      // named_only() keeps the named ones in order, and equals the old merge
+      // when every name is there.
+      const auto kept = named_only(got);
+      std::size_t named = 0;
+      for (const auto& n : got.names)
+        named += n.empty() ? 0 : 1;
+      ASSERT_EQ(kept.size(), named);
+      const auto old = merge_shard_scores(all_named, o);
+      ASSERT_EQ(names(named_only(want)), names(old));
+    }
+  }
+  // With a bound of 1 some page items were named by no shard.
+  EXPECT_GT(unnamed_on_pages, 0u);
 }
 
 // -- rank --------------------------------------------------------------------
