@@ -137,20 +137,20 @@ struct gather {
 
 // Delivers a merged page. Items that no shard named with its partial scores
 // (each names only its best; see score_query::names_top) are named by one
-// more request to the first reachable item shard; an item it does not know,
-// or that was hidden meanwhile, is dropped, as an unnamed one always was.
+// more request to a reachable item shard (the first on this node, else the
+// first); an item it does not know, or that was hidden meanwhile, is
+// dropped, as an unnamed one always was.
 void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_shards,
                   promise rp, done_flag done) {
   name_lookup ask_for;
   for (std::size_t k = 0; k < page.items.size(); ++k)
     if (page.names[k].empty())
       ask_for.keys.push_back(page.items[k].key);
+  // Every item shard holds every item's entry: prefer one on this node.
   const item_shard_actor* dest = nullptr;
   for (const auto& item : self->state.items)
-    if (item) {
+    if (item && (dest == nullptr || (item.node() == self->node() && dest->node() != self->node())))
       dest = &item;
-      break;
-    }
   if (ask_for.keys.empty() || dest == nullptr) {
     *done = true;
     rp.deliver(recommendations{engine::named_only(std::move(page)), missing_shards});
