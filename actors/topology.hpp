@@ -36,8 +36,9 @@ struct topology_config {
   /// A recommend asks each item shard to name only its best offset + n +
   /// name_slack candidates (copying every candidate's name cost more than
   /// scoring); a page item none of them named is looked up with a second
-  /// request to item shard 0. With 32, that second request is needed for
-  /// under 1% of queries on the HTTP benchmark's data (docs/benchmarks.md).
+  /// request to an item shard (one on this node when there is one). With
+  /// 32, that second request is needed for under 1% of queries on the HTTP
+  /// benchmark's data (docs/benchmarks.md).
   std::uint32_t name_slack = 32;
   /// Run each recommender on its own thread (CAF detached actor) instead of
   /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so

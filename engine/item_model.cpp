@@ -265,9 +265,10 @@ void item_model::accumulate(const score_query& q, Map& out, Add add) const {
     for (const auto& [j, c] : r)
       strongest_.emplace_back(j, c);
     auto cut = strongest_.begin() + static_cast<std::ptrdiff_t>(k);
+    // The order bump() prunes by: better() on (neighbour, weight).
     std::nth_element(strongest_.begin(), cut, strongest_.end(),
                      [](const std::pair<key_t, double>& a, const std::pair<key_t, double>& b) {
-                       return a.second > b.second || (a.second == b.second && a.first < b.first);
+                       return better({a.first, a.second}, {b.first, b.second});
                      });
     visit(strongest_.cbegin(), strongest_.cbegin() + static_cast<std::ptrdiff_t>(k));
   }

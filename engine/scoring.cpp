@@ -23,32 +23,28 @@ shard_scores score_on_shard(item_model& m, const score_query& q) {
   if (!q.items.empty()) {
     absl::flat_hash_map<key_t, item_model::candidate> acc;
     m.candidates(q, acc);
+    // Name every candidate, or (names_top) only the best few, which then go
+    // first and are looked up once the rest are out of the way.
+    const bool name_all = q.names && (q.names_top == 0 || acc.size() <= q.names_top);
     out.candidates.reserve(acc.size());
-    if (q.names && q.names_top > 0 && acc.size() > q.names_top) {
-      // Name only the best names_top: they go first, then the rest.
-      std::vector<std::pair<scored, const item_entry*>> all;
-      all.reserve(acc.size());
-      for (const auto& [k, c] : acc)
-        if (!excluded.contains(k))
-          all.push_back({{k, c.score}, c.entry});
-      const auto top = std::min<std::size_t>(q.names_top, all.size());
-      std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(top), all.end(),
-                       [](const auto& a, const auto& b) { return better(a.first, b.first); });
+    if (name_all)
+      out.names.reserve(acc.size());
+    for (const auto& [k, c] : acc) {
+      if (excluded.contains(k))
+        continue;
+      out.candidates.push_back({k, c.score});
+      if (name_all)
+        out.names.push_back(c.entry->id);
+    }
+    if (q.names && !name_all) {
+      const auto top = std::min<std::size_t>(q.names_top, out.candidates.size());
+      std::nth_element(out.candidates.begin(),
+                       out.candidates.begin() + static_cast<std::ptrdiff_t>(top),
+                       out.candidates.end(), better);
       out.names.reserve(top);
-      for (std::size_t k = 0; k < all.size(); ++k) {
-        out.candidates.push_back(all[k].first);
-        if (k < top)
-          out.names.push_back(all[k].second->id);
-      }
-    } else {
-      if (q.names)
-        out.names.reserve(acc.size());
-      for (const auto& [k, c] : acc) {
-        if (excluded.contains(k))
-          continue;
-        out.candidates.push_back({k, c.score});
-        if (q.names)
-          out.names.push_back(c.entry->id);
+      for (std::size_t k = 0; k < top; ++k) {
+        const auto* n = m.name(out.candidates[k].key);
+        out.names.push_back(n != nullptr ? *n : std::string{});
       }
     }
   }
