@@ -56,6 +56,9 @@ struct item_entry {
   double norm_pow = 0.0;
   bool hidden = false;
   bool created_by_meta = false;
+  /// The item's place in the model's dense scoring table (assigned when the
+  /// entry is created, never reused; not saved: load() renumbers).
+  std::uint32_t slot = 0;
   std::string id;
   std::vector<std::string> categories;
   double norm = 0.0;        ///< decayed sum of squared first-interaction weights
@@ -97,19 +100,15 @@ class item_model {
   /// Applies one batch from a profile store.
   void apply(const item_delta_batch& batch);
 
-  /// Adds to `out` the partial scores of candidates from the rows this shard
-  /// owns, for the query's items: sum over i of w_i * sim(i, j). Hidden items
-  /// and items failing the filter are left out. `out` may hold candidates from
-  /// earlier calls; equal keys are summed.
+  /// Appends to `out` the partial scores of candidates from the rows this
+  /// shard owns, for the query's items: sum over i of w_i * sim(i, j), added
+  /// in query order. One entry per candidate (in no particular order); hidden
+  /// items and items failing the filter are left out. Sums into a dense
+  /// per-item array, so no hashing per contribution.
+  void candidates(const score_query& q, std::vector<scored>& out) const;
+  /// The same sums added into `out`, which may hold candidates from earlier
+  /// calls (equal keys are summed: out[j] += this shard's partial).
   void candidates(const score_query& q, absl::flat_hash_map<key_t, double>& out) const;
-  /// The same, also keeping each candidate's entry (valid until the model
-  /// changes), so a caller needs no second lookup for its name.
-  struct candidate {
-    double score = 0.0;
-    const item_entry* entry = nullptr;
-  };
-  void candidates(const score_query& q, absl::flat_hash_map<key_t, candidate>& out) const;
-
   /// Returns up to n items most similar to `item` (must be owned by this
   /// shard to give results), best first. Empty for an unknown item.
   std::vector<scored> similar(key_t item, std::size_t n, const item_filter& f) const;
@@ -172,8 +171,15 @@ class item_model {
  private:
   using row = absl::flat_hash_map<key_t, double>;
   void bump(row& r, key_t other, double inc);
-  template <class Map, class Add>
-  void accumulate(const score_query& q, Map& out, Add add) const;
+  /// Returns the entry of `key`, creating it (with a scoring slot) if new.
+  item_entry& entry(key_t key);
+  /// Copies what the scoring loop reads of `e` into the dense table.
+  void mirror(const item_entry& e) {
+    slot_norm_pow_[e.slot] = e.norm_pow;
+    slot_hidden_[e.slot] = e.hidden ? 1 : 0;
+  }
+  /// Renumbers every item and rebuilds the dense table from items_.
+  void rebuild_slots();
   void rescale_rows(double factor);
   void rescale_items_pop(double factor);
   void rescale_items_norm(double factor);
@@ -195,13 +201,29 @@ class item_model {
   forward_decay trend_decay_;
   absl::flat_hash_map<key_t, item_entry> items_;
   absl::flat_hash_map<key_t, row> rows_;
+  // The dense scoring table: what candidates() reads per neighbour, compact
+  // so it stays in cache (items_ slots are ~120 bytes, these ~30 per item).
+  // slot_of_ maps a key to its slot; the vectors are indexed by slot and
+  // mirror items_ (entry(), mirror(), rebuild_slots() keep them in step).
+  absl::flat_hash_map<key_t, std::uint32_t> slot_of_;
+  std::vector<double> slot_norm_pow_;
+  std::vector<std::uint8_t> slot_hidden_;
+  std::vector<key_t> slot_key_;
+  // Scratch of candidates() (no state: reset before each use, kept only to
+  // reuse the allocation): per-slot sums, the query that last touched each
+  // slot, and the slots touched by this query in first-touch order.
+  mutable std::vector<double> acc_;
+  mutable std::vector<std::uint32_t> acc_mark_;
+  mutable std::vector<std::uint32_t> touched_;
+  mutable std::uint32_t acc_epoch_ = 0;
+  mutable std::vector<const row*> query_rows_;
   // (created, key) of every item with a known creation time; shard 0 only.
   std::set<std::pair<std::int64_t, key_t>> by_created_;
   std::int64_t latest_ts_ = 0;
   std::uint64_t events_ = 0;
   std::uint64_t pair_updates_ = 0;
   std::uint64_t prunes_ = 0;
-  // Scratch of accumulate() when score_neighbors bounds a row (no state:
+  // Scratch of candidates() when score_neighbors bounds a row (no state:
   // cleared before each use, kept only to reuse its allocation).
   mutable std::vector<std::pair<key_t, double>> strongest_;
   std::uint64_t collisions_ = 0;

@@ -95,7 +95,9 @@ struct score_query {
   /// partial score, ties: smaller key), which then come first in
   /// `candidates`; 0 = name every candidate. Copying a name per candidate
   /// was a large part of a query's cost; a page item left unnamed by every
-  /// shard is resolved with a second request (recommender).
+  /// shard is resolved with a second request (recommender). Must be at least
+  /// offset + n: a model that owns every row (a single item shard) scores
+  /// completely, so it returns only those best names_top candidates.
   std::uint32_t names_top = 0;
 };
 

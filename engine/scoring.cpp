@@ -17,35 +17,39 @@ score_query make_query(const profile_view& view, const recommend_options& o, boo
   return q;
 }
 
+namespace {
+// better() as a function object: sorting through a function pointer does not
+// inline the comparison.
+constexpr auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
+}  // namespace
+
 shard_scores score_on_shard(item_model& m, const score_query& q) {
   shard_scores out;
   absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
   if (!q.items.empty()) {
-    absl::flat_hash_map<key_t, item_model::candidate> acc;
-    m.candidates(q, acc);
+    auto& c = out.candidates;
+    m.candidates(q, c);
+    if (!excluded.empty())
+      c.erase(std::remove_if(c.begin(), c.end(),
+                             [&](const scored& s) { return excluded.contains(s.key); }),
+              c.end());
     // Name every candidate, or (names_top) only the best few, which then go
-    // first and are looked up once the rest are out of the way.
-    const bool name_all = q.names && (q.names_top == 0 || acc.size() <= q.names_top);
-    out.candidates.reserve(acc.size());
-    if (name_all)
-      out.names.reserve(acc.size());
-    for (const auto& [k, c] : acc) {
-      if (excluded.contains(k))
-        continue;
-      out.candidates.push_back({k, c.score});
-      if (name_all)
-        out.names.push_back(c.entry->id);
+    // first; the rest are looked up once the page is known.
+    if (q.names && q.names_top > 0 && c.size() > q.names_top) {
+      const auto top = c.begin() + static_cast<std::ptrdiff_t>(q.names_top);
+      std::nth_element(c.begin(), top, c.end(), by_better);
+      // A model that owns every row (one shard) scores completely: nothing
+      // after its best names_top (>= offset + n) can reach the page.
+      if (m.shards() == 1)
+        c.erase(top, c.end());
     }
-    if (q.names && !name_all) {
-      const auto top = std::min<std::size_t>(q.names_top, out.candidates.size());
-      std::nth_element(out.candidates.begin(),
-                       out.candidates.begin() + static_cast<std::ptrdiff_t>(top),
-                       out.candidates.end(), better);
-      out.names.reserve(top);
-      for (std::size_t k = 0; k < top; ++k) {
-        const auto* n = m.name(out.candidates[k].key);
-        out.names.push_back(n != nullptr ? *n : std::string{});
-      }
+    const auto named = q.names ? (q.names_top > 0 ? std::min<std::size_t>(q.names_top, c.size())
+                                                  : c.size())
+                               : 0;
+    out.names.reserve(named);
+    for (std::size_t k = 0; k < named; ++k) {
+      const auto* n = m.name(c[k].key);
+      out.names.push_back(n != nullptr ? *n : std::string{});
     }
   }
   if (q.popular > 0)
@@ -164,7 +168,7 @@ std::vector<scored> rank(const absl::flat_hash_map<key_t, double>& candidates,
     if (v > 0.0 && !excluded.contains(k))
       all.push_back({k, v});
   const auto keep = std::min(count, all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(), better);
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(), by_better);
   all.resize(keep);
   return all;
 }

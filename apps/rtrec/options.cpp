@@ -32,8 +32,9 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
                  "Unacknowledged item-side batches per item shard before acks are held back")
     ->check(CLI::Range(1u, 1u << 20))->capture_default_str()->group(group);
   cmd.add_option("--max-throughput", o.max_throughput,
-                 "Messages an actor handles before yielding its thread")
-    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))->capture_default_str()->group(group);
+                 "Messages an actor handles before yielding its thread (0 = auto: serve and "
+                 "node 16, the other commands 1)")
+    ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))->capture_default_str()->group(group);
   cmd.add_option("--scheduler", o.scheduler,
                  "CAF scheduler policy: priority (shared queue with a query lane), sharing "
                  "(one FIFO queue), stealing (per-worker LIFO queues) or auto (serve and "
@@ -98,7 +99,8 @@ engine_options make_engine_options(const common_options& o) {
   e.topology = o.topology;
   e.topology.model = make_model_config(o);
   e.worker_threads = o.workers;
-  e.max_throughput = o.max_throughput;
+  if (o.max_throughput != 0)
+    e.max_throughput = o.max_throughput;
   if (o.scheduler != "auto")
     e.scheduler_policy = o.scheduler;
   e.topology.dedup_age = std::chrono::milliseconds(static_cast<long>(o.dedup_age_hours * 3600000.0));
@@ -114,7 +116,7 @@ nlohmann::json to_json(const common_options& o) {
     {"ingestors", t.ingestors},
     {"recommenders", t.recommenders},
     {"workers", o.workers},
-    {"max_throughput", o.max_throughput},
+    {"max_throughput", o.max_throughput == 0 ? engine_options{}.max_throughput : o.max_throughput},
     {"detach_recommenders", o.topology.detach_recommenders},
     {"scheduler", o.scheduler == "auto" ? engine_options{}.scheduler_policy : o.scheduler},
     {"max_batch", o.topology.max_batch},

@@ -21,7 +21,9 @@ namespace rtrec::cli {
 struct common_options {
   topology_config topology = engine_options{}.topology;  ///< shard counts, model knobs (embedded defaults)
   std::size_t workers = engine_options{}.worker_threads;  ///< CAF threads, 0 = one per core
-  std::size_t max_throughput = engine_options{}.max_throughput;  ///< messages per turn
+  /// Messages per turn; 0 = auto: the engine's default (1, for the query
+  /// lane) for the embedded commands, 16 for serve and node (see run_serve).
+  std::size_t max_throughput = 0;
   /// CAF scheduler policy; "auto" = the engine's default (priority) for the
   /// embedded commands, sharing for serve and node (see run_serve).
   std::string scheduler = "auto";

@@ -299,57 +299,89 @@ TEST(ItemModel, RowsStayBoundedUnderRandomLoad) {
   }
 }
 
-// Queries read norm^(1 - alpha) cached with each item (no pow() per
-// candidate); the overload that also returns entries (names without a second
-// lookup) must score exactly like the plain one, hidden items and the
-// category filter included.
-TEST(ItemModel, CandidateEntriesMatchThePlainScoresAndCachedNormPowers) {
+// Queries read each neighbour's norm^(1 - alpha) and hidden flag from a dense
+// table that mirrors the item entries. Every way an entry changes (new items,
+// norms growing and rescaled by decay, set_meta hiding and showing, remove,
+// load) must reach it: candidates() must equal, bit for bit, the scores built
+// from similar(), which reads the entries themselves.
+TEST(ItemModel, DenseScoresMatchTheItemTableThroughEveryChange) {
   const std::uint64_t seed = 4242;
   std::mt19937_64 rng{seed};
   model_config cfg;
   cfg.similarity_alpha = 0.7;
+  cfg.cooc_half_life_s = 600;  // landmark moves: norms are rescaled
   item_model m(cfg);
   feeder f(cfg);
   f.attach(m);
-  for (int n = 0; n < 5'000; ++n)
-    f.add("u" + std::to_string(rng() % 200), "i" + std::to_string(std::min(rng() % 300, rng() % 300)),
-          t0 + n * 1000);
-  ASSERT_TRUE(m.set_meta({"i1", {"books"}, false, 0}));
-  ASSERT_TRUE(m.set_meta({"i2", {}, true, 0}));
-  for (int i = 0; i < 300; ++i) {
-    const auto* e = m.find(hash_id("i" + std::to_string(i)));
-    if (e == nullptr)
-      continue;
-    EXPECT_EQ(e->norm_pow, e->norm > 0.0 ? std::pow(e->norm, 1.0 - cfg.similarity_alpha) : 0.0)
-      << "seed=" << seed << " item i" << i;
-  }
+  std::int64_t t = t0;
+  auto feed = [&](int events) {
+    for (int n = 0; n < events; ++n, t += 1000)
+      f.add("u" + std::to_string(rng() % 200),
+            "i" + std::to_string(std::min(rng() % 300, rng() % 300)), t);
+  };
   std::size_t compared = 0;
-  for (int u = 0; u < 200; ++u) {
-    auto q = make_query_for(f.store().view("u" + std::to_string(u)));
-    for (const std::string category : {"", "books"}) {
-      q.filter.category = category;
-      absl::flat_hash_map<key_t, double> plain;
-      absl::flat_hash_map<key_t, item_model::candidate> with_entries;
-      m.candidates(q, plain);
-      m.candidates(q, with_entries);
-      ASSERT_EQ(plain.size(), with_entries.size()) << "seed=" << seed << " u" << u;
-      EXPECT_FALSE(plain.count(hash_id("i2"))) << "hidden item listed; seed=" << seed;
-      for (const auto& [k, v] : plain) {
-        const auto it = with_entries.find(k);
-        ASSERT_NE(it, with_entries.end()) << "seed=" << seed << " u" << u;
-        EXPECT_EQ(it->second.score, v) << "seed=" << seed << " u" << u;
-        ASSERT_NE(it->second.entry, nullptr);
-        EXPECT_EQ(it->second.entry, m.find(k)) << "seed=" << seed;
-        ASSERT_NE(m.name(k), nullptr);
-        EXPECT_EQ(it->second.entry->id, *m.name(k));
-        if (!category.empty()) {
-          EXPECT_EQ(it->second.entry->id, "i1") << "seed=" << seed;
+  auto check = [&](const item_model& model, const char* when) {
+    for (int i = 0; i < 300; ++i) {
+      const auto* e = model.find(hash_id("i" + std::to_string(i)));
+      if (e == nullptr)
+        continue;
+      ASSERT_EQ(e->norm_pow, e->norm > 0.0 ? std::pow(e->norm, 1.0 - cfg.similarity_alpha) : 0.0)
+        << when << "; seed=" << seed << " item i" << i;
+    }
+    for (int u = 0; u < 200; ++u) {
+      auto q = make_query_for(f.store().view("u" + std::to_string(u)));
+      for (const std::string category : {"", "books"}) {
+        q.filter.category = category;
+        std::map<key_t, double> want;
+        for (std::size_t n = 0; n < q.items.size(); ++n)
+          for (const auto& s : model.similar(q.items[n], 100'000, q.filter))
+            want[s.key] += q.weights[n] * s.score;
+        std::vector<scored> got;
+        model.candidates(q, got);
+        absl::flat_hash_map<key_t, double> summed{{hash_id("seeded"), 1.0}};
+        model.candidates(q, summed);
+        ASSERT_EQ(got.size(), want.size()) << when << "; seed=" << seed << " u" << u;
+        ASSERT_EQ(summed.size(), want.size() + 1) << when << "; seed=" << seed << " u" << u;
+        for (const auto& c : got) {
+          const auto it = want.find(c.key);
+          ASSERT_NE(it, want.end()) << when << "; seed=" << seed << " u" << u;
+          ASSERT_EQ(c.score, it->second) << when << "; seed=" << seed << " u" << u;
+          ASSERT_EQ(summed[c.key], c.score) << when << "; seed=" << seed;
+          const auto* e = model.find(c.key);
+          ASSERT_NE(e, nullptr);
+          ASSERT_FALSE(e->hidden) << when << "; seed=" << seed;
+          if (!category.empty()) {
+            ASSERT_EQ(e->id, "i1") << when << "; seed=" << seed;
+          }
+          ++compared;
         }
-        ++compared;
       }
     }
-  }
-  EXPECT_GT(compared, 1'000u) << "seed=" << seed;
+  };
+  feed(5'000);
+  ASSERT_TRUE(m.set_meta({"i1", {"books"}, false, 0}));
+  ASSERT_TRUE(m.set_meta({"i2", {}, true, 0}));
+  ASSERT_TRUE(m.remove("i3"));
+  ASSERT_TRUE(m.set_meta({"new-only-by-meta", {"books"}, false, 0}));
+  check(m, "after hiding");
+  // Hidden items come back; new items and later events grow norms, and a
+  // long gap moves the decay landmark (every norm rescaled).
+  ASSERT_TRUE(m.set_meta({"i2", {}, false, 0}));
+  t += 3'600'000;
+  feed(2'000);
+  ASSERT_TRUE(m.remove("i5"));
+  check(m, "after showing again and decay");
+  std::string bytes;
+  m.save(bytes);
+  item_model loaded(cfg);
+  loaded.load(bytes);
+  check(loaded, "after load");
+  // The loaded model keeps its table in step with later changes too.
+  f.attach(loaded);
+  feed(1'000);
+  ASSERT_TRUE(loaded.set_meta({"i5", {}, false, 0}));
+  check(loaded, "after load and more events");
+  EXPECT_GT(compared, 4'000u) << "seed=" << seed;
 }
 
 // -- sharding ------------------------------------------------------------------

@@ -187,6 +187,56 @@ TEST(ScoringShard, NamesTopNamesOnlyTheBestAndLeavesTheRestToResolve) {
 
 // -- rank --------------------------------------------------------------------
 
+// A model that owns every row (one item shard) has complete scores, so with
+// names_top it returns only its best names_top candidates, all named, and the
+// page is the one the full list gives.
+TEST(ScoringShard, OneShardWithNamesTopReturnsOnlyItsBestAndTheSamePage) {
+  const std::uint64_t seed = 5150;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  std::mt19937_64 rng{seed};
+  model_config cfg;
+  cfg.popular_refresh_events = 0;
+  profile_store store{cfg};
+  item_model one{cfg, 0, 1};
+  item_delta_batch batch;
+  for (int n = 0; n < 4'000; ++n) {
+    batch.clear();
+    const auto u = "u" + std::to_string(rng() % 60);
+    const auto i = "i" + std::to_string(std::min(rng() % 120, rng() % 120));
+    ASSERT_EQ(store.apply(test_support::make_event(u, i, t0 + n), batch), reject_reason::none);
+    one.apply(batch);
+  }
+  std::size_t cut = 0;
+  for (std::uint32_t top : {5u, 8u, 40u}) {
+    for (int u = 0; u < 60; ++u) {
+      const auto view = store.view("u" + std::to_string(u));
+      recommend_options o;
+      o.n = 5;
+      o.offset = top - 5;  // names_top = offset + n, the least allowed
+      auto q = make_query(view, o, true);
+      const auto full = score_on_shard(one, q);
+      q.names_top = top;
+      const auto part = score_on_shard(one, q);
+      auto best = full.candidates;
+      const auto keep = std::min<std::size_t>(top, best.size());
+      std::partial_sort(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(keep), best.end(),
+                        better);
+      best.resize(keep);
+      auto got = part.candidates;
+      std::sort(got.begin(), got.end(), better);
+      ASSERT_EQ(keys(got), keys(best)) << "u" << u << " top " << top;
+      ASSERT_EQ(part.names.size(), part.candidates.size()) << "u" << u;
+      for (std::size_t k = 0; k < part.names.size(); ++k)
+        EXPECT_EQ(part.names[k], *one.name(part.candidates[k].key)) << "u" << u;
+      cut += full.candidates.size() > part.candidates.size() ? 1 : 0;
+      const auto want = merge_shard_scores({full}, o);
+      const auto page = merge_shard_scores({part}, o);
+      ASSERT_EQ(names(page), names(want)) << "u" << u << " top " << top;
+    }
+  }
+  EXPECT_GT(cut, 0u) << "no list was long enough to be cut";
+}
+
 TEST(ScoringRank, ExcludesSeenDropsNonPositiveAndSorts) {
   absl::flat_hash_map<key_t, double> c{
       {10, 0.5}, {11, 2.0}, {12, 0.0}, {13, -1.0}, {14, 3.0}, {15, 1.0}, {16, 2.0}};
