@@ -104,38 +104,22 @@ void item_model::rescale_items_pop(double factor) {
 void item_model::rescale_items_norm(double factor) {
   for (auto& [k, e] : items_) {
     set_norm(e, e.norm * factor);
-    mirror(e);
+    mirror(k, e);
   }
 }
 
 item_entry& item_model::entry(key_t key) {
   auto [it, fresh] = items_.try_emplace(key);
-  if (fresh) {
-    const auto slot = static_cast<std::uint32_t>(slot_key_.size());
-    it->second.slot = slot;
-    slot_of_.emplace(key, slot);
-    slot_key_.push_back(key);
-    slot_norm_pow_.push_back(0.0);
-    slot_hidden_.push_back(0);
-  }
+  if (fresh)
+    hot_.try_emplace(key);
   return it->second;
 }
 
-void item_model::rebuild_slots() {
-  slot_of_.clear();
-  slot_of_.reserve(items_.size());
-  slot_key_.clear();
-  slot_norm_pow_.clear();
-  slot_hidden_.clear();
-  for (auto& [k, e] : items_) {
-    e.slot = static_cast<std::uint32_t>(slot_key_.size());
-    slot_of_.emplace(k, e.slot);
-    slot_key_.push_back(k);
-    slot_norm_pow_.push_back(e.norm_pow);
-    slot_hidden_.push_back(e.hidden ? 1 : 0);
-  }
-  acc_.clear();
-  acc_mark_.clear();
+void item_model::rebuild_hot() {
+  hot_.clear();
+  hot_.reserve(items_.size());
+  for (const auto& [k, e] : items_)
+    mirror(k, e);
   acc_epoch_ = 0;
 }
 
@@ -202,7 +186,7 @@ void item_model::apply(const item_delta_batch& b) {
           rescale_items_norm(rescale);
         }
         set_norm(e, e.norm + w * w * gc);
-        mirror(e);
+        mirror(j, e);
         const std::uint32_t end = std::min<std::uint32_t>(
           ctx_end, static_cast<std::uint32_t>(b.ctx_item.size()));
         if (ctx_begin < end && owns(j)) {
@@ -244,12 +228,9 @@ void item_model::candidates(const score_query& q,
 void item_model::candidates(const score_query& q, std::vector<scored>& out) const {
   const std::size_t k = cfg_.score_neighbors;
   const bool filtered = !q.filter.category.empty();
-  if (acc_.size() < slot_key_.size()) {
-    acc_.resize(slot_key_.size());
-    acc_mark_.resize(slot_key_.size(), 0);
-  }
   if (++acc_epoch_ == 0) {  // wrapped: no mark may look current
-    std::fill(acc_mark_.begin(), acc_mark_.end(), 0);
+    for (auto& [k, h] : hot_)
+      h.mark = 0;
     acc_epoch_ = 1;
   }
   touched_.clear();
@@ -293,21 +274,21 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out) cons
     auto visit = [&](auto first, auto last) {
       for (auto it = first; it != last; ++it) {
         const key_t j = it->first;
-        auto sit = slot_of_.find(j);
-        if (sit == slot_of_.end())
+        auto hit = hot_.find(j);
+        if (hit == hot_.end())
           continue;
-        const std::uint32_t slot = sit->second;
-        if (slot_hidden_[slot] != 0)
+        const hot_item& h = hit->second;
+        if (h.hidden)
           continue;
         if (filtered && !f_matches(items_.find(j)->second, q.filter))
           continue;
-        const double x = w * sim(it->second, ni_alpha, slot_norm_pow_[slot]);
-        if (acc_mark_[slot] != acc_epoch_) {
-          acc_mark_[slot] = acc_epoch_;
-          acc_[slot] = 0.0;
-          touched_.push_back(slot);
+        const double x = w * sim(it->second, ni_alpha, h.norm_pow);
+        if (h.mark != acc_epoch_) {
+          h.mark = acc_epoch_;
+          h.acc = 0.0;
+          touched_.push_back(&*hit);
         }
-        acc_[slot] += x;
+        h.acc += x;
       }
     };
     if (k == 0 || r.size() <= k) {
@@ -332,7 +313,7 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out) cons
   const std::size_t first = out.size();
   out.resize(first + touched_.size());
   for (std::size_t t = 0; t < touched_.size(); ++t)
-    out[first + t] = {slot_key_[touched_[t]], acc_[touched_[t]]};
+    out[first + t] = {touched_[t]->first, touched_[t]->second.acc};
 }
 
 std::vector<scored> item_model::similar(key_t item, std::size_t n,
@@ -416,7 +397,7 @@ bool item_model::set_meta(const item_meta& meta) {
   e.id = meta.id;
   e.categories = meta.categories;
   e.hidden = meta.hidden;
-  mirror(e);
+  mirror(key, e);
   if (meta.timestamp > 0) {
     set_created(key, e, meta.timestamp);
     e.created_by_meta = true;
@@ -461,7 +442,7 @@ bool item_model::remove(std::string_view id) {
   if (it == items_.end() || it->second.id != id)
     return false;
   it->second.hidden = true;
-  mirror(it->second);
+  mirror(it->first, it->second);
   popular_valid_ = false;
   return true;
 }
@@ -490,10 +471,8 @@ item_model_stats item_model::stats() const {
     bytes += e.id.capacity() > 15 ? e.id.capacity() + 1 : 0;
     bytes += e.categories.capacity() * sizeof(std::string);
   }
-  bytes += slot_of_.capacity() * (sizeof(key_t) + sizeof(std::uint32_t) + 4 + 1);
-  bytes += slot_key_.capacity() * sizeof(key_t) + slot_norm_pow_.capacity() * sizeof(double)
-           + slot_hidden_.capacity() + acc_.capacity() * sizeof(double)
-           + (acc_mark_.capacity() + touched_.capacity()) * sizeof(std::uint32_t);
+  bytes += hot_.capacity() * (sizeof(key_t) + sizeof(hot_item) + 1)
+           + touched_.capacity() * sizeof(void*);
   bytes += rows_.capacity() * (sizeof(key_t) + sizeof(row) + 1);
   for (const auto& [k, r] : rows_) {
     s.row_entries += r.size();

@@ -56,9 +56,6 @@ struct item_entry {
   double norm_pow = 0.0;
   bool hidden = false;
   bool created_by_meta = false;
-  /// The item's place in the model's dense scoring table (assigned when the
-  /// entry is created, never reused; not saved: load() renumbers).
-  std::uint32_t slot = 0;
   std::string id;
   std::vector<std::string> categories;
   double norm = 0.0;        ///< decayed sum of squared first-interaction weights
@@ -171,15 +168,16 @@ class item_model {
  private:
   using row = absl::flat_hash_map<key_t, double>;
   void bump(row& r, key_t other, double inc);
-  /// Returns the entry of `key`, creating it (with a scoring slot) if new.
+  /// Returns the entry of `key`, creating it (and its scoring record) if new.
   item_entry& entry(key_t key);
-  /// Copies what the scoring loop reads of `e` into the dense table.
-  void mirror(const item_entry& e) {
-    slot_norm_pow_[e.slot] = e.norm_pow;
-    slot_hidden_[e.slot] = e.hidden ? 1 : 0;
+  /// Copies what the scoring loop reads of `key`'s entry `e` into hot_.
+  void mirror(key_t key, const item_entry& e) {
+    auto& h = hot_[key];
+    h.norm_pow = e.norm_pow;
+    h.hidden = e.hidden;
   }
-  /// Renumbers every item and rebuilds the dense table from items_.
-  void rebuild_slots();
+  /// Rebuilds hot_ from items_.
+  void rebuild_hot();
   void rescale_rows(double factor);
   void rescale_items_pop(double factor);
   void rescale_items_norm(double factor);
@@ -201,21 +199,22 @@ class item_model {
   forward_decay trend_decay_;
   absl::flat_hash_map<key_t, item_entry> items_;
   absl::flat_hash_map<key_t, row> rows_;
-  // The dense scoring table: what candidates() reads per neighbour, compact
-  // so it stays in cache (items_ slots are ~120 bytes, these ~30 per item).
-  // slot_of_ maps a key to its slot; the vectors are indexed by slot and
-  // mirror items_ (entry(), mirror(), rebuild_slots() keep them in step).
-  absl::flat_hash_map<key_t, std::uint32_t> slot_of_;
-  std::vector<double> slot_norm_pow_;
-  std::vector<std::uint8_t> slot_hidden_;
-  std::vector<key_t> slot_key_;
-  // Scratch of candidates() (no state: reset before each use, kept only to
-  // reuse the allocation): per-slot sums, the query that last touched each
-  // slot, and the slots touched by this query in first-touch order.
-  mutable std::vector<double> acc_;
-  mutable std::vector<std::uint32_t> acc_mark_;
-  mutable std::vector<std::uint32_t> touched_;
+  // What candidates() reads per neighbour, compact so it stays in cache
+  // (items_ slots are ~120 bytes, these 32), with the query's running sum in
+  // the same record: one lookup per contribution, no hash insert. Mirrors
+  // items_ (entry(), mirror(), rebuild_hot() keep them in step); acc and
+  // mark are scratch of candidates() (valid while mark == acc_epoch_).
+  struct hot_item {
+    double norm_pow = 0.0;
+    mutable double acc = 0.0;
+    mutable std::uint32_t mark = 0;
+    bool hidden = false;
+  };
+  absl::flat_hash_map<key_t, hot_item> hot_;
   mutable std::uint32_t acc_epoch_ = 0;
+  // Scratch of candidates(): the records this query touched, in first-touch
+  // order (no state: reset before each use, kept to reuse the allocation).
+  mutable std::vector<const std::pair<const key_t, hot_item>*> touched_;
   mutable std::vector<const row*> query_rows_;
   // (created, key) of every item with a known creation time; shard 0 only.
   std::set<std::pair<std::int64_t, key_t>> by_created_;

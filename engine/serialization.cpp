@@ -813,7 +813,7 @@ void item_model::load(std::string_view bytes) {
     prunes_ = prunes;
     collisions_ = collisions;
     items_ = std::move(items);
-    rebuild_slots();
+    rebuild_hot();
     rows_ = std::move(rows);
     by_created_ = std::move(by_created);
     popular_cache_ = std::move(popular_cache);
