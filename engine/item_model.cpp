@@ -280,8 +280,11 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out) cons
         const hot_item& h = hit->second;
         if (h.hidden)
           continue;
-        if (filtered && !f_matches(items_.find(j)->second, q.filter))
-          continue;
+        if (filtered) {
+          auto eit = items_.find(j);
+          if (eit == items_.end() || !f_matches(eit->second, q.filter))
+            continue;
+        }
         const double x = w * sim(it->second, ni_alpha, h.norm_pow);
         if (h.mark != acc_epoch_) {
           h.mark = acc_epoch_;

@@ -49,10 +49,9 @@ class forward_decay {
 };
 
 struct item_entry {
-  // The fields a query reads for every candidate come first, next to the key
-  // in the table slot, so one cache line usually holds them.
   /// norm^(1 - similarity_alpha), the item's factor as a neighbour in sim();
   /// derived from norm (kept with it, never saved) so queries call no pow().
+  /// Queries read it (and `hidden`) from the model's compact copy.
   double norm_pow = 0.0;
   bool hidden = false;
   bool created_by_meta = false;
@@ -100,8 +99,9 @@ class item_model {
   /// Appends to `out` the partial scores of candidates from the rows this
   /// shard owns, for the query's items: sum over i of w_i * sim(i, j), added
   /// in query order. One entry per candidate (in no particular order); hidden
-  /// items and items failing the filter are left out. Sums into a dense
-  /// per-item array, so no hashing per contribution.
+  /// items and items failing the filter are left out. Sums in each item's
+  /// compact scoring record (no hash insert per contribution), so it must not
+  /// run concurrently with any other call on the same model, const or not.
   void candidates(const score_query& q, std::vector<scored>& out) const;
   /// The same sums added into `out`, which may hold candidates from earlier
   /// calls (equal keys are summed: out[j] += this shard's partial).
@@ -215,6 +215,7 @@ class item_model {
   // Scratch of candidates(): the records this query touched, in first-touch
   // order (no state: reset before each use, kept to reuse the allocation).
   mutable std::vector<const std::pair<const key_t, hot_item>*> touched_;
+  // Scratch of candidates(): the query's rows (null: not owned or empty).
   mutable std::vector<const row*> query_rows_;
   // (created, key) of every item with a known creation time; shard 0 only.
   std::set<std::pair<std::int64_t, key_t>> by_created_;
