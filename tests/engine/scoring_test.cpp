@@ -108,6 +108,21 @@ TEST(ScoringShard, ScoreOnShardExcludesAndMergeEqualsComplete) {
   EXPECT_EQ(merged.back().item, "p");  // the popularity fill
 }
 
+// 4,000 events of 60 users over 120 items (skewed to small numbers), applied
+// to the store and every model.
+void feed_60_users(std::mt19937_64& rng, profile_store& store,
+                   const std::vector<item_model*>& models) {
+  item_delta_batch batch;
+  for (int n = 0; n < 4'000; ++n) {
+    batch.clear();
+    const auto u = "u" + std::to_string(rng() % 60);
+    const auto i = "i" + std::to_string(std::min(rng() % 120, rng() % 120));
+    ASSERT_EQ(store.apply(test_support::make_event(u, i, t0 + n), batch), reject_reason::none);
+    for (auto* m : models)
+      m->apply(batch);
+  }
+}
+
 TEST(ScoringShard, NamesTopNamesOnlyTheBestAndLeavesTheRestToResolve) {
   const std::uint64_t seed = 8128;
   SCOPED_TRACE("seed=" + std::to_string(seed));
@@ -118,15 +133,10 @@ TEST(ScoringShard, NamesTopNamesOnlyTheBestAndLeavesTheRestToResolve) {
   std::vector<item_model> shards;
   for (std::uint32_t s = 0; s < 2; ++s)
     shards.emplace_back(cfg, s, 2);
-  item_delta_batch batch;
-  for (int n = 0; n < 4'000; ++n) {
-    batch.clear();
-    const auto u = "u" + std::to_string(rng() % 60);
-    const auto i = "i" + std::to_string(std::min(rng() % 120, rng() % 120));
-    ASSERT_EQ(store.apply(test_support::make_event(u, i, t0 + n), batch), reject_reason::none);
-    for (auto& m : shards)
-      m.apply(batch);
-  }
+  std::vector<item_model*> all;
+  for (auto& m : shards)
+    all.push_back(&m);
+  ASSERT_NO_FATAL_FAILURE(feed_60_users(rng, store, all));
   std::size_t unnamed_on_pages = 0;
   for (std::uint32_t top : {1u, 3u, 12u}) {
     for (int u = 0; u < 60; ++u) {
@@ -185,8 +195,6 @@ TEST(ScoringShard, NamesTopNamesOnlyTheBestAndLeavesTheRestToResolve) {
   EXPECT_GT(unnamed_on_pages, 0u);
 }
 
-// -- rank --------------------------------------------------------------------
-
 // A model that owns every row (one item shard) has complete scores, so with
 // names_top it returns only its best names_top candidates, all named, and the
 // page is the one the full list gives.
@@ -198,14 +206,7 @@ TEST(ScoringShard, OneShardWithNamesTopReturnsOnlyItsBestAndTheSamePage) {
   cfg.popular_refresh_events = 0;
   profile_store store{cfg};
   item_model one{cfg, 0, 1};
-  item_delta_batch batch;
-  for (int n = 0; n < 4'000; ++n) {
-    batch.clear();
-    const auto u = "u" + std::to_string(rng() % 60);
-    const auto i = "i" + std::to_string(std::min(rng() % 120, rng() % 120));
-    ASSERT_EQ(store.apply(test_support::make_event(u, i, t0 + n), batch), reject_reason::none);
-    one.apply(batch);
-  }
+  ASSERT_NO_FATAL_FAILURE(feed_60_users(rng, store, {&one}));
   std::size_t cut = 0;
   for (std::uint32_t top : {5u, 8u, 40u}) {
     for (int u = 0; u < 60; ++u) {
@@ -236,6 +237,8 @@ TEST(ScoringShard, OneShardWithNamesTopReturnsOnlyItsBestAndTheSamePage) {
   }
   EXPECT_GT(cut, 0u) << "no list was long enough to be cut";
 }
+
+// -- rank --------------------------------------------------------------------
 
 TEST(ScoringRank, ExcludesSeenDropsNonPositiveAndSorts) {
   absl::flat_hash_map<key_t, double> c{
