@@ -474,8 +474,9 @@ item_model_stats item_model::stats() const {
     bytes += e.id.capacity() > 15 ? e.id.capacity() + 1 : 0;
     bytes += e.categories.capacity() * sizeof(std::string);
   }
-  bytes += hot_.capacity() * (sizeof(key_t) + sizeof(hot_item) + 1)
-           + touched_.capacity() * sizeof(void*);
+  // Not the queries' scratch vectors: a snapshot's serializer thread calls
+  // stats() while the shard goes on answering queries, which resize them.
+  bytes += hot_.capacity() * (sizeof(key_t) + sizeof(hot_item) + 1);
   bytes += rows_.capacity() * (sizeof(key_t) + sizeof(row) + 1);
   for (const auto& [k, r] : rows_) {
     s.row_entries += r.size();

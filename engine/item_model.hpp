@@ -101,7 +101,9 @@ class item_model {
   /// in query order. One entry per candidate (in no particular order); hidden
   /// items and items failing the filter are left out. Sums in each item's
   /// compact scoring record (no hash insert per contribution), so it must not
-  /// run concurrently with any other call on the same model, const or not.
+  /// run concurrently with another query or any change on the same model
+  /// (stats() and save() may run meanwhile: they do not read the records'
+  /// sums).
   void candidates(const score_query& q, std::vector<scored>& out) const;
   /// The same sums added into `out`, which may hold candidates from earlier
   /// calls (equal keys are summed: out[j] += this shard's partial).
@@ -139,6 +141,8 @@ class item_model {
   bool popular_refresh_due() const noexcept {
     return !popular_valid_ || popular_changes_ > cfg_.popular_refresh_events;
   }
+  /// Counts and memory. Reads no query scratch, so it (like save()) may run
+  /// on another thread while candidates() and the other queries run.
   item_model_stats stats() const;
   const model_config& config() const noexcept { return cfg_; }
 
