@@ -43,8 +43,9 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
         rp.deliver(apply(x));
       return rp;
     },
-    [=](score_atom, const engine::score_query& q) -> engine::shard_scores {
-      return engine::score_on_shard(*self->state.model, q);
+    [=](score_atom, const engine::score_query& q, engine::shard_scores& upstream,
+        bool last) -> engine::shard_scores {
+      return engine::score_chained_on_shard(*self->state.model, q, std::move(upstream), last);
     },
     [=](names_atom, name_lookup& x) -> name_lookup {
       const auto& m = *self->state.model;

@@ -128,13 +128,6 @@ std::optional<engine::recommend_options> options_for(self_ptr self, promise& rp,
   return o;
 }
 
-struct gather {
-  std::vector<engine::shard_scores> parts;
-  std::size_t pending = 0;
-  std::uint32_t missing = 0;
-  engine::recommend_options options;
-};
-
 // Delivers a merged page. Items that no shard named with its partial scores
 // (each names only its best; see score_query::names_top) are named by one
 // more request to a reachable item shard (the first on this node, else the
@@ -178,54 +171,86 @@ void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_
     names_atom::value, std::move(ask_for));
 }
 
-// Asks every item shard (high priority) for its partial scores for `v` and
-// delivers the merged list, or the first error, through `rp` (unless `done`).
-// Item shards whose node is known to be down (null in the directory) are
-// left out and counted in missing_shards: a degraded answer beats none.
+// A query asked of the item shards in turn.
+struct chain {
+  engine::score_query base;  // without the popular list (shard 0 adds it)
+  engine::recommend_options options;
+  std::vector<std::size_t> order;  // reachable item shards, in shard order
+  std::uint32_t missing = 0;       // item shards on unreachable nodes
+  std::uint32_t names_top = 0;
+};
+
+// Asks item shard c->order[pos] to add its partial scores to `upstream` (the
+// earlier shards' sums) and passes the answer on; the last shard's answer is
+// complete and named, so nothing is merged here. A shard whose node went
+// down meanwhile is skipped; if it was the last, the sums so far are
+// delivered (names looked up as needed).
+void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
+                engine::shard_scores upstream, promise rp, done_flag done) {
+  auto& st = self->state;
+  while (pos < c->order.size() && !st.items[c->order[pos]]) {
+    ++c->missing;
+    ++pos;
+  }
+  if (pos == c->order.size()) {
+    deliver_page(self, engine::merge_shard_page({std::move(upstream)}, c->options), c->missing,
+                 rp, done);
+    return;
+  }
+  const auto m = c->order[pos];
+  const bool last = pos + 1 == c->order.size();
+  auto query = c->base;
+  // Item shard 0 also answers the popular list.
+  query.popular = m == 0 ? static_cast<std::uint32_t>(c->options.offset + c->options.n) : 0;
+  query.names = last;
+  query.names_top = last ? c->names_top : 0;
+  ask(
+    self, st.items[m],
+    [=](engine::shard_scores& part) mutable {
+      if (*done)
+        return;
+      if (last)
+        deliver_page(self, engine::merge_shard_page({std::move(part)}, c->options), c->missing,
+                     rp, done);
+      else
+        chain_step(self, c, pos + 1, std::move(part), rp, done);
+    },
+    [=](caf::error& err) mutable {
+      if (!*done) {
+        *done = true;
+        rp.deliver(unavailable(self, "score", err));
+      }
+    },
+    score_atom::value, std::move(query), std::move(upstream), last);
+}
+
+// Scores `v` on the item shards and delivers the page, or the first error,
+// through `rp` (unless `done`). The reachable shards are asked in turn
+// (chain_step): each adds its partial scores to the earlier ones' in its
+// own compact per-item records, which costs far less than merging every
+// shard's full candidate list here (docs/benchmarks.md). Item shards whose
+// node is known to be down are left out and counted in missing_shards: a
+// degraded answer beats none.
 void scatter(self_ptr self, const engine::profile_view& v, const engine::recommend_options& o,
              promise rp, done_flag done) {
   auto& st = self->state;
-  auto g = std::make_shared<gather>();
-  g->options = o;
-  g->parts.resize(st.items.size());
-  for (const auto& item : st.items)
-    if (item)
-      ++g->pending;
+  auto c = std::make_shared<chain>();
+  c->options = o;
+  c->base = engine::make_query(v, o, false);
+  c->names_top = static_cast<std::uint32_t>(
+    std::min<std::size_t>(o.offset + o.n + st.name_slack, std::numeric_limits<std::uint32_t>::max()));
+  for (std::size_t m = 0; m < st.items.size(); ++m)
+    if (st.items[m])
+      c->order.push_back(m);
     else
-      ++g->missing;
-  if (g->pending == 0) {
+      ++c->missing;
+  if (c->order.empty()) {
     *done = true;
     rp.deliver(caf::make_error(error_code::shard_unavailable,
                                "score: every item shard is on an unreachable node"));
     return;
   }
-  for (std::size_t m = 0; m < st.items.size(); ++m) {
-    if (!st.items[m])
-      continue;
-    // Item shard 0 also answers the popular list.
-    auto query = engine::make_query(v, g->options, m == 0);
-    query.names_top = static_cast<std::uint32_t>(
-      std::min<std::size_t>(o.offset + o.n + st.name_slack, std::numeric_limits<std::uint32_t>::max()));
-    ask(
-      self, st.items[m],
-      [=](engine::shard_scores& part) mutable {
-        if (*done)
-          return;
-        g->parts[m] = std::move(part);
-        if (--g->pending > 0)
-          return;
-        // Summed in shard order: deterministic for a topology.
-        deliver_page(self, engine::merge_shard_page(g->parts, g->options), g->missing, rp,
-                     done);
-      },
-      [=](caf::error& err) mutable {
-        if (!*done) {
-          *done = true;
-          rp.deliver(unavailable(self, "score", err));
-        }
-      },
-      score_atom::value, query);
-  }
+  chain_step(self, std::move(c), 0, engine::shard_scores{}, rp, done);
 }
 
 }  // namespace

@@ -33,12 +33,12 @@ struct topology_config {
   /// split). Bounds how long one message occupies a shard, and so how long a
   /// query waits behind it.
   std::uint32_t max_batch = 256;
-  /// A recommend asks each item shard to name only its best offset + n +
-  /// name_slack candidates (copying every candidate's name cost more than
-  /// scoring); a page item none of them named is looked up with a second
-  /// request to an item shard (one on this node when there is one). With
-  /// 32, that second request is needed for under 1% of queries on the HTTP
-  /// benchmark's data (docs/benchmarks.md).
+  /// The last item shard a recommend asks has complete scores and returns,
+  /// named, only its best offset + n + name_slack candidates (offset + n
+  /// would do; the slack costs little). If the last shard's node goes down
+  /// mid-query, the sums so far are paged here instead, and a page item
+  /// without a name is looked up with a second request to an item shard
+  /// (one on this node when there is one).
   std::uint32_t name_slack = 32;
   /// Run each recommender on its own thread (CAF detached actor) instead of
   /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so

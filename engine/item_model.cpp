@@ -225,7 +225,8 @@ void item_model::candidates(const score_query& q,
     out[c.key] += c.score;
 }
 
-void item_model::candidates(const score_query& q, std::vector<scored>& out) const {
+void item_model::candidates(const score_query& q, std::vector<scored>& out,
+                            const std::vector<scored>& upstream) const {
   const std::size_t k = cfg_.score_neighbors;
   const bool filtered = !q.filter.category.empty();
   if (++acc_epoch_ == 0) {  // wrapped: no mark may look current
@@ -313,10 +314,31 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out) cons
                      });
     visit(strongest_.cbegin(), strongest_.cbegin() + static_cast<std::ptrdiff_t>(k));
   }
+  std::size_t unknown = 0;
+  for (const auto& u : upstream) {
+    auto hit = hot_.find(u.key);
+    if (hit == hot_.end()) {
+      ++unknown;
+      continue;
+    }
+    const hot_item& h = hit->second;
+    if (h.mark != acc_epoch_) {
+      h.mark = acc_epoch_;
+      h.acc = 0.0;
+      touched_.push_back(&*hit);
+    }
+    h.acc += u.score;
+  }
   const std::size_t first = out.size();
-  out.resize(first + touched_.size());
+  out.reserve(first + touched_.size() + unknown);
+  if (unknown > 0)
+    for (const auto& u : upstream)
+      if (!hot_.contains(u.key))
+        out.push_back(u);
+  const std::size_t own = out.size();
+  out.resize(own + touched_.size());
   for (std::size_t t = 0; t < touched_.size(); ++t)
-    out[first + t] = {touched_[t]->first, touched_[t]->second.acc};
+    out[own + t] = {touched_[t]->first, touched_[t]->second.acc};
 }
 
 std::vector<scored> item_model::similar(key_t item, std::size_t n,

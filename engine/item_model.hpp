@@ -104,7 +104,13 @@ class item_model {
   /// run concurrently with another query or any change on the same model
   /// (stats() and save() may run meanwhile: they do not read the records'
   /// sums).
-  void candidates(const score_query& q, std::vector<scored>& out) const;
+  void candidates(const score_query& q, std::vector<scored>& out) const {
+    candidates(q, out, {});
+  }
+  /// The same, then adds `upstream` (earlier shards' summed partial scores,
+  /// one entry per candidate) to this shard's sums: out = own + upstream.
+  void candidates(const score_query& q, std::vector<scored>& out,
+                  const std::vector<scored>& upstream) const;
   /// The same sums added into `out`, which may hold candidates from earlier
   /// calls (equal keys are summed: out[j] += this shard's partial).
   void candidates(const score_query& q, absl::flat_hash_map<key_t, double>& out) const;

@@ -23,44 +23,70 @@ namespace {
 constexpr auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
 }  // namespace
 
-shard_scores score_on_shard(item_model& m, const score_query& q) {
-  shard_scores out;
-  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
-  if (!q.items.empty()) {
-    auto& c = out.candidates;
-    m.candidates(q, c);
-    if (!excluded.empty())
-      c.erase(std::remove_if(c.begin(), c.end(),
-                             [&](const scored& s) { return excluded.contains(s.key); }),
-              c.end());
-    // Name every candidate, or (names_top) only the best few, which then go
-    // first; the rest are looked up once the page is known.
-    if (q.names && q.names_top > 0 && c.size() > q.names_top) {
-      const auto top = c.begin() + static_cast<std::ptrdiff_t>(q.names_top);
-      std::nth_element(c.begin(), top, c.end(), by_better);
-      // A model that owns every row (one shard) scores completely: nothing
-      // after its best names_top (>= offset + n) can reach the page.
-      if (m.shards() == 1)
-        c.erase(top, c.end());
-    }
-    const auto named = q.names ? (q.names_top > 0 ? std::min<std::size_t>(q.names_top, c.size())
-                                                  : c.size())
-                               : 0;
-    out.names.reserve(named);
-    for (std::size_t k = 0; k < named; ++k) {
-      const auto* n = m.name(c[k].key);
-      out.names.push_back(n != nullptr ? *n : std::string{});
-    }
+namespace {
+
+// The part of a shard's answer after its candidates are summed: seen items
+// out, the best names_top first and named (only those kept when `complete`),
+// the popular list named.
+void finish_on_shard(const item_model& m, const score_query& q,
+                     const absl::flat_hash_set<key_t>& excluded, bool complete,
+                     shard_scores& out) {
+  auto& c = out.candidates;
+  if (!excluded.empty())
+    c.erase(std::remove_if(c.begin(), c.end(),
+                           [&](const scored& s) { return excluded.contains(s.key); }),
+            c.end());
+  // Name every candidate, or (names_top) only the best few, which then go
+  // first; the rest are looked up once the page is known.
+  if (q.names && q.names_top > 0 && c.size() > q.names_top) {
+    const auto top = c.begin() + static_cast<std::ptrdiff_t>(q.names_top);
+    std::nth_element(c.begin(), top, c.end(), by_better);
+    // Complete scores: nothing after the best names_top (>= offset + n) can
+    // reach the page.
+    if (complete)
+      c.erase(top, c.end());
   }
-  if (q.popular > 0)
-    out.popular = m.popular(q.popular, q.filter, excluded);
+  const auto named = q.names ? (q.names_top > 0 ? std::min<std::size_t>(q.names_top, c.size())
+                                                : c.size())
+                             : 0;
+  out.names.reserve(named);
+  for (std::size_t k = 0; k < named; ++k) {
+    const auto* n = m.name(c[k].key);
+    out.names.push_back(n != nullptr ? *n : std::string{});
+  }
+  out.popular_names.clear();
   if (q.names) {
     out.popular_names.reserve(out.popular.size());
-    for (const auto& c : out.popular) {
-      const auto* n = m.name(c.key);
+    for (const auto& p : out.popular) {
+      const auto* n = m.name(p.key);
       out.popular_names.push_back(n != nullptr ? *n : std::string{});
     }
   }
+}
+
+}  // namespace
+
+shard_scores score_on_shard(item_model& m, const score_query& q) {
+  shard_scores out;
+  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
+  if (!q.items.empty())
+    m.candidates(q, out.candidates);
+  if (q.popular > 0)
+    out.popular = m.popular(q.popular, q.filter, excluded);
+  // A model that owns every row (one shard) scores completely.
+  finish_on_shard(m, q, excluded, m.shards() == 1, out);
+  return out;
+}
+
+shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_scores upstream,
+                                    bool last) {
+  shard_scores out;
+  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
+  m.candidates(q, out.candidates, upstream.candidates);
+  out.popular = std::move(upstream.popular);
+  if (q.popular > 0)
+    out.popular = m.popular(q.popular, q.filter, excluded);
+  finish_on_shard(m, q, excluded, last, out);
   return out;
 }
 

@@ -32,6 +32,19 @@ score_query make_query(const profile_view& view, const recommend_options& o, boo
 /// without excluded items, plus the popular list when asked.
 shard_scores score_on_shard(item_model& m, const score_query& q);
 
+/// Answers one shard of a chained query (the recommender asks the item shards
+/// in turn instead of merging their answers): `upstream` holds the earlier
+/// shards' answers summed (their partial scores, one per candidate, and the
+/// popular list); this shard adds its own partial scores (own + upstream:
+/// bit for bit the sums that merging every shard's answer in shard order
+/// gives) and passes the popular list on (or its own, when q.popular > 0).
+/// On the `last` shard the scores are complete: with names_top > 0 (which
+/// must then be at least offset + n) only the best names_top are returned,
+/// named, with the popular list named. A shard before it is asked without
+/// names and returns every candidate.
+shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_scores upstream,
+                                    bool last);
+
 /// Merges shard answers (summed in shard order) into the final list: the
 /// best offset + n candidates, filled from the popular list (see
 /// fill_and_page), first `offset` dropped, names attached. The reference

@@ -8,8 +8,9 @@
 //   profile_shard --delta_batch--> every item_shard      (item side, async)
 //   application --recommend_request--> recommender
 //        recommender --profile_atom--> owning profile_shard
-//        recommender --score_atom--> every item_shard     (scatter-gather;
-//                                    shard 0 adds the popular list)
+//        recommender --score_atom--> each item_shard in turn (each adds
+//                                    its partial scores to the earlier
+//                                    ones'; shard 0 adds the popular list)
 //
 // In cluster mode (actors/cluster.hpp) the same messages cross nodes: the
 // cluster managers exchange shard_directory (directory_atom) and hand it to
@@ -392,8 +393,11 @@ namespace rtrec {
 using item_shard_actor = caf::typed_actor<
   // from profile shards; replies with the batch's seq once applied
   caf::replies_to<delta_batch>::with<std::uint64_t>,
-  // from recommenders: partial scores from owned rows (+ popular list)
-  caf::replies_to<score_atom, engine::score_query>::with<engine::shard_scores>,
+  // from recommenders, a chained query: this shard's partial scores added to
+  // the earlier shards' (upstream); true = the last shard (see
+  // engine::score_chained_on_shard)
+  caf::replies_to<score_atom, engine::score_query, engine::shard_scores, bool>::with<
+    engine::shard_scores>,
   // similar(item, n, category) answered by the item's owner shard
   caf::replies_to<similar_atom, std::string, std::uint32_t, std::string>::with<recommendations>,
   // popular(n, category)

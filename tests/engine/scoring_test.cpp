@@ -238,6 +238,57 @@ TEST(ScoringShard, OneShardWithNamesTopReturnsOnlyItsBestAndTheSamePage) {
   EXPECT_GT(cut, 0u) << "no list was long enough to be cut";
 }
 
+// Asking the shards in turn (each adds its partial scores to the earlier
+// ones') gives bit for bit the page that merging every shard's answer gives,
+// for 2 and 3 shards; the last shard returns only its best names_top, all
+// named.
+TEST(ScoringShard, ChainedShardsGiveTheMergedPageBitForBit) {
+  const std::uint64_t seed = 6174;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  for (std::uint32_t count : {2u, 3u}) {
+    std::mt19937_64 rng{seed};
+    model_config cfg;
+    cfg.popular_refresh_events = 0;
+    profile_store store{cfg};
+    std::vector<item_model> shards;
+    for (std::uint32_t s = 0; s < count; ++s)
+      shards.emplace_back(cfg, s, count);
+    std::vector<item_model*> all;
+    for (auto& m : shards)
+      all.push_back(&m);
+    ASSERT_NO_FATAL_FAILURE(feed_60_users(rng, store, all));
+    std::size_t compared = 0;
+    for (int u = 0; u < 60; ++u) {
+      const auto view = store.view("u" + std::to_string(u));
+      recommend_options o;
+      o.n = 5;
+      o.offset = static_cast<std::size_t>(u % 3);
+      std::vector<shard_scores> parts;
+      for (std::uint32_t m = 0; m < count; ++m)
+        parts.push_back(score_on_shard(shards[m], make_query(view, o, m == 0)));
+      const auto want = merge_shard_scores(parts, o);
+      shard_scores chained;
+      for (std::uint32_t m = 0; m < count; ++m) {
+        const bool last = m + 1 == count;
+        auto q = make_query(view, o, m == 0);
+        q.names = last;
+        q.names_top = last ? static_cast<std::uint32_t>(o.offset + o.n) : 0;
+        chained = score_chained_on_shard(shards[m], q, std::move(chained), last);
+      }
+      ASSERT_LE(chained.candidates.size(), o.offset + o.n) << "shards " << count << " u" << u;
+      ASSERT_EQ(chained.names.size(), chained.candidates.size());
+      const auto got = merge_shard_scores({chained}, o);
+      ASSERT_EQ(got.size(), want.size()) << "shards " << count << " u" << u;
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        ASSERT_EQ(got[k].item, want[k].item) << "shards " << count << " u" << u;
+        ASSERT_EQ(got[k].score, want[k].score) << "shards " << count << " u" << u;
+      }
+      compared += got.size();
+    }
+    EXPECT_GT(compared, 200u) << "shards " << count;
+  }
+}
+
 // -- rank --------------------------------------------------------------------
 
 TEST(ScoringRank, ExcludesSeenDropsNonPositiveAndSorts) {
