@@ -207,13 +207,8 @@ void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
   ask(
     self, st.items[m],
     [=](engine::shard_scores& part) mutable {
-      if (*done)
-        return;
-      if (last)
-        deliver_page(self, engine::merge_shard_page({std::move(part)}, c->options), c->missing,
-                     rp, done);
-      else
-        chain_step(self, c, pos + 1, std::move(part), rp, done);
+      if (!*done)
+        chain_step(self, c, pos + 1, std::move(part), rp, done);  // delivers after the last
     },
     [=](caf::error& err) mutable {
       if (!*done) {

@@ -261,6 +261,16 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
         return;
       }
   };
+  // Adds x to a candidate's sum (started at 0.0 by its first addition).
+  auto add = [&](const std::pair<const key_t, hot_item>& rec, double x) {
+    const hot_item& h = rec.second;
+    if (h.mark != acc_epoch_) {
+      h.mark = acc_epoch_;
+      h.acc = 0.0;
+      touched_.push_back(&rec);
+    }
+    h.acc += x;
+  };
   stream_next(0);
   for (std::size_t n = 0; n < rows.size(); ++n) {
     if (rows[n] == nullptr)
@@ -286,13 +296,7 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
           if (eit == items_.end() || !f_matches(eit->second, q.filter))
             continue;
         }
-        const double x = w * sim(it->second, ni_alpha, h.norm_pow);
-        if (h.mark != acc_epoch_) {
-          h.mark = acc_epoch_;
-          h.acc = 0.0;
-          touched_.push_back(&*hit);
-        }
-        h.acc += x;
+        add(*hit, w * sim(it->second, ni_alpha, h.norm_pow));
       }
     };
     if (k == 0 || r.size() <= k) {
@@ -314,27 +318,12 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
                      });
     visit(strongest_.cbegin(), strongest_.cbegin() + static_cast<std::ptrdiff_t>(k));
   }
-  std::size_t unknown = 0;
-  for (const auto& u : upstream) {
-    auto hit = hot_.find(u.key);
-    if (hit == hot_.end()) {
-      ++unknown;
-      continue;
-    }
-    const hot_item& h = hit->second;
-    if (h.mark != acc_epoch_) {
-      h.mark = acc_epoch_;
-      h.acc = 0.0;
-      touched_.push_back(&*hit);
-    }
-    h.acc += u.score;
-  }
-  const std::size_t first = out.size();
-  out.reserve(first + touched_.size() + unknown);
-  if (unknown > 0)
-    for (const auto& u : upstream)
-      if (!hot_.contains(u.key))
-        out.push_back(u);
+  // Upstream candidates this shard has no record of pass on unchanged.
+  for (const auto& u : upstream)
+    if (auto hit = hot_.find(u.key); hit != hot_.end())
+      add(*hit, u.score);
+    else
+      out.push_back(u);
   const std::size_t own = out.size();
   out.resize(own + touched_.size());
   for (std::size_t t = 0; t < touched_.size(); ++t)

@@ -96,8 +96,8 @@ struct score_query {
   /// `candidates`; 0 = name every candidate. Copying a name per candidate
   /// was a large part of a query's cost; a page item left unnamed by every
   /// shard is resolved with a second request (recommender). Must be at least
-  /// offset + n: a model that owns every row (a single item shard) scores
-  /// completely, so it returns only those best names_top candidates.
+  /// offset + n: a shard whose scores are complete (a single item shard, or
+  /// the last of a chained query) returns only those best names_top.
   std::uint32_t names_top = 0;
 };
 

@@ -23,14 +23,19 @@ namespace {
 constexpr auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
 }  // namespace
 
-namespace {
+shard_scores score_on_shard(item_model& m, const score_query& q) {
+  // A model that owns every row (one shard) scores completely.
+  return score_chained_on_shard(m, q, {}, m.shards() == 1);
+}
 
-// The part of a shard's answer after its candidates are summed: seen items
-// out, the best names_top first and named (only those kept when `complete`),
-// the popular list named.
-void finish_on_shard(const item_model& m, const score_query& q,
-                     const absl::flat_hash_set<key_t>& excluded, bool complete,
-                     shard_scores& out) {
+shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_scores upstream,
+                                    bool last) {
+  shard_scores out;
+  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
+  m.candidates(q, out.candidates, upstream.candidates);
+  out.popular = std::move(upstream.popular);
+  if (q.popular > 0)
+    out.popular = m.popular(q.popular, q.filter, excluded);
   auto& c = out.candidates;
   if (!excluded.empty())
     c.erase(std::remove_if(c.begin(), c.end(),
@@ -43,7 +48,7 @@ void finish_on_shard(const item_model& m, const score_query& q,
     std::nth_element(c.begin(), top, c.end(), by_better);
     // Complete scores: nothing after the best names_top (>= offset + n) can
     // reach the page.
-    if (complete)
+    if (last)
       c.erase(top, c.end());
   }
   const auto named = q.names ? (q.names_top > 0 ? std::min<std::size_t>(q.names_top, c.size())
@@ -54,7 +59,6 @@ void finish_on_shard(const item_model& m, const score_query& q,
     const auto* n = m.name(c[k].key);
     out.names.push_back(n != nullptr ? *n : std::string{});
   }
-  out.popular_names.clear();
   if (q.names) {
     out.popular_names.reserve(out.popular.size());
     for (const auto& p : out.popular) {
@@ -62,31 +66,6 @@ void finish_on_shard(const item_model& m, const score_query& q,
       out.popular_names.push_back(n != nullptr ? *n : std::string{});
     }
   }
-}
-
-}  // namespace
-
-shard_scores score_on_shard(item_model& m, const score_query& q) {
-  shard_scores out;
-  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
-  if (!q.items.empty())
-    m.candidates(q, out.candidates);
-  if (q.popular > 0)
-    out.popular = m.popular(q.popular, q.filter, excluded);
-  // A model that owns every row (one shard) scores completely.
-  finish_on_shard(m, q, excluded, m.shards() == 1, out);
-  return out;
-}
-
-shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_scores upstream,
-                                    bool last) {
-  shard_scores out;
-  absl::flat_hash_set<key_t> excluded(q.exclude.begin(), q.exclude.end());
-  m.candidates(q, out.candidates, upstream.candidates);
-  out.popular = std::move(upstream.popular);
-  if (q.popular > 0)
-    out.popular = m.popular(q.popular, q.filter, excluded);
-  finish_on_shard(m, q, excluded, last, out);
   return out;
 }
 
