@@ -4,7 +4,6 @@
 #include "actors/util.hpp"
 
 #include <algorithm>
-#include <limits>
 #include <optional>
 
 #include "engine/profile_store.hpp"
@@ -232,8 +231,8 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
   auto c = std::make_shared<chain>();
   c->options = o;
   c->base = engine::make_query(v, o, false);
-  c->names_top = static_cast<std::uint32_t>(
-    std::min<std::size_t>(o.offset + o.n + st.name_slack, std::numeric_limits<std::uint32_t>::max()));
+  // The last shard's scores are complete: its best offset + n are the page.
+  c->names_top = static_cast<std::uint32_t>(o.offset + o.n);
   for (std::size_t m = 0; m < st.items.size(); ++m)
     if (st.items[m])
       c->order.push_back(m);
@@ -257,7 +256,6 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
   self->state.items = std::move(items);
   self->state.timeout = cfg.request_timeout;
   self->state.model = cfg.model;
-  self->state.name_slack = cfg.name_slack;
   self->state.lane = query_lane_of(self->system());
   return {
     [=](recommend_request& x) -> promise {

@@ -29,7 +29,6 @@ struct recommender_state {
   std::vector<item_shard_actor> items;
   caf::timespan timeout{};
   engine::model_config model;  ///< builds session profiles
-  std::uint32_t name_slack = 32;  ///< see topology_config::name_slack
   deadline_queue deadlines;    ///< of the queries in flight (see deadlines.hpp)
   bool tick_armed = false;
   query_lane_coordinator* lane = nullptr;  ///< the scheduler's query lane, if it runs one

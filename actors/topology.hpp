@@ -33,13 +33,6 @@ struct topology_config {
   /// split). Bounds how long one message occupies a shard, and so how long a
   /// query waits behind it.
   std::uint32_t max_batch = 256;
-  /// The last item shard a recommend asks has complete scores and returns,
-  /// named, only its best offset + n + name_slack candidates (offset + n
-  /// would do; the slack costs little). If the last shard's node goes down
-  /// mid-query, the sums so far are paged here instead, and a page item
-  /// without a name is looked up with a second request to an item shard
-  /// (one on this node when there is one).
-  std::uint32_t name_slack = 32;
   /// Run each recommender on its own thread (CAF detached actor) instead of
   /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so
   /// off by default. Must stay false under the deterministic test scheduler.

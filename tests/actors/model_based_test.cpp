@@ -60,11 +60,6 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
     cfg.model.rating_scale = 0.0f;
   }
   SCOPED_TRACE("score_neighbors=" + std::to_string(cfg.model.score_neighbors));
-  // Item shards name only their best n + 0..2 candidates, so pages often
-  // hold an item no shard named, resolved by the recommender's second
-  // request: the answers must still equal the reference's.
-  cfg.name_slack = static_cast<std::uint32_t>((seed / 7919) % 3);
-  SCOPED_TRACE("name_slack=" + std::to_string(cfg.name_slack));
   start(cfg);
   engine::reference_model ref{cfg.model};
   // With bounded neighbours, the same model scoring every neighbour: the
@@ -165,11 +160,10 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
 INSTANTIATE_TEST_SUITE_P(seeds, model_based_seeded, ::testing::ValuesIn(seeds()));
 
 // The item shards are asked in turn, each adding its partial scores to the
-// earlier ones', so the last has complete scores and names the page itself:
-// with name_slack 0 (it names exactly offset + n) answers must still equal
-// the reference's, and no name lookup may be needed. (Before the chain each
-// shard named its own best n and a page item split over both shards was
-// often named by neither.)
+// earlier ones', so the last has complete scores and names the page itself
+// (exactly its best offset + n): answers must equal the reference's, and no
+// name lookup may be needed. (Before the chain each shard named its own best
+// n and a page item split over both shards was often named by neither.)
 class model_based_names : public rtrec::testing::topology_fixture {};
 
 TEST_F(model_based_names, the_last_chained_shard_names_every_page_item_and_answers_stay_exact) {
@@ -179,7 +173,6 @@ TEST_F(model_based_names, the_last_chained_shard_names_every_page_item_and_answe
   cfg.profile_shards = 2;
   cfg.item_shards = 2;
   cfg.model.neighbors_max = 100000;  // no pruning: exact comparison
-  cfg.name_slack = 0;
   start(cfg);
   engine::reference_model ref{cfg.model};
   engine::synthetic_config sc;
