@@ -11,6 +11,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <deque>
 #include <map>
 #include <functional>
 #include <stdexcept>
@@ -19,8 +21,9 @@
 
 namespace rtrec {
 
-// Pending asynchronous calls, shared by the engine and its client actors.
-struct embedded_engine::client {
+// Pending asynchronous calls, shared by the engine, its client actor and the
+// recommenders (the query sink).
+struct embedded_engine::client : query_sink {
   struct pending {
     callback<ingest_result> done;
     std::size_t events = 0;
@@ -28,16 +31,51 @@ struct embedded_engine::client {
   std::mutex mtx;
   std::unordered_map<std::uint64_t, pending> waiting;
   std::unordered_map<std::uint64_t, recommendations_callback> queries;
+  // (deadline, ticket) of the queries in flight, in ticket order (one
+  // timeout for all); answered ones are dropped as they reach the front.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> query_deadlines;
+  std::chrono::milliseconds query_timeout{15000};
   std::uint64_t next_ticket = 1;
   std::function<void(std::size_t)> release;
   /// Answers that left out item shards on unreachable nodes (cluster mode).
   std::atomic<std::uint64_t> partial_answers{0};
 
   std::uint64_t add_query(recommendations_callback done) {
+    const auto deadline = std::chrono::steady_clock::now() + query_timeout;
     std::lock_guard<std::mutex> guard{mtx};
     auto ticket = next_ticket++;
     queries.emplace(ticket, std::move(done));
+    while (!query_deadlines.empty() && queries.count(query_deadlines.front().second) == 0)
+      query_deadlines.pop_front();
+    query_deadlines.emplace_back(deadline, ticket);
     return ticket;
+  }
+
+  // The recommenders' answers (query_sink).
+  void answer(std::uint64_t ticket, caf::expected<recommendations> result) override {
+    if (!result)
+      return complete_query(ticket, std::move(result.error()));
+    if (result->missing_shards > 0)
+      partial_answers.fetch_add(1, std::memory_order_relaxed);
+    complete_query(ticket, std::move(result->items));
+  }
+
+  // Fails the queries whose deadline passed at `now` (a backstop: the
+  // recommenders time their own steps out sooner, but one that stopped
+  // would leave its queries unanswered).
+  void expire_queries(std::chrono::steady_clock::time_point now) {
+    std::vector<std::uint64_t> due;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      while (!query_deadlines.empty() && query_deadlines.front().first <= now) {
+        due.push_back(query_deadlines.front().second);
+        query_deadlines.pop_front();
+      }
+    }
+    for (auto ticket : due)
+      complete_query(ticket, caf::make_error(error_code::shard_unavailable,
+                                             "query: no answer within "
+                                               + std::to_string(query_timeout.count()) + " ms"));
   }
 
   void complete(std::uint64_t ticket, caf::expected<ingest_result> result) {
@@ -97,67 +135,16 @@ caf::behavior client_actor(caf::event_based_actor* self,
   };
 }
 
-struct query_client_state {
-  std::vector<recommender_actor> recommenders;
-  std::size_t next = 0;
-  deadline_queue deadlines;
-  bool tick_armed = false;
-};
-
-// Sends queries to the recommenders (round robin) and completes the caller's
-// callback with the answer, or with shard_unavailable once `timeout` passed
-// (tracked in a deadline_queue, not as CAF request timeouts: see
-// actors/deadlines.hpp).
-caf::behavior query_client(caf::stateful_actor<query_client_state>* self,
-                           std::shared_ptr<embedded_engine::client> st,
-                           std::vector<recommender_actor> recommenders, caf::timespan timeout) {
-  self->state.recommenders = std::move(recommenders);
-  auto arm = [=] {
-    auto& qs = self->state;
-    if (qs.tick_armed || qs.deadlines.empty())
-      return;
-    qs.tick_armed = true;
-    self->delayed_send(self, tick_interval(timeout), tick_atom::value);
-  };
-  auto ask = [=](std::uint64_t ticket, auto&&... xs) {
-    auto& qs = self->state;
-    const auto& dest = qs.recommenders[qs.next++ % qs.recommenders.size()];
-    auto done = std::make_shared<bool>(false);
-    qs.deadlines.add(self->clock().now() + timeout, done, [=] {
-      st->complete_query(ticket, caf::make_error(error_code::shard_unavailable,
-                                                 "query: no answer within " +
-                                                   std::to_string(timeout.count() / 1000000) +
-                                                   " ms"));
-    });
-    arm();
-    self->request(dest, caf::infinite, std::forward<decltype(xs)>(xs)...)
-      .then(
-        [=](recommendations& r) {
-          *done = true;
-          if (r.missing_shards > 0)
-            st->partial_answers.fetch_add(1, std::memory_order_relaxed);
-          st->complete_query(ticket, std::move(r.items));
-        },
-        [=](caf::error& err) {
-          *done = true;
-          st->complete_query(ticket, typed(self->system(), "query", err));
-        });
-  };
+// Fails queries that outlive their deadline (client::expire_queries), on a
+// tick of an eighth of the timeout.
+caf::behavior query_watchdog(caf::event_based_actor* self,
+                             std::shared_ptr<embedded_engine::client> st) {
+  const auto every = tick_interval(caf::timespan{st->query_timeout});
+  self->delayed_send(self, every, tick_atom::value);
   return {
-    [=](query_atom, std::uint64_t t, recommend_request& r) { ask(t, std::move(r)); },
-    [=](query_atom, std::uint64_t t, session_request& r) { ask(t, std::move(r)); },
-    [=](query_atom, std::uint64_t t, similar_atom a, std::string& item, std::uint32_t n,
-        std::string& category) { ask(t, a, std::move(item), n, std::move(category)); },
-    [=](query_atom, std::uint64_t t, popular_atom a, std::uint32_t n, std::string& category) {
-      ask(t, a, n, std::move(category));
-    },
-    [=](query_atom, std::uint64_t t, latest_atom a, std::uint32_t n, std::string& category) {
-      ask(t, a, n, std::move(category));
-    },
     [=](tick_atom) {
-      self->state.tick_armed = false;
-      self->state.deadlines.expire(self->clock().now());
-      arm();
+      st->expire_queries(std::chrono::steady_clock::now());
+      self->delayed_send(self, every, tick_atom::value);
     },
   };
 }
@@ -269,22 +256,19 @@ embedded_engine::embedded_engine(engine_options opts)
     tc.recovered = rec;
   }
   system_ = std::make_unique<caf::actor_system>(*config_);
+  client_state_ = std::make_shared<client>();
+  client_state_->release = [this](std::size_t n) { release(n); };
+  client_state_->query_timeout = opts_.call_timeout;
+  tc.queries = client_state_;
   topo_ = spawn_topology(*system_, tc);
   // The recovered objects now belong to the shards.
   tc.recovered.reset();
   topo_.config.recovered.reset();
   if (cluster_)
     start_cluster();
-  client_state_ = std::make_shared<client>();
-  client_state_->release = [this](std::size_t n) { release(n); };
   client_ = system_->spawn(client_actor, client_state_, topo_.ingestors,
                            caf::timespan{opts_.call_timeout});
-  for (std::size_t k = 0; k < std::max<std::size_t>(2, topo_.recommenders.size()); ++k)
-    query_clients_.push_back(system_->spawn(query_client, client_state_, topo_.recommenders,
-                                            caf::timespan{opts_.call_timeout}));
-  auto* lane = query_lane_of(*system_);
-  for (const auto& q : query_clients_)
-    mark_query_actor(lane, q);
+  watchdog_ = system_->spawn(query_watchdog, client_state_);
   if (wal_ && dur.snapshot_interval.count() > 0)
     ticker_ = std::thread([this] { checkpoint_loop(); });
   spdlog::debug("rtrec engine started: {} ingestors, {} profile shards, {} item shards, {} "
@@ -324,8 +308,7 @@ void embedded_engine::stop() {
     caf::anon_send_exit(manager_, caf::exit_reason::user_shutdown);
   stop_topology(topo_);
   caf::anon_send_exit(client_, caf::exit_reason::user_shutdown);
-  for (auto& q : query_clients_)
-    caf::anon_send_exit(q, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(watchdog_, caf::exit_reason::user_shutdown);
   // Whatever was still pending will never be answered now.
   std::unordered_map<std::uint64_t, client::pending> left;
   std::unordered_map<std::uint64_t, recommendations_callback> left_queries;
@@ -474,8 +457,10 @@ void embedded_engine::query(recommendations_callback done, Ts&&... xs) {
       ticket, caf::make_error(error_code::shutting_down, "the engine is stopped"));
     return;
   }
-  caf::anon_send(query_clients_[ticket % query_clients_.size()], query_atom::value, ticket,
-                 std::forward<Ts>(xs)...);
+  // Straight to a recommender, which answers through client_state_ (the
+  // topology's query sink).
+  caf::anon_send(topo_.recommenders[ticket % topo_.recommenders.size()], query_atom::value,
+                 ticket, std::forward<Ts>(xs)...);
 }
 
 caf::expected<std::vector<engine::recommendation>>

@@ -337,7 +337,7 @@ class embedded_engine {
   std::unique_ptr<caf::actor_system> system_;
   topology topo_;
   caf::actor client_;
-  std::vector<caf::actor> query_clients_;
+  caf::actor watchdog_;  // fails queries past call_timeout (see client)
   std::shared_ptr<client> client_state_;
   std::mutex item_mtx_;  // serializes item metadata writes across shards
   std::mutex flow_mtx_;

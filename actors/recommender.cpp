@@ -15,6 +15,34 @@ namespace {
 
 using self_ptr = recommender_actor::stateful_pointer<recommender_state>;
 using promise = caf::typed_response_promise<recommendations>;
+
+// Where a query's answer goes: the requester's response promise, or, for a
+// query sent without a requester (query_atom, from the embedded engine), the
+// topology's query sink under the query's ticket.
+class reply {
+ public:
+  explicit reply(promise rp) : rp_(std::move(rp)) {}
+  reply(std::shared_ptr<query_sink> sink, std::uint64_t ticket)
+    : sink_(std::move(sink)), ticket_(ticket) {}
+
+  void deliver(recommendations r) {
+    if (sink_)
+      sink_->answer(ticket_, std::move(r));
+    else
+      rp_.deliver(std::move(r));
+  }
+  void deliver(caf::error err) {
+    if (sink_)
+      sink_->answer(ticket_, std::move(err));
+    else
+      rp_.deliver(std::move(err));
+  }
+
+ private:
+  promise rp_;
+  std::shared_ptr<query_sink> sink_;
+  std::uint64_t ticket_ = 0;
+};
 constexpr auto high = caf::message_priority::high;
 
 caf::error unavailable(self_ptr self, const char* step, const caf::error& err) {
@@ -34,7 +62,7 @@ void arm(self_ptr self) {
 
 // Registers a query's deadline: when it passes first, `rp` gets
 // shard_unavailable naming `step`.
-done_flag track(self_ptr self, promise rp, const char* step) {
+done_flag track(self_ptr self, reply rp, const char* step) {
   auto done = std::make_shared<bool>(false);
   auto& st = self->state;
   const auto timeout = st.timeout;
@@ -70,19 +98,19 @@ void ask(self_ptr self, const Dest& dest, Ok ok, Fail fail, Ts&&... xs) {
 // Asks item shard `shard` (high priority) and relays its answer or a typed
 // error.
 template <class... Ts>
-promise forward(self_ptr self, std::size_t shard, std::uint32_t n, const char* step, Ts&&... xs) {
-  auto rp = self->make_response_promise<recommendations>();
+void forward(self_ptr self, reply rp, std::size_t shard, std::uint32_t n, const char* step,
+             Ts&&... xs) {
   auto& st = self->state;
   if (n > max_results || shard >= st.items.size()) {
     rp.deliver(caf::make_error(error_code::invalid_request,
                                "n must be at most 10000 and item shards must exist"));
-    return rp;
+    return;
   }
   if (!st.items[shard]) {
     rp.deliver(caf::make_error(error_code::shard_unavailable,
                                std::string{step} + ": item shard " + std::to_string(shard)
                                  + " is on a node that is unreachable"));
-    return rp;
+    return;
   }
   auto done = track(self, rp, step);
   ask(
@@ -100,13 +128,12 @@ promise forward(self_ptr self, std::size_t shard, std::uint32_t n, const char* s
       }
     },
     std::forward<Ts>(xs)...);
-  return rp;
 }
 
 // Checks a query's paging and that the shards it needs exist; returns its
 // options, or delivers invalid_request / shard_unavailable through `rp` and
 // returns nullopt.
-std::optional<engine::recommend_options> options_for(self_ptr self, promise& rp,
+std::optional<engine::recommend_options> options_for(self_ptr self, reply& rp,
                                                      std::uint32_t n, std::uint32_t offset,
                                                      const std::string& category,
                                                      bool needs_profiles) {
@@ -133,7 +160,7 @@ std::optional<engine::recommend_options> options_for(self_ptr self, promise& rp,
 // first); an item it does not know, or that was hidden meanwhile, is
 // dropped, as an unnamed one always was.
 void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_shards,
-                  promise rp, done_flag done) {
+                  reply rp, done_flag done) {
   name_lookup ask_for;
   for (std::size_t k = 0; k < page.items.size(); ++k)
     if (page.names[k].empty())
@@ -185,7 +212,7 @@ struct chain {
 // down meanwhile is skipped; if it was the last, the sums so far are
 // delivered (names looked up as needed).
 void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
-                engine::shard_scores upstream, promise rp, done_flag done) {
+                engine::shard_scores upstream, reply rp, done_flag done) {
   auto& st = self->state;
   while (pos < c->order.size() && !st.items[c->order[pos]]) {
     ++c->missing;
@@ -226,7 +253,7 @@ void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
 // node is known to be down are left out and counted in missing_shards: a
 // degraded answer beats none.
 void scatter(self_ptr self, const engine::profile_view& v, const engine::recommend_options& o,
-             promise rp, done_flag done) {
+             reply rp, done_flag done) {
   auto& st = self->state;
   auto c = std::make_shared<chain>();
   c->options = o;
@@ -247,6 +274,71 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
   chain_step(self, std::move(c), 0, engine::shard_scores{}, rp, done);
 }
 
+// A user's recommendations: the owning profile shard's view, then the item
+// shards in turn (scatter).
+void recommend(self_ptr self, reply rp, recommend_request x) {
+  auto& st = self->state;
+  auto checked = options_for(self, rp, x.n, x.offset, x.category, true);
+  if (!checked)
+    return;
+  auto o = *checked;
+  o.exclude_seen = x.exclude_seen;
+  const auto owner = engine::shard_of(engine::hash_id(x.user),
+                                      static_cast<std::uint32_t>(st.profiles.size()));
+  if (!st.profiles[owner]) {
+    rp.deliver(caf::make_error(error_code::shard_unavailable,
+                               "profile shard " + std::to_string(owner)
+                                 + " is on a node that is unreachable"));
+    return;
+  }
+  auto done = track(self, rp, "recommend");
+  ask(
+    self, st.profiles[owner],
+    [=](engine::profile_view& v) mutable {
+      if (!*done)
+        scatter(self, v, o, rp, done);
+    },
+    [=](caf::error& err) mutable {
+      if (!*done) {
+        *done = true;
+        rp.deliver(unavailable(self, "profile", err));
+      }
+    },
+    profile_atom::value, std::move(x.user));
+}
+
+// Recommendations for a list of events with no stored user.
+void session(self_ptr self, reply rp, session_request x) {
+  auto o = options_for(self, rp, x.n, x.offset, x.category, false);
+  if (!o)
+    return;
+  auto done = track(self, rp, "session");
+  scatter(self, engine::session_view(self->state.model, x.events), *o, std::move(rp),
+          std::move(done));
+}
+
+// Items similar to `item`, from the item shard that owns its row.
+void similar(self_ptr self, reply rp, std::string item, std::uint32_t n, std::string category) {
+  const auto& items = self->state.items;
+  const auto owner = items.empty() ? 0
+                                   : engine::shard_of(engine::hash_id(item),
+                                                      static_cast<std::uint32_t>(items.size()));
+  forward(self, std::move(rp), owner, n, "similar", similar_atom::value, std::move(item), n,
+          std::move(category));
+}
+
+// The reply to a query sent without a requester (query_atom): the topology's
+// query sink under `ticket`; nullopt (logged) when there is none.
+std::optional<reply> direct(self_ptr self, std::uint64_t ticket) {
+  if (!self->state.queries) {
+    spdlog::error("recommender: query {} came without a requester and this topology has no "
+                  "query sink (topology_config::queries); dropped",
+                  ticket);
+    return std::nullopt;
+  }
+  return reply{self->state.queries, ticket};
+}
+
 }  // namespace
 
 recommender_actor::behavior_type
@@ -256,62 +348,56 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
   self->state.items = std::move(items);
   self->state.timeout = cfg.request_timeout;
   self->state.model = cfg.model;
+  self->state.queries = cfg.queries;
   self->state.lane = query_lane_of(self->system());
   return {
     [=](recommend_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();
-      auto& st = self->state;
-      auto checked = options_for(self, rp, x.n, x.offset, x.category, true);
-      if (!checked)
-        return rp;
-      auto o = *checked;
-      o.exclude_seen = x.exclude_seen;
-      const auto owner = engine::shard_of(engine::hash_id(x.user),
-                                          static_cast<std::uint32_t>(st.profiles.size()));
-      if (!st.profiles[owner]) {
-        rp.deliver(caf::make_error(error_code::shard_unavailable,
-                                   "profile shard " + std::to_string(owner)
-                                     + " is on a node that is unreachable"));
-        return rp;
-      }
-      auto done = track(self, rp, "recommend");
-      ask(
-        self, st.profiles[owner],
-        [=](engine::profile_view& v) mutable {
-          if (!*done)
-            scatter(self, v, o, rp, done);
-        },
-        [=](caf::error& err) mutable {
-          if (!*done) {
-            *done = true;
-            rp.deliver(unavailable(self, "profile", err));
-          }
-        },
-        profile_atom::value, x.user);
+      recommend(self, reply{rp}, std::move(x));
       return rp;
     },
     [=](session_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();
-      auto o = options_for(self, rp, x.n, x.offset, x.category, false);
-      if (!o)
-        return rp;
-      scatter(self, engine::session_view(self->state.model, x.events), *o, rp,
-              track(self, rp, "session"));
+      session(self, reply{rp}, std::move(x));
       return rp;
     },
     [=](similar_atom, std::string& item, std::uint32_t n, std::string& category) -> promise {
-      const auto& items = self->state.items;
-      const auto owner = items.empty() ? 0
-                                       : engine::shard_of(engine::hash_id(item),
-                                                          static_cast<std::uint32_t>(items.size()));
-      return forward(self, owner, n, "similar", similar_atom::value, std::move(item), n,
-                     std::move(category));
+      auto rp = self->make_response_promise<recommendations>();
+      similar(self, reply{rp}, std::move(item), n, std::move(category));
+      return rp;
     },
     [=](popular_atom, std::uint32_t n, std::string& category) -> promise {
-      return forward(self, 0, n, "popular", popular_atom::value, n, std::move(category));
+      auto rp = self->make_response_promise<recommendations>();
+      forward(self, reply{rp}, 0, n, "popular", popular_atom::value, n, std::move(category));
+      return rp;
     },
     [=](latest_atom, std::uint32_t n, std::string& category) -> promise {
-      return forward(self, 0, n, "latest", latest_atom::value, n, std::move(category));
+      auto rp = self->make_response_promise<recommendations>();
+      forward(self, reply{rp}, 0, n, "latest", latest_atom::value, n, std::move(category));
+      return rp;
+    },
+    [=](query_atom, std::uint64_t t, recommend_request& x) {
+      if (auto rp = direct(self, t))
+        recommend(self, std::move(*rp), std::move(x));
+    },
+    [=](query_atom, std::uint64_t t, session_request& x) {
+      if (auto rp = direct(self, t))
+        session(self, std::move(*rp), std::move(x));
+    },
+    [=](query_atom, std::uint64_t t, similar_atom, std::string& item, std::uint32_t n,
+        std::string& category) {
+      if (auto rp = direct(self, t))
+        similar(self, std::move(*rp), std::move(item), n, std::move(category));
+    },
+    [=](query_atom, std::uint64_t t, popular_atom, std::uint32_t n, std::string& category) {
+      if (auto rp = direct(self, t))
+        forward(self, std::move(*rp), 0, n, "popular", popular_atom::value, n,
+                std::move(category));
+    },
+    [=](query_atom, std::uint64_t t, latest_atom, std::uint32_t n, std::string& category) {
+      if (auto rp = direct(self, t))
+        forward(self, std::move(*rp), 0, n, "latest", latest_atom::value, n,
+                std::move(category));
     },
     [=](directory_atom, const shard_directory& d) {
       update_handles(self->state.profiles, d.profiles, "recommender", "profile");

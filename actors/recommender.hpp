@@ -29,6 +29,7 @@ struct recommender_state {
   std::vector<item_shard_actor> items;
   caf::timespan timeout{};
   engine::model_config model;  ///< builds session profiles
+  std::shared_ptr<query_sink> queries;  ///< see topology_config::queries
   deadline_queue deadlines;    ///< of the queries in flight (see deadlines.hpp)
   bool tick_armed = false;
   query_lane_coordinator* lane = nullptr;  ///< the scheduler's query lane, if it runs one

@@ -17,6 +17,17 @@
 
 namespace rtrec {
 
+/// Where recommenders deliver the answers to queries sent without a
+/// requester (`query_atom, ticket, ...`, from the embedded engine's calls):
+/// one message in and the answer handed over here, instead of a client actor
+/// relaying a request and its answer (two more hops). Called on a CAF worker
+/// thread, once per ticket (an answer or an error, timeouts included).
+class query_sink {
+ public:
+  virtual ~query_sink() = default;
+  virtual void answer(std::uint64_t ticket, caf::expected<recommendations> result) = 0;
+};
+
 struct topology_config {
   std::uint32_t ingestors = 1;
   std::uint32_t profile_shards = 2;
@@ -53,6 +64,10 @@ struct topology_config {
   /// handles until the cluster manager's directory fills them in.
   std::vector<bool> local_profiles;
   std::vector<bool> local_items;
+  /// Receives the recommenders' answers to `query_atom` messages; null = such
+  /// messages are dropped with an error logged (only the embedded engine
+  /// sends them, and it sets this).
+  std::shared_ptr<query_sink> queries;
 };
 
 /// True when shard `s` is hosted here under `local` (empty = every shard).

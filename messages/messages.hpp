@@ -456,6 +456,14 @@ using recommender_actor = caf::typed_actor<
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<session_request>::with<recommendations>,
+  // the same queries from the embedded engine in this process, answered
+  // through topology_config::queries under the ticket (no requester)
+  caf::reacts_to<query_atom, std::uint64_t, recommend_request>,
+  caf::reacts_to<query_atom, std::uint64_t, similar_atom, std::string, std::uint32_t,
+                 std::string>,
+  caf::reacts_to<query_atom, std::uint64_t, popular_atom, std::uint32_t, std::string>,
+  caf::reacts_to<query_atom, std::uint64_t, latest_atom, std::uint32_t, std::string>,
+  caf::reacts_to<query_atom, std::uint64_t, session_request>,
   // sent by a recommender to itself: expire queries past their deadline
   caf::reacts_to<tick_atom>,
   // from the cluster manager: where the shards live now
