@@ -99,7 +99,8 @@ class item_model {
   /// Appends to `out` the partial scores of candidates from the rows this
   /// shard owns, for the query's items: sum over i of w_i * sim(i, j), added
   /// in query order. One entry per candidate (in no particular order); hidden
-  /// items and items failing the filter are left out. Sums in each item's
+  /// items, items failing the filter and the query's `exclude` items are
+  /// left out. Sums in each item's
   /// compact scoring record (no hash insert per contribution), so it must not
   /// run concurrently with another query or any change on the same model
   /// (stats() and save() may run meanwhile: they do not read the records'

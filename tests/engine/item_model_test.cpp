@@ -329,13 +329,19 @@ TEST(ItemModel, DenseScoresMatchTheItemTableThroughEveryChange) {
         << when << "; seed=" << seed << " item i" << i;
     }
     for (int u = 0; u < 200; ++u) {
-      auto q = make_query_for(f.store().view("u" + std::to_string(u)));
-      for (const std::string category : {"", "books"}) {
-        q.filter.category = category;
+      const auto view = f.store().view("u" + std::to_string(u));
+      auto q = make_query_for(view);
+      for (const std::string category : {"", "books", "seen left out"}) {
+        // The third pass: no filter, the user's seen items excluded.
+        const bool excluding = category == "seen left out";
+        q.filter.category = excluding ? "" : category;
+        q.exclude = excluding ? view.seen : std::vector<key_t>{};
         std::map<key_t, double> want;
         for (std::size_t n = 0; n < q.items.size(); ++n)
           for (const auto& s : model.similar(q.items[n], 100'000, q.filter))
             want[s.key] += q.weights[n] * s.score;
+        for (const auto k : q.exclude)
+          want.erase(k);
         std::vector<scored> got;
         model.candidates(q, got);
         absl::flat_hash_map<key_t, double> summed{{hash_id("seeded"), 1.0}};
@@ -350,10 +356,28 @@ TEST(ItemModel, DenseScoresMatchTheItemTableThroughEveryChange) {
           const auto* e = model.find(c.key);
           ASSERT_NE(e, nullptr);
           ASSERT_FALSE(e->hidden) << when << "; seed=" << seed;
-          if (!category.empty()) {
+          if (!q.filter.category.empty()) {
             ASSERT_EQ(e->id, "i1") << when << "; seed=" << seed;
           }
           ++compared;
+        }
+        if (excluding && !q.exclude.empty()) {
+          // Upstream sums: an excluded item is dropped whether this model
+          // knows it or not; an unknown one that is not excluded passes on.
+          std::vector<scored> with_upstream;
+          const std::vector<scored> upstream{{q.exclude.front(), 5.0},
+                                             {hash_id("unknown-excluded"), 1.0},
+                                             {hash_id("unknown-kept"), 2.0}};
+          q.exclude.push_back(hash_id("unknown-excluded"));
+          model.candidates(q, with_upstream, upstream);
+          ASSERT_EQ(with_upstream.size(), want.size() + 1) << when << "; seed=" << seed;
+          std::size_t kept = 0;
+          for (const auto& c : with_upstream) {
+            ASSERT_TRUE(std::find(q.exclude.begin(), q.exclude.end(), c.key) == q.exclude.end())
+              << when << "; seed=" << seed << " u" << u;
+            kept += c.key == hash_id("unknown-kept") && c.score == 2.0;
+          }
+          ASSERT_EQ(kept, 1u) << when << "; seed=" << seed;
         }
       }
     }
