@@ -12,8 +12,8 @@
 // ahead of it, each applying a batch of up to 256 events, although the
 // query's own work takes microseconds. Here an actor goes to the urgent
 // queue when
-//  - it is a query actor (registered with mark_query_actor: the recommenders
-//    and the engine's query clients, which hold no ingest work), or
+//  - it is a query actor (registered with mark_query_actor: the
+//    recommenders, which hold no ingest work), or
 //  - a query is waiting in its mailbox: the sender calls expedite() before it
 //    sends the (high-priority) query message. A shard already in the normal
 //    queue moves to the urgent one; a shard that is running, or blocked,

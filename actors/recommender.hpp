@@ -1,11 +1,16 @@
-// The recommender actor: answers top-N, similar-items and popular requests by
-// scatter-gather. It never holds model state and never blocks a shard:
+// The recommender actor: answers top-N, similar-items and popular requests.
+// It never holds model state and never blocks a shard:
 //
 //   recommend(user) --profile_atom--> owning profile shard   (view: recent, seen)
-//                   --score_atom---> every item shard        (partial scores
-//                                    without seen items, with names; shard 0
-//                                    adds the popular list)
-//                   merge in shard order, rank, fill, page   (engine::merge_shard_scores)
+//                   --score_atom---> item shards in turn     (each adds its partial
+//                                    scores to the earlier ones' sums; shard 0
+//                                    adds the popular list; the last drops seen
+//                                    items and names its best offset + n)
+//                   fill and page                            (engine::merge_shard_page)
+//
+// Requests come from an actor (a response promise answers it) or, from the
+// embedded engine in this process, as `query_atom, ticket, request` with no
+// requester: the answer then goes to topology_config::queries.
 //
 // Its requests go at high priority, ahead of queued ingest batches, so a query
 // waits at most for the batch a shard is applying. Any failed or timed-out
