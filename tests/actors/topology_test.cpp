@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
 
 #include "engine/reference_model.hpp"
 
@@ -79,6 +81,63 @@ TEST_F(topology_test, similar_and_popular_answer) {
   ASSERT_EQ(pop->size(), 2u);
   EXPECT_EQ(pop->front().item, "x");
   EXPECT_GT(pop->front().score, (*pop)[1].score);
+}
+
+// The embedded engine's queries come without a requester (query_atom,
+// ticket, request) and are answered through topology_config::queries: the
+// same answers as the request path, errors included, exactly once per ticket.
+struct recording_sink : query_sink {
+  std::map<std::uint64_t, std::vector<caf::expected<recommendations>>> got;
+  void answer(std::uint64_t ticket, caf::expected<recommendations> result) override {
+    got[ticket].push_back(std::move(result));
+  }
+};
+
+TEST_F(topology_test, queries_without_a_requester_are_answered_through_the_sink) {
+  auto sink = std::make_shared<recording_sink>();
+  auto cfg = default_config();
+  cfg.queries = sink;
+  start(cfg);
+  ASSERT_TRUE(ingest({ev("u1", "x"), ev("u1", "y"), ev("u2", "x"), ev("u2", "y"), ev("u3", "x"),
+                      ev("u3", "z"), ev("u4", "x")}));
+  ASSERT_TRUE(flush());
+  auto want = recommend("u4", 5);
+  ASSERT_TRUE(want) << sys().render(want.error());
+  ASSERT_FALSE(want->empty());
+  auto want_popular = popular(2);
+  ASSERT_TRUE(want_popular);
+  const auto& dest = topo().recommenders[0];
+  caf::anon_send(dest, query_atom::value, std::uint64_t{7},
+                 recommend_request{"u4", 5, 0, "", true});
+  caf::anon_send(dest, query_atom::value, std::uint64_t{8},
+                 recommend_request{"u4", 20000, 0, "", true});
+  caf::anon_send(dest, query_atom::value, std::uint64_t{9}, popular_atom::value, std::uint32_t{2},
+                 std::string{});
+  run();
+  auto same = [](const std::vector<engine::recommendation>& a,
+                 const std::vector<engine::recommendation>& b) {
+    return a.size() == b.size()
+           && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+                return x.item == y.item && x.score == y.score;
+              });
+  };
+  ASSERT_EQ(sink->got.size(), 3u);
+  for (const auto& [ticket, answers] : sink->got)
+    ASSERT_EQ(answers.size(), 1u) << "ticket " << ticket;
+  ASSERT_TRUE(sink->got[7][0]) << sys().render(sink->got[7][0].error());
+  EXPECT_TRUE(same(sink->got[7][0]->items, *want));
+  ASSERT_FALSE(sink->got[8][0]) << "n above the limit was answered";
+  EXPECT_EQ(sink->got[8][0].error(), caf::make_error(error_code::invalid_request));
+  ASSERT_TRUE(sink->got[9][0]);
+  EXPECT_TRUE(same(sink->got[9][0]->items, *want_popular));
+  // A failed step reaches the sink as well.
+  kill_item_shard(1);
+  caf::anon_send(dest, query_atom::value, std::uint64_t{10},
+                 recommend_request{"u4", 5, 0, "", true});
+  run();
+  ASSERT_EQ(sink->got[10].size(), 1u);
+  ASSERT_FALSE(sink->got[10][0]);
+  EXPECT_EQ(sink->got[10][0].error(), caf::make_error(error_code::shard_unavailable));
 }
 
 TEST_F(topology_test, hidden_items_are_never_recommended_and_categories_filter) {
