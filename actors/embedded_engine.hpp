@@ -199,7 +199,10 @@ class embedded_engine {
   void try_ingest_async(std::vector<engine::event> events, callback<ingest_result> done);
 
   /// Asynchronous queries: `done` receives what the blocking call of the
-  /// same name would return. At most call_timeout passes before it is called.
+  /// same name would return. At most call_timeout passes before it is called
+  /// (a watchdog ticking every eighth of it fails a query left unanswered).
+  /// `done` runs on an engine thread, inside a recommender's turn (or on the
+  /// calling thread for an error found at once): keep it short, never block.
   void recommend_async(std::string user, const engine::recommend_options& o,
                        recommendations_callback done);
   void similar_async(std::string item, std::size_t n, std::string category,
