@@ -203,7 +203,6 @@ struct chain {
   engine::recommend_options options;
   std::vector<std::size_t> order;  // reachable item shards, in shard order
   std::uint32_t missing = 0;       // item shards on unreachable nodes
-  std::uint32_t names_top = 0;
 };
 
 // Asks item shard c->order[pos] to add its partial scores to `upstream` (the
@@ -225,11 +224,13 @@ void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
   }
   const auto m = c->order[pos];
   const bool last = pos + 1 == c->order.size();
+  // offset + n: the popular list's length (asked of item shard 0), and all
+  // the last shard names (its scores are complete: its best are the page).
+  const auto page = static_cast<std::uint32_t>(c->options.offset + c->options.n);
   auto query = c->base;
-  // Item shard 0 also answers the popular list.
-  query.popular = m == 0 ? static_cast<std::uint32_t>(c->options.offset + c->options.n) : 0;
+  query.popular = m == 0 ? page : 0;
   query.names = last;
-  query.names_top = last ? c->names_top : 0;
+  query.names_top = last ? page : 0;
   ask(
     self, st.items[m],
     [=](engine::shard_scores& part) mutable {
@@ -258,8 +259,6 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
   auto c = std::make_shared<chain>();
   c->options = o;
   c->base = engine::make_query(v, o, false);
-  // The last shard's scores are complete: its best offset + n are the page.
-  c->names_top = static_cast<std::uint32_t>(o.offset + o.n);
   for (std::size_t m = 0; m < st.items.size(); ++m)
     if (st.items[m])
       c->order.push_back(m);
