@@ -47,6 +47,20 @@ double forward_decay::to_present(std::int64_t now_ms) const {
 
 // -- item_model ---------------------------------------------------------------
 
+namespace {
+/// Requests the cache lines of [p, p + bytes) (a hint: never faults).
+void prefetch_lines(const void* p, std::size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (const char* end = c + bytes; c < end; c += 64)
+    __builtin_prefetch(c);
+}
+
+/// Requests the neighbour indices bump() scans.
+void prefetch_neighbours(const neighbour_row& r) {
+  prefetch_lines(r.neighbours(), r.size() * sizeof(std::uint32_t));
+}
+}  // namespace
+
 item_model::item_model(model_config cfg, std::uint32_t shard, std::uint32_t shards)
   : cfg_(std::move(cfg)),
     shard_(shard),
@@ -71,28 +85,35 @@ void item_model::set_norm(item_entry& e, double norm) const {
                                               : std::pow(norm, 1.0 - cfg_.similarity_alpha);
 }
 
-void item_model::bump(row& r, key_t other, double inc) {
-  r[other] += inc;
-  ++pair_updates_;
+void item_model::bump(row& r, std::uint32_t other, double inc) {
   const std::size_t limit = cfg_.neighbors_max + cfg_.neighbors_max / 2;
+  r.add(other, inc, limit + 1);
+  ++pair_updates_;
   if (r.size() <= limit)
     return;
   // Keep the strongest neighbors_max (ties: smaller key), drop the rest.
-  std::vector<scored> all;
+  struct neighbour {
+    scored s;
+    std::size_t at;
+  };
+  std::vector<neighbour> all;
   all.reserve(r.size());
-  for (const auto& [k, v] : r)
-    all.push_back({k, v});
+  for (std::size_t at = 0; at < r.size(); ++at)
+    all.push_back({{records_[r.neighbour(at)].key, r.weight(at)}, at});
   auto keep = all.begin() + static_cast<std::ptrdiff_t>(cfg_.neighbors_max);
-  std::nth_element(all.begin(), keep, all.end(), better);
-  for (auto it = keep; it != all.end(); ++it)
-    r.erase(it->key);
+  std::nth_element(all.begin(), keep, all.end(),
+                   [](const neighbour& a, const neighbour& b) { return better(a.s, b.s); });
+  std::vector<std::size_t> kept;
+  kept.reserve(cfg_.neighbors_max);
+  for (auto it = all.begin(); it != keep; ++it)
+    kept.push_back(it->at);
+  r.keep(kept);
   ++prunes_;
 }
 
 void item_model::rescale_rows(double factor) {
   for (auto& [k, r] : rows_)
-    for (auto& [j, v] : r)
-      v *= factor;
+    r.scale(factor);
 }
 
 void item_model::rescale_items_pop(double factor) {
@@ -108,18 +129,39 @@ void item_model::rescale_items_norm(double factor) {
   }
 }
 
-item_entry& item_model::entry(key_t key) {
-  auto [it, fresh] = items_.try_emplace(key);
-  if (fresh)
-    hot_.try_emplace(key);
+std::uint32_t item_model::record(key_t key) {
+  auto [it, fresh] = index_.try_emplace(key, static_cast<std::uint32_t>(records_.size()));
+  if (fresh) {
+    records_.emplace_back();
+    records_.back().key = key;
+  }
   return it->second;
 }
 
-void item_model::rebuild_hot() {
-  hot_.clear();
-  hot_.reserve(items_.size());
+item_entry& item_model::entry(key_t key) {
+  auto [it, fresh] = items_.try_emplace(key);
+  if (fresh)
+    mirror(key, it->second);
+  return it->second;
+}
+
+void item_model::rebuild_records(
+  absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows) {
+  index_.clear();
+  records_.clear();
+  rows_.clear();
+  index_.reserve(items_.size());
+  records_.reserve(items_.size());
   for (const auto& [k, e] : items_)
     mirror(k, e);
+  rows_.reserve(rows.size());
+  for (auto& [k, keyed] : rows) {
+    auto& r = rows_[k];
+    r.reserve(keyed.size());
+    for (const auto& [j, v] : keyed)
+      r.push_back(record(j), v);
+    keyed = {};
+  }
   acc_epoch_ = 0;
 }
 
@@ -132,7 +174,8 @@ void item_model::apply(const item_delta_batch& b) {
       ++collisions_;
   }
   // Software pipeline over the cache misses: table slots of the item and its
-  // context rows `far` events ahead, the rows' own slots `near` events ahead.
+  // context rows `far` events ahead, the rows' neighbour arrays (scanned by
+  // bump()) `near` events ahead.
   constexpr std::size_t far = 8, near = 3;
   auto ctx_range = [&](std::size_t k) {
     const std::uint32_t begin = k == 0 ? 0 : std::min<std::uint32_t>(b.ctx_end[k - 1], b.ctx_item.size());
@@ -147,18 +190,23 @@ void item_model::apply(const item_delta_batch& b) {
       items_.prefetch(jf);
       rows_.prefetch(jf);
       auto [cb, ce] = ctx_range(k + far);
-      for (auto c = cb; c < ce; ++c)
+      if (cb < ce)
+        index_.prefetch(jf);
+      for (auto c = cb; c < ce; ++c) {
         rows_.prefetch(b.ctx_item[c]);
+        index_.prefetch(b.ctx_item[c]);
+      }
     }
     if (k + near < pipelined) {
       const key_t jn = b.item[k + near];
       auto [cb, ce] = ctx_range(k + near);
-      if (auto rj = rows_.find(jn); rj != rows_.end())
+      if (cb < ce) {
+        if (auto rj = rows_.find(jn); rj != rows_.end())
+          prefetch_neighbours(rj->second);
         for (auto c = cb; c < ce; ++c)
-          rj->second.prefetch(b.ctx_item[c]);
-      for (auto c = cb; c < ce; ++c)
-        if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
-          ri->second.prefetch(jn);
+          if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
+            prefetch_neighbours(ri->second);
+      }
     }
     const std::uint32_t ctx_end = k < b.ctx_end.size() ? b.ctx_end[k] : ctx_begin;
     const key_t j = b.item[k];
@@ -192,13 +240,14 @@ void item_model::apply(const item_delta_batch& b) {
         if (ctx_begin < end && owns(j)) {
           auto& rj = rows_[j];  // one lookup for the whole context
           for (std::uint32_t c = ctx_begin; c < end; ++c)
-            bump(rj, b.ctx_item[c], static_cast<double>(b.ctx_weight[c]) * w * gc);
+            bump(rj, record(b.ctx_item[c]), static_cast<double>(b.ctx_weight[c]) * w * gc);
         }
         // Separate pass: inserting rows here may move rows_[j].
+        const std::uint32_t jx = ctx_begin < end ? record(j) : 0;
         for (std::uint32_t c = ctx_begin; c < end; ++c) {
           const key_t i = b.ctx_item[c];
           if (owns(i))
-            bump(rows_[i], j, static_cast<double>(b.ctx_weight[c]) * w * gc);
+            bump(rows_[i], jx, static_cast<double>(b.ctx_weight[c]) * w * gc);
         }
       }
     }
@@ -230,80 +279,86 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
   const std::size_t k = cfg_.score_neighbors;
   const bool filtered = !q.filter.category.empty();
   if (++acc_epoch_ == 0) {  // wrapped: no mark may look current
-    for (auto& [k, h] : hot_)
+    for (const auto& h : records_)
       h.mark = 0;
     acc_epoch_ = 1;
   }
   touched_.clear();
-  // A query's cold memory is its rows (a few KB each, scattered): find them
+  // A query's cold memory is its rows (1-2 KB each, scattered): find them
   // all first, then pull the next row into cache while scoring this one
   // (1.4x faster on a cold cache in a scratch benchmark, docs/benchmarks.md).
+  // The lookups are independent: their table slots are requested together
+  // first, so the misses overlap instead of following one another.
+  const std::size_t nq = std::min(q.items.size(), q.weights.size());
+  for (std::size_t n = 0; n < nq; ++n)
+    if (owns(q.items[n])) {
+      rows_.prefetch(q.items[n]);
+      items_.prefetch(q.items[n]);
+    }
   auto& rows = query_rows_;
   rows.clear();
-  for (std::size_t n = 0; n < q.items.size() && n < q.weights.size(); ++n) {
-    const row* r = nullptr;
+  for (std::size_t n = 0; n < nq; ++n) {
+    query_row qr{nullptr, 0.0};
     if (owns(q.items[n]))
       if (auto rit = rows_.find(q.items[n]); rit != rows_.end() && !rit->second.empty())
-        r = &rit->second;
-    rows.push_back(r);
+        if (auto iit = items_.find(q.items[n]); iit != items_.end())
+          qr = {&rit->second, norm_alpha(iit->second.norm)};
+    rows.push_back(qr);
   }
   std::size_t streamed = 0;  // rows before this one were prefetched
   auto stream_next = [&](std::size_t from) {
     for (streamed = std::max(streamed, from); streamed < rows.size(); ++streamed)
-      if (const row* r = rows[streamed]) {
-        // The control bytes (one per slot and a group's width more, just
-        // before the slots in the table's one allocation), then the slots
-        // from the first full one on. A prefetch outside the allocation is
-        // harmless (a hint, never a fault).
-        const char* p = reinterpret_cast<const char*>(&*r->begin());
-        const std::size_t ctrl = r->capacity() + 32;
-        const std::size_t bytes = r->capacity() * sizeof(std::pair<const key_t, double>);
-        for (const char* c = p - ctrl; c < p + bytes; c += 64)
-          __builtin_prefetch(c);
+      if (const row* r = rows[streamed].r) {
+        prefetch_lines(r->neighbours(), r->size() * sizeof(std::uint32_t));
+        prefetch_lines(r->weights(), r->size() * sizeof(double));
         ++streamed;
         return;
       }
   };
   // Adds x to a candidate's sum (started at 0.0 by its first addition).
-  auto add = [&](const std::pair<const key_t, hot_item>& rec, double x) {
-    const hot_item& h = rec.second;
+  auto add = [&](const hot_item& h, double x) {
     if (h.mark != acc_epoch_) {
       h.mark = acc_epoch_;
       h.acc = 0.0;
-      touched_.push_back(&rec);
+      touched_.push_back(&h);
     }
     h.acc += x;
   };
+  const hot_item* const records = records_.data();
+  // How far ahead the loops below request memory they are about to read.
+  constexpr std::size_t ahead = 8;
   stream_next(0);
   for (std::size_t n = 0; n < rows.size(); ++n) {
-    if (rows[n] == nullptr)
+    if (rows[n].r == nullptr)
       continue;
     stream_next(n + 1);
-    auto iit = items_.find(q.items[n]);
-    if (iit == items_.end())
-      continue;
-    const double ni_alpha = norm_alpha(iit->second.norm);
+    const double ni_alpha = rows[n].ni_alpha;
     const double w = q.weights[n];
-    const row& r = *rows[n];
-    auto visit = [&](auto first, auto last) {
-      for (auto it = first; it != last; ++it) {
-        const key_t j = it->first;
-        auto hit = hot_.find(j);
-        if (hit == hot_.end())
-          continue;
-        const hot_item& h = hit->second;
-        if (h.hidden)
+    const row& r = *rows[n].r;
+    // Entries 0 .. count-1: neighbour(e) is the record index, weight(e)
+    // the co-occurrence weight.
+    auto visit = [&](std::size_t count, auto neighbour, auto weight) {
+      for (std::size_t e = 0; e < count; ++e) {
+        const hot_item& h = records[neighbour(e)];
+        if (h.hidden || !h.known)
           continue;
         if (filtered) {
-          auto eit = items_.find(j);
+          auto eit = items_.find(h.key);
           if (eit == items_.end() || !f_matches(eit->second, q.filter))
             continue;
         }
-        add(*hit, w * sim(it->second, ni_alpha, h.norm_pow));
+        add(h, w * sim(weight(e), ni_alpha, h.norm_pow));
       }
     };
     if (k == 0 || r.size() <= k) {
-      visit(r.begin(), r.end());
+      const std::uint32_t* nb = r.neighbours();
+      const double* wt = r.weights();
+      // Every neighbour's record first (scattered over the shard's table):
+      // the requests overlap, where the loop below would wait on each.
+      for (std::size_t e = 0; e < r.size(); ++e)
+        __builtin_prefetch(records + nb[e]);
+      visit(
+        r.size(), [nb](std::size_t e) { return nb[e]; }, [wt](std::size_t e) { return wt[e]; });
       continue;
     }
     // Only the row's k strongest neighbours (by weight, ties: smaller key):
@@ -311,41 +366,69 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
     // Each neighbour adds to its own candidate once per row, so the order
     // they are visited in does not change any sum.
     strongest_.clear();
-    for (const auto& [j, c] : r)
-      strongest_.emplace_back(j, c);
+    for (std::size_t e = 0; e < r.size(); ++e)
+      strongest_.emplace_back(r.neighbour(e), r.weight(e));
     auto cut = strongest_.begin() + static_cast<std::ptrdiff_t>(k);
-    // The order bump() prunes by: better() on (neighbour, weight).
+    // The order bump() prunes by: better() on (neighbour's key, weight).
     std::nth_element(strongest_.begin(), cut, strongest_.end(),
-                     [](const std::pair<key_t, double>& a, const std::pair<key_t, double>& b) {
-                       return better({a.first, a.second}, {b.first, b.second});
+                     [records](const std::pair<std::uint32_t, double>& a,
+                               const std::pair<std::uint32_t, double>& b) {
+                       return better({records[a.first].key, a.second},
+                                     {records[b.first].key, b.second});
                      });
-    visit(strongest_.cbegin(), strongest_.cbegin() + static_cast<std::ptrdiff_t>(k));
+    const auto* top = strongest_.data();
+    visit(
+      k, [top](std::size_t e) { return top[e].first; }, [top](std::size_t e) { return top[e].second; });
   }
   // Upstream candidates this shard has no record of pass on unchanged
   // (unless excluded: a short list, and such candidates are rare).
   auto excluded = [&](key_t key) {
     return std::find(q.exclude.begin(), q.exclude.end(), key) != q.exclude.end();
   };
-  for (const auto& u : upstream)
-    if (auto hit = hot_.find(u.key); hit != hot_.end())
-      add(*hit, u.score);
+  // Two cache misses each otherwise, one after another: an entry's index
+  // slot is requested 2 * ahead entries early, its record (found then)
+  // `ahead` entries early.
+  constexpr std::uint32_t none = ~std::uint32_t{0};
+  std::uint32_t found[ahead];
+  auto find_record = [&](std::size_t m) {
+    auto x = index_.find(upstream[m].key);
+    if (x == index_.end())
+      return none;
+    __builtin_prefetch(records + x->second);
+    return x->second;
+  };
+  const std::size_t nu = upstream.size();
+  for (std::size_t m = 0; m < 2 * ahead && m < nu; ++m)
+    index_.prefetch(upstream[m].key);
+  for (std::size_t m = 0; m < ahead && m < nu; ++m)
+    found[m] = find_record(m);
+  for (std::size_t m = 0; m < nu; ++m) {
+    const std::uint32_t x = found[m % ahead];
+    if (m + ahead < nu)
+      found[m % ahead] = find_record(m + ahead);
+    if (m + 2 * ahead < nu)
+      index_.prefetch(upstream[m + 2 * ahead].key);
+    const scored& u = upstream[m];
+    if (x != none && records[x].known)
+      add(records[x], u.score);
     else if (!excluded(u.key))
       out.push_back(u);
+  }
   // Excluded candidates: their records no longer look touched (mark 0 is
   // never a current epoch), so the copy below skips them.
   for (const key_t key : q.exclude)
-    if (auto hit = hot_.find(key); hit != hot_.end())
-      hit->second.mark = 0;
+    if (auto x = index_.find(key); x != index_.end())
+      records[x->second].mark = 0;
   // Written field by field through a pointer: push_back of a scored built
   // from the record measured 12% of a query (its 16-byte copy waited on
   // the two 8-byte stores that built it).
   const std::size_t own = out.size();
   out.resize(own + touched_.size());
   scored* dst = out.data() + own;
-  for (const auto* rec : touched_)
-    if (rec->second.mark == acc_epoch_) {
-      dst->key = rec->first;
-      dst->score = rec->second.acc;
+  for (const hot_item* h : touched_)
+    if (h->mark == acc_epoch_) {
+      dst->key = h->key;
+      dst->score = h->acc;
       ++dst;
     }
   out.resize(static_cast<std::size_t>(dst - out.data()));
@@ -359,7 +442,10 @@ std::vector<scored> item_model::similar(key_t item, std::size_t n,
   if (rit == rows_.end() || iit == items_.end() || n == 0)
     return out;
   const double ni_alpha = norm_alpha(iit->second.norm);
-  for (const auto& [j, c] : rit->second) {
+  const row& r = rit->second;
+  for (std::size_t e = 0; e < r.size(); ++e) {
+    const double c = r.weight(e);
+    const key_t j = records_[r.neighbour(e)].key;
     auto jit = items_.find(j);
     if (j == item || jit == items_.end() || jit->second.hidden || !f_matches(jit->second, f))
       continue;
@@ -508,11 +594,12 @@ item_model_stats item_model::stats() const {
   }
   // Not the queries' scratch vectors: a snapshot's serializer thread calls
   // stats() while the shard goes on answering queries, which resize them.
-  bytes += hot_.capacity() * (sizeof(key_t) + sizeof(hot_item) + 1);
+  bytes += index_.capacity() * (sizeof(key_t) + sizeof(std::uint32_t) + 1);
+  bytes += records_.capacity() * sizeof(hot_item);
   bytes += rows_.capacity() * (sizeof(key_t) + sizeof(row) + 1);
   for (const auto& [k, r] : rows_) {
     s.row_entries += r.size();
-    bytes += r.capacity() * (sizeof(key_t) + sizeof(double) + 1);
+    bytes += r.heap_bytes();
   }
   s.memory_bytes = bytes;
   return s;

@@ -25,6 +25,7 @@
 
 #include "engine/config.hpp"
 #include "engine/model_types.hpp"
+#include "engine/neighbour_row.hpp"
 
 namespace rtrec::engine {
 
@@ -177,18 +178,28 @@ class item_model {
   std::uint32_t shards() const noexcept { return shards_; }
 
  private:
-  using row = absl::flat_hash_map<key_t, double>;
-  void bump(row& r, key_t other, double inc);
-  /// Returns the entry of `key`, creating it (and its scoring record) if new.
+  /// A row: neighbours' record indices (in records_) and co-occurrence
+  /// weights.
+  using row = neighbour_row;
+  /// Adds inc to r's entry for record `other`, pruning r when it outgrows
+  /// 1.5 * neighbors_max.
+  void bump(row& r, std::uint32_t other, double inc);
+  /// Returns the index of `key`'s scoring record, creating an unknown one
+  /// (skipped by every query until entry() makes it known) if new.
+  std::uint32_t record(key_t key);
+  /// Returns the entry of `key`, creating it (and making its record known)
+  /// if new.
   item_entry& entry(key_t key);
-  /// Copies what the scoring loop reads of `key`'s entry `e` into hot_.
+  /// Copies what the scoring loop reads of `key`'s entry `e` into its record.
   void mirror(key_t key, const item_entry& e) {
-    auto& h = hot_[key];
+    auto& h = records_[record(key)];
     h.norm_pow = e.norm_pow;
     h.hidden = e.hidden;
+    h.known = true;
   }
-  /// Rebuilds hot_ from items_.
-  void rebuild_hot();
+  /// Rebuilds the records from items_ and the rows (keyed by neighbour key,
+  /// as in a snapshot) into rows_.
+  void rebuild_records(absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows);
   void rescale_rows(double factor);
   void rescale_items_pop(double factor);
   void rescale_items_norm(double factor);
@@ -210,24 +221,36 @@ class item_model {
   forward_decay trend_decay_;
   absl::flat_hash_map<key_t, item_entry> items_;
   absl::flat_hash_map<key_t, row> rows_;
-  // What candidates() reads per neighbour, compact so it stays in cache
-  // (items_ slots are ~120 bytes, these 32), with the query's running sum in
-  // the same record: one lookup per contribution, no hash insert. Mirrors
-  // items_ (entry(), mirror(), rebuild_hot() keep them in step); acc and
-  // mark are scratch of candidates() (valid while mark == acc_epoch_).
+  // One scoring record per key seen as an item or as a row's neighbour,
+  // numbered densely in first-seen order (never removed: items are only
+  // hidden), so a row names its neighbours by index and candidates() reads
+  // a neighbour's record with no hash lookup. A record holds what the
+  // scoring loop reads (items_ slots are ~120 bytes, these 32) and the
+  // query's running sum: acc and mark are scratch of candidates() (valid
+  // while mark == acc_epoch_). Known records mirror items_ (entry(),
+  // mirror(), rebuild_records() keep them in step); unknown ones (a row's
+  // neighbour with no entry yet) are skipped as if hidden.
   struct hot_item {
+    key_t key = 0;
     double norm_pow = 0.0;
     mutable double acc = 0.0;
     mutable std::uint32_t mark = 0;
+    bool known = false;
     bool hidden = false;
   };
-  absl::flat_hash_map<key_t, hot_item> hot_;
+  absl::flat_hash_map<key_t, std::uint32_t> index_;
+  std::vector<hot_item> records_;
   mutable std::uint32_t acc_epoch_ = 0;
   // Scratch of candidates(): the records this query touched, in first-touch
   // order (no state: reset before each use, kept to reuse the allocation).
-  mutable std::vector<const std::pair<const key_t, hot_item>*> touched_;
-  // Scratch of candidates(): the query's rows (null: not owned or empty).
-  mutable std::vector<const row*> query_rows_;
+  mutable std::vector<const hot_item*> touched_;
+  // Scratch of candidates(): the query's rows (null: not owned, empty or
+  // of an unknown item) with their items' norm^alpha.
+  struct query_row {
+    const row* r;
+    double ni_alpha;
+  };
+  mutable std::vector<query_row> query_rows_;
   // (created, key) of every item with a known creation time; shard 0 only.
   std::set<std::pair<std::int64_t, key_t>> by_created_;
   std::int64_t latest_ts_ = 0;
@@ -236,7 +259,7 @@ class item_model {
   std::uint64_t prunes_ = 0;
   // Scratch of candidates() when score_neighbors bounds a row (no state:
   // cleared before each use, kept only to reuse its allocation).
-  mutable std::vector<std::pair<key_t, double>> strongest_;
+  mutable std::vector<std::pair<std::uint32_t, double>> strongest_;
   std::uint64_t collisions_ = 0;
   // Popular cache.
   std::vector<scored> popular_cache_;

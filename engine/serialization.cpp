@@ -584,13 +584,14 @@ struct row_block {
     sizes.clear();
     values.clear();
   }
-  template <class Row>
-  void add(key_t k, const Row& row) {
+  /// Adds row `k`; key_of maps a row's neighbour to its item key.
+  template <class KeyOf>
+  void add(key_t k, const neighbour_row& row, KeyOf key_of) {
     keys.push_back(k);
     sizes.push_back(row.size());
-    for (const auto& [j, v] : row) {
-      entry_keys.push_back(j);
-      values.push_back(v);
+    for (std::size_t e = 0; e < row.size(); ++e) {
+      entry_keys.push_back(key_of(row.neighbour(e)));
+      values.push_back(row.weight(e));
     }
   }
   void write(writer& w) const {
@@ -659,7 +660,7 @@ void item_model::save(std::string& out) const {
   w.value(static_cast<std::uint64_t>(rows_.size()));
   row_block rows;
   for (const auto& [k, r] : rows_) {
-    rows.add(k, r);
+    rows.add(k, r, [this](std::uint32_t x) { return records_[x].key; });
     if (rows.size() == block_size) {
       rows.write(w);
       rows.clear();
@@ -761,7 +762,7 @@ void item_model::load(std::string_view bytes) {
     const auto n_rows = r.value<std::uint64_t>();
     if (n_rows > r.remaining() / min_row_bytes)
       r.fail("truncated (more rows than bytes left)");
-    absl::flat_hash_map<key_t, row> rows;
+    absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows;
     rows.reserve(static_cast<std::size_t>(n_rows));
     row_block rb;
     for (std::uint64_t left = n_rows; left > 0;) {
@@ -813,8 +814,7 @@ void item_model::load(std::string_view bytes) {
     prunes_ = prunes;
     collisions_ = collisions;
     items_ = std::move(items);
-    rebuild_hot();
-    rows_ = std::move(rows);
+    rebuild_records(std::move(rows));
     by_created_ = std::move(by_created);
     popular_cache_ = std::move(popular_cache);
     popular_complete_ = popular_complete == 1;

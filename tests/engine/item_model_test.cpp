@@ -182,6 +182,55 @@ TEST(ItemModel, CandidatesSumOverQueryItems) {
   EXPECT_TRUE(candidates_of(m, {{"nope", 1.0f}}).empty());
 }
 
+TEST(ItemModel, ARowNeighbourWithoutAnEntryIsSkippedUntilItIsKnown) {
+  // A batch can name a context item the model never saw as an item (rows
+  // hold it by record index, with no entry behind it).
+  auto cfg = plain_config();
+  item_model m(cfg);
+  const key_t a = hash_id("a"), ghost = hash_id("ghost");
+  item_delta_batch b;
+  b.new_keys = {a};
+  b.new_ids = {"a"};
+  b.item = {a};
+  b.weight = {1.0f};
+  b.timestamp = {t0};
+  b.flags = {item_delta_batch::first_time};
+  b.ctx_end = {1};
+  b.ctx_item = {ghost};
+  b.ctx_weight = {1.0f};
+  m.apply(b);
+  EXPECT_EQ(m.stats().row_entries, 2u);  // a -> ghost and ghost -> a
+  EXPECT_EQ(m.find(ghost), nullptr);
+  EXPECT_TRUE(candidates_of(m, {{"a", 1.0f}}).empty());
+  EXPECT_TRUE(candidates_of(m, {{"ghost", 1.0f}}).empty());
+  EXPECT_TRUE(m.similar(a, 10, {}).empty());
+  // An upstream sum for it passes on unchanged: this shard knows nothing of it.
+  score_query q;
+  q.items = {a};
+  q.weights = {1.0f};
+  std::vector<scored> out;
+  m.candidates(q, out, {{ghost, 2.5}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, ghost);
+  EXPECT_EQ(out[0].score, 2.5);
+  // Once known (metadata only: norm 0, so similarity 0), it is a candidate.
+  ASSERT_TRUE(m.set_meta({"ghost", {}, false, 0}));
+  auto c = candidates_of(m, {{"a", 1.0f}});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[ghost], 0.0);
+  out.clear();
+  m.candidates(q, out, {{ghost, 2.5}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].score, 2.5);  // 0.0 + 2.5: summed in its record now
+  // A snapshot keeps the row and the record.
+  std::string blob;
+  m.save(blob);
+  item_model loaded(cfg);
+  loaded.load(blob);
+  EXPECT_EQ(candidates_of(loaded, {{"a", 1.0f}}), c);
+  EXPECT_EQ(loaded.stats().row_entries, 2u);
+}
+
 TEST(ItemModel, SimilarRanksTheMoreCooccurringItemFirst) {
   auto cfg = model_config{};
   cfg.cooc_half_life_s = 0.0;
