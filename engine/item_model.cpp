@@ -275,7 +275,24 @@ void item_model::candidates(const score_query& q,
 }
 
 void item_model::candidates(const score_query& q, std::vector<scored>& out,
-                            const std::vector<scored>& upstream) const {
+                            const std::vector<scored>& upstream, std::size_t best) const {
+  const std::size_t base = out.size();
+  // With `best`: out[base..] holds at most `best` candidates, a heap with the
+  // worst kept in front once full (better() as the heap's "less"). Most
+  // candidates lose one comparison to that front.
+  auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
+  auto offer = [&](key_t key, double score) {
+    const std::size_t kept = out.size() - base;
+    if (kept < best) {
+      out.push_back({key, score});
+      if (kept + 1 == best)
+        std::make_heap(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), by_better);
+    } else if (better({key, score}, out[base])) {
+      std::pop_heap(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), by_better);
+      out.back() = {key, score};
+      std::push_heap(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), by_better);
+    }
+  };
   const std::size_t k = cfg_.score_neighbors;
   const bool filtered = !q.filter.category.empty();
   if (++acc_epoch_ == 0) {  // wrapped: no mark may look current
@@ -411,14 +428,24 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
     const scored& u = upstream[m];
     if (x != none && records[x].known)
       add(records[x], u.score);
-    else if (!excluded(u.key))
-      out.push_back(u);
+    else if (!excluded(u.key)) {
+      if (best > 0)
+        offer(u.key, u.score);
+      else
+        out.push_back(u);
+    }
   }
   // Excluded candidates: their records no longer look touched (mark 0 is
   // never a current epoch), so the copy below skips them.
   for (const key_t key : q.exclude)
     if (auto x = index_.find(key); x != index_.end())
       records[x->second].mark = 0;
+  if (best > 0) {
+    for (const hot_item* h : touched_)
+      if (h->mark == acc_epoch_)
+        offer(h->key, h->acc);
+    return;
+  }
   // Written field by field through a pointer: push_back of a scored built
   // from the record measured 12% of a query (its 16-byte copy waited on
   // the two 8-byte stores that built it).

@@ -111,8 +111,10 @@ class item_model {
   }
   /// The same, then adds `upstream` (earlier shards' summed partial scores,
   /// one entry per candidate) to this shard's sums: out = own + upstream.
+  /// With `best` > 0, appends only the `best` best of those candidates (by
+  /// better(); all of them when fewer), in no particular order.
   void candidates(const score_query& q, std::vector<scored>& out,
-                  const std::vector<scored>& upstream) const;
+                  const std::vector<scored>& upstream, std::size_t best = 0) const;
   /// The same sums added into `out`, which may hold candidates from earlier
   /// calls (equal keys are summed: out[j] += this shard's partial).
   void candidates(const score_query& q, absl::flat_hash_map<key_t, double>& out) const;

@@ -31,8 +31,12 @@ shard_scores score_on_shard(item_model& m, const score_query& q) {
 shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_scores upstream,
                                     bool last) {
   shard_scores out;
-  // Leaves out q.exclude itself (in its per-item records).
-  m.candidates(q, out.candidates, upstream.candidates);
+  // Complete scores on the last shard: nothing after the best names_top
+  // (>= offset + n) can reach the page, so candidates() keeps only those
+  // (with a small heap, never listing the rest). Leaves out q.exclude
+  // itself (in its per-item records).
+  const bool cut = last && q.names && q.names_top > 0;
+  m.candidates(q, out.candidates, upstream.candidates, cut ? q.names_top : 0);
   out.popular = std::move(upstream.popular);
   if (q.popular > 0)
     out.popular = m.popular(q.popular, q.filter,
@@ -40,27 +44,9 @@ shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_s
   auto& c = out.candidates;
   // Name every candidate, or (names_top) only the best few, which then go
   // first; the rest are looked up once the page is known.
-  if (q.names && q.names_top > 0 && c.size() > q.names_top) {
-    if (last) {
-      // Complete scores: nothing after the best names_top (>= offset + n)
-      // can reach the page. One pass with a small heap of the best so far
-      // (worst on top): most candidates lose one comparison to its top,
-      // where nth_element would partition all of them several times.
-      // (With better() as the heap's "less", its front is the worst kept.)
-      const std::size_t k = q.names_top;
-      const auto kept = c.begin() + static_cast<std::ptrdiff_t>(k);
-      std::make_heap(c.begin(), kept, by_better);
-      for (std::size_t i = k; i < c.size(); ++i)
-        if (better(c[i], c.front())) {
-          std::pop_heap(c.begin(), kept, by_better);
-          c[k - 1] = c[i];
-          std::push_heap(c.begin(), kept, by_better);
-        }
-      c.resize(k);
-    } else {
-      const auto top = c.begin() + static_cast<std::ptrdiff_t>(q.names_top);
-      std::nth_element(c.begin(), top, c.end(), by_better);
-    }
+  if (!cut && q.names && q.names_top > 0 && c.size() > q.names_top) {
+    const auto top = c.begin() + static_cast<std::ptrdiff_t>(q.names_top);
+    std::nth_element(c.begin(), top, c.end(), by_better);
   }
   const auto named = q.names ? (q.names_top > 0 ? std::min<std::size_t>(q.names_top, c.size())
                                                 : c.size())

@@ -597,6 +597,57 @@ TEST(ItemModel, ShardedCandidatesSumToTheSingleModel) {
   }
 }
 
+TEST(ItemModel, BestKeepsExactlyTheTopOfTheFullList) {
+  // candidates(q, out, upstream, best) must append the same entries (keys
+  // and bit-equal sums) as the best `best` of the full list, including
+  // upstream candidates this shard passes on unchanged, and append after
+  // what `out` already holds.
+  const std::uint64_t seed = 1127;
+  std::mt19937_64 rng{seed};
+  model_config cfg;
+  cfg.neighbors_max = 8;
+  item_model s0(cfg, 0, 2), s1(cfg, 1, 2);
+  feeder f(cfg);
+  f.attach(s0);
+  f.attach(s1);
+  for (int n = 0; n < 5'000; ++n) {
+    f.add("u" + std::to_string(rng() % 200), "i" + std::to_string(std::min(rng() % 300, rng() % 300)),
+          t0 + n * 1000);
+    if (testing::Test::HasFatalFailure())
+      return;
+  }
+  std::size_t checked = 0;
+  for (int u = 0; u < 200; ++u) {
+    auto view = f.store().view("u" + std::to_string(u));
+    score_query q = make_query_for(view);
+    q.exclude = view.seen;
+    std::vector<scored> upstream;
+    s0.candidates(q, upstream);
+    // Candidates no shard knows: passed on by s1 (one ties an existing score).
+    upstream.push_back({hash_id("nowhere-1"), 1e9});
+    upstream.push_back({hash_id("nowhere-2"), upstream.empty() ? 0.0 : upstream.front().score});
+    std::vector<scored> full;
+    s1.candidates(q, full, upstream);
+    std::sort(full.begin(), full.end(), better);
+    for (std::size_t best : {std::size_t{1}, std::size_t{3}, std::size_t{10}, std::size_t{42},
+                             full.size(), full.size() + 5}) {
+      std::vector<scored> got{{7, 7.0}};  // appended after
+      s1.candidates(q, got, upstream, best);
+      ASSERT_EQ(got.front().key, 7u);
+      got.erase(got.begin());
+      std::sort(got.begin(), got.end(), better);
+      const std::size_t want = std::min(best, full.size());
+      ASSERT_EQ(got.size(), want) << "seed=" << seed << " u" << u << " best=" << best;
+      for (std::size_t k = 0; k < want; ++k) {
+        ASSERT_EQ(got[k].key, full[k].key) << "seed=" << seed << " u" << u << " best=" << best;
+        ASSERT_EQ(got[k].score, full[k].score) << "seed=" << seed << " u" << u;
+      }
+      checked += want;
+    }
+  }
+  EXPECT_GT(checked, 10'000u);
+}
+
 // -- popularity and decay -----------------------------------------------------
 
 TEST(ItemModel, PopularityHalvesPerHalfLife) {
