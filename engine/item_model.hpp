@@ -10,8 +10,11 @@
 // any time are comparable, and ratios (cosine) need no decay at all. The
 // landmark moves forward in fixed steps with a rescale when exponents grow.
 //
-// Per event: O(pair_window) hash updates; each row holds at most
-// 1.5 * neighbors_max entries (pruned to the strongest neighbors_max).
+// Per event: O(pair_window) row updates; each row holds at most
+// 1.5 * neighbors_max entries (pruned to the strongest neighbors_max), as
+// packed arrays of neighbour record indices and weights (neighbour_row.hpp),
+// so a query reads each of its rows as two short contiguous arrays and each
+// neighbour's scoring record by index, with no hash probe.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
