@@ -280,7 +280,6 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
   // With `best`: out[base..] holds at most `best` candidates, a heap with the
   // worst kept in front once full (better() as the heap's "less"). Most
   // candidates lose one comparison to that front.
-  auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
   auto offer = [&](key_t key, double score) {
     const std::size_t kept = out.size() - base;
     if (kept < best) {

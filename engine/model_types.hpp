@@ -24,6 +24,10 @@ inline bool better(const scored& a, const scored& b) noexcept {
   return a.score > b.score || (a.score == b.score && a.key < b.key);
 }
 
+/// better() as a function object: sorting through a function pointer does
+/// not inline the comparison.
+inline constexpr auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
+
 /// A recommendation as the caller sees it: string id and score.
 struct recommendation {
   std::string item;

@@ -17,12 +17,6 @@ score_query make_query(const profile_view& view, const recommend_options& o, boo
   return q;
 }
 
-namespace {
-// better() as a function object: sorting through a function pointer does not
-// inline the comparison.
-constexpr auto by_better = [](const scored& a, const scored& b) { return better(a, b); };
-}  // namespace
-
 shard_scores score_on_shard(item_model& m, const score_query& q) {
   // A model that owns every row (one shard) scores completely.
   return score_chained_on_shard(m, q, {}, m.shards() == 1);
