@@ -1,57 +1,11 @@
 #include "actors/cluster.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <caf/io/all.hpp>
-#include <caf/openssl/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
-#include <stdexcept>
 
 namespace rtrec {
-
-void validate(const cluster_options& o) {
-  if (!o.enabled())
-    return;
-  if (o.self >= o.nodes.size())
-    throw std::invalid_argument("cluster: this node's index " + std::to_string(o.self)
-                                + " is not in the node list (" + std::to_string(o.nodes.size())
-                                + " nodes; indices start at 0)");
-  std::set<std::string> seen;
-  for (const auto& n : o.nodes)
-    if (!seen.insert(n.to_string()).second)
-      throw std::invalid_argument("cluster: node " + n.to_string()
-                                  + " is listed twice; every node needs its own host:port");
-  const bool any_tls = o.tls();
-  if (any_tls && (o.certificate.empty() || o.key.empty() || o.cafile.empty()))
-    throw std::invalid_argument(
-      "cluster: TLS needs all of openssl.certificate, openssl.key and openssl.cafile (got "
-      + std::string{o.certificate.empty() ? "no" : "a"} + " certificate, "
-      + (o.key.empty() ? "no" : "a") + " key, " + (o.cafile.empty() ? "no" : "a") + " CA file)");
-  if (!any_tls) {
-    for (const auto& n : o.nodes)
-      if (!engine::is_loopback_host(n.host))
-        throw std::invalid_argument(
-          "cluster: node " + n.to_string()
-          + " is not on a loopback address, and no TLS is configured: nodes would talk in "
-            "clear text without authentication. Set openssl.certificate, openssl.key and "
-            "openssl.cafile (a CA that signed every node's certificate; see README, "
-            "\"Cluster mode\"), or run every node on 127.0.0.1");
-    if (!o.bind_address.empty() && !engine::is_loopback_host(o.bind_address))
-      throw std::invalid_argument("cluster: bind address " + o.bind_address
-                                  + " is not loopback and no TLS is configured; set "
-                                    "openssl.certificate, openssl.key and openssl.cafile");
-  }
-}
-
-bool cluster_status::complete() const {
-  return std::all_of(nodes.begin(), nodes.end(), [](const node_status& n) { return n.up; });
-}
 
 shard_directory local_directory(const topology& t, std::uint32_t node) {
   shard_directory d;
@@ -61,48 +15,6 @@ shard_directory local_directory(const topology& t, std::uint32_t node) {
   for (const auto& i : t.items)
     d.items.push_back(caf::actor_cast<caf::strong_actor_ptr>(i));
   return d;
-}
-
-caf::expected<std::uint16_t> publish_endpoint(caf::actor_system& sys, const cluster_options& o,
-                                              const caf::actor& endpoint) {
-  const auto& me = o.nodes[o.self];
-  const auto& bind = o.bind_address.empty() ? me.host : o.bind_address;
-  auto r = o.tls() ? caf::openssl::publish(endpoint, me.port, bind.c_str(), true)
-                   : sys.middleman().publish(endpoint, me.port, bind.c_str(), true);
-  if (!r)
-    return caf::make_error(error_code::invalid_request,
-                           "cannot listen for peers on " + bind + ":" + std::to_string(me.port)
-                             + ": " + sys.render(r.error())
-                             + " (is another process using the port?)");
-  return r;
-}
-
-std::vector<engine::node_address> free_loopback_nodes(std::size_t n) {
-  std::vector<int> fds;
-  std::vector<engine::node_address> out;
-  for (std::size_t k = 0; k < n; ++k) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-      break;
-    fds.push_back(fd);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
-        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      break;
-    out.push_back({"127.0.0.1", ntohs(a.sin_port)});
-  }
-  for (int fd : fds)
-    ::close(fd);
-  if (out.size() != n)
-    throw std::runtime_error("free_loopback_nodes: cannot bind a loopback socket");
-  return out;
-}
-
-caf::io::middleman_actor connector_of(caf::actor_system& sys, const cluster_options& o) {
-  return o.tls() ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
 }
 
 namespace {

@@ -41,68 +41,12 @@
 #include "actors/topology.hpp"
 #include "engine/placement.hpp"
 #include "messages/messages.hpp"
+#include "rtrec/cluster.hpp"
 
 namespace rtrec {
 
-/// How a node joins its cluster. An empty node list = one process.
-struct cluster_options {
-  /// Every node of the cluster ("host:port" of its cluster port), the same
-  /// list on every node.
-  std::vector<engine::node_address> nodes;
-  /// This node's index in `nodes`.
-  std::uint32_t self = 0;
-  /// Interface the cluster port listens on; empty = this node's host.
-  std::string bind_address;
-  /// BASP heartbeat between nodes, and how long a connection may stay
-  /// silent before it counts as lost (a frozen peer).
-  std::chrono::milliseconds heartbeat{1000};
-  std::chrono::milliseconds connection_timeout{5000};
-  /// One connection attempt (connect, directory, introduction) may take this
-  /// long.
-  std::chrono::milliseconds connect_timeout{5000};
-  /// Reconnection backoff: first delay, doubled per failure up to the max.
-  std::chrono::milliseconds reconnect_min{100};
-  std::chrono::milliseconds reconnect_max{2000};
-  /// TLS between nodes (CAF's openssl module): this node's certificate
-  /// chain and key (PEM), the CA that signs every node's certificate, and
-  /// the key's passphrase if any. All of certificate, key and cafile, or none.
-  std::string certificate;
-  std::string key;
-  std::string cafile;
-  std::string passphrase;
 
-  bool enabled() const noexcept { return !nodes.empty(); }
-  bool tls() const noexcept { return !certificate.empty() || !key.empty() || !cafile.empty(); }
-};
-
-/// Throws std::invalid_argument naming the problem when `o` cannot run: a
-/// bad node index, duplicate nodes, partial TLS settings, or peers on
-/// non-loopback addresses without TLS (CAF would otherwise talk to them in
-/// clear text, unauthenticated).
-void validate(const cluster_options& o);
-
-/// One node as this node sees it.
-struct node_status {
-  engine::node_address address;
-  bool self = false;
-  bool up = false;             ///< connected and its directory known (self: always)
-  std::uint64_t connects = 0;  ///< connections made (dialed or introduced) so far
-  std::uint64_t failures = 0;  ///< failed attempts and lost connections
-  std::string last_error;
-};
-
-/// The cluster as this node sees it.
-struct cluster_status {
-  bool enabled = false;
-  std::uint32_t self = 0;
-  bool tls = false;
-  engine::shard_map map;
-  std::vector<node_status> nodes;
-  /// Every node up: every shard reachable.
-  bool complete() const;
-};
-
-/// Shared between the cluster manager (writer) and the engine (reader).
+/// Shared between the cluster manager (writer) and the service (reader).
 struct cluster_shared {
   std::mutex mtx;
   std::condition_variable changed;  ///< notified after every status change
@@ -133,7 +77,8 @@ struct cluster_manager_state {
 
 /// The node's manager and published endpoint (node_actor). Keeps every peer
 /// connected (see the diagram above) and sends the merged directory to
-/// `targets` (this node's ingestors, profile shards and recommenders)
+/// `targets` (this node's ingestors, profile shards, recommenders and item
+/// writer)
 /// whenever it changes. `connector` is the middleman actor that dials
 /// (plain BASP or openssl's). Untyped: it also handles down messages.
 caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
@@ -147,14 +92,29 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
 caf::expected<std::uint16_t> publish_endpoint(caf::actor_system& sys, const cluster_options& o,
                                               const caf::actor& manager);
 
-/// Addresses of `n` distinct loopback ports that nobody listens on right now
-/// (each bound to 127.0.0.1:0 at the same time, then all closed): for a
-/// cluster on one machine in tests and benchmarks. Another process may take
-/// one before the nodes bind it. Throws std::runtime_error when no socket
-/// can be bound.
-std::vector<engine::node_address> free_loopback_nodes(std::size_t n);
 
 /// The middleman actor that dials peers (openssl's with TLS).
 caf::io::middleman_actor connector_of(caf::actor_system& sys, const cluster_options& o);
+
+// -- bootstrap: what a service does to run as a node --------------------------------
+
+/// Loads CAF's middleman (and openssl module with TLS) into `cfg` and sets
+/// the heartbeat and connection timeout from `o`. Throws
+/// std::invalid_argument for an unusable `o` (see validate()).
+void configure_cluster(caf::actor_system_config& cfg, const cluster_options& o);
+
+/// Places the shards over o.nodes (rendezvous hashing), marks this node's in
+/// tc.local_profiles / tc.local_items, and returns the status the manager
+/// starts from.
+std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_config& tc);
+
+/// Spawns this node's cluster manager over the topology `t` (its
+/// ingestors, local profile shards and recommenders, plus `more_targets`,
+/// get every directory), and publishes it on the node's cluster port.
+/// Throws std::runtime_error naming the address when the port cannot be
+/// bound (the manager is stopped then).
+caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, const topology& t,
+                              std::vector<caf::actor> more_targets,
+                              std::shared_ptr<cluster_shared> shared);
 
 }  // namespace rtrec

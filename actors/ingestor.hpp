@@ -1,36 +1,40 @@
 // The ingestor actor: validates each event of a request, routes the valid
-// ones to the profile shard that owns their user (hash of the user id over S
-// shards, one shard_batch per shard, arrival order kept), and acknowledges the
-// request once every shard has answered. An event is either acknowledged as
-// applied or listed as rejected with its reason (shard_unavailable when its
-// shard is dead or timed out): none disappears silently. Rejections are
-// counted by reason. Requests to shards carry no CAF timeout; their
-// deadlines are checked on a periodic tick (actors/deadlines.hpp).
+// ones to the profile shard that owns their user (shard_router; one
+// shard_batch per shard and up to max_batch events, arrival order kept), and
+// answers once every shard has answered. Every event is either applied
+// (accepted), refused as invalid (rejected, with its reason) or not
+// delivered (failed: shard_unavailable when its shard is unreachable, dead
+// or timed out, storage_failed when its log refused it): none disappears
+// silently. Both kinds are counted by reason.
+//
+// Requests come from an actor (a response promise answers) or from the
+// embedding API as (submit_atom, ticket, ingest_request), answered through
+// the topology's reply sink. Requests to shards are timed_request()s
+// (actors/request.hpp).
 #pragma once
 
 #include <caf/all.hpp>
 
-#include "actors/deadlines.hpp"
-#include "actors/topology.hpp"
+#include "actors/request.hpp"
+#include "actors/shard_router.hpp"
+#include "actors/tickets.hpp"
 #include "messages/messages.hpp"
+#include "rtrec/options.hpp"
 
 namespace rtrec {
 
 struct ingestor_state {
   static inline const char* name = "rtrec.ingestor";
-  std::vector<profile_shard_actor> shards;
+  shard_router router;  ///< profile shards only
   engine::validation_limits limits;
-  caf::timespan timeout{};
   std::size_t max_batch = 256;
   ingest_stats stats;
-  /// Deadlines of the shard batches in flight (no CAF timer per request:
-  /// see deadlines.hpp).
-  deadline_queue deadlines;
-  bool tick_armed = false;
+  std::shared_ptr<reply_sink> sink;
+  request_deadlines deadlines;
 };
 
 ingestor_actor::behavior_type
 ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config cfg,
-         std::vector<profile_shard_actor> shards);
+         shard_router router, std::shared_ptr<reply_sink> sink);
 
 }  // namespace rtrec

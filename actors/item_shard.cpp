@@ -9,13 +9,14 @@ namespace rtrec {
 
 item_shard_actor::behavior_type
 item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_config cfg,
-           std::uint32_t index, std::uint32_t count) {
+           std::uint32_t index, std::uint32_t count, topology_context ctx) {
   auto& init = self->state;
   init.index = index;
   init.applied.assign(std::max<std::uint32_t>(1, cfg.profile_shards), 0);
-  if (cfg.recovered && index < cfg.recovered->items.size() && cfg.recovered->items[index]) {
-    init.model = std::move(cfg.recovered->items[index]);
-    init.applied = cfg.recovered->item_applied[index];
+  auto& rec = ctx.recovered;
+  if (rec && index < rec->items.size() && rec->items[index]) {
+    init.model = std::move(rec->items[index]);
+    init.applied = rec->item_applied[index];
   } else {
     init.model = std::make_unique<engine::item_model>(cfg.model, index, count);
   }
@@ -132,18 +133,10 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     },
     [=](stats_atom) -> item_shard_stats {
       auto& st = self->state;
-      auto s = st.model->stats();
       item_shard_stats out;
       out.shard = st.index;
       out.batches = st.batches;
-      out.events = s.events;
-      out.items = s.items;
-      out.rows = s.rows;
-      out.row_entries = s.row_entries;
-      out.pair_updates = s.pair_updates;
-      out.prunes = s.prunes;
-      out.collisions = s.collisions;
-      out.memory_bytes = s.memory_bytes;
+      out.model = st.model->stats();
       out.lag_p50_ns = st.lag.percentile(0.5);
       out.lag_p99_ns = st.lag.percentile(0.99);
       out.lag_max_ns = st.lag.max();

@@ -30,7 +30,7 @@ struct item_shard_state {
   /// A snapshot in progress: a thread serializes the model while the shard
   /// answers queries and holds back delta batches and flushes (released in
   /// order when it is done). Item metadata writes never arrive meanwhile:
-  /// the checkpointer holds them back.
+  /// the item writer takes the snapshots between two writes.
   bool snapshotting = false;
   struct held_op {
     delta_batch delta;
@@ -43,9 +43,9 @@ struct item_shard_state {
 };
 
 /// Behavior of item shard `index` of `count` under `cfg` (starting from
-/// cfg.recovered's model for this shard when there is one).
+/// ctx.recovered's model for this shard when there is one).
 item_shard_actor::behavior_type
 item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_config cfg,
-           std::uint32_t index, std::uint32_t count);
+           std::uint32_t index, std::uint32_t count, topology_context ctx);
 
 }  // namespace rtrec

@@ -4,7 +4,6 @@
 
 #include <thread>
 
-#include "actors/deadlines.hpp"
 #include "actors/util.hpp"
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
@@ -16,12 +15,6 @@ namespace {
 using self_ptr = profile_shard_actor::stateful_pointer<profile_shard_state>;
 using pending = profile_shard_state::pending;
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 void release_deferred(self_ptr self) {
   auto& st = self->state;
   while (!st.deferred.empty() && st.deltas_in_flight < st.max_in_flight) {
@@ -31,24 +24,14 @@ void release_deferred(self_ptr self) {
   }
 }
 
-// Keeps a tick pending while any delta deadline is.
-void arm(self_ptr self) {
-  auto& st = self->state;
-  if (st.tick_armed || st.deadlines.empty())
-    return;
-  st.tick_armed = true;
-  self->delayed_send(caf::actor_cast<profile_shard_actor>(self), tick_interval(st.timeout),
-                     tick_atom::value);
-}
-
-// Sends the item side of a batch to every item shard. No CAF timeout per
-// request: each has a deadline in st.deadlines (see deadlines.hpp).
+// Sends the item side of a batch to every item shard (timed_request each).
 void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t seq) {
   auto& st = self->state;
   delta_batch msg{std::move(delta), st.index, seq, steady_ns()};
+  const auto& items = st.router.items();
   // Every item shard gets a copy but the last, which gets the original.
-  for (std::size_t m = 0; m < st.items.size(); ++m) {
-    auto& item = st.items[m];
+  for (std::uint32_t m = 0; m < items.size(); ++m) {
+    const auto& item = items[m];
     if (!item) {
       // Its node is down (cluster mode): that item shard misses these events.
       ++st.delta_failures;
@@ -57,46 +40,31 @@ void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t s
       continue;
     }
     ++st.deltas_in_flight;
-    auto done = std::make_shared<bool>(false);
-    auto failed = [=](const std::string& why) {
+    auto done = [self](std::uint64_t) {
+      --self->state.deltas_in_flight;
+      release_deferred(self);
+    };
+    auto failed = [self, m, seq](caf::error& err) {
       auto& s = self->state;
       --s.deltas_in_flight;
       ++s.delta_failures;
       spdlog::error("profile shard {}: item shard {} did not apply delta batch {}: {}; the item "
                     "side misses those events (check the item shard's health)",
-                    s.index, m, seq, why);
+                    s.index, m, seq, self->system().render(err));
       release_deferred(self);
     };
-    const auto timeout = st.timeout;
-    st.deadlines.add(self->clock().now() + timeout, done, [=] {
-      failed("no answer within " + std::to_string(timeout.count() / 1000000) + " ms");
-    });
-    auto req = m + 1 == st.items.size() ? self->request(item, caf::infinite, std::move(msg))
-                                        : self->request(item, caf::infinite, msg);
-    std::move(req)
-      .then(
-        [=](std::uint64_t) {
-          if (*done)
-            return;
-          *done = true;
-          --self->state.deltas_in_flight;
-          release_deferred(self);
-        },
-        [=](caf::error& err) {
-          if (*done)
-            return;
-          *done = true;
-          failed(self->system().render(err));
-        });
+    if (m + 1 == items.size())
+      timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, std::move(msg));
+    else
+      timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, msg);
   }
-  arm(self);
 }
 
 // Applies a batch (logged or not) and acknowledges it.
 void apply_batch(self_ptr self, shard_batch& x, std::uint64_t seq, std::int64_t time_ms,
-                 caf::typed_response_promise<shard_ack>& rp) {
+                 caf::typed_response_promise<ingest_result>& rp) {
   auto& st = self->state;
-  shard_ack ack;
+  ingest_result ack;
   engine::item_delta_batch delta;
   engine::batch_outcome out;
   engine::apply_idempotent(*st.store, *st.window, x.events, time_ms, out, delta);
@@ -104,7 +72,7 @@ void apply_batch(self_ptr self, shard_batch& x, std::uint64_t seq, std::int64_t 
   for (std::size_t k = 0; k < x.events.size(); ++k) {
     auto r = out.results[k];
     if (r == engine::reject_reason::none) {
-      ++ack.applied;
+      ++ack.accepted;
     } else {
       ++st.rejected;
       ack.rejected.push_back({k < x.index.size() ? x.index[k] : static_cast<std::uint32_t>(k), r});
@@ -112,7 +80,7 @@ void apply_batch(self_ptr self, shard_batch& x, std::uint64_t seq, std::int64_t 
   }
   ack.duplicates = out.duplicates;
   st.duplicates += out.duplicates;
-  if (!delta.empty() && !st.items.empty())
+  if (!delta.empty() && st.router.item_count() > 0)
     send_delta(self, std::move(delta), seq);
   if (st.deltas_in_flight < st.max_in_flight && st.deferred.empty()) {
     rp.deliver(std::move(ack));
@@ -125,26 +93,29 @@ void apply_batch(self_ptr self, shard_batch& x, std::uint64_t seq, std::int64_t 
 // Refuses a batch the log could not store: nothing of it is applied.
 void refuse_batch(self_ptr self, pending& p, const std::string& why) {
   auto& st = self->state;
-  shard_ack ack;
+  ingest_result ack;
   for (std::size_t k = 0; k < p.events.events.size(); ++k)
-    ack.rejected.push_back({k < p.events.index.size() ? p.events.index[k]
-                                                      : static_cast<std::uint32_t>(k),
-                            engine::reject_reason::storage_failed});
+    ack.failed.push_back({k < p.events.index.size() ? p.events.index[k]
+                                                    : static_cast<std::uint32_t>(k),
+                          delivery_failure::storage_failed});
   st.rejected += p.events.events.size();
   spdlog::warn("profile shard {}: {} events not applied: {}", st.index, p.events.events.size(),
                why);
   p.ack_rp.deliver(std::move(ack));
 }
 
+// Answers once every delta batch sent so far is applied by every reachable
+// item shard (flush_atom to each).
 void run_flush(self_ptr self, caf::typed_response_promise<std::uint64_t> rp) {
   auto& st = self->state;
   const auto applied = st.store->events_applied();
-  if (st.items.empty()) {
+  const auto& items = st.router.items();
+  if (items.empty()) {
     rp.deliver(applied);
     return;
   }
   auto left = std::make_shared<std::size_t>(0);
-  for (auto& item : st.items)
+  for (auto& item : items)
     if (item)
       ++*left;
   if (*left == 0) {
@@ -153,23 +124,24 @@ void run_flush(self_ptr self, caf::typed_response_promise<std::uint64_t> rp) {
     return;
   }
   auto failed = std::make_shared<bool>(false);
-  for (auto& item : st.items) {
+  for (auto& item : items) {
     if (!item)
       continue;
-    self->request(item, st.timeout, flush_atom::value)
-      .then(
-        [=](std::uint64_t) mutable {
-          if (--*left == 0 && !*failed)
-            rp.deliver(applied);
-        },
-        [=](caf::error& err) mutable {
-          if (!*failed) {
-            *failed = true;
-            rp.deliver(caf::make_error(error_code::shard_unavailable,
-                                       "flush: an item shard did not answer: " +
-                                         self->system().render(err)));
-          }
-        });
+    timed_request<std::uint64_t>(
+      self, st.deadlines, item,
+      [=](std::uint64_t) mutable {
+        if (--*left == 0 && !*failed)
+          rp.deliver(applied);
+      },
+      [=](caf::error& err) mutable {
+        if (!*failed) {
+          *failed = true;
+          rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                     "flush: an item shard did not answer: "
+                                       + self->system().render(err)));
+        }
+      },
+      flush_atom::value);
   }
 }
 
@@ -227,29 +199,32 @@ void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
 
 profile_shard_actor::behavior_type
 profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
-              topology_config cfg, std::uint32_t index, std::vector<item_shard_actor> items) {
+              topology_config cfg, std::uint32_t index, std::vector<item_shard_actor> items,
+              topology_context ctx) {
   auto& init = self->state;
-  if (cfg.recovered && index < cfg.recovered->profiles.size() && cfg.recovered->profiles[index]) {
-    init.store = std::move(cfg.recovered->profiles[index]);
-    init.window = std::move(cfg.recovered->windows[index]);
-    init.seq = init.applied_seq = cfg.recovered->profile_seq[index];
+  auto& rec = ctx.recovered;
+  if (rec && index < rec->profiles.size() && rec->profiles[index]) {
+    init.store = std::move(rec->profiles[index]);
+    init.window = std::move(rec->windows[index]);
+    init.seq = init.applied_seq = rec->profile_seq[index];
   } else {
     init.store = std::make_unique<engine::profile_store>(cfg.model);
     init.window = std::make_unique<engine::dedup_window>(dedup_ids_per_shard(cfg),
                                                          cfg.dedup_age.count());
   }
-  init.wal = cfg.wal;
-  init.items = std::move(items);
+  init.wal = ctx.wal;
+  init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
+  init.router = shard_router{{}, std::move(items)};
   init.index = index;
-  init.timeout = cfg.request_timeout;
+  init.deadlines.set_timeout(cfg.request_timeout);
   init.max_in_flight = static_cast<std::uint64_t>(cfg.max_deltas_in_flight)
-                       * std::max<std::size_t>(1, init.items.size());
+                       * std::max<std::size_t>(1, init.router.item_count());
   return {
-    [=](shard_batch& x) -> caf::typed_response_promise<shard_ack> {
-      auto rp = self->make_response_promise<shard_ack>();
+    [=](shard_batch& x) -> caf::typed_response_promise<ingest_result> {
+      auto rp = self->make_response_promise<ingest_result>();
       auto& st = self->state;
       const auto seq = ++st.seq;
-      const auto now = wall_ms();
+      const auto now = st.clock();
       if (!st.wal) {
         apply_batch(self, x, seq, now, rp);
         return rp;
@@ -295,7 +270,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       p.user = user;
       p.forget_rp = rp;
       st.log_pending.push_back(std::move(p));
-      log_record(self, storage::record_kind::forget_user, seq, wall_ms(), user);
+      log_record(self, storage::record_kind::forget_user, seq, st.clock(), user);
       return rp;
     },
     [=](flush_atom) -> caf::typed_response_promise<std::uint64_t> {
@@ -356,14 +331,9 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
         on_durable(self, seq, err);
     },
     [=](directory_atom, const shard_directory& d) {
-      update_handles(self->state.items, d.items, "profile shard", "item");
+      self->state.router.update(d, "profile shard");
     },
-    [=](tick_atom) {
-      auto& st = self->state;
-      st.tick_armed = false;
-      st.deadlines.expire(self->clock().now());
-      arm(self);
-    },
+    [=](tick_atom) { self->state.deadlines.on_tick(self); },
     [=](stats_atom) -> shard_stats {
       auto& st = self->state;
       shard_stats s;

@@ -30,7 +30,8 @@
 #include <deque>
 #include <memory>
 
-#include "actors/deadlines.hpp"
+#include "actors/request.hpp"
+#include "actors/shard_router.hpp"
 #include "actors/topology.hpp"
 #include "engine/dedup_window.hpp"
 #include "engine/profile_store.hpp"
@@ -47,7 +48,7 @@ struct profile_shard_state {
     std::int64_t time_ms = 0;
     shard_batch events;
     std::string user;
-    caf::typed_response_promise<shard_ack> ack_rp;
+    caf::typed_response_promise<ingest_result> ack_rp;
     caf::typed_response_promise<bool> forget_rp;
     caf::typed_response_promise<std::uint64_t> flush_rp;
   };
@@ -55,7 +56,8 @@ struct profile_shard_state {
   std::shared_ptr<engine::profile_store> store;
   std::shared_ptr<engine::dedup_window> window;
   std::shared_ptr<storage::wal> wal;
-  std::vector<item_shard_actor> items;
+  wall_clock_fn clock;  ///< stamps log records (drives the dedup window's age)
+  shard_router router;  ///< item shards only
   std::uint32_t index = 0;
   std::uint64_t seq = 0;          ///< last log seq assigned
   std::uint64_t applied_seq = 0;  ///< last log seq applied (what a snapshot covers)
@@ -65,12 +67,10 @@ struct profile_shard_state {
   std::uint64_t rejected = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t acks_deferred_total = 0;
-  std::deque<std::pair<caf::typed_response_promise<shard_ack>, shard_ack>> deferred;
-  caf::timespan timeout{};
+  std::deque<std::pair<caf::typed_response_promise<ingest_result>, ingest_result>> deferred;
   std::uint64_t max_in_flight = 0;
-  /// Deadlines of the delta batches in flight (no CAF timer per request).
-  deadline_queue deadlines;
-  bool tick_armed = false;
+  /// Deadlines of the delta batches and flushes in flight.
+  request_deadlines deadlines;
   /// A snapshot in progress: a thread serializes store and window while the
   /// shard answers queries and holds back what would change them (durable
   /// notices, applied once the snapshot is done, in order).
@@ -81,9 +81,11 @@ struct profile_shard_state {
 };
 
 /// Behavior of profile shard `index`, feeding `items` (starting from
-/// cfg.recovered's profiles for this shard when there are some).
+/// ctx.recovered's profiles for this shard when there are some, logging to
+/// ctx.wal when there is one).
 profile_shard_actor::behavior_type
 profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
-              topology_config cfg, std::uint32_t index, std::vector<item_shard_actor> items);
+              topology_config cfg, std::uint32_t index, std::vector<item_shard_actor> items,
+              topology_context ctx);
 
 }  // namespace rtrec

@@ -51,15 +51,10 @@
 #include <mutex>
 #include <vector>
 
+#include "rtrec/stats.hpp"
+
 namespace rtrec {
 
-/// Counters of the query lane since start (read with query_lane_counters).
-struct query_lane_stats {
-  std::uint64_t urgent_turns = 0;  ///< jobs taken from the urgent queue
-  std::uint64_t normal_turns = 0;  ///< jobs taken from the normal queue
-  std::uint64_t promotions = 0;    ///< queued jobs moved to the urgent queue
-  std::uint64_t starvation_breaks = 0;  ///< normal jobs taken ahead of waiting urgent ones
-};
 
 /// CAF scheduler policy (see the top of this file). Used through
 /// caf::scheduler::coordinator<query_lane_policy>.

@@ -1,7 +1,6 @@
 #include "actors/recommender.hpp"
 
-#include "actors/query_lane.hpp"
-#include "actors/util.hpp"
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <optional>
@@ -15,117 +14,61 @@ namespace {
 
 using self_ptr = recommender_actor::stateful_pointer<recommender_state>;
 using promise = caf::typed_response_promise<recommendations>;
-
-// Where a query's answer goes: the requester's response promise, or, for a
-// query sent without a requester (query_atom, from the embedded engine), the
-// topology's query sink under the query's ticket.
-class reply {
- public:
-  explicit reply(promise rp) : rp_(std::move(rp)) {}
-  reply(std::shared_ptr<query_sink> sink, std::uint64_t ticket)
-    : sink_(std::move(sink)), ticket_(ticket) {}
-
-  void deliver(recommendations r) {
-    if (sink_)
-      sink_->answer(ticket_, std::move(r));
-    else
-      rp_.deliver(std::move(r));
-  }
-  void deliver(caf::error err) {
-    if (sink_)
-      sink_->answer(ticket_, std::move(err));
-    else
-      rp_.deliver(std::move(err));
-  }
-
- private:
-  promise rp_;
-  std::shared_ptr<query_sink> sink_;
-  std::uint64_t ticket_ = 0;
-};
-constexpr auto high = caf::message_priority::high;
+using reply = reply_to<recommendations>;
 
 caf::error unavailable(self_ptr self, const char* step, const caf::error& err) {
   return caf::make_error(error_code::shard_unavailable,
                          std::string{step} + ": " + self->system().render(err));
 }
 
-// Keeps a tick pending while any deadline is.
-void arm(self_ptr self) {
-  auto& st = self->state;
-  if (st.tick_armed || st.deadlines.empty())
-    return;
-  st.tick_armed = true;
-  self->delayed_send(caf::actor_cast<recommender_actor>(self), tick_interval(st.timeout),
-                     tick_atom::value);
-}
-
 // Registers a query's deadline: when it passes first, `rp` gets
 // shard_unavailable naming `step`.
 done_flag track(self_ptr self, reply rp, const char* step) {
-  auto done = std::make_shared<bool>(false);
-  auto& st = self->state;
-  const auto timeout = st.timeout;
-  st.deadlines.add(self->clock().now() + timeout, done, [=]() mutable {
+  const auto timeout = self->state.deadlines.timeout();
+  return self->state.deadlines.add(self, [=]() mutable {
     rp.deliver(caf::make_error(error_code::shard_unavailable,
-                               std::string{step} + ": no answer within " +
-                                 std::to_string(timeout.count() / 1000000) + " ms"));
+                               std::string{step} + ": "
+                                 + self->system().render(deadline_error(timeout))));
   });
-  arm(self);
-  return done;
 }
 
-// No CAF timeout: the query's deadline is tracked (see deadlines.hpp).
-constexpr caf::infinite_t untimed{};
-
-// Sends a request to a shard and installs `ok` and `fail`: high priority to a
-// local shard (queries overtake ingest batches in its mailbox), normal
-// priority to a remote one. CAF 0.17 loses the answer to a high-priority
-// request that crosses a node (the response id keeps the priority bit and
-// matches no pending request; actor-framework issue #1299), so remote
-// queries fall back to arrival order in the remote shard's mailbox.
-template <class Dest, class Ok, class Fail, class... Ts>
-void ask(self_ptr self, const Dest& dest, Ok ok, Fail fail, Ts&&... xs) {
-  if (dest.node() == self->node()) {
-    // The shard goes to the scheduler's query lane (see query_lane.hpp).
+// One step of a query (step_request): high priority to a local shard
+// (queries overtake ingest batches in its mailbox, and the shard goes to the
+// scheduler's query lane), normal priority to a remote one. CAF 0.17 loses
+// the answer to a high-priority request that crosses a node (the response id
+// keeps the priority bit and matches no pending request; actor-framework
+// issue #1299), so remote queries fall back to arrival order in the remote
+// shard's mailbox. A failed step answers shard_unavailable naming `step`.
+template <class Reply, class Dest, class Ok, class... Ts>
+void ask(self_ptr self, done_flag done, reply rp, const char* step, const Dest& dest, Ok ok,
+         Ts&&... xs) {
+  const bool local = dest.node() == self->node();
+  if (local)
     expedite(self->state.lane, dest);
-    self->request<high>(dest, untimed, std::forward<Ts>(xs)...).then(std::move(ok), std::move(fail));
-  } else {
-    self->request(dest, untimed, std::forward<Ts>(xs)...).then(std::move(ok), std::move(fail));
-  }
+  step_request<Reply>(
+    self, std::move(done), dest, local, std::move(ok),
+    [=](caf::error& err) mutable { rp.deliver(unavailable(self, step, err)); },
+    std::forward<Ts>(xs)...);
 }
 
-// Asks item shard `shard` (high priority) and relays its answer or a typed
-// error.
+// Asks the item shard `dest` and relays its answer.
 template <class... Ts>
-void forward(self_ptr self, reply rp, std::size_t shard, std::uint32_t n, const char* step,
-             Ts&&... xs) {
-  auto& st = self->state;
-  if (n > max_results || shard >= st.items.size()) {
-    rp.deliver(caf::make_error(error_code::invalid_request,
-                               "n must be at most 10000 and item shards must exist"));
+void forward(self_ptr self, reply rp, caf::expected<item_shard_actor> dest, std::uint32_t n,
+             const char* step, Ts&&... xs) {
+  if (n > max_results) {
+    rp.deliver(caf::make_error(error_code::invalid_request, "n must be at most 10000"));
     return;
   }
-  if (!st.items[shard]) {
-    rp.deliver(caf::make_error(error_code::shard_unavailable,
-                               std::string{step} + ": item shard " + std::to_string(shard)
-                                 + " is on a node that is unreachable"));
+  if (!dest) {
+    rp.deliver(unavailable(self, step, dest.error()));
     return;
   }
   auto done = track(self, rp, step);
-  ask(
-    self, st.items[shard],
+  ask<recommendations>(
+    self, done, rp, step, *dest,
     [=](recommendations& r) mutable {
-      if (!*done) {
-        *done = true;
-        rp.deliver(std::move(r));
-      }
-    },
-    [=](caf::error& err) mutable {
-      if (!*done) {
-        *done = true;
-        rp.deliver(unavailable(self, step, err));
-      }
+      *done = true;
+      rp.deliver(std::move(r));
     },
     std::forward<Ts>(xs)...);
 }
@@ -137,13 +80,13 @@ std::optional<engine::recommend_options> options_for(self_ptr self, reply& rp,
                                                      std::uint32_t n, std::uint32_t offset,
                                                      const std::string& category,
                                                      bool needs_profiles) {
-  const auto& st = self->state;
+  const auto& routes = self->state.router;
   if (n > max_results || offset > max_results) {
     rp.deliver(caf::make_error(error_code::invalid_request,
                                "n and offset must each be at most 10000"));
     return std::nullopt;
   }
-  if (st.items.empty() || (needs_profiles && st.profiles.empty())) {
+  if (routes.item_count() == 0 || (needs_profiles && routes.profile_count() == 0)) {
     rp.deliver(caf::make_error(error_code::shard_unavailable, "no shards configured"));
     return std::nullopt;
   }
@@ -167,7 +110,7 @@ void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_
       ask_for.keys.push_back(page.items[k].key);
   // Every item shard holds every item's entry: prefer one on this node.
   const item_shard_actor* dest = nullptr;
-  for (const auto& item : self->state.items)
+  for (const auto& item : self->state.router.items())
     if (item && (dest == nullptr || (item.node() == self->node() && dest->node() != self->node())))
       dest = &item;
   if (ask_for.keys.empty() || dest == nullptr) {
@@ -176,23 +119,15 @@ void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_
     return;
   }
   auto held = std::make_shared<engine::named_page>(std::move(page));
-  ask(
-    self, *dest,
+  ask<name_lookup>(
+    self, done, rp, "names", *dest,
     [=](name_lookup& r) mutable {
-      if (*done)
-        return;
       *done = true;
       std::size_t next = 0;
       for (auto& name : held->names)
         if (name.empty() && next < r.names.size())
           name = std::move(r.names[next++]);
       rp.deliver(recommendations{engine::named_only(std::move(*held)), missing_shards});
-    },
-    [=](caf::error& err) mutable {
-      if (!*done) {
-        *done = true;
-        rp.deliver(unavailable(self, "names", err));
-      }
     },
     names_atom::value, std::move(ask_for));
 }
@@ -201,8 +136,8 @@ void deliver_page(self_ptr self, engine::named_page page, std::uint32_t missing_
 struct chain {
   engine::score_query base;  // without the popular list (shard 0 adds it)
   engine::recommend_options options;
-  std::vector<std::size_t> order;  // reachable item shards, in shard order
-  std::uint32_t missing = 0;       // item shards on unreachable nodes
+  std::vector<std::uint32_t> order;  // reachable item shards, in shard order
+  std::uint32_t missing = 0;         // item shards on unreachable nodes
 };
 
 // Asks item shard c->order[pos] to add its partial scores to `upstream` (the
@@ -212,8 +147,8 @@ struct chain {
 // delivered (names looked up as needed).
 void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
                 engine::shard_scores upstream, reply rp, done_flag done) {
-  auto& st = self->state;
-  while (pos < c->order.size() && !st.items[c->order[pos]]) {
+  const auto& routes = self->state.router;
+  while (pos < c->order.size() && !routes.item(c->order[pos])) {
     ++c->missing;
     ++pos;
   }
@@ -231,17 +166,10 @@ void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
   query.popular = m == 0 ? page : 0;
   query.names = last;
   query.names_top = last ? page : 0;
-  ask(
-    self, st.items[m],
+  ask<engine::shard_scores>(
+    self, done, rp, "score", *routes.item(m),
     [=](engine::shard_scores& part) mutable {
-      if (!*done)
-        chain_step(self, c, pos + 1, std::move(part), rp, done);  // delivers after the last
-    },
-    [=](caf::error& err) mutable {
-      if (!*done) {
-        *done = true;
-        rp.deliver(unavailable(self, "score", err));
-      }
+      chain_step(self, c, pos + 1, std::move(part), rp, done);  // delivers after the last
     },
     score_atom::value, std::move(query), std::move(upstream), last);
 }
@@ -255,12 +183,12 @@ void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
 // degraded answer beats none.
 void scatter(self_ptr self, const engine::profile_view& v, const engine::recommend_options& o,
              reply rp, done_flag done) {
-  auto& st = self->state;
+  const auto& routes = self->state.router;
   auto c = std::make_shared<chain>();
   c->options = o;
   c->base = engine::make_query(v, o, false);
-  for (std::size_t m = 0; m < st.items.size(); ++m)
-    if (st.items[m])
+  for (std::uint32_t m = 0; m < routes.item_count(); ++m)
+    if (routes.item(m))
       c->order.push_back(m);
     else
       ++c->missing;
@@ -276,33 +204,20 @@ void scatter(self_ptr self, const engine::profile_view& v, const engine::recomme
 // A user's recommendations: the owning profile shard's view, then the item
 // shards in turn (scatter).
 void recommend(self_ptr self, reply rp, recommend_request x) {
-  auto& st = self->state;
   auto checked = options_for(self, rp, x.n, x.offset, x.category, true);
   if (!checked)
     return;
   auto o = *checked;
   o.exclude_seen = x.exclude_seen;
-  const auto owner = engine::shard_of(engine::hash_id(x.user),
-                                      static_cast<std::uint32_t>(st.profiles.size()));
-  if (!st.profiles[owner]) {
-    rp.deliver(caf::make_error(error_code::shard_unavailable,
-                               "profile shard " + std::to_string(owner)
-                                 + " is on a node that is unreachable"));
+  auto owner = self->state.router.profile_of(x.user);
+  if (!owner) {
+    rp.deliver(std::move(owner.error()));
     return;
   }
   auto done = track(self, rp, "recommend");
-  ask(
-    self, st.profiles[owner],
-    [=](engine::profile_view& v) mutable {
-      if (!*done)
-        scatter(self, v, o, rp, done);
-    },
-    [=](caf::error& err) mutable {
-      if (!*done) {
-        *done = true;
-        rp.deliver(unavailable(self, "profile", err));
-      }
-    },
+  ask<engine::profile_view>(
+    self, done, rp, "profile", *owner,
+    [=](engine::profile_view& v) mutable { scatter(self, v, o, rp, done); },
     profile_atom::value, std::move(x.user));
 }
 
@@ -318,37 +233,42 @@ void session(self_ptr self, reply rp, session_request x) {
 
 // Items similar to `item`, from the item shard that owns its row.
 void similar(self_ptr self, reply rp, std::string item, std::uint32_t n, std::string category) {
-  const auto& items = self->state.items;
-  const auto owner = items.empty() ? 0
-                                   : engine::shard_of(engine::hash_id(item),
-                                                      static_cast<std::uint32_t>(items.size()));
-  forward(self, std::move(rp), owner, n, "similar", similar_atom::value, std::move(item), n,
+  auto dest = self->state.router.item_of(item);
+  forward(self, std::move(rp), std::move(dest), n, "similar", similar_atom::value,
+          std::move(item), n, std::move(category));
+}
+
+// Popular and latest lists come from item shard 0.
+template <class Atom>
+void from_first(self_ptr self, reply rp, const char* step, Atom atom, std::uint32_t n,
+                std::string category) {
+  forward(self, std::move(rp), self->state.router.item(0), n, step, atom, n,
           std::move(category));
 }
 
-// The reply to a query sent without a requester (query_atom): the topology's
-// query sink under `ticket`; nullopt (logged) when there is none.
+// The reply to a query sent without a requester (query_atom): the
+// topology's reply sink under `ticket`; nullopt (logged) when there is none.
 std::optional<reply> direct(self_ptr self, std::uint64_t ticket) {
-  if (!self->state.queries) {
+  if (!self->state.sink) {
     spdlog::error("recommender: query {} came without a requester and this topology has no "
-                  "query sink (topology_config::queries); dropped",
+                  "reply sink (topology_context::sink); dropped",
                   ticket);
     return std::nullopt;
   }
-  return reply{self->state.queries, ticket};
+  return reply{self->state.sink, ticket};
 }
 
 }  // namespace
 
 recommender_actor::behavior_type
 recommender(recommender_actor::stateful_pointer<recommender_state> self, topology_config cfg,
-            std::vector<profile_shard_actor> profiles, std::vector<item_shard_actor> items) {
-  self->state.profiles = std::move(profiles);
-  self->state.items = std::move(items);
-  self->state.timeout = cfg.request_timeout;
-  self->state.model = cfg.model;
-  self->state.queries = cfg.queries;
-  self->state.lane = query_lane_of(self->system());
+            shard_router router, std::shared_ptr<reply_sink> sink) {
+  auto& init = self->state;
+  init.router = std::move(router);
+  init.deadlines.set_timeout(cfg.request_timeout);
+  init.model = cfg.model;
+  init.sink = std::move(sink);
+  init.lane = query_lane_of(self->system());
   return {
     [=](recommend_request& x) -> promise {
       auto rp = self->make_response_promise<recommendations>();
@@ -365,14 +285,14 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       similar(self, reply{rp}, std::move(item), n, std::move(category));
       return rp;
     },
-    [=](popular_atom, std::uint32_t n, std::string& category) -> promise {
+    [=](popular_atom a, std::uint32_t n, std::string& category) -> promise {
       auto rp = self->make_response_promise<recommendations>();
-      forward(self, reply{rp}, 0, n, "popular", popular_atom::value, n, std::move(category));
+      from_first(self, reply{rp}, "popular", a, n, std::move(category));
       return rp;
     },
-    [=](latest_atom, std::uint32_t n, std::string& category) -> promise {
+    [=](latest_atom a, std::uint32_t n, std::string& category) -> promise {
       auto rp = self->make_response_promise<recommendations>();
-      forward(self, reply{rp}, 0, n, "latest", latest_atom::value, n, std::move(category));
+      from_first(self, reply{rp}, "latest", a, n, std::move(category));
       return rp;
     },
     [=](query_atom, std::uint64_t t, recommend_request& x) {
@@ -388,26 +308,18 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       if (auto rp = direct(self, t))
         similar(self, std::move(*rp), std::move(item), n, std::move(category));
     },
-    [=](query_atom, std::uint64_t t, popular_atom, std::uint32_t n, std::string& category) {
+    [=](query_atom, std::uint64_t t, popular_atom a, std::uint32_t n, std::string& category) {
       if (auto rp = direct(self, t))
-        forward(self, std::move(*rp), 0, n, "popular", popular_atom::value, n,
-                std::move(category));
+        from_first(self, std::move(*rp), "popular", a, n, std::move(category));
     },
-    [=](query_atom, std::uint64_t t, latest_atom, std::uint32_t n, std::string& category) {
+    [=](query_atom, std::uint64_t t, latest_atom a, std::uint32_t n, std::string& category) {
       if (auto rp = direct(self, t))
-        forward(self, std::move(*rp), 0, n, "latest", latest_atom::value, n,
-                std::move(category));
+        from_first(self, std::move(*rp), "latest", a, n, std::move(category));
     },
     [=](directory_atom, const shard_directory& d) {
-      update_handles(self->state.profiles, d.profiles, "recommender", "profile");
-      update_handles(self->state.items, d.items, "recommender", "item");
+      self->state.router.update(d, "recommender");
     },
-    [=](tick_atom) {
-      auto& st = self->state;
-      st.tick_armed = false;
-      st.deadlines.expire(self->clock().now());
-      arm(self);
-    },
+    [=](tick_atom) { self->state.deadlines.on_tick(self); },
   };
 }
 

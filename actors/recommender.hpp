@@ -9,39 +9,38 @@
 //                   fill and page                            (engine::merge_shard_page)
 //
 // Requests come from an actor (a response promise answers it) or, from the
-// embedded engine in this process, as `query_atom, ticket, request` with no
-// requester: the answer then goes to topology_config::queries.
+// embedding API in this process, as `query_atom, ticket, request` with no
+// requester: the answer then goes to the topology's reply sink.
 //
 // Its requests go at high priority, ahead of queued ingest batches, so a query
 // waits at most for the batch a shard is applying. Any failed or timed-out
-// step answers error_code::shard_unavailable. Timeouts are kept per query in
-// a deadline_queue checked on a tick, not as CAF request timeouts.
+// step answers error_code::shard_unavailable. A query's steps run under one
+// deadline (actors/request.hpp); shards come from its shard_router.
 #pragma once
 
 #include <caf/all.hpp>
 
-#include "actors/deadlines.hpp"
 #include "actors/query_lane.hpp"
-#include "actors/topology.hpp"
+#include "actors/request.hpp"
+#include "actors/shard_router.hpp"
+#include "actors/tickets.hpp"
 #include "engine/config.hpp"
 #include "messages/messages.hpp"
+#include "rtrec/options.hpp"
 
 namespace rtrec {
 
 struct recommender_state {
   static inline const char* name = "rtrec.recommender";
-  std::vector<profile_shard_actor> profiles;
-  std::vector<item_shard_actor> items;
-  caf::timespan timeout{};
-  engine::model_config model;  ///< builds session profiles
-  std::shared_ptr<query_sink> queries;  ///< see topology_config::queries
-  deadline_queue deadlines;    ///< of the queries in flight (see deadlines.hpp)
-  bool tick_armed = false;
+  shard_router router;
+  engine::model_config model;        ///< builds session profiles
+  std::shared_ptr<reply_sink> sink;  ///< see topology_context::sink
+  request_deadlines deadlines;       ///< of the queries in flight
   query_lane_coordinator* lane = nullptr;  ///< the scheduler's query lane, if it runs one
 };
 
 recommender_actor::behavior_type
 recommender(recommender_actor::stateful_pointer<recommender_state> self, topology_config cfg,
-            std::vector<profile_shard_actor> profiles, std::vector<item_shard_actor> items);
+            shard_router router, std::shared_ptr<reply_sink> sink);
 
 }  // namespace rtrec

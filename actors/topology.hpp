@@ -1,73 +1,51 @@
 // Spawning and stopping the actor topology: I ingestors, S profile shards,
 // M item shards and R recommenders, wired together. The same function serves
-// the embedded engine, the deterministic test harness and (later) nodes.
+// the embedding API (actors/service.cpp), cluster nodes and the
+// deterministic test harness.
+//
+// What a topology runs with comes in two parts: its settings
+// (topology_config, rtrec/options.hpp: plain values) and its context
+// (topology_context: the log, the recovered state, where ticketed answers
+// go, the clock), so that a configuration stays a value to copy and compare.
 #pragma once
 
 #include <caf/all.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
-#include "engine/config.hpp"
+#include "actors/tickets.hpp"
 #include "messages/messages.hpp"
+#include "rtrec/options.hpp"
 #include "storage/recovery.hpp"
 #include "storage/wal.hpp"
 
 namespace rtrec {
 
-/// Where recommenders deliver the answers to queries sent without a
-/// requester (`query_atom, ticket, ...`, from the embedded engine's calls):
-/// one message in and the answer handed over here, instead of a client actor
-/// relaying a request and its answer (two more hops). Called on a CAF worker
-/// thread, once per ticket (an answer or an error, timeouts included).
-class query_sink {
- public:
-  virtual ~query_sink() = default;
-  virtual void answer(std::uint64_t ticket, caf::expected<recommendations> result) = 0;
-};
+/// Milliseconds since the Unix epoch (the time stamped on log records).
+using wall_clock_fn = std::function<std::int64_t()>;
 
-struct topology_config {
-  std::uint32_t ingestors = 1;
-  std::uint32_t profile_shards = 2;
-  std::uint32_t item_shards = 2;
-  std::uint32_t recommenders = 2;
-  engine::model_config model;
-  /// Every request between actors fails after this long (a dead or frozen
-  /// peer answers shard_unavailable, never a hang).
-  caf::timespan request_timeout = std::chrono::seconds(10);
-  /// Delta batches a profile shard may have unacknowledged per item shard
-  /// before it holds back ingest acknowledgements (item-side backpressure).
-  std::uint32_t max_deltas_in_flight = 8;
-  /// Largest shard_batch an ingestor sends (larger per-shard groups are
-  /// split). Bounds how long one message occupies a shard, and so how long a
-  /// query waits behind it.
-  std::uint32_t max_batch = 256;
-  /// Run each recommender on its own thread (CAF detached actor) instead of
-  /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so
-  /// off by default. Must stay false under the deterministic test scheduler.
-  bool detach_recommenders = false;
-  /// Idempotent ingestion: event ids remembered per node (split evenly over
-  /// the profile shards; 0 = off) and for how long (by log time; 0 = no age
-  /// limit). A retried event within the window is acknowledged, not applied.
-  std::size_t dedup_ids = 1000000;
-  std::chrono::milliseconds dedup_age = std::chrono::hours(24);
+/// The system clock as a wall_clock_fn.
+std::int64_t system_wall_ms();
+
+/// What a topology runs with besides its settings. Every member may be left
+/// empty.
+struct topology_context {
   /// The write-ahead log every profile shard appends to before applying;
   /// null = in memory only (nothing survives a restart).
   std::shared_ptr<storage::wal> wal;
   /// State to start from (recovery); null = empty. Each shard takes its own
   /// part when it is spawned.
   std::shared_ptr<storage::recovered_state> recovered;
-  /// Cluster mode: which profile and item shards this node hosts (by shard
-  /// index). Empty = all of them (one process). The others start as null
-  /// handles until the cluster manager's directory fills them in.
-  std::vector<bool> local_profiles;
-  std::vector<bool> local_items;
-  /// Receives the recommenders' answers to `query_atom` messages; null = such
-  /// messages are dropped with an error logged (only the embedded engine
-  /// sends them, and it sets this).
-  std::shared_ptr<query_sink> queries;
+  /// Receives the answers to calls sent with a ticket (submit_atom,
+  /// query_atom); null = such messages are dropped with an error logged
+  /// (only the embedding API sends them, and it sets this).
+  std::shared_ptr<reply_sink> sink;
+  /// The time of day for log records; empty = the system clock.
+  wall_clock_fn clock;
 };
 
 /// True when shard `s` is hosted here under `local` (empty = every shard).
@@ -93,7 +71,8 @@ struct topology {
 /// Spawns the topology in `sys`: every ingestor and recommender, and the
 /// shards cfg.local_* names (null handles for the others). Never fails
 /// (spawning is local).
-topology spawn_topology(caf::actor_system& sys, const topology_config& cfg);
+topology spawn_topology(caf::actor_system& sys, const topology_config& cfg,
+                        const topology_context& ctx = {});
 
 /// Sends an exit message (user_shutdown) to every actor of `t`.
 void stop_topology(topology& t);

@@ -69,8 +69,6 @@ const char* to_string(reject_reason r) noexcept {
     case reject_reason::bad_timestamp: return "bad_timestamp";
     case reject_reason::bad_type: return "bad_type";
     case reject_reason::id_collision: return "id_collision";
-    case reject_reason::shard_unavailable: return "shard_unavailable";
-    case reject_reason::storage_failed: return "storage_failed";
   }
   return "unknown";
 }

@@ -51,7 +51,10 @@ struct event {
   std::string id;              ///< optional event id for idempotence; may be empty
 };
 
-/// Why an event was refused. Stable numbering: it is part of the contract.
+/// Why an event is invalid: something about the event itself (sending it
+/// again unchanged fails again). Failures to deliver a valid event are
+/// another type (rtrec::delivery_failure). Stable numbering: it is part of
+/// the contract.
 enum class reject_reason : std::uint8_t {
   none = 0,
   empty_user,
@@ -62,11 +65,9 @@ enum class reject_reason : std::uint8_t {
   bad_timestamp,  ///< negative, or after year 9999
   bad_type,
   id_collision,   ///< a different string already owns this id's 64-bit key
-  shard_unavailable,
-  storage_failed,  ///< the write-ahead log could not store it (not applied; retry)
 };
 
-constexpr std::size_t reject_reason_count = 11;
+constexpr std::size_t reject_reason_count = 9;
 
 /// Returns "empty_user", ... for `r`.
 const char* to_string(reject_reason r) noexcept;

@@ -71,25 +71,6 @@ struct item_entry {
   std::int64_t created = 0;
 };
 
-/// Metadata of an item, set by the application.
-struct item_meta {
-  std::string id;
-  std::vector<std::string> categories;
-  bool hidden = false;
-  std::int64_t timestamp = 0;
-};
-
-struct item_model_stats {
-  std::uint64_t events = 0;
-  std::uint64_t pair_updates = 0;
-  std::uint64_t prunes = 0;
-  std::uint64_t collisions = 0;
-  std::size_t items = 0;
-  std::size_t rows = 0;
-  std::size_t row_entries = 0;
-  std::size_t memory_bytes = 0;
-};
-
 class item_model {
  public:
   /// A model for shard `shard` of `shards` (shards >= 1, shard < shards).

@@ -116,4 +116,54 @@ struct shard_scores {
   std::vector<std::string> popular_names;
 };
 
+/// Paging and filtering of a recommendation query.
+struct recommend_options {
+  std::size_t n = 10;
+  std::size_t offset = 0;
+  item_filter filter;
+  bool exclude_seen = true;
+};
+
+/// Metadata of an item, set by the application.
+struct item_meta {
+  std::string id;
+  std::vector<std::string> categories;
+  bool hidden = false;
+  std::int64_t timestamp = 0;
+};
+
+/// Changes to an item's metadata: a field changes only when its set_* flag
+/// is true (plain flags rather than optionals, so the struct travels between
+/// actors as it is).
+struct item_patch {
+  bool set_hidden = false;
+  bool hidden = false;
+  bool set_categories = false;
+  std::vector<std::string> categories;
+  bool set_timestamp = false;
+  std::int64_t timestamp = 0;
+
+  /// Applies the set fields to `m`.
+  void apply(item_meta& m) const {
+    if (set_hidden)
+      m.hidden = hidden;
+    if (set_categories)
+      m.categories = categories;
+    if (set_timestamp)
+      m.timestamp = timestamp;
+  }
+};
+
+/// Counters and sizes of one item model (item_model::stats()).
+struct item_model_stats {
+  std::uint64_t events = 0;
+  std::uint64_t pair_updates = 0;
+  std::uint64_t prunes = 0;
+  std::uint64_t collisions = 0;
+  std::size_t items = 0;
+  std::size_t rows = 0;
+  std::size_t row_entries = 0;
+  std::size_t memory_bytes = 0;
+};
+
 }  // namespace rtrec::engine

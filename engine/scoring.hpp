@@ -16,12 +16,6 @@
 
 namespace rtrec::engine {
 
-struct recommend_options {
-  std::size_t n = 10;
-  std::size_t offset = 0;
-  item_filter filter;
-  bool exclude_seen = true;
-};
 
 /// Returns the query for a user's view: its recent items and weights, its
 /// seen items excluded (when o.exclude_seen), and `popular` = offset + n

@@ -2,18 +2,6 @@
 
 namespace rtrec {
 
-std::string to_string(error_code x) {
-  switch (x) {
-    case error_code::none: return "none";
-    case error_code::shard_unavailable: return "shard_unavailable";
-    case error_code::overloaded: return "overloaded";
-    case error_code::invalid_request: return "invalid_request";
-    case error_code::not_found: return "not_found";
-    case error_code::shutting_down: return "shutting_down";
-  }
-  return "unknown";
-}
-
 void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::rtrec>();
   cfg.add_message_type<item_shard_actor>("rtrec::item_shard_actor");
@@ -22,7 +10,7 @@ void register_messages(caf::actor_system_config& cfg) {
   // renderer form.)
   cfg.add_error_category(caf::atom("rtrec"),
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
-                           std::string out = "rtrec: " + to_string(static_cast<error_code>(code));
+                           std::string out = std::string{"rtrec: "} + to_string(static_cast<error_code>(code));
                            if (ctx.match_elements<std::string>())
                              out += ": " + ctx.get_as<std::string>(0);
                            else if (!ctx.empty())

@@ -31,22 +31,12 @@
 #include "engine/event.hpp"
 #include "engine/item_model.hpp"
 #include "engine/model_types.hpp"
+#include "rtrec/error.hpp"
+#include "rtrec/ingest.hpp"
+#include "rtrec/options.hpp"
+#include "rtrec/stats.hpp"
 
 namespace rtrec {
-
-// -- error codes --------------------------------------------------------------
-
-/// Errors rtrec's actors return (category atom "rtrec").
-enum class error_code : std::uint8_t {
-  none = 0,
-  shard_unavailable = 1,  ///< the owning shard is dead or did not answer in time
-  overloaded = 2,         ///< too much in flight; retry later
-  invalid_request = 3,    ///< a field of the request is out of range
-  not_found = 4,          ///< unknown user or item where one is required
-  shutting_down = 5,      ///< the engine is stopping
-};
-
-std::string to_string(error_code x);
 
 // -- atoms (at most 10 characters) ---------------------------------------------
 
@@ -77,22 +67,12 @@ struct ingest_request {
 
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 
-/// One refused event: its index in the ingest_request and why.
-struct rejection {
-  std::uint32_t index = 0;
-  engine::reject_reason reason = engine::reject_reason::none;
-};
+// An ingestor acknowledges a request with an ingest_result
+// (rtrec/ingest.hpp) once every accepted event is applied by its profile
+// shard; a profile shard acknowledges its shard_batch with the same shape,
+// its indices in the request's index space ("applied" is `accepted`).
 
-/// ingestor -> application, once every accepted event is applied by its
-/// profile shard (read-your-writes holds from here on). accepted +
-/// rejected.size() == events.size().
-struct ingest_ack {
-  std::uint64_t accepted = 0;
-  std::vector<rejection> rejected;
-  /// Of the accepted: events whose id was already applied (acknowledged
-  /// again, applied once).
-  std::uint64_t duplicates = 0;
-};
+
 
 /// ingestor -> profile_shard: validated events for users the shard owns, in
 /// arrival order; index[k] is events[k]'s index in the ingest_request.
@@ -101,13 +81,6 @@ struct shard_batch {
   std::vector<std::uint32_t> index;
 };
 
-/// profile_shard -> ingestor: how many were applied, which were refused
-/// (indices are those of the shard_batch's index vector, i.e. request space).
-struct shard_ack {
-  std::uint64_t applied = 0;  ///< includes the duplicates
-  std::vector<rejection> rejected;
-  std::uint64_t duplicates = 0;
-};
 
 /// A shard's serialized state (storage/recovery.hpp payload), the log seq it
 /// covers and how long the shard paused to produce it. Reply to
@@ -125,6 +98,14 @@ struct shard_snapshot {
   std::uint64_t count = 0;   ///< users (profile shard) or items (item shard)
 };
 
+/// item writer -> checkpointer: every item shard's snapshot, taken while
+/// item metadata writes were held back, and the last item-metadata log seq
+/// they all include.
+struct item_snapshots {
+  std::vector<shard_snapshot> shards;
+  std::uint64_t meta_seq = 0;
+};
+
 /// profile_shard -> every item_shard: the item side of applied events.
 /// seq is the log seq of the batch they came from (increasing per source);
 /// created_ns is the sender's steady-clock time (for lag measurement).
@@ -135,8 +116,6 @@ struct delta_batch {
   std::int64_t created_ns = 0;
 };
 
-/// Largest n (and offset) a query may ask for.
-constexpr std::uint32_t max_results = 10000;
 
 /// application -> recommender: top-n for a user.
 struct recommend_request {
@@ -190,48 +169,8 @@ struct shard_directory {
   std::vector<caf::strong_actor_ptr> items;     ///< by item shard
 };
 
-/// Counters of one profile shard.
-struct shard_stats {
-  std::uint32_t shard = 0;
-  std::uint64_t users = 0;
-  std::uint64_t events_applied = 0;
-  std::uint64_t rejected = 0;
-  std::uint64_t memory_bytes = 0;
-  std::uint64_t deltas_in_flight = 0;
-  std::uint64_t acks_deferred = 0;
-  std::uint64_t delta_failures = 0;  ///< delta batches an item shard failed to apply
-  std::uint64_t duplicates = 0;      ///< events acknowledged again, not re-applied
-  std::uint64_t log_pending = 0;     ///< records waiting for the log
-  std::uint64_t dedup_ids = 0;       ///< ids in the dedup window
-};
 
-/// Counters of one item shard. lag_* is the time from a delta batch's
-/// creation at a profile shard to its application here (nanoseconds).
-struct item_shard_stats {
-  std::uint32_t shard = 0;
-  std::uint64_t batches = 0;
-  std::uint64_t events = 0;
-  std::uint64_t items = 0;
-  std::uint64_t rows = 0;
-  std::uint64_t row_entries = 0;
-  std::uint64_t pair_updates = 0;
-  std::uint64_t prunes = 0;
-  std::uint64_t collisions = 0;
-  std::uint64_t memory_bytes = 0;
-  std::uint64_t lag_p50_ns = 0;
-  std::uint64_t lag_p99_ns = 0;
-  std::uint64_t lag_max_ns = 0;
-  /// Names looked up for recommenders (name_lookup requests answered).
-  std::uint64_t name_lookups = 0;
-};
 
-/// Counters of one ingestor. rejected_by_reason is indexed by reject_reason.
-struct ingest_stats {
-  std::uint64_t requests = 0;
-  std::uint64_t received = 0;
-  std::uint64_t accepted = 0;
-  std::vector<std::uint64_t> rejected_by_reason;
-};
 
 // -- inspect ------------------------------------------------------------------
 
@@ -244,21 +183,26 @@ typename Inspector::result_type inspect(Inspector& f, ingest_request& x) {
   return f(caf::meta::type_name("ingest_request"), x.events);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ingest_ack& x) {
-  return f(caf::meta::type_name("ingest_ack"), x.accepted, x.rejected, x.duplicates);
+typename Inspector::result_type inspect(Inspector& f, undelivered& x) {
+  return f(caf::meta::type_name("undelivered"), x.index, x.why);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
+  return f(caf::meta::type_name("ingest_result"), x.accepted, x.rejected, x.failed,
+           x.duplicates);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_batch& x) {
   return f(caf::meta::type_name("shard_batch"), x.events, x.index);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, shard_ack& x) {
-  return f(caf::meta::type_name("shard_ack"), x.applied, x.rejected, x.duplicates);
-}
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_snapshot& x) {
   return f(caf::meta::type_name("shard_snapshot"), x.bytes, x.seq, x.applied, x.pause_ns,
            x.hold_ns, x.events, x.count);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_snapshots& x) {
+  return f(caf::meta::type_name("item_snapshots"), x.shards, x.meta_seq);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
@@ -293,9 +237,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
-  return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.events, x.items,
-           x.rows, x.row_entries, x.pair_updates, x.prunes, x.collisions, x.memory_bytes,
-           x.lag_p50_ns, x.lag_p99_ns, x.lag_max_ns, x.name_lookups);
+  return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.model, x.lag_p50_ns,
+           x.lag_p99_ns, x.lag_max_ns, x.name_lookups);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, name_lookup& x) {
@@ -304,7 +247,7 @@ typename Inspector::result_type inspect(Inspector& f, name_lookup& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_stats& x) {
   return f(caf::meta::type_name("ingest_stats"), x.requests, x.received, x.accepted,
-           x.rejected_by_reason);
+           x.rejected_by_reason, x.failed_by_reason);
 }
 
 }  // namespace rtrec
@@ -356,6 +299,16 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_meta& x) {
   return f(caf::meta::type_name("item_meta"), x.id, x.categories, x.hidden, x.timestamp);
 }
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_patch& x) {
+  return f(caf::meta::type_name("item_patch"), x.set_hidden, x.hidden, x.set_categories,
+           x.categories, x.set_timestamp, x.timestamp);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_model_stats& x) {
+  return f(caf::meta::type_name("item_model_stats"), x.events, x.pair_updates, x.prunes,
+           x.collisions, x.items, x.rows, x.row_entries, x.memory_bytes);
+}
 
 }  // namespace rtrec::engine
 
@@ -365,9 +318,8 @@ CAF_ERROR_CODE_ENUM(rtrec::error_code, "rtrec")
 
 CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_request))
-  CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_ack))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_result))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_batch))
-  CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_ack))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::delta_batch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommend_request))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::session_request))
@@ -383,6 +335,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_snapshot))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_directory))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::name_lookup))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_patch))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::item_snapshots))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -421,7 +375,7 @@ using item_shard_actor = caf::typed_actor<
 
 /// Owns the profiles of the users that hash to it (engine::profile_store).
 using profile_shard_actor = caf::typed_actor<
-  caf::replies_to<shard_batch>::with<shard_ack>,
+  caf::replies_to<shard_batch>::with<ingest_result>,
   caf::replies_to<profile_atom, std::string>::with<engine::profile_view>,
   caf::replies_to<recent_atom, std::string>::with<user_interactions>,
   caf::replies_to<forget_atom, std::string>::with<bool>,
@@ -442,7 +396,10 @@ using profile_shard_actor = caf::typed_actor<
 
 /// Validates events and routes them to their profile shards.
 using ingestor_actor = caf::typed_actor<
-  caf::replies_to<ingest_request>::with<ingest_ack>,
+  caf::replies_to<ingest_request>::with<ingest_result>,
+  // the same from the embedding API in this process, answered through the
+  // topology's reply sink under the ticket (no requester)
+  caf::reacts_to<submit_atom, std::uint64_t, ingest_request>,
   caf::replies_to<stats_atom>::with<ingest_stats>,
   // sent by an ingestor to itself: expire shard batches past their deadline
   caf::reacts_to<tick_atom>,
@@ -456,8 +413,8 @@ using recommender_actor = caf::typed_actor<
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<session_request>::with<recommendations>,
-  // the same queries from the embedded engine in this process, answered
-  // through topology_config::queries under the ticket (no requester)
+  // the same queries from the embedding API in this process, answered
+  // through the topology's reply sink under the ticket (no requester)
   caf::reacts_to<query_atom, std::uint64_t, recommend_request>,
   caf::reacts_to<query_atom, std::uint64_t, similar_atom, std::string, std::uint32_t,
                  std::string>,
@@ -467,6 +424,24 @@ using recommender_actor = caf::typed_actor<
   // sent by a recommender to itself: expire queries past their deadline
   caf::reacts_to<tick_atom>,
   // from the cluster manager: where the shards live now
+  caf::reacts_to<directory_atom, shard_directory>>;
+
+/// Serializes item metadata writes (one per service): each is logged, then
+/// applied on every item shard, before the next starts; a checkpoint takes
+/// the item shards' snapshots between two writes.
+using item_writer_actor = caf::typed_actor<
+  // set an item's metadata; false on an id collision
+  caf::replies_to<item_atom, engine::item_meta>::with<bool>,
+  // change some fields of a known item's metadata; error not_found
+  caf::replies_to<item_atom, std::string, engine::item_patch>::with<engine::item_meta>,
+  // hide an item for good; whether any item shard knew it
+  caf::replies_to<remove_atom, std::string>::with<bool>,
+  // from the checkpointer: every item shard's snapshot between two writes
+  caf::replies_to<snapshot_atom>::with<item_snapshots>,
+  // from the write-ahead log's writer thread (see profile_shard_actor)
+  caf::reacts_to<durable_atom, std::uint64_t, std::string>,
+  caf::reacts_to<tick_atom>,
+  // from the cluster manager: where the item shards live now
   caf::reacts_to<directory_atom, shard_directory>>;
 
 /// One per node in cluster mode (its cluster manager), published on the

@@ -23,6 +23,7 @@
 #include "engine/item_model.hpp"
 #include "engine/profile_store.hpp"
 #include "storage/snapshot.hpp"
+#include "storage/types.hpp"
 #include "storage/wal.hpp"
 
 namespace rtrec::storage {
@@ -38,20 +39,6 @@ struct recovery_options {
   std::int64_t dedup_age_ms = 0;
 };
 
-struct recovery_report {
-  bool from_snapshot = false;
-  std::uint64_t checkpoint_id = 0;
-  std::uint64_t events_in_snapshot = 0;
-  std::uint64_t records_replayed = 0;
-  std::uint64_t events_replayed = 0;  ///< events applied during replay
-  std::uint64_t records_skipped = 0;  ///< already covered by the snapshot
-  std::uint64_t users = 0;
-  std::uint64_t items = 0;
-  std::uint64_t log_bytes = 0;
-  double load_ms = 0;    ///< reading and decoding the checkpoint
-  double replay_ms = 0;  ///< scanning and replaying the log
-  std::vector<std::string> warnings;
-};
 
 /// Everything the actors start from.
 struct recovered_state {

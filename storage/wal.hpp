@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "storage/file_ops.hpp"
+#include "storage/types.hpp"
 
 namespace rtrec::storage {
 
@@ -52,13 +53,7 @@ struct log_record {
   std::string payload;
 };
 
-enum class sync_policy {
-  fsync,  ///< fdatasync every group before acknowledging (default)
-  none,   ///< acknowledge once written to the OS: a power loss may lose the last moments
-};
 
-/// Parses "fsync" / "none"; returns false for anything else.
-bool parse_sync_policy(const std::string& s, sync_policy& out);
 
 /// A segment on disk and the highest seq it holds per stream.
 struct segment_info {
@@ -76,15 +71,6 @@ struct wal_options {
   file_ops* ops = nullptr;
 };
 
-struct wal_stats {
-  std::uint64_t records = 0;
-  std::uint64_t bytes = 0;
-  std::uint64_t groups = 0;  ///< writes (and syncs) done
-  std::uint64_t failures = 0;
-  std::uint64_t segments_deleted = 0;
-  std::uint64_t segments = 0;  ///< live segments
-  bool failed = false;
-};
 
 /// Called on the writer thread once a record is durable (error empty) or
 /// could not be logged (error says why). Must be quick and must not call
@@ -142,13 +128,7 @@ class wal {
   std::thread writer_;
 };
 
-enum class corruption_policy {
-  strict,    ///< refuse to start when valid records follow a corrupt one
-  truncate,  ///< drop the corrupt record and everything after it, with a warning
-};
 
-/// Parses "strict" / "truncate"; returns false for anything else.
-bool parse_corruption_policy(const std::string& s, corruption_policy& out);
 
 struct scan_report {
   std::uint64_t records = 0;

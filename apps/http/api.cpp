@@ -21,11 +21,6 @@ std::string sha256(std::string_view s) {
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 // Splits "/a/b%2Fc/" into decoded segments {"a", "b/c"}; nullopt for a bad
 // escape. Empty segments (double or trailing slashes) are dropped.
@@ -138,7 +133,7 @@ struct api::call {
   }
 };
 
-api::api(embedded_engine& eng, api_options o, metrics& m, executor blocking)
+api::api(service& eng, api_options o, metrics& m, executor blocking)
   : engine_(eng), opts_(std::move(o)), metrics_(m), blocking_(std::move(blocking)) {
   if (opts_.api_key)
     key_digest_ = sha256(*opts_.api_key);
@@ -164,10 +159,10 @@ bool api::authorized(const request& req) const {
          CRYPTO_memcmp(digest.data(), key_digest_.data(), digest.size()) == 0;
 }
 
-response api::engine_error(const caf::error& err) {
-  const auto text = engine_.system().render(err);
-  if (err.category() == caf::atom("rtrec")) {
-    switch (static_cast<error_code>(err.code())) {
+response api::engine_error(const rtrec::error& err) {
+  const auto text = err.to_string();
+  {
+    switch (err.code) {
       case error_code::invalid_request: return error(400, text);
       case error_code::not_found: return error(404, text);
       case error_code::overloaded:
@@ -387,7 +382,7 @@ void api::feedback(const call_ptr& c) {
   if (!body)
     return;
   input_error err;
-  auto events = parse_feedback(*body, now_ms(), opts_.limits, true, err);
+  auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, true, err);
   if (!events) {
     metrics_.events_invalid.fetch_add(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1,
                                       std::memory_order_relaxed);
@@ -396,36 +391,35 @@ void api::feedback(const call_ptr& c) {
   if (events->empty())
     return c->finish(ok(json{{"RowAffected", 0}}));
   const auto n = events->size();
-  engine_.try_ingest_async(std::move(*events), [this, c, n](caf::expected<ingest_result> r) {
+  engine_.try_ingest_async(std::move(*events), [this, c, n](rtrec::result<ingest_result> r) {
     if (!r) {
-      if (r.error().category() == caf::atom("rtrec") &&
-          static_cast<error_code>(r.error().code()) == error_code::overloaded)
+      if (r.error().code == error_code::overloaded)
         metrics_.events_overloaded.fetch_add(n, std::memory_order_relaxed);
       return c->finish(engine_error(r.error()));
     }
     metrics_.events_accepted.fetch_add(r->accepted, std::memory_order_relaxed);
-    if (r->accepted == 0 && !r->rejected.empty()) {
+    if (r->accepted == 0 && r->rejected.empty() && !r->failed.empty()) {
       // Nothing applied because the log or a shard failed: the whole request
       // can be retried as is.
-      const auto reason = r->rejected.front().reason;
-      const bool retryable = std::all_of(r->rejected.begin(), r->rejected.end(), [](auto& x) {
-        return x.reason == engine::reject_reason::storage_failed ||
-               x.reason == engine::reject_reason::shard_unavailable;
-      });
-      if (retryable) {
-        auto e = error(503, std::string{"no event was applied: "} + engine::to_string(reason) +
-                              "; retry the request shortly");
-        e.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
-        return c->finish(std::move(e));
-      }
+      auto e = error(503, std::string{"no event was applied: "} + to_string(r->failed.front().why) +
+                            "; retry the request shortly");
+      e.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
+      return c->finish(std::move(e));
     }
     json out{{"RowAffected", r->accepted}};
     if (r->duplicates > 0)
       out["Duplicates"] = r->duplicates;
-    if (!r->rejected.empty()) {
-      json rejected = json::array();
+    if (!r->rejected.empty() || !r->failed.empty()) {
+      // Invalid and undelivered events in one list, by index.
+      std::vector<std::pair<std::uint32_t, const char*>> all;
       for (const auto& x : r->rejected)
-        rejected.push_back({{"Index", x.index}, {"Reason", engine::to_string(x.reason)}});
+        all.emplace_back(x.index, engine::to_string(x.reason));
+      for (const auto& x : r->failed)
+        all.emplace_back(x.index, to_string(x.why));
+      std::sort(all.begin(), all.end());
+      json rejected = json::array();
+      for (const auto& [index, reason] : all)
+        rejected.push_back({{"Index", index}, {"Reason", reason}});
       out["Rejected"] = std::move(rejected);
     }
     c->finish(ok(out));
@@ -440,7 +434,7 @@ void api::recommend(const call_ptr& c, std::string user, std::string category) {
     return;
   const bool v2 = c->req.api_version == "2";
   engine_.recommend_async(std::move(user), *page,
-                          [this, c, v2](caf::expected<std::vector<engine::recommendation>> r) {
+                          [this, c, v2](rtrec::result<std::vector<engine::recommendation>> r) {
                             metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
                             if (!r)
                               return c->finish(engine_error(r.error()));
@@ -461,13 +455,13 @@ void api::session(const call_ptr& c) {
   if (!body)
     return;
   input_error err;
-  auto events = parse_feedback(*body, now_ms(), opts_.limits, false, err);
+  auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, false, err);
   if (!events)
     return c->finish(error(err.status, err.message));
   if (!begin_query(c))
     return;
   engine_.session_async(std::move(*events), *page,
-                        [this, c](caf::expected<std::vector<engine::recommendation>> r) {
+                        [this, c](rtrec::result<std::vector<engine::recommendation>> r) {
                           metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
                           if (!r)
                             return c->finish(engine_error(r.error()));
@@ -485,7 +479,7 @@ void api::listing(const call_ptr& c, std::string item, std::string category) {
   if (!begin_query(c))
     return;
   const std::size_t skip = page->offset;
-  auto done = [this, c, skip](caf::expected<std::vector<engine::recommendation>> r) {
+  auto done = [this, c, skip](rtrec::result<std::vector<engine::recommendation>> r) {
     metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (!r)
       return c->finish(engine_error(r.error()));
@@ -509,7 +503,7 @@ void api::item_write(const call_ptr& c, bool many) {
     return;
   std::vector<engine::item_meta> items;
   input_error err;
-  const auto now = now_ms();
+  const auto now = engine_.now_ms();  // the service's clock (injected in tests)
   if (many) {
     if (!body->is_array())
       return c->finish(error(400, "body: expected a JSON array of item objects"));
@@ -573,14 +567,14 @@ void api::item_patch(const call_ptr& c, std::string id) {
   if (!patch)
     return c->finish(error(err.status, err.message));
   blocking_([this, c, id = std::move(id), patch = std::move(*patch)] {
-    auto r = engine_.update_item(id, [&](engine::item_meta& m) {
-      if (patch.hidden)
-        m.hidden = *patch.hidden;
-      if (patch.categories)
-        m.categories = *patch.categories;
-      if (patch.timestamp)
-        m.timestamp = *patch.timestamp;
-    });
+    engine::item_patch change;
+    change.set_hidden = patch.hidden.has_value();
+    change.hidden = patch.hidden.value_or(false);
+    change.set_categories = patch.categories.has_value();
+    change.categories = patch.categories.value_or(std::vector<std::string>{});
+    change.set_timestamp = patch.timestamp.has_value();
+    change.timestamp = patch.timestamp.value_or(0);
+    auto r = engine_.update_item(id, change);
     if (!r)
       return c->finish(engine_error(r.error()));
     c->finish(ok(json{{"RowAffected", 1}}));
@@ -626,7 +620,7 @@ void api::metrics_text(const call_ptr& c) {
   blocking_([this, c] {
     auto s = engine_.stats();
     if (!s)
-      spdlog::warn("http: /metrics without engine gauges: {}", engine_.system().render(s.error()));
+      spdlog::warn("http: /metrics without engine gauges: {}", s.error().to_string());
     response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     const auto d = engine_.durability();

@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 #include "apps/http/json_io.hpp"
 #include "apps/http/metrics.hpp"
 
@@ -69,7 +69,7 @@ struct api_options {
 class api {
  public:
   /// `eng`, `m` and `blocking` must outlive the api.
-  api(embedded_engine& eng, api_options o, metrics& m, executor blocking);
+  api(service& eng, api_options o, metrics& m, executor blocking);
 
   /// Handles `req` and calls `reply` exactly once.
   void handle(request req, responder reply);
@@ -99,10 +99,10 @@ class api {
   void ready(const call_ptr& c);
   bool authorized(const request& req) const;
   bool begin_query(const call_ptr& c);
-  response engine_error(const caf::error& err);
+  response engine_error(const rtrec::error& err);
   std::optional<nlohmann::json> json_body(const call_ptr& c);
 
-  embedded_engine& engine_;
+  service& engine_;
   api_options opts_;
   metrics& metrics_;
   executor blocking_;

@@ -70,7 +70,7 @@ void header(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-std::string metrics::render(const engine_stats* stats, std::size_t events_in_flight,
+std::string metrics::render(const service_stats* stats, std::size_t events_in_flight,
                             const durability_stats* durability,
                             const cluster_status* cluster) const {
   std::string out;
@@ -190,11 +190,14 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
     return out;
   std::uint64_t received = 0, accepted = 0;
   std::vector<std::uint64_t> rejected(engine::reject_reason_count, 0);
+  std::vector<std::uint64_t> failed(delivery_failure_count, 0);
   for (const auto& i : stats->ingestors) {
     received += i.received;
     accepted += i.accepted;
     for (std::size_t k = 0; k < i.rejected_by_reason.size() && k < rejected.size(); ++k)
       rejected[k] += i.rejected_by_reason[k];
+    for (std::size_t k = 0; k < i.failed_by_reason.size() && k < failed.size(); ++k)
+      failed[k] += i.failed_by_reason[k];
   }
   counter("rtrec_events_received_total", "Events received by the ingestors.", received);
   counter("rtrec_events_accepted_total", "Events the ingestors accepted.", accepted);
@@ -202,6 +205,10 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
   for (std::size_t k = 1; k < rejected.size(); ++k)
     out += fmt::format("rtrec_events_rejected_total{{reason=\"{}\"}} {}\n",
                        engine::to_string(static_cast<engine::reject_reason>(k)), rejected[k]);
+  // Valid events that could not be applied, under the same metric.
+  for (std::size_t k = 0; k < failed.size(); ++k)
+    out += fmt::format("rtrec_events_rejected_total{{reason=\"{}\"}} {}\n",
+                       to_string(static_cast<delivery_failure>(k)), failed[k]);
   // One metric with a sample per shard: `value(s)` of each shard in `shards`.
   auto per_shard = [&](const char* name, const char* type, const char* help,
                        const auto& shards, auto value, const char* extra_labels = "") {
@@ -221,7 +228,7 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
   // Same metric, item role: samples only (one HELP/TYPE per metric).
   for (const auto& s : is)
     out += fmt::format("rtrec_shard_memory_bytes{{role=\"item\",shard=\"{}\"}} {}\n", s.shard,
-                       s.memory_bytes);
+                       s.model.memory_bytes);
   per_shard("rtrec_shard_queue_depth", "gauge",
             "Item-side delta batches a profile shard has sent and not yet seen applied.", ps,
             [](const shard_stats& s) { return s.deltas_in_flight; });
@@ -238,10 +245,10 @@ std::string metrics::render(const engine_stats* stats, std::size_t events_in_fli
             "Item-side delta batches that an item shard failed to apply.", ps,
             [](const shard_stats& s) { return s.delta_failures; });
   per_shard("rtrec_item_shard_items", "gauge", "Items known to each item shard.", is,
-            [](const item_shard_stats& s) { return s.items; });
+            [](const item_shard_stats& s) { return s.model.items; });
   per_shard("rtrec_item_shard_row_entries", "gauge",
             "Co-occurrence entries held by each item shard.", is,
-            [](const item_shard_stats& s) { return s.row_entries; });
+            [](const item_shard_stats& s) { return s.model.row_entries; });
   header(out, "rtrec_item_lag_seconds", "gauge",
          "Delay from a profile update to its item-side application, p99 per item shard.");
   for (const auto& s : is)

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 
 namespace rtrec::http {
 
@@ -73,7 +73,7 @@ class metrics {
 
   /// Returns every metric in Prometheus text format. `stats` may be null
   /// (engine unavailable): the engine's gauges are then left out.
-  std::string render(const engine_stats* stats, std::size_t events_in_flight,
+  std::string render(const service_stats* stats, std::size_t events_in_flight,
                      const durability_stats* durability = nullptr,
                      const cluster_status* cluster = nullptr) const;
 

@@ -50,7 +50,7 @@ struct server::impl {
   bool stopped = false;
   std::uint16_t port = 0;
 
-  impl(embedded_engine& eng, server_options so, api_options ao)
+  impl(service& eng, server_options so, api_options ao)
     : counters(),
       opts(std::move(so)),
       ioc(static_cast<int>(std::max<std::size_t>(1, opts.io_threads))),
@@ -250,7 +250,7 @@ void server::impl::accept() {
   });
 }
 
-server::server(embedded_engine& eng, server_options so, api_options ao)
+server::server(service& eng, server_options so, api_options ao)
   : impl_(std::make_shared<impl>(eng, std::move(so), std::move(ao))) {
   auto& im = *impl_;
   beast::error_code ec;

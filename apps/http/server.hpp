@@ -20,7 +20,7 @@
 #include <optional>
 #include <string>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 #include "apps/http/api.hpp"
 #include "apps/http/metrics.hpp"
 
@@ -44,7 +44,7 @@ class server {
   /// Binds `so.address:so.port` and starts serving `eng` (which must outlive
   /// the server). Throws std::runtime_error naming the address when it
   /// cannot listen.
-  server(embedded_engine& eng, server_options so, api_options ao);
+  server(service& eng, server_options so, api_options ao);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -78,7 +78,7 @@ std::vector<std::string> sample_users(const event_batches& batches, std::size_t 
   return users;
 }
 
-void query_loop(embedded_engine& eng, const std::vector<std::string>& users, std::uint64_t seed,
+void query_loop(service& eng, const std::vector<std::string>& users, std::uint64_t seed,
                 const std::atomic<bool>& done, query_load& out) {
   std::mt19937_64 rng{seed};
   engine::recommend_options ro;
@@ -93,12 +93,12 @@ void query_loop(embedded_engine& eng, const std::vector<std::string>& users, std
   } while (!done.load(std::memory_order_acquire));
 }
 
-ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std::size_t events,
+ingest_timing ingest_pipelined(service& eng, event_batches& batches, std::size_t events,
                                std::size_t pipeline, double rate) {
   ingest_timing t;
-  std::deque<std::future<caf::expected<ingest_result>>> in_flight;
+  std::deque<std::future<rtrec::result<ingest_result>>> in_flight;
   auto settle = [&] {
-    t.counts.add(unwrap(in_flight.front().get(), eng, "ingest"));
+    t.counts.add(unwrap(in_flight.front().get(), "ingest"));
     in_flight.pop_front();
   };
   progress bar{"ingesting", events};
@@ -118,7 +118,7 @@ ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std
   }
   while (!in_flight.empty())
     settle();
-  unwrap(eng.flush(), eng, "flush");
+  unwrap(eng.flush(), "flush");
   t.seconds = seconds_since(start);
   bar.finish();
   t.counts.report();
@@ -127,7 +127,7 @@ ingest_timing ingest_pipelined(embedded_engine& eng, event_batches& batches, std
 
 // Runs the ingest (through `eng`) with query threads (through `query_eng`)
 // alongside; returns the merged latencies.
-query_load run_load(embedded_engine& eng, embedded_engine& query_eng, event_batches& batches,
+query_load run_load(service& eng, service& query_eng, event_batches& batches,
                     std::size_t events, const bench_options& o, ingest_timing& timing) {
   const auto users = sample_users(batches, events, max_query_users);
   std::atomic<bool> done{users.empty()};
@@ -162,7 +162,7 @@ double ratio(double a, double b) {
   return b > 0 ? a / b : 0.0;
 }
 
-nlohmann::json report(const ingest_timing& t, const query_load& q, const engine_stats& s,
+nlohmann::json report(const ingest_timing& t, const query_load& q, const service_stats& s,
                       std::uint64_t rss_before, std::size_t bad_lines, const bench_options& o,
                       const common_options& common) {
   return {
@@ -227,13 +227,13 @@ std::uint64_t loopback_tx_bytes() {
 nlohmann::json run_cluster(const bench_options& o, const common_options& common,
                            event_batches& batches, std::size_t events, std::size_t bad_lines) {
   const auto nodes = free_loopback_nodes(o.cluster);
-  std::vector<std::unique_ptr<embedded_engine>> cluster;
+  std::vector<std::unique_ptr<service>> cluster;
   for (std::uint32_t n = 0; n < nodes.size(); ++n) {
-    auto eo = make_engine_options(common);
+    auto eo = make_service_options(common);
     eo.worker_threads = common.workers > 0 ? common.workers : 1;
     eo.cluster.nodes = nodes;
     eo.cluster.self = n;
-    cluster.push_back(std::make_unique<embedded_engine>(eo));
+    cluster.push_back(std::make_unique<service>(eo));
   }
   for (auto& node : cluster)
     if (!node->await_cluster([](const cluster_status& s) { return s.complete(); },
@@ -246,7 +246,7 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
   ingest_timing timing;
   const auto queries = run_load(*cluster.front(), *cluster.back(), batches, events, o, timing);
   const auto tx = loopback_tx_bytes() - tx_before;
-  auto r = report(timing, queries, unwrap(cluster.front()->stats(), *cluster.front(), "stats"),
+  auto r = report(timing, queries, unwrap(cluster.front()->stats(), "stats"),
                   rss_before, bad_lines, o, common);
   r["wire_bytes"] = tx;
   r["wire_bytes_per_event"] = ratio(static_cast<double>(tx), static_cast<double>(events));
@@ -264,19 +264,19 @@ int run_bench(const bench_options& o, const common_options& common) {
   for (const auto& b : batches)
     events += b.size();
   const auto rss_before = current_rss_bytes();
-  auto eo = make_engine_options(common);
+  auto eo = make_service_options(common);
   apply_durability(o.durability, eo);
   // A bench "crash": no final checkpoint, so recovery replays the log tail
   // written since the last periodic one.
   eo.durability.snapshot_on_stop = !o.measure_recovery;
-  auto eng_ptr = std::make_unique<embedded_engine>(eo);
+  auto eng_ptr = std::make_unique<service>(eo);
   auto& eng = *eng_ptr;
   spdlog::info("ingesting {} events in batches of {}, {} in flight, {} query thread(s)", events,
                o.batch, o.pipeline, o.query_threads);
   ingest_timing timing;
   auto cluster_batches = o.cluster > 0 ? batches : event_batches{};
   const auto queries = run_load(eng, eng, batches, events, o, timing);
-  auto r = report(timing, queries, unwrap(eng.stats(), eng, "stats"), rss_before, bad_lines, o,
+  auto r = report(timing, queries, unwrap(eng.stats(), "stats"), rss_before, bad_lines, o,
                   common);
   if (!eo.durability.data_dir.empty()) {
     auto d = eng.durability();
@@ -302,7 +302,7 @@ int run_bench(const bench_options& o, const common_options& common) {
       eng.stop();
       eng_ptr.reset();
       const auto t0 = clock_type::now();
-      embedded_engine again{eo};
+      service again{eo};
       const auto secs = seconds_since(t0);
       const auto rep = again.durability().recovery;
       dj["recovery_seconds"] = secs;

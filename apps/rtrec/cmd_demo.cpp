@@ -41,17 +41,17 @@ struct replay_result {
 };
 
 // Asks recommend() for event i's user and scores it against event i's item.
-void sample_query(embedded_engine& eng, const engine::event& e,
+void sample_query(service& eng, const engine::event& e,
                   engine::prequential_evaluator& eval, engine::histogram& latency_ns) {
   engine::recommend_options ro;
   ro.n = top_k;
   const auto start = clock_type::now();
-  auto recs = unwrap(eng.recommend(e.user, ro), eng, "recommend");
+  auto recs = unwrap(eng.recommend(e.user, ro), "recommend");
   latency_ns.record(nanos_since(start));
   eval.record(engine::hash_id(e.item), to_scored(recs));
 }
 
-replay_result replay(embedded_engine& eng, const std::vector<engine::event>& events) {
+replay_result replay(service& eng, const std::vector<engine::event>& events) {
   replay_result r;
   engine::prequential_evaluator eval{top_k};
   progress bar{"replaying", events.size()};
@@ -76,7 +76,7 @@ replay_result replay(embedded_engine& eng, const std::vector<engine::event>& eve
     bar.update(end);
   }
   const auto start = clock_type::now();
-  unwrap(eng.flush(), eng, "flush");
+  unwrap(eng.flush(), "flush");
   r.ingest_seconds += seconds_since(start);
   bar.finish();
   r.counts.report();
@@ -105,19 +105,19 @@ std::string join_recent(const std::vector<engine::interaction>& recent, std::siz
   return out;
 }
 
-void print_examples(embedded_engine& eng, const std::vector<engine::event>& events) {
+void print_examples(service& eng, const std::vector<engine::event>& events) {
   std::printf("\nExample recommendations (top 5, seen items excluded)\n");
   engine::recommend_options ro;
   ro.n = 5;
   for (const auto& user : recent_users(events, 3)) {
-    const auto recent = unwrap(eng.user_recent(user), eng, "user_recent");
+    const auto recent = unwrap(eng.user_recent(user), "user_recent");
     std::printf("  user %s (recent: %s)\n", user.c_str(), join_recent(recent, 5).c_str());
-    print_list(unwrap(eng.recommend(user, ro), eng, "recommend"));
+    print_list(unwrap(eng.recommend(user, ro), "recommend"));
   }
-  const auto popular = unwrap(eng.popular(5), eng, "popular");
+  const auto popular = unwrap(eng.popular(5), "popular");
   if (!popular.empty()) {
     std::printf("  items similar to %s (the most popular item)\n", popular.front().item.c_str());
-    print_list(unwrap(eng.similar(popular.front().item, 5), eng, "similar"));
+    print_list(unwrap(eng.similar(popular.front().item, 5), "similar"));
   }
   std::printf("  popular top-5 (trending, decayed)\n");
   print_list(popular);
@@ -127,7 +127,7 @@ double per(double total, double count) {
   return count > 0 ? total / count : 0.0;
 }
 
-void print_summary(const dataset& d, const replay_result& r, const engine_stats& s,
+void print_summary(const dataset& d, const replay_result& r, const service_stats& s,
                    const common_options& common) {
   const auto& t = common.topology;
   const auto& q = r.quality;
@@ -162,9 +162,9 @@ void print_summary(const dataset& d, const replay_result& r, const engine_stats&
 
 int run_demo(const demo_options& o, const common_options& common) {
   const auto d = load_dataset(o.data);
-  embedded_engine eng{make_engine_options(common)};
+  service eng{make_service_options(common)};
   const auto r = replay(eng, d.events);
-  print_summary(d, r, unwrap(eng.stats(), eng, "stats"), common);
+  print_summary(d, r, unwrap(eng.stats(), "stats"), common);
   print_examples(eng, d.events);
   return 0;
 }

@@ -79,15 +79,15 @@ eval_run eval_reference(const std::vector<engine::event>& events, const eval_opt
 
 eval_run eval_actors(const std::vector<engine::event>& events, const eval_options& o,
                      const common_options& common) {
-  embedded_engine eng{make_engine_options(common)};
+  service eng{make_service_options(common)};
   engine::recommend_options ro;
   ro.n = o.k;
   return prequential(
     events, o.k, eng.options().topology.model.limits,
-    [&](const std::string& user) { return to_scored(unwrap(eng.recommend(user, ro), eng, "recommend")); },
+    [&](const std::string& user) { return to_scored(unwrap(eng.recommend(user, ro), "recommend")); },
     [&](const engine::event& e) {
-      unwrap(eng.ingest({e}), eng, "ingest");
-      unwrap(eng.flush(), eng, "flush");
+      unwrap(eng.ingest({e}), "ingest");
+      unwrap(eng.flush(), "flush");
     });
 }
 

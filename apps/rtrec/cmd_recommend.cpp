@@ -48,19 +48,19 @@ void print(const std::vector<engine::recommendation>& recs, const recommend_cli_
 
 int run_recommend(const recommend_cli_options& o, const common_options& common) {
   const auto d = load_dataset(o.data);
-  embedded_engine eng{make_engine_options(common)};
+  service eng{make_service_options(common)};
   load_into(eng, d.events, load_batch);
-  const bool known = !unwrap(eng.user_recent(o.user), eng, "user_recent").empty();
+  const bool known = !unwrap(eng.user_recent(o.user), "user_recent").empty();
   if (!known)
     spdlog::warn("user '{}' has no interactions in {}: showing popular items", o.user,
                  d.description);
   engine::recommend_options ro;
   ro.n = o.n;
   ro.filter.category = o.category;
-  const auto recs = unwrap(eng.recommend(o.user, ro), eng, "recommend");
+  const auto recs = unwrap(eng.recommend(o.user, ro), "recommend");
   if (recs.empty() && !o.category.empty())
     spdlog::warn("no recommendation in category '{}' (interaction files carry no item "
-                 "categories; set them with embedded_engine::set_item)",
+                 "categories; set them with service::set_item)",
                  o.category);
   print(recs, o, known);
   return 0;

@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "actors/openssl_error_queue.hpp"
 #include "apps/http/server.hpp"
 #include "apps/rtrec/commands.hpp"
 #include "apps/rtrec/support.hpp"
@@ -98,6 +99,10 @@ cluster_options make_cluster_options(const cluster_cli& c) {
   } catch (const std::invalid_argument& e) {
     throw usage_error(e.what());
   }
+  // Links rtrec::tls in (CAF 0.17.6's OpenSSL error-queue bug) and checks it.
+  if (o.tls() && !openssl_error_queue_fix_active())
+    spdlog::warn("rtrec node: the OpenSSL error-queue fix is not active; a failed TLS handshake "
+                 "may drop healthy connections");
   return o;
 }
 
@@ -141,7 +146,7 @@ int run_serve(serve_options o, const common_options& common) {
   o.api.api_key = load_api_key(o);
   o.api.limits.ids = make_model_config(common).limits;
   o.server.read_timeout = std::chrono::milliseconds(static_cast<long>(o.read_timeout_s * 1000));
-  auto eo = make_engine_options(common);
+  auto eo = make_service_options(common);
   eo.max_in_flight_events = o.max_in_flight_events;
   if (o.cluster)
     eo.cluster = make_cluster_options(*o.cluster);
@@ -171,7 +176,7 @@ int run_serve(serve_options o, const common_options& common) {
     // only while profiles were nearly empty.
     eo.worker_threads = std::max(1u, std::thread::hardware_concurrency());
   }
-  embedded_engine eng{eo};
+  service eng{eo};
   if (eo.cluster.enabled())
     spdlog::info("rtrec node: node {} of a {}-node cluster; in memory (a restarted node "
                  "starts empty); cluster status: GET /api/cluster",
@@ -202,7 +207,7 @@ int run_serve(serve_options o, const common_options& common) {
   if (flushed)
     spdlog::info("rtrec serve: flushed; {} events applied in this run", *flushed);
   else
-    spdlog::error("rtrec serve: flush failed: {}", eng.system().render(flushed.error()));
+    spdlog::error("rtrec serve: flush failed: {}", flushed.error().to_string());
   srv.stop();
   eng.stop();
   spdlog::info("rtrec serve: stopped");

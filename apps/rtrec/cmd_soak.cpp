@@ -27,8 +27,8 @@ struct soak_options {
   bool json = false;
 };
 
-nlohmann::json sample(embedded_engine& eng, std::size_t events, double seconds) {
-  auto s = unwrap(eng.stats(), eng, "stats");
+nlohmann::json sample(service& eng, std::size_t events, double seconds) {
+  auto s = unwrap(eng.stats(), "stats");
   auto per = [](std::uint64_t total, std::uint64_t n) {
     return n == 0 ? 0.0 : static_cast<double>(total) / static_cast<double>(n);
   };
@@ -47,8 +47,8 @@ int run_soak(const soak_options& o, const common_options& common) {
   engine::synthetic_generator gen{o.data.synthetic};
   if (!gen.error().empty())
     throw usage_error("synthetic workload: " + gen.error());
-  embedded_engine eng{make_engine_options(common)};
-  std::deque<std::future<caf::expected<ingest_result>>> in_flight;
+  service eng{make_service_options(common)};
+  std::deque<std::future<rtrec::result<ingest_result>>> in_flight;
   auto rows = nlohmann::json::array();
   std::size_t sent = 0;
   const auto start = clock_type::now();
@@ -57,7 +57,7 @@ int run_soak(const soak_options& o, const common_options& common) {
     if (gen.next_batch(batch, o.batch) == 0)
       break;
     if (in_flight.size() >= o.pipeline) {
-      unwrap(in_flight.front().get(), eng, "ingest");
+      unwrap(in_flight.front().get(), "ingest");
       in_flight.pop_front();
     }
     const auto before = sent / o.report_every;
@@ -65,10 +65,10 @@ int run_soak(const soak_options& o, const common_options& common) {
     in_flight.push_back(eng.ingest_async(std::move(batch)));
     if (sent / o.report_every != before || gen.remaining() == 0) {
       while (!in_flight.empty()) {
-        unwrap(in_flight.front().get(), eng, "ingest");
+        unwrap(in_flight.front().get(), "ingest");
         in_flight.pop_front();
       }
-      unwrap(eng.flush(), eng, "flush");
+      unwrap(eng.flush(), "flush");
       auto row = sample(eng, sent, seconds_since(start));
       if (!o.json)
         std::printf("%12zu events  %8.0f events/s  %9llu users  %7llu items  %8.0f B/user  "

@@ -94,8 +94,8 @@ engine::model_config make_model_config(const common_options& o) {
   return m;
 }
 
-engine_options make_engine_options(const common_options& o) {
-  engine_options e;
+service_options make_service_options(const common_options& o) {
+  service_options e;
   e.topology = o.topology;
   e.topology.model = make_model_config(o);
   e.worker_threads = o.workers;
@@ -116,9 +116,9 @@ nlohmann::json to_json(const common_options& o) {
     {"ingestors", t.ingestors},
     {"recommenders", t.recommenders},
     {"workers", o.workers},
-    {"max_throughput", o.max_throughput == 0 ? engine_options{}.max_throughput : o.max_throughput},
+    {"max_throughput", o.max_throughput == 0 ? service_options{}.max_throughput : o.max_throughput},
     {"detach_recommenders", o.topology.detach_recommenders},
-    {"scheduler", o.scheduler == "auto" ? engine_options{}.scheduler_policy : o.scheduler},
+    {"scheduler", o.scheduler == "auto" ? service_options{}.scheduler_policy : o.scheduler},
     {"max_batch", o.topology.max_batch},
     {"max_deltas_in_flight", o.topology.max_deltas_in_flight},
     {"recent_max", m.recent_max},
@@ -164,7 +164,7 @@ void add_durability_options(CLI::App& cmd, durability_cli& o, common_options& co
     ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
 }
 
-void apply_durability(const durability_cli& o, engine_options& eo) {
+void apply_durability(const durability_cli& o, service_options& eo) {
   auto& d = eo.durability;
   if (o.in_memory || o.data_dir.empty()) {
     d.data_dir.clear();

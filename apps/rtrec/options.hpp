@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 #include "engine/config.hpp"
 #include "engine/readers.hpp"
 #include "engine/synthetic.hpp"
@@ -19,8 +19,8 @@ namespace rtrec::cli {
 
 /// Options every subcommand accepts.
 struct common_options {
-  topology_config topology = engine_options{}.topology;  ///< shard counts, model knobs (embedded defaults)
-  std::size_t workers = engine_options{}.worker_threads;  ///< CAF threads, 0 = one per core
+  topology_config topology = service_options{}.topology;  ///< shard counts, model knobs (embedded defaults)
+  std::size_t workers = service_options{}.worker_threads;  ///< CAF threads, 0 = one per core
   /// Messages per turn; 0 = auto: the engine's default (1, for the query
   /// lane) for the embedded commands, 16 for serve and node (see run_serve).
   std::size_t max_throughput = 0;
@@ -40,7 +40,7 @@ void add_common_options(CLI::App& cmd, common_options& o);
 engine::model_config make_model_config(const common_options& o);
 
 /// Returns the embedded engine's options for `o`.
-engine_options make_engine_options(const common_options& o);
+service_options make_service_options(const common_options& o);
 
 /// Returns `o` as JSON (topology sizes, workers, model knobs), for reports.
 nlohmann::json to_json(const common_options& o);
@@ -63,7 +63,7 @@ void add_durability_options(CLI::App& cmd, durability_cli& o, common_options& co
                             const std::string& default_dir);
 
 /// Applies `o` to `eo`. Throws usage_error for an unknown policy name.
-void apply_durability(const durability_cli& o, engine_options& eo);
+void apply_durability(const durability_cli& o, service_options& eo);
 
 /// Where the events come from: `path` when set, else the synthetic generator.
 struct data_options {

@@ -121,14 +121,14 @@ void ingest_counts::report() const {
                  engine::to_string(first_reason));
 }
 
-ingest_result ingest_range(embedded_engine& eng, const std::vector<engine::event>& events,
+ingest_result ingest_range(service& eng, const std::vector<engine::event>& events,
                            std::size_t begin, std::size_t end) {
   std::vector<engine::event> batch(events.begin() + static_cast<std::ptrdiff_t>(begin),
                                    events.begin() + static_cast<std::ptrdiff_t>(end));
-  return unwrap(eng.ingest(std::move(batch)), eng, "ingest");
+  return unwrap(eng.ingest(std::move(batch)), "ingest");
 }
 
-ingest_counts load_into(embedded_engine& eng, const std::vector<engine::event>& events,
+ingest_counts load_into(service& eng, const std::vector<engine::event>& events,
                         std::size_t batch) {
   ingest_counts counts;
   progress bar{"loading", events.size()};
@@ -137,7 +137,7 @@ ingest_counts load_into(embedded_engine& eng, const std::vector<engine::event>& 
     counts.add(ingest_range(eng, events, begin, end));
     bar.update(end);
   }
-  unwrap(eng.flush(), eng, "flush");
+  unwrap(eng.flush(), "flush");
   bar.finish();
   counts.report();
   return counts;

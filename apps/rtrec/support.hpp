@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 #include "engine/event.hpp"
 #include "engine/model_types.hpp"
 
@@ -25,9 +25,9 @@ struct usage_error : std::runtime_error {
 
 /// Returns the value of `x`, or throws std::runtime_error("<what>: <error>").
 template <class T>
-T unwrap(caf::expected<T>&& x, embedded_engine& eng, const char* what) {
+T unwrap(result<T>&& x, const char* what) {
   if (!x)
-    throw std::runtime_error(std::string{what} + ": " + eng.system().render(x.error()));
+    throw std::runtime_error(std::string{what} + ": " + x.error().to_string());
   return std::move(*x);
 }
 
@@ -89,13 +89,13 @@ struct ingest_counts {
 
 /// Ingests events[begin, end) with one ingest() call. Throws
 /// std::runtime_error when the engine fails.
-ingest_result ingest_range(embedded_engine& eng, const std::vector<engine::event>& events,
+ingest_result ingest_range(service& eng, const std::vector<engine::event>& events,
                            std::size_t begin, std::size_t end);
 
 /// Ingests all `events` in batches of `batch` (one ingest() each), then
 /// flush()es so the item side has caught up. Throws std::runtime_error when
 /// the engine fails.
-ingest_counts load_into(embedded_engine& eng, const std::vector<engine::event>& events,
+ingest_counts load_into(service& eng, const std::vector<engine::event>& events,
                         std::size_t batch);
 
 }  // namespace rtrec::cli

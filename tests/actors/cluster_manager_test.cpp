@@ -174,9 +174,10 @@ class cluster_manager_test : public rtrec::testing::topology_fixture {
     auto ack = ingest({rtrec::testing::ev(remote, "x"), rtrec::testing::ev(local, "x")});
     ASSERT_TRUE(ack);
     EXPECT_EQ(ack->accepted, 1u);
-    ASSERT_EQ(ack->rejected.size(), 1u);
-    EXPECT_EQ(ack->rejected[0].index, 0u);
-    EXPECT_EQ(ack->rejected[0].reason, engine::reject_reason::shard_unavailable);
+    ASSERT_EQ(ack->failed.size(), 1u);
+    EXPECT_TRUE(ack->rejected.empty());
+    EXPECT_EQ(ack->failed[0].index, 0u);
+    EXPECT_EQ(ack->failed[0].why, delivery_failure::shard_unavailable);
     auto r = recommend(remote);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error(), caf::make_error(error_code::shard_unavailable));

@@ -10,7 +10,10 @@
 #include <filesystem>
 #include <random>
 
-#include "actors/embedded_engine.hpp"
+#include "actors/cluster.hpp"
+#include "actors/service_impl.hpp"
+#include "messages/messages.hpp"
+#include "rtrec/rtrec.hpp"
 #include "storage/file_ops.hpp"
 
 namespace {
@@ -50,8 +53,8 @@ class flaky_ops : public storage::file_ops {
   int truncate(int fd, off_t size) override { return storage::posix_file_ops().truncate(fd, size); }
 };
 
-engine_options options(const fs::path& dir) {
-  engine_options o;
+service_options options(const fs::path& dir) {
+  service_options o;
   o.topology.profile_shards = 3;
   o.topology.item_shards = 2;
   o.worker_threads = 2;
@@ -82,7 +85,7 @@ std::vector<engine::event> workload(std::uint64_t seed, std::size_t n, std::size
 
 using answers = std::vector<std::vector<engine::recommendation>>;
 
-answers snapshot_answers(embedded_engine& eng) {
+answers snapshot_answers(service& eng) {
   answers out;
   EXPECT_TRUE(eng.flush());
   engine::recommend_options o;
@@ -121,7 +124,7 @@ TEST(Durability, RestartAnswersExactlyLikeBefore) {
   answers before;
   std::vector<engine::interaction> recent_before;
   {
-    embedded_engine eng{options(dir.path)};
+    service eng{options(dir.path)};
     ASSERT_EQ(eng.ingest(workload(seed, 3000, 0))->accepted, 3000u) << "seed " << seed;
     ASSERT_TRUE(eng.set_item({"i7", {"books"}, false, 1700000000000}));
     ASSERT_TRUE(eng.remove_item("i8"));
@@ -137,7 +140,7 @@ TEST(Durability, RestartAnswersExactlyLikeBefore) {
   }
   {
     // Clean stop wrote a final checkpoint: started from it alone.
-    embedded_engine eng{options(dir.path)};
+    service eng{options(dir.path)};
     EXPECT_TRUE(eng.durability().recovery.from_snapshot);
     expect_same(before, snapshot_answers(eng), "after a clean restart, seed 4242");
     auto meta = eng.item("i9");
@@ -155,13 +158,13 @@ TEST(Durability, LogTailWithoutFinalCheckpointRecoversTheSameState) {
   auto o = options(dir.path);
   o.durability.snapshot_on_stop = false;  // like a crash: only the log is current
   {
-    embedded_engine eng{o};
+    service eng{o};
     ASSERT_EQ(eng.ingest(workload(7, 2000, 0))->accepted, 2000u);
     ASSERT_TRUE(eng.checkpoint());
     ASSERT_EQ(eng.ingest(workload(8, 2000, 2000))->accepted, 2000u);
     before = snapshot_answers(eng);
   }
-  embedded_engine eng{o};
+  service eng{o};
   const auto rec = eng.durability().recovery;
   EXPECT_TRUE(rec.from_snapshot);
   EXPECT_GT(rec.records_replayed, 0u);
@@ -175,7 +178,7 @@ TEST(Durability, RetriedEventIdsApplyOnceAlsoAcrossARestart) {
   o.durability.snapshot_on_stop = false;
   auto events = workload(11, 400, 0);
   {
-    embedded_engine eng{o};
+    service eng{o};
     auto r = eng.ingest(events);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->accepted, 400u);
@@ -185,7 +188,7 @@ TEST(Durability, RetriedEventIdsApplyOnceAlsoAcrossARestart) {
     EXPECT_EQ(again->accepted, 100u);
     EXPECT_EQ(again->duplicates, 100u);
   }
-  embedded_engine eng{o};
+  service eng{o};
   auto r = eng.ingest(events);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->accepted, 400u);
@@ -202,16 +205,17 @@ TEST(Durability, FailedLogWriteOrFsyncIsReportedAndAppliesNothing) {
   o.durability.file_ops = &ops;
   answers good;
   {
-    embedded_engine eng{o};
+    service eng{o};
     ASSERT_EQ(eng.ingest(workload(21, 1000, 0))->accepted, 1000u);
     good = snapshot_answers(eng);
     auto expect_refused = [&](std::vector<engine::event> events, const char* what) {
       auto r = eng.ingest(std::move(events));
       ASSERT_TRUE(r) << what;
       EXPECT_EQ(r->accepted, 0u) << what;
-      EXPECT_FALSE(r->rejected.empty()) << what;
-      for (auto& x : r->rejected)
-        EXPECT_EQ(x.reason, engine::reject_reason::storage_failed) << what;
+      EXPECT_TRUE(r->rejected.empty()) << what;
+      EXPECT_FALSE(r->failed.empty()) << what;
+      for (auto& x : r->failed)
+        EXPECT_EQ(x.why, delivery_failure::storage_failed) << what;
       // Nothing of it was applied.
       expect_same(good, snapshot_answers(eng), what);
     };
@@ -235,7 +239,7 @@ TEST(Durability, FailedLogWriteOrFsyncIsReportedAndAppliesNothing) {
     EXPECT_GT(eng.durability().wal.failures, 0u);
   }
   auto clean = options(dir.path);
-  embedded_engine eng{clean};
+  service eng{clean};
   expect_same(good, snapshot_answers(eng), "restart after log failures");
   auto s = eng.stats();
   ASSERT_TRUE(s);

@@ -41,9 +41,10 @@ TEST_F(fault_test, killed_profile_shard_gives_errors_and_others_keep_serving) {
   auto ack = ingest({ev(live_user, "c"), ev(dead_user, "d"), ev(live_user, "e")});
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->accepted, 2u);
-  ASSERT_EQ(ack->rejected.size(), 1u);
-  EXPECT_EQ(ack->rejected[0].index, 1u);
-  EXPECT_EQ(ack->rejected[0].reason, engine::reject_reason::shard_unavailable);
+  ASSERT_EQ(ack->failed.size(), 1u);
+  EXPECT_TRUE(ack->rejected.empty());
+  EXPECT_EQ(ack->failed[0].index, 1u);
+  EXPECT_EQ(ack->failed[0].why, delivery_failure::shard_unavailable);
 }
 
 TEST_F(fault_test, killed_item_shard_fails_queries_not_acknowledged_events) {
@@ -99,14 +100,14 @@ TEST_F(fault_test, timed_out_ingest_reports_every_event) {
   // One tick of the ingestor expires both shard requests (no CAF timer per
   // request: actors/deadlines.hpp).
   EXPECT_GE(advance_time(std::chrono::seconds(1)), 1u);
-  ingest_ack ack;
-  handle.receive([&](ingest_ack& a) { ack = std::move(a); },
+  ingest_result ack;
+  handle.receive([&](ingest_result& a) { ack = std::move(a); },
                  [](caf::error& e) { FAIL() << "unexpected error " << to_string(e); });
   EXPECT_EQ(ack.accepted, 0u);
-  ASSERT_EQ(ack.rejected.size(), 3u) << "every event must be reported";
+  ASSERT_EQ(ack.failed.size(), 3u) << "every event must be reported";
   for (std::uint32_t k = 0; k < 3; ++k) {
-    EXPECT_EQ(ack.rejected[k].index, k);
-    EXPECT_EQ(ack.rejected[k].reason, engine::reject_reason::shard_unavailable);
+    EXPECT_EQ(ack.failed[k].index, k);
+    EXPECT_EQ(ack.failed[k].why, delivery_failure::shard_unavailable);
   }
 }
 
@@ -123,7 +124,7 @@ TEST_F(fault_test, slow_item_side_holds_back_acknowledgements_not_shards) {
   // Every batch was acknowledged in the end.
   std::size_t acks = 0;
   while (self()->has_next_message())
-    self()->receive([&](shard_ack& a) { acks += a.applied; });
+    self()->receive([&](ingest_result& a) { acks += a.accepted; });
   EXPECT_EQ(acks, 3u);
   auto st = profile_stats(0);
   ASSERT_TRUE(st) << sys().render(st.error());

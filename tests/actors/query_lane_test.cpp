@@ -18,7 +18,10 @@
 
 #include <caf/all.hpp>
 
-#include "actors/embedded_engine.hpp"
+#include "actors/cluster.hpp"
+#include "actors/service_impl.hpp"
+#include "messages/messages.hpp"
+#include "rtrec/rtrec.hpp"
 #include "actors/query_lane.hpp"
 
 namespace {
@@ -205,8 +208,8 @@ TEST(QueryLane, OtherSchedulersHaveNoLaneAndExpediteDoesNothing) {
 
 // --- the engine under the lane ------------------------------------------
 
-engine_options engine_opts(const std::string& policy) {
-  engine_options o;
+service_options engine_opts(const std::string& policy) {
+  service_options o;
   o.scheduler_policy = policy;
   o.topology.profile_shards = 3;
   o.topology.item_shards = 2;
@@ -233,7 +236,7 @@ std::vector<engine::event> workload(std::uint64_t seed, std::size_t n) {
 // Ingests `events` in batches from this thread while a second thread asks
 // for recommendations; returns the answers once everything is applied.
 std::vector<std::vector<engine::recommendation>>
-run_engine(embedded_engine& eng, const std::vector<engine::event>& events, std::uint64_t seed,
+run_engine(service& eng, const std::vector<engine::event>& events, std::uint64_t seed,
            std::size_t& answered) {
   std::atomic<bool> ingesting{true};
   std::atomic<std::size_t> ok{0};
@@ -274,16 +277,16 @@ TEST(QueryLane, EngineAnswersExactlyAsUnderPlainSharingAndTheLaneIsUsed) {
   std::size_t answered_plain = 0;
   std::vector<std::vector<engine::recommendation>> lane_answers;
   std::vector<std::vector<engine::recommendation>> plain_answers;
-  engine_stats lane_stats;
+  service_stats lane_stats;
   {
-    embedded_engine eng{engine_opts("priority")};
+    service eng{engine_opts("priority")};
     lane_answers = run_engine(eng, events, seed, answered_lane);
     auto s = eng.stats();
     ASSERT_TRUE(s);
     lane_stats = *s;
   }
   {
-    embedded_engine eng{engine_opts("sharing")};
+    service eng{engine_opts("sharing")};
     plain_answers = run_engine(eng, events, seed, answered_plain);
     auto s = eng.stats();
     ASSERT_TRUE(s);

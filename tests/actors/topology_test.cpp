@@ -83,21 +83,25 @@ TEST_F(topology_test, similar_and_popular_answer) {
   EXPECT_GT(pop->front().score, (*pop)[1].score);
 }
 
-// The embedded engine's queries come without a requester (query_atom,
-// ticket, request) and are answered through topology_config::queries: the
+// The embedding API's queries come without a requester (query_atom,
+// ticket, request) and are answered through topology_context::sink: the
 // same answers as the request path, errors included, exactly once per ticket.
-struct recording_sink : query_sink {
+struct recording_sink : reply_sink {
   std::map<std::uint64_t, std::vector<caf::expected<recommendations>>> got;
+  std::map<std::uint64_t, std::vector<caf::expected<ingest_result>>> acks;
   void answer(std::uint64_t ticket, caf::expected<recommendations> result) override {
     got[ticket].push_back(std::move(result));
+  }
+  void answer(std::uint64_t ticket, caf::expected<ingest_result> result) override {
+    acks[ticket].push_back(std::move(result));
   }
 };
 
 TEST_F(topology_test, queries_without_a_requester_are_answered_through_the_sink) {
   auto sink = std::make_shared<recording_sink>();
-  auto cfg = default_config();
-  cfg.queries = sink;
-  start(cfg);
+  topology_context ctx;
+  ctx.sink = sink;
+  start(default_config(), ctx);
   ASSERT_TRUE(ingest({ev("u1", "x"), ev("u1", "y"), ev("u2", "x"), ev("u2", "y"), ev("u3", "x"),
                       ev("u3", "z"), ev("u4", "x")}));
   ASSERT_TRUE(flush());
@@ -138,6 +142,41 @@ TEST_F(topology_test, queries_without_a_requester_are_answered_through_the_sink)
   ASSERT_EQ(sink->got[10].size(), 1u);
   ASSERT_FALSE(sink->got[10][0]);
   EXPECT_EQ(sink->got[10][0].error(), caf::make_error(error_code::shard_unavailable));
+}
+
+// The same for ingests (submit_atom, ticket, request): one answer per ticket,
+// with the request path's accepted, rejected and failed events.
+TEST_F(topology_test, ingests_without_a_requester_are_answered_through_the_sink) {
+  auto sink = std::make_shared<recording_sink>();
+  topology_context ctx;
+  ctx.sink = sink;
+  start(default_config(), ctx);
+  const auto& dest = topo().ingestors[0];
+  caf::anon_send(dest, submit_atom::value, std::uint64_t{3},
+                 ingest_request{{ev("u1", "x"), ev("", "y"), ev("u2", "x")}});
+  run();
+  ASSERT_EQ(sink->acks.size(), 1u);
+  ASSERT_EQ(sink->acks[3].size(), 1u);
+  ASSERT_TRUE(sink->acks[3][0]) << sys().render(sink->acks[3][0].error());
+  EXPECT_EQ(sink->acks[3][0]->accepted, 2u);
+  ASSERT_EQ(sink->acks[3][0]->rejected.size(), 1u);
+  EXPECT_EQ(sink->acks[3][0]->rejected[0].index, 1u);
+  EXPECT_EQ(sink->acks[3][0]->rejected[0].reason, engine::reject_reason::empty_user);
+  EXPECT_TRUE(sink->acks[3][0]->failed.empty());
+  auto p = profile("u1");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->known) << "the ticketed ingest was not applied";
+  // A dead shard's events come back as failed (not delivered), not rejected.
+  for (std::size_t s = 0; s < topo().profiles.size(); ++s)
+    kill_profile_shard(s);
+  caf::anon_send(dest, submit_atom::value, std::uint64_t{4}, ingest_request{{ev("u3", "x")}});
+  run();
+  fire_timeouts();
+  ASSERT_EQ(sink->acks[4].size(), 1u);
+  ASSERT_TRUE(sink->acks[4][0]);
+  EXPECT_EQ(sink->acks[4][0]->accepted, 0u);
+  ASSERT_EQ(sink->acks[4][0]->failed.size(), 1u);
+  EXPECT_EQ(sink->acks[4][0]->failed[0].why, delivery_failure::shard_unavailable);
 }
 
 TEST_F(topology_test, hidden_items_are_never_recommended_and_categories_filter) {

@@ -118,8 +118,7 @@ TEST(EventType, ParseRejectsUnknownNames) {
 TEST(RejectReason, ToStringNamesEveryReason) {
   const char* expected[reject_reason_count] = {
       "none",       "empty_user", "empty_item", "id_too_long",  "bad_id_char",
-      "bad_value",  "bad_timestamp", "bad_type", "id_collision", "shard_unavailable",
-      "storage_failed"};
+      "bad_value",  "bad_timestamp", "bad_type", "id_collision"};
   std::set<std::string> names;
   for (std::size_t r = 0; r < reject_reason_count; ++r) {
     EXPECT_STREQ(to_string(static_cast<reject_reason>(r)), expected[r]) << "reason " << r;

@@ -41,8 +41,8 @@ topology_config topology_fixture::default_config() {
   return cfg;
 }
 
-void topology_fixture::start(topology_config cfg) {
-  topo_ = spawn_topology(*sys_, cfg);
+void topology_fixture::start(topology_config cfg, topology_context ctx) {
+  topo_ = spawn_topology(*sys_, cfg, ctx);
   run();
 }
 
@@ -90,9 +90,9 @@ std::size_t topology_fixture::queued(const caf::actor_addr& addr) const {
   return sa == nullptr ? 0 : sa->mailbox().size();
 }
 
-caf::expected<ingest_ack> topology_fixture::ingest(std::vector<engine::event> events, int via) {
+caf::expected<ingest_result> topology_fixture::ingest(std::vector<engine::event> events, int via) {
   auto idx = via >= 0 ? static_cast<std::size_t>(via) : next_ingestor_++;
-  return ask<ingest_ack>(topo_.ingestors.at(idx % topo_.ingestors.size()),
+  return ask<ingest_result>(topo_.ingestors.at(idx % topo_.ingestors.size()),
                          ingest_request{std::move(events)});
 }
 

@@ -51,15 +51,16 @@ class topology_fixture : public ::testing::Test {
   static topology_config default_config();
 
  protected:
-  /// Spawns the topology and runs it until idle.
-  void start(topology_config cfg = default_config());
+  /// Spawns the topology (with `ctx`: a reply sink, a clock, a log) and
+  /// runs it until idle.
+  void start(topology_config cfg = default_config(), topology_context ctx = {});
   /// Stops every actor of the topology (also done by the destructor).
   void stop();
 
   // -- requests (send, run until idle, take the reply) -------------------------
 
   /// Ingests through ingestor `via` (round-robin when -1).
-  caf::expected<ingest_ack> ingest(std::vector<engine::event> events, int via = -1);
+  caf::expected<ingest_result> ingest(std::vector<engine::event> events, int via = -1);
   caf::expected<std::vector<engine::recommendation>>
   recommend(const std::string& user, std::uint32_t n = 10, const std::string& category = {},
             std::uint32_t offset = 0, bool exclude_seen = true);

@@ -35,7 +35,7 @@
 #include <sstream>
 #include <thread>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 #include "tests/http/http_client.hpp"
 #include "tests/http/serve_process.hpp"
 
@@ -238,11 +238,11 @@ TEST(CrashRecovery, KillNineLosesNothingAcknowledgedAndDuplicatesNothing) {
     EXPECT_EQ(present_total, acked.size());
 
     // Recommendations equal those of a reference fed the acknowledged events.
-    rtrec::engine_options ro;
+    rtrec::service_options ro;
     ro.topology.model.recent_max = 1000;
     ro.topology.model.seen_max = 5000;
     ro.topology.model.popular_refresh_events = 0;
-    rtrec::embedded_engine ref{ro};
+    rtrec::service ref{ro};
     std::vector<rtrec::engine::event> feed;
     for (auto& e : acked) {
       rtrec::engine::event x;

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/embedded_engine.hpp"
+#include "rtrec/rtrec.hpp"
 #include "apps/http/server.hpp"
 #include "tests/http/http_client.hpp"
 
@@ -17,18 +17,18 @@ namespace rtrec::testing {
 
 class http_fixture : public ::testing::Test {
  protected:
-  static engine_options small_engine() {
-    engine_options eo;
+  static service_options small_engine() {
+    service_options eo;
     eo.worker_threads = 2;
     eo.call_timeout = std::chrono::seconds(10);
     return eo;
   }
 
   void start(http::api_options ao = {}, http::server_options so = {},
-             engine_options eo = small_engine()) {
+             service_options eo = small_engine()) {
     so.address = "127.0.0.1";
     so.port = 0;
-    eng_ = std::make_unique<embedded_engine>(eo);
+    eng_ = std::make_unique<service>(eo);
     srv_ = std::make_unique<http::server>(*eng_, so, ao);
   }
 
@@ -62,7 +62,7 @@ class http_fixture : public ::testing::Test {
     return s ? s->events_applied : 0;
   }
 
-  std::unique_ptr<embedded_engine> eng_;
+  std::unique_ptr<service> eng_;
   std::unique_ptr<http::server> srv_;
 };
 

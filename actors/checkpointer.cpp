@@ -1,0 +1,157 @@
+#include "actors/checkpointer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+#include "actors/blocking_call.hpp"
+#include "storage/recovery.hpp"
+#include "storage/snapshot.hpp"
+
+namespace rtrec {
+
+checkpointer::checkpointer(caf::actor_system& sys, std::vector<profile_shard_actor> profiles,
+                           item_writer_actor items, std::uint32_t item_shards,
+                           std::shared_ptr<storage::wal> wal, durability_options opts,
+                           std::uint64_t next_id, caf::timespan timeout)
+  : sys_(sys),
+    profiles_(std::move(profiles)),
+    items_(std::move(items)),
+    item_shards_(item_shards),
+    wal_(std::move(wal)),
+    opts_(std::move(opts)),
+    timeout_(timeout),
+    next_id_(next_id) {
+  if (opts_.snapshot_interval.count() > 0)
+    timer_ = std::thread([this] { loop(); });
+}
+
+checkpointer::~checkpointer() {
+  stop_timer();
+}
+
+void checkpointer::stop_timer() {
+  {
+    std::lock_guard<std::mutex> guard{timer_mtx_};
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable())
+    timer_.join();
+}
+
+void checkpointer::loop() {
+  std::unique_lock<std::mutex> guard{timer_mtx_};
+  for (;;) {
+    if (timer_cv_.wait_for(guard, opts_.snapshot_interval, [this] { return timer_stop_; }))
+      return;
+    guard.unlock();
+    (void) run();
+    guard.lock();
+  }
+}
+
+caf::expected<checkpoint_report> checkpointer::run() {
+  std::lock_guard<std::mutex> guard{run_mtx_};
+  auto r = run_locked();
+  if (!r) {
+    {
+      std::lock_guard<std::mutex> stats_guard{stats_mtx_};
+      ++failures_;
+    }
+    spdlog::error("checkpoint failed: {}; the previous checkpoint and the log stay in place",
+                  sys_.render(r.error()));
+    return r;
+  }
+  std::lock_guard<std::mutex> stats_guard{stats_mtx_};
+  ++checkpoints_;
+  max_pause_ns_ = std::max(max_pause_ns_, r->max_pause_ns);
+  max_hold_ns_ = std::max(max_hold_ns_, r->max_hold_ns);
+  last_ = *r;
+  return r;
+}
+
+caf::expected<checkpoint_report> checkpointer::run_locked() {
+  const auto t0 = std::chrono::steady_clock::now();
+  storage::checkpoint_data data;
+  auto& m = data.manifest;
+  checkpoint_report rep;
+  m.id = next_id_;
+  m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  m.profile_shards = static_cast<std::uint32_t>(profiles_.size());
+  m.item_shards = item_shards_;
+  // 1. Profile shards, one at a time (each pauses only for itself).
+  for (auto& p : profiles_) {
+    auto r = blocking_call<shard_snapshot>(sys_, timeout_, p, snapshot_atom::value);
+    if (!r)
+      return std::move(r.error());
+    m.profile_seq.push_back(r->seq);
+    m.events_applied += r->events;
+    m.users += r->count;
+    rep.max_pause_ns = std::max(rep.max_pause_ns, r->pause_ns);
+    rep.max_hold_ns = std::max(rep.max_hold_ns, r->hold_ns);
+    rep.profile_bytes += r->bytes.size();
+    data.profile_blobs.push_back(std::move(r->bytes));
+  }
+  // 2. Every delta of those batches applied on the item side.
+  for (auto& p : profiles_)
+    if (auto r = blocking_call<std::uint64_t>(sys_, timeout_, p, flush_atom::value); !r)
+      return std::move(r.error());
+  // 3. Item shards, between two item metadata writes.
+  auto items = blocking_call<item_snapshots>(sys_, timeout_, items_, snapshot_atom::value);
+  if (!items)
+    return std::move(items.error());
+  for (auto& s : items->shards) {
+    s.applied.resize(m.profile_shards, 0);
+    m.item_applied.push_back(std::move(s.applied));
+    m.items = std::max(m.items, s.count);
+    rep.max_pause_ns = std::max(rep.max_pause_ns, s.pause_ns);
+    rep.max_hold_ns = std::max(rep.max_hold_ns, s.hold_ns);
+    rep.item_bytes += s.bytes.size();
+    data.item_blobs.push_back(std::move(s.bytes));
+  }
+  m.meta_seq = items->meta_seq;
+  // 4. Write, then drop what the oldest kept checkpoint makes unnecessary.
+  const auto root = storage::snapshot_dir(opts_.data_dir);
+  try {
+    rep.bytes = storage::write_checkpoint(root, data, opts_.sync == storage::sync_policy::fsync);
+    ++next_id_;
+    storage::prune_checkpoints(root, std::max<std::size_t>(2, opts_.keep_checkpoints));
+    auto ids = storage::list_checkpoints(root);
+    if (!ids.empty()) {
+      auto oldest = storage::read_manifest(root, ids.back());
+      std::map<std::uint32_t, std::uint64_t> covered;
+      for (std::uint32_t p = 0; p < oldest.profile_shards; ++p)
+        covered[p] = oldest.profile_seq[p];
+      covered[storage::meta_stream] = oldest.meta_seq;
+      rep.segments_deleted = wal_->release(covered);
+    }
+  } catch (const std::exception& e) {
+    return caf::make_error(error_code::shard_unavailable, e.what());
+  }
+  rep.id = m.id;
+  rep.users = m.users;
+  rep.items = m.items;
+  rep.total_ms =
+    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("checkpoint {} written: {} bytes ({} profile, {} item) in {:.0f} ms, longest "
+               "shard pause {:.2f} ms, writes held up to {:.0f} ms, {} log segments deleted",
+               rep.id, rep.bytes, rep.profile_bytes, rep.item_bytes, rep.total_ms,
+               static_cast<double>(rep.max_pause_ns) / 1e6,
+               static_cast<double>(rep.max_hold_ns) / 1e6, rep.segments_deleted);
+  return rep;
+}
+
+void checkpointer::fill(durability_stats& s) const {
+  std::lock_guard<std::mutex> guard{stats_mtx_};
+  s.checkpoints = checkpoints_;
+  s.checkpoint_failures = failures_;
+  s.last_checkpoint = last_;
+  s.max_pause_ns = max_pause_ns_;
+  s.max_hold_ns = max_hold_ns_;
+}
+
+}  // namespace rtrec

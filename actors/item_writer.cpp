@@ -1,0 +1,244 @@
+#include "actors/item_writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "storage/codec.hpp"
+
+namespace rtrec {
+
+namespace {
+
+using self_ptr = item_writer_actor::stateful_pointer<item_writer_state>;
+using state = item_writer_state;
+
+void start_next(self_ptr self);
+
+// The running op is done: start the next one, if any.
+void finish(self_ptr self) {
+  auto& st = self->state;
+  st.queue.pop_front();
+  st.busy = false;
+  start_next(self);
+}
+
+// Sends xs to every shard of `items`; `done` gets the replies in shard order,
+// or `fail` the first error (never both).
+template <class Reply, class Done, class Fail, class... Ts>
+void to_every_shard(self_ptr self, const std::vector<item_shard_actor>& items, Done done,
+                    Fail fail, const Ts&... xs) {
+  struct gather {
+    std::vector<Reply> got;
+    std::size_t left = 0;
+    bool failed = false;
+  };
+  auto g = std::make_shared<gather>();
+  g->got.resize(items.size());
+  g->left = items.size();
+  for (std::size_t m = 0; m < items.size(); ++m)
+    timed_request<Reply>(
+      self, self->state.deadlines, items[m],
+      [=](Reply& r) mutable {
+        g->got[m] = std::move(r);
+        if (--g->left == 0 && !g->failed)
+          done(std::move(g->got));
+      },
+      [=](caf::error& err) mutable {
+        if (!g->failed) {
+          g->failed = true;
+          fail(err);
+        }
+      },
+      xs...);
+}
+
+// Appends a record to the metadata stream of the log and runs `then` once it
+// is durable ("") or failed (why); at once with "" without a log.
+void log_then(self_ptr self, storage::record_kind kind, std::string payload,
+              std::function<void(const std::string&)> then) {
+  auto& st = self->state;
+  if (!st.wal) {
+    then({});
+    return;
+  }
+  const auto seq = ++st.meta_seq;
+  st.on_logged = std::move(then);
+  auto me = caf::actor_cast<item_writer_actor>(self);
+  st.wal->append({kind, storage::meta_stream, seq, st.clock(), std::move(payload)},
+                 [me, seq](const std::string& err) {
+                   caf::anon_send(me, durable_atom::value, seq, err);
+                 });
+}
+
+caf::error not_logged(const std::string& why) {
+  return caf::make_error(error_code::shard_unavailable,
+                         "item write not logged: " + why + " (nothing was applied; retry)");
+}
+
+// Logs `meta`, applies it on every shard, then answers through `answer`
+// (true unless a shard saw an id collision) or `fail`.
+template <class Answer, class Fail>
+void write_meta(self_ptr self, std::vector<item_shard_actor> items, engine::item_meta meta,
+                Answer answer, Fail fail) {
+  std::string payload;
+  storage::encode_item_meta(meta, payload);
+  log_then(self, storage::record_kind::item_meta, std::move(payload),
+           [=](const std::string& err) mutable {
+             if (!err.empty())
+               return fail(not_logged(err));
+             to_every_shard<bool>(
+               self, items,
+               [=](std::vector<bool> all) mutable {
+                 bool ok = true;
+                 for (bool b : all)
+                   ok = ok && b;
+                 answer(ok, meta);
+               },
+               fail, item_atom::value, meta);
+           });
+}
+
+void run(self_ptr self, state::set_op& op, std::vector<item_shard_actor> items) {
+  auto rp = op.rp;
+  write_meta(
+    self, std::move(items), op.meta,
+    [=](bool ok, const engine::item_meta&) mutable {
+      rp.deliver(ok);
+      finish(self);
+    },
+    [=](const caf::error& err) mutable {
+      rp.deliver(err);
+      finish(self);
+    });
+}
+
+void run(self_ptr self, state::update_op& op, std::vector<item_shard_actor> items) {
+  auto rp = op.rp;
+  auto fail = [=](const caf::error& err) mutable {
+    rp.deliver(err);
+    finish(self);
+  };
+  // Every item shard holds the same metadata: read it from the first.
+  const auto first = items.front();
+  timed_request<engine::item_meta>(
+    self, self->state.deadlines, first,
+    [=, patch = op.patch, id = op.id](engine::item_meta& meta) mutable {
+      patch.apply(meta);
+      meta.id = id;
+      write_meta(
+        self, items, meta,
+        [=](bool, const engine::item_meta& written) mutable {
+          rp.deliver(written);
+          finish(self);
+        },
+        fail);
+    },
+    [=](caf::error& err) mutable { fail(err); }, item_atom::value, op.id);
+}
+
+void run(self_ptr self, state::remove_op& op, std::vector<item_shard_actor> items) {
+  auto rp = op.rp;
+  auto fail = [=](const caf::error& err) mutable {
+    rp.deliver(err);
+    finish(self);
+  };
+  const auto id = op.id;
+  log_then(self, storage::record_kind::item_remove, id, [=](const std::string& err) mutable {
+    if (!err.empty())
+      return fail(not_logged(err));
+    to_every_shard<bool>(
+      self, items,
+      [=](std::vector<bool> all) mutable {
+        bool any = false;
+        for (bool b : all)
+          any = any || b;
+        rp.deliver(any);
+        finish(self);
+      },
+      fail, remove_atom::value, id);
+  });
+}
+
+void run(self_ptr self, state::snapshot_op& op, std::vector<item_shard_actor> items) {
+  auto rp = op.rp;
+  to_every_shard<shard_snapshot>(
+    self, items,
+    [=](std::vector<shard_snapshot> all) mutable {
+      rp.deliver(item_snapshots{std::move(all), self->state.meta_seq});
+      finish(self);
+    },
+    [=](const caf::error& err) mutable {
+      rp.deliver(err);
+      finish(self);
+    },
+    snapshot_atom::value);
+}
+
+// Starts the op at the front of the queue, unless one is running.
+void start_next(self_ptr self) {
+  auto& st = self->state;
+  if (st.busy || st.queue.empty())
+    return;
+  st.busy = true;
+  auto items = st.router.all_items();
+  if (!items) {
+    std::visit([&](auto& op) { op.rp.deliver(items.error()); }, st.queue.front());
+    finish(self);
+    return;
+  }
+  std::visit([&](auto& op) { run(self, op, std::move(*items)); }, st.queue.front());
+}
+
+template <class Op, class T>
+caf::typed_response_promise<T> enqueue(self_ptr self, Op op) {
+  auto rp = self->make_response_promise<T>();
+  op.rp = rp;
+  self->state.queue.emplace_back(std::move(op));
+  start_next(self);
+  return rp;
+}
+
+}  // namespace
+
+item_writer_actor::behavior_type
+item_writer(item_writer_actor::stateful_pointer<item_writer_state> self, topology_config cfg,
+            std::vector<item_shard_actor> items, std::uint64_t meta_seq, topology_context ctx) {
+  auto& init = self->state;
+  init.router = shard_router{{}, std::move(items)};
+  init.wal = ctx.wal;
+  init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
+  init.meta_seq = meta_seq;
+  init.deadlines.set_timeout(cfg.request_timeout);
+  return {
+    [=](item_atom, engine::item_meta& meta) {
+      return enqueue<state::set_op, bool>(self, state::set_op{std::move(meta), {}});
+    },
+    [=](item_atom, std::string& id, engine::item_patch& patch) {
+      return enqueue<state::update_op, engine::item_meta>(
+        self, state::update_op{std::move(id), std::move(patch), {}});
+    },
+    [=](remove_atom, std::string& id) {
+      return enqueue<state::remove_op, bool>(self, state::remove_op{std::move(id), {}});
+    },
+    [=](snapshot_atom) {
+      return enqueue<state::snapshot_op, item_snapshots>(self, state::snapshot_op{});
+    },
+    [=](durable_atom, std::uint64_t seq, const std::string& err) {
+      auto& st = self->state;
+      auto then = std::move(st.on_logged);
+      st.on_logged = nullptr;
+      if (!then) {
+        spdlog::critical("item writer: the log answered record {} with no write waiting; "
+                         "ignored (this is a bug, please report it)",
+                         seq);
+        return;
+      }
+      then(err);
+    },
+    [=](directory_atom, const shard_directory& d) {
+      self->state.router.update(d, "item writer");
+    },
+    [=](tick_atom) { self->state.deadlines.on_tick(self); },
+  };
+}
+
+}  // namespace rtrec

@@ -1,0 +1,13 @@
+# The packages rtrec's libraries need, found the same way for the build and
+# (through rtrecConfig.cmake) for a project that uses the installed package.
+find_package(CAF 0.17 REQUIRED)
+find_package(absl REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(Threads REQUIRED)
+# Boost.Serialization: the shard snapshots; Beast and Asio (headers): HTTP.
+find_package(Boost 1.74 REQUIRED COMPONENTS serialization)
+# libcrypto: API keys (SHA-256, constant-time compare); libssl: TLS between nodes.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
+find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)
