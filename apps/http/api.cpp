@@ -191,7 +191,7 @@ void api::handle(request req, responder reply) {
   c->m = &metrics_;
   metrics_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   if (!authorized(c->req)) {
-    metrics_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    metrics_.auth_failures.Increment();
     auto r = error(401, "missing or wrong API key: send it in the X-API-Key header");
     r.headers.emplace_back("WWW-Authenticate", "ApiKey");
     return c->finish(std::move(r));
@@ -389,8 +389,8 @@ void api::feedback(const call_ptr& c) {
   input_error err;
   auto events = parse_feedback(*body, now_ms(), opts_.limits, true, err);
   if (!events) {
-    metrics_.events_invalid.fetch_add(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1,
-                                      std::memory_order_relaxed);
+    metrics_.events_invalid.Increment(
+      static_cast<double>(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1));
     return c->finish(error(err.status, err.message));
   }
   if (events->empty())
@@ -400,10 +400,10 @@ void api::feedback(const call_ptr& c) {
     if (!r) {
       if (r.error().category() == caf::atom("rtrec") &&
           static_cast<error_code>(r.error().code()) == error_code::overloaded)
-        metrics_.events_overloaded.fetch_add(n, std::memory_order_relaxed);
+        metrics_.events_overloaded.Increment(static_cast<double>(n));
       return c->finish(engine_error(r.error()));
     }
-    metrics_.events_accepted.fetch_add(r->accepted, std::memory_order_relaxed);
+    metrics_.events_accepted.Increment(static_cast<double>(r->accepted));
     if (r->accepted == 0 && !r->rejected.empty()) {
       // Nothing applied because the log or a shard failed: the whole request
       // can be retried as is.

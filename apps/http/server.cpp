@@ -236,7 +236,7 @@ void server::impl::accept() {
     }
     auto s = std::make_shared<session>(std::move(socket), *this);
     if (static_cast<std::size_t>(counters.connections.load()) > opts.max_connections) {
-      counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      counters.connections_refused.Increment();
       s->refuse();
     } else {
       {
