@@ -1,5 +1,7 @@
 #include "apps/http/api.hpp"
 
+#include <absl/strings/match.h>
+#include <absl/strings/str_split.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -31,18 +33,12 @@ std::int64_t now_ms() {
 // escape. Empty segments (double or trailing slashes) are dropped.
 std::optional<std::vector<std::string>> split_path(std::string_view path) {
   std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= path.size()) {
-    auto next = path.find('/', pos);
-    if (next == std::string_view::npos)
-      next = path.size();
-    if (next > pos) {
-      auto seg = percent_decode(path.substr(pos, next - pos));
-      if (!seg)
-        return std::nullopt;
-      out.push_back(std::move(*seg));
-    }
-    pos = next + 1;
+  for (absl::string_view s : absl::StrSplit(absl::string_view{path.data(), path.size()}, '/',
+                                            absl::SkipEmpty())) {
+    auto seg = percent_decode({s.data(), s.size()});
+    if (!seg)
+      return std::nullopt;
+    out.push_back(std::move(*seg));
   }
   return out;
 }
@@ -63,13 +59,10 @@ response ok(const json& body) {
 bool is_json_type(const std::string& ct) {
   if (ct.empty())
     return true;  // clients that send no type get JSON semantics
-  auto semi = ct.find(';');
-  std::string base = ct.substr(0, semi);
-  while (!base.empty() && base.back() == ' ')
-    base.pop_back();
-  for (auto& ch : base)
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return base == "application/json";
+  absl::string_view base = ct;
+  base = base.substr(0, base.find(';'));
+  base = base.substr(0, base.find_last_not_of(' ') + 1);  // npos + 1 == 0: all spaces
+  return absl::EqualsIgnoreCase(base, "application/json");
 }
 
 }  // namespace
