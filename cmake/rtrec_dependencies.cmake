@@ -11,3 +11,5 @@ find_package(Boost 1.74 REQUIRED COMPONENTS serialization)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)
+# prometheus-cpp's core: the /metrics text of the HTTP API (our Beast server serves it).
+find_package(prometheus-cpp REQUIRED)

@@ -7,6 +7,8 @@
 // line holds quotes. Numbers go through std::from_chars (locale-free).
 #include "engine/readers.hpp"
 
+#include <absl/strings/match.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -33,25 +35,10 @@ constexpr std::size_t max_fields = 5;
 /// Timestamps below this are seconds, from here on milliseconds.
 constexpr std::int64_t ms_threshold = 100'000'000'000;
 
-char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i]))
-      return false;
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-bool iends_with(std::string_view s, std::string_view suffix) noexcept {
-  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
+// Debian 12's Abseil keeps its own absl::string_view (not an alias of
+// std::string_view, no conversion between them).
+absl::string_view av(std::string_view s) noexcept {
+  return {s.data(), s.size()};
 }
 
 std::string_view trim(std::string_view s, bool tabs_too) noexcept {
@@ -211,7 +198,7 @@ bool is_user_header_word(std::string_view f) noexcept {
       "user", "userid", "user_id", "user id", "uid", "users",
       "visitorid", "visitor_id", "customer_id"};
   for (auto w : words)
-    if (iequals(f, w))
+    if (absl::EqualsIgnoreCase(av(f), av(w)))
       return true;
   return false;
 }
@@ -221,7 +208,7 @@ bool is_item_header_word(std::string_view f) noexcept {
       "item", "itemid", "item_id", "item id", "iid", "items",
       "movieid", "movie_id", "productid", "product_id"};
   for (auto w : words)
-    if (iequals(f, w))
+    if (absl::EqualsIgnoreCase(av(f), av(w)))
       return true;
   return false;
 }
@@ -563,7 +550,7 @@ std::optional<data_format> parse_data_format(std::string_view name) noexcept {
       {"generic_tsv", data_format::generic_tsv},
   }};
   for (const auto& e : table)
-    if (iequals(name, e.name))
+    if (absl::EqualsIgnoreCase(av(name), av(e.name)))
       return e.fmt;
   return std::nullopt;
 }
@@ -583,16 +570,16 @@ data_format detect_format(const std::string& path, std::string_view first_line) 
   std::string_view name = path;
   if (auto slash = name.find_last_of("/\\"); slash != std::string_view::npos)
     name.remove_prefix(slash + 1);
-  if (iequals(name, "ratings.csv"))
+  if (absl::EqualsIgnoreCase(av(name), "ratings.csv"))
     return data_format::movielens_csv;
-  if (iequals(name, "u.data"))
+  if (absl::EqualsIgnoreCase(av(name), "u.data"))
     return data_format::movielens_udata;
-  if (iends_with(name, ".tsv"))
+  if (absl::EndsWithIgnoreCase(av(name), ".tsv"))
     return data_format::generic_tsv;
   first_line = strip_bom(first_line);
   if (first_line.find('\t') != std::string_view::npos)
     return data_format::generic_tsv;
-  if (istarts_with(first_line, "userId,movieId"))
+  if (absl::StartsWithIgnoreCase(av(first_line), "userId,movieId"))
     return data_format::movielens_csv;
   return data_format::generic_csv;
 }

@@ -24,7 +24,7 @@ packages=(
   libcaf-dev libboost-serialization-dev libboost-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libxxhash-dev libabsl-dev libssl-dev
-  libgoogle-perftools-dev
+  libgoogle-perftools-dev prometheus-cpp-dev
   openssl curl
 )
 missing=()

@@ -1,5 +1,7 @@
 #include "apps/http/api.hpp"
 
+#include <absl/strings/match.h>
+#include <absl/strings/str_split.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -26,18 +28,12 @@ std::string sha256(std::string_view s) {
 // escape. Empty segments (double or trailing slashes) are dropped.
 std::optional<std::vector<std::string>> split_path(std::string_view path) {
   std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= path.size()) {
-    auto next = path.find('/', pos);
-    if (next == std::string_view::npos)
-      next = path.size();
-    if (next > pos) {
-      auto seg = percent_decode(path.substr(pos, next - pos));
-      if (!seg)
-        return std::nullopt;
-      out.push_back(std::move(*seg));
-    }
-    pos = next + 1;
+  for (absl::string_view s : absl::StrSplit(absl::string_view{path.data(), path.size()}, '/',
+                                            absl::SkipEmpty())) {
+    auto seg = percent_decode({s.data(), s.size()});
+    if (!seg)
+      return std::nullopt;
+    out.push_back(std::move(*seg));
   }
   return out;
 }
@@ -58,13 +54,10 @@ response ok(const json& body) {
 bool is_json_type(const std::string& ct) {
   if (ct.empty())
     return true;  // clients that send no type get JSON semantics
-  auto semi = ct.find(';');
-  std::string base = ct.substr(0, semi);
-  while (!base.empty() && base.back() == ' ')
-    base.pop_back();
-  for (auto& ch : base)
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return base == "application/json";
+  absl::string_view base = ct;
+  base = base.substr(0, base.find(';'));
+  base = base.substr(0, base.find_last_not_of(' ') + 1);  // npos + 1 == 0: all spaces
+  return absl::EqualsIgnoreCase(base, "application/json");
 }
 
 }  // namespace
@@ -186,7 +179,7 @@ void api::handle(request req, responder reply) {
   c->m = &metrics_;
   metrics_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   if (!authorized(c->req)) {
-    metrics_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    metrics_.auth_failures.Increment();
     auto r = error(401, "missing or wrong API key: send it in the X-API-Key header");
     r.headers.emplace_back("WWW-Authenticate", "ApiKey");
     return c->finish(std::move(r));
@@ -384,8 +377,8 @@ void api::feedback(const call_ptr& c) {
   input_error err;
   auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, true, err);
   if (!events) {
-    metrics_.events_invalid.fetch_add(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1,
-                                      std::memory_order_relaxed);
+    metrics_.events_invalid.Increment(
+      static_cast<double>(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1));
     return c->finish(error(err.status, err.message));
   }
   if (events->empty())
@@ -394,10 +387,10 @@ void api::feedback(const call_ptr& c) {
   engine_.try_ingest_async(std::move(*events), [this, c, n](rtrec::result<ingest_result> r) {
     if (!r) {
       if (r.error().code == error_code::overloaded)
-        metrics_.events_overloaded.fetch_add(n, std::memory_order_relaxed);
+        metrics_.events_overloaded.Increment(static_cast<double>(n));
       return c->finish(engine_error(r.error()));
     }
-    metrics_.events_accepted.fetch_add(r->accepted, std::memory_order_relaxed);
+    metrics_.events_accepted.Increment(static_cast<double>(r->accepted));
     if (r->accepted == 0 && r->rejected.empty() && !r->failed.empty()) {
       // Nothing applied because the log or a shard failed: the whole request
       // can be retried as is.

@@ -1,7 +1,15 @@
+// Parsing and writing of the API's wire formats: the feedback and item
+// bodies (field by field, every error naming its field), RFC 3339 times
+// (absl::ParseTime/FormatTime behind a check of the accepted shape), percent
+// decoding, and the JSON parse itself with its nesting limit (enforced by
+// nlohmann's parser callback while it parses).
 #include "apps/http/json_io.hpp"
 
+#include <absl/strings/ascii.h>
+#include <absl/time/time.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -10,34 +18,6 @@ namespace rtrec::http {
 using nlohmann::json;
 
 namespace {
-
-// Deepest nesting of arrays and objects in `body`, counted outside strings;
-// stops early once `limit` is passed (the parser then never sees it).
-std::size_t nesting(std::string_view body, std::size_t limit) {
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit)
-        return deepest;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 const char* kind(const json& x) {
   switch (x.type()) {
@@ -151,51 +131,38 @@ bool ignored_string(const json& obj, const char* field, const std::string& where
   return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(*it)));
 }
 
-// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+// True if `s` has the shape of `pattern`, where 'd' stands for any ASCII
+// digit and every other character for itself.
+bool shaped(std::string_view s, std::string_view pattern) {
+  return s.size() == pattern.size() &&
+         std::equal(s.begin(), s.end(), pattern.begin(), [](char c, char p) {
+           return p == 'd' ? absl::ascii_isdigit(static_cast<unsigned char>(c)) : c == p;
+         });
 }
 
-void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
-}
-
-bool digits(std::string_view s, std::size_t pos, std::size_t n, unsigned& out) {
-  if (pos + n > s.size())
-    return false;
-  out = 0;
-  for (std::size_t k = pos; k < pos + n; ++k) {
-    if (s[k] < '0' || s[k] > '9')
-      return false;
-    out = out * 10 + static_cast<unsigned>(s[k] - '0');
-  }
-  return true;
-}
+// Thrown by the parser callback at the first array or object past the limit.
+struct too_deep {};
 
 }  // namespace
 
 std::optional<json> parse_json(std::string_view body, const input_limits& limits,
                                input_error& err) {
-  if (nesting(body, limits.max_depth) > limits.max_depth) {
+  // `depth` counts the arrays and objects already open around the one that
+  // starts: the top-level one starts at 0. Throwing stops the parse there, so
+  // a deep body costs no more than max_depth levels.
+  const json::parser_callback_t limit_depth = [&limits](int depth, json::parse_event_t event,
+                                                        json&) {
+    if ((event == json::parse_event_t::array_start ||
+         event == json::parse_event_t::object_start) &&
+        static_cast<std::size_t>(depth) >= limits.max_depth)
+      throw too_deep{};
+    return true;
+  };
+  try {
+    return json::parse(body.begin(), body.end(), limit_depth);
+  } catch (const too_deep&) {
     fail(err, fmt::format("body: JSON nested deeper than {} levels", limits.max_depth));
     return std::nullopt;
-  }
-  try {
-    return json::parse(body.begin(), body.end());
   } catch (const json::parse_error& e) {
     fail(err, fmt::format("body: malformed JSON at byte {}: {}", e.byte,
                           std::string{e.what()}.substr(0, 200)));
@@ -324,63 +291,44 @@ std::optional<item_patch> parse_item_patch(const json& x, const input_limits& li
 }
 
 std::optional<std::int64_t> parse_timestamp(std::string_view s) {
-  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d))
+  // absl::ParseTime also takes one-digit fields, surrounding spaces, more
+  // year digits and "+02"/"+0200" offsets; the accepted inputs stay exactly
+  // "YYYY-MM-DD" or "YYYY-MM-DD[Tt ]hh:mm:ss[.f+][Zz|(+|-)hh:mm]".
+  if (!shaped(s.substr(0, 10), "dddd-dd-dd"))
     return std::nullopt;
-  static constexpr unsigned month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1])
-    return std::nullopt;
-  std::int64_t ms = days_from_civil(y, mo, d) * 86400000;
-  if (s.size() == 10)
-    return ms >= 0 ? std::optional<std::int64_t>{ms} : std::nullopt;
-  if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) || s.size() < 19 ||
-      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec) || h > 23 ||
-      mi > 59 || sec > 60)
-    return std::nullopt;
-  ms += (h * 3600 + mi * 60 + std::min(sec, 59u)) * 1000LL;
-  std::size_t pos = 19;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    std::size_t start = pos;
-    std::int64_t frac = 0, scale = 1000;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      if (pos - start < 3) {
-        frac = frac * 10 + (s[pos] - '0');
-        scale /= 10;
-      }
-      ++pos;
-    }
-    if (pos == start)
+  std::string format = "%Y-%m-%d";
+  if (s.size() > 10) {
+    const char sep = s[10];
+    if ((sep != 'T' && sep != 't' && sep != ' ') || !shaped(s.substr(11, 8), "dd:dd:dd"))
       return std::nullopt;
-    ms += frac * scale;
+    format += sep == ' ' ? " %H:%M:%E*S" : "%ET%H:%M:%E*S";  // %ET: 'T' or 't'
+    auto rest = s.substr(19);
+    if (!rest.empty() && rest[0] == '.') {
+      std::size_t n = 1;
+      while (n < rest.size() && absl::ascii_isdigit(static_cast<unsigned char>(rest[n])))
+        ++n;
+      if (n == 1)
+        return std::nullopt;
+      rest.remove_prefix(n);
+    }
+    if (!rest.empty()) {
+      if (rest != "Z" && rest != "z" && !shaped(rest, "+dd:dd") && !shaped(rest, "-dd:dd"))
+        return std::nullopt;
+      format += "%Ez";  // RFC 3339's offset; none means UTC
+    }
   }
-  if (pos == s.size())
-    return ms >= 0 ? std::optional<std::int64_t>{ms} : std::nullopt;  // no zone: UTC
-  if ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size())
-    return ms >= 0 ? std::optional<std::int64_t>{ms} : std::nullopt;
-  unsigned oh = 0, om = 0;
-  if ((s[pos] == '+' || s[pos] == '-') && pos + 6 == s.size() && digits(s, pos + 1, 2, oh) &&
-      s[pos + 3] == ':' && digits(s, pos + 4, 2, om) && oh < 24 && om < 60) {
-    const std::int64_t offset = (oh * 60 + om) * 60000LL;
-    ms += s[pos] == '+' ? -offset : offset;
-    return ms >= 0 ? std::optional<std::int64_t>{ms} : std::nullopt;
-  }
-  return std::nullopt;
+  absl::Time t;
+  std::string why;
+  if (!absl::ParseTime(format, absl::string_view{s.data(), s.size()}, absl::UTCTimeZone(), &t,
+                       &why))
+    return std::nullopt;  // a field out of range (month 13, April 31, hour 25...)
+  const std::int64_t ms = absl::ToUnixMillis(t);
+  return ms >= 0 ? std::optional<std::int64_t>{ms} : std::nullopt;
 }
 
 std::string format_timestamp(std::int64_t ms) {
-  const std::int64_t days = (ms >= 0 ? ms : ms - 86399999) / 86400000;
-  std::int64_t rem = ms - days * 86400000;
-  std::int64_t y = 0;
-  unsigned m = 0, d = 0;
-  civil_from_days(days, y, m, d);
-  const auto h = rem / 3600000;
-  rem %= 3600000;
-  const auto mi = rem / 60000;
-  rem %= 60000;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", y, m, d, h, mi, rem / 1000,
-                     rem % 1000);
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
+                          absl::UTCTimeZone());
 }
 
 std::optional<std::string> percent_decode(std::string_view s) {

@@ -68,8 +68,10 @@ std::optional<item_patch> parse_item_patch(const nlohmann::json& x, const input_
                                            input_error& err);
 
 /// Parses an RFC 3339 time ("2024-05-01T12:30:00Z", fractional seconds and
-/// "+02:00" offsets allowed, a space instead of 'T' too, a bare date means
-/// midnight UTC) into milliseconds since the Unix epoch; nullopt if invalid.
+/// "+02:00" offsets allowed, a space instead of 'T' too, 't' and 'z' in lower
+/// case, no offset or a bare date means UTC) into milliseconds since the Unix
+/// epoch, fractions truncated; nullopt if invalid or before 1970. A leap
+/// second (":60") is the next minute's ":00" (absl::ParseTime's rule).
 std::optional<std::int64_t> parse_timestamp(std::string_view s);
 
 /// Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ".

@@ -1,8 +1,11 @@
 // Prometheus metrics of the HTTP API: request counters and latency histograms
-// per route and status, feedback counters, gauges of what is in flight. All
-// updates are lock-free (atomics) and cheap enough for every request; render()
-// writes the Prometheus text exposition format (version 0.0.4), adding the
-// engine's per-shard sizes and queue depths from a stats snapshot.
+// per route and status, feedback counters, gauges of what is in flight. The
+// live series are prometheus-cpp metrics (prometheus::Counter/Histogram, each
+// thread-safe and cheap enough for every request); render() adds the
+// engine's per-shard sizes and queue depths from a stats snapshot as metric
+// families of the same library and writes everything with
+// prometheus::TextSerializer (text exposition format 0.0.4). Only the core
+// library is used: /metrics is served by our own Beast server.
 #pragma once
 
 #include <array>
@@ -10,6 +13,11 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include "rtrec/rtrec.hpp"
 
@@ -37,37 +45,34 @@ enum class route : std::uint8_t {
 constexpr std::size_t route_count = 15;
 const char* to_string(route r) noexcept;
 
-/// Latency histogram with fixed buckets in seconds (Prometheus cumulative).
-class latency_histogram {
- public:
-  static constexpr std::array<double, 14> bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                 0.005,  0.01,    0.025,  0.05,  0.1,
-                                                 0.25,   0.5,     1.0,    2.5};
-  void observe(std::chrono::nanoseconds d) noexcept;
-  /// Appends the _bucket, _sum and _count lines of `name` with `labels`
-  /// (a `key="value"` list without braces).
-  void render(std::string& out, const std::string& name, const std::string& labels) const;
-
- private:
-  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> counts_{};
-  std::atomic<std::uint64_t> sum_ns_{0};
-};
-
 class metrics {
  public:
   /// Statuses counted one by one; anything else is counted as "other".
   static constexpr std::array<int, 15> statuses{200, 400, 401, 404, 405, 411, 413, 414,
                                                 415, 429, 431, 500, 501, 503, 504};
+  /// Upper bounds (seconds) of the latency histograms' buckets.
+  static const prometheus::Histogram::BucketBoundaries& latency_bounds();
+
+  metrics();
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
 
   /// Counts a finished request and its latency.
   void record(route r, int status, std::chrono::nanoseconds latency) noexcept;
 
-  std::atomic<std::uint64_t> events_accepted{0};    ///< feedback events applied
-  std::atomic<std::uint64_t> events_invalid{0};     ///< feedback events refused by validation
-  std::atomic<std::uint64_t> events_overloaded{0};  ///< feedback events refused with 503
-  std::atomic<std::uint64_t> auth_failures{0};
+ private:
+  // Declared first: the counters below are references into it.
+  prometheus::Registry registry_;
+
+ public:
+  prometheus::Counter& events_accepted;    ///< feedback events applied
+  prometheus::Counter& events_invalid;     ///< feedback events refused by validation
+  prometheus::Counter& events_overloaded;  ///< feedback events refused with 503
+  prometheus::Counter& auth_failures;
+  prometheus::Counter& connections_refused;
+  // Plain atomics, not gauges: the server also decides with them (limits,
+  // drain), which needs the value fetch_add returns. render() exports them.
   std::atomic<std::int64_t> connections{0};         ///< open connections
-  std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::int64_t> requests_in_flight{0};  ///< being handled
   std::atomic<std::int64_t> queries_in_flight{0};   ///< waiting on the engine
 
@@ -79,8 +84,11 @@ class metrics {
 
  private:
   static std::size_t status_index(int status) noexcept;
-  std::array<std::array<std::atomic<std::uint64_t>, statuses.size() + 1>, route_count> requests_{};
-  std::array<latency_histogram, route_count> latency_{};
+  // Requests by route and status. Not a prometheus::Family: a Family keeps
+  // labels in a std::map (code before route) and would list every pair even
+  // when 0; render() keeps the published `{route,code}` form, non-zero only.
+  std::array<std::array<prometheus::Counter, statuses.size() + 1>, route_count> requests_{};
+  std::array<prometheus::Histogram*, route_count> latency_{};
 };
 
 }  // namespace rtrec::http

@@ -1,5 +1,6 @@
 #include "apps/http/server.hpp"
 
+#include <absl/strings/match.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -136,10 +137,7 @@ class session : public std::enable_shared_from_this<session> {
     if (auto te = req[bhttp::field::transfer_encoding]; !te.empty()) {
       // Beast decodes chunked; anything else layered on it (gzip, ...) is
       // not supported.
-      std::string codings{te};
-      for (auto& ch : codings)
-        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (codings != "chunked")
+      if (!absl::EqualsIgnoreCase(absl::string_view{te.data(), te.size()}, "chunked"))
         return fail(415, "unsupported Transfer-Encoding " + std::string{te.substr(0, 64)} +
                            ": send Content-Length or chunked",
                     version);
@@ -236,7 +234,7 @@ void server::impl::accept() {
     }
     auto s = std::make_shared<session>(std::move(socket), *this);
     if (static_cast<std::size_t>(counters.connections.load()) > opts.max_connections) {
-      counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      counters.connections_refused.Increment();
       s->refuse();
     } else {
       {

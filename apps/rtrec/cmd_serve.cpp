@@ -260,6 +260,57 @@ void add_serve_command(CLI::App& root, common_options& common, command_runner& r
   bind_runner(*cmd, run, [o, &common] { return run_serve(*o, common); });
 }
 
+namespace {
+
+// CLI11's TOML reader for `rtrec node --config FILE`. CLI11 2.1 reads a
+// config file for the root app only and looks a section up as a subcommand,
+// so: every setting goes to the node subcommand (parent "node"), and a
+// section prefixes its keys ("[openssl] certificate" is the option
+// --openssl-certificate). Section open/close markers are dropped: they would
+// count as running the subcommand. CLI11 reads the file once the command line
+// is parsed; a file given to another command is refused then, before any
+// setting is applied (node's options share their variables, the common
+// options, with the other commands).
+class node_toml : public CLI::ConfigTOML {
+ public:
+  explicit node_toml(const CLI::App& node) : node_(node) {}
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    if (!node_.parsed())
+      throw CLI::ValidationError("--config", "only rtrec node reads a config file");
+    std::vector<CLI::ConfigItem> out;
+    for (auto& item : CLI::ConfigTOML::from_config(input)) {
+      if (item.name == "++" || item.name == "--")
+        continue;
+      if (!item.parents.empty())
+        item.name = CLI::detail::join(item.parents, "-") + "-" + item.name;
+      item.parents = {"node"};
+      out.push_back(std::move(item));
+    }
+    return out;
+  }
+
+ private:
+  const CLI::App& node_;
+};
+
+// --config FILE through CLI11's own config support: a root option (node
+// falls through to it) whose settings apply where the option is empty, so a
+// flag given on the command line wins. An unknown key is an error naming it
+// ("node.key"), like an unknown flag.
+void add_node_config(CLI::App& root, CLI::App& node) {
+  root.config_formatter(std::make_shared<node_toml>(node));
+  root.set_config("--config", "",
+                  "rtrec node only: TOML file of settings, `key = value` for --key and "
+                  "`[openssl] certificate = x` for --openssl-certificate; flags override it "
+                  "(docs/cluster/local.toml)");
+  root.allow_config_extras(CLI::config_extras_mode::capture);
+  node.allow_config_extras(CLI::config_extras_mode::capture);
+  node.fallthrough();
+}
+
+}  // namespace
+
 void add_node_command(CLI::App& root, common_options& common, command_runner& run) {
   auto* cmd = root.add_subcommand(
     "node", "Run one node of a cluster: the HTTP/JSON API of serve, with the shards spread "
@@ -297,58 +348,8 @@ void add_node_command(CLI::App& root, common_options& common, command_runner& ru
   cmd->add_option("--openssl-passphrase-file", c.passphrase_file,
                   "TLS: file whose first line is the key's passphrase");
   add_common_options(*cmd, common);
+  add_node_config(root, *cmd);
   bind_runner(*cmd, run, [o, &common] { return run_serve(*o, common); });
-}
-
-std::vector<std::string> expand_node_config(std::vector<std::string> args) {
-  if (args.size() < 2 || args[1] != "node")
-    return args;
-  std::string file;
-  for (std::size_t k = 2; k < args.size(); ++k) {
-    if (args[k] == "--config" && k + 1 < args.size()) {
-      file = args[k + 1];
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(k),
-                 args.begin() + static_cast<std::ptrdiff_t>(k + 2));
-      break;
-    }
-    if (args[k].rfind("--config=", 0) == 0) {
-      file = args[k].substr(9);
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(k));
-      break;
-    }
-  }
-  if (file.empty())
-    return args;
-  std::ifstream in{file};
-  if (!in)
-    throw usage_error("--config " + file + ": cannot be read");
-  std::vector<CLI::ConfigItem> items;
-  try {
-    items = CLI::ConfigTOML{}.from_config(in);
-  } catch (const CLI::Error& e) {
-    throw usage_error("--config " + file + ": " + e.what());
-  }
-  // "[openssl] certificate = x" becomes --openssl-certificate x; a flag given
-  // on the command line wins over the file.
-  std::vector<std::string> extra;
-  for (const auto& item : items) {
-    if (item.name == "++" || item.name == "--")
-      continue;  // section markers
-    std::string flag = "--";
-    for (const auto& p : item.parents)
-      flag += p + "-";
-    flag += item.name;
-    const bool given = std::any_of(args.begin() + 2, args.end(), [&](const std::string& a) {
-      return a == flag || a.rfind(flag + "=", 0) == 0;
-    });
-    if (given)
-      continue;
-    extra.push_back(flag);
-    for (const auto& v : item.inputs)
-      extra.push_back(v);
-  }
-  args.insert(args.begin() + 2, extra.begin(), extra.end());
-  return args;
 }
 
 }  // namespace rtrec::cli

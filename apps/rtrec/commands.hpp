@@ -36,13 +36,9 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
 void add_recommend_command(CLI::App& root, common_options& common, command_runner& run);
 void add_soak_command(CLI::App& root, common_options& common, command_runner& run);
 void add_serve_command(CLI::App& root, common_options& common, command_runner& run);
+/// rtrec node; also adds the root's --config FILE (CLI11 config support, a
+/// TOML file read for rtrec node only; "[openssl] certificate = x" is
+/// --openssl-certificate x; flags on the command line win).
 void add_node_command(CLI::App& root, common_options& common, command_runner& run);
-
-/// rtrec node --config FILE: returns `args` (argv as strings) with FILE's
-/// settings (CLI11's TOML format; "[openssl] certificate = x" is
-/// --openssl-certificate x) inserted as flags, except those given on the
-/// command line, which win. Other commands pass through unchanged. Throws
-/// usage_error when FILE cannot be read or parsed.
-std::vector<std::string> expand_node_config(std::vector<std::string> args);
 
 }  // namespace rtrec::cli

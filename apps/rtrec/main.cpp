@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "apps/rtrec/commands.hpp"
 #include "apps/rtrec/support.hpp"
@@ -49,12 +50,11 @@ int main(int argc, char** argv) {
   add_serve_command(app, common, run);
   add_node_command(app, common, run);
   try {
-    // CLI11 parses the arguments in reverse order when given a vector.
-    auto args = expand_node_config(std::vector<std::string>(argv, argv + argc));
-    std::vector<std::string> rest(args.rbegin(), args.rend() - 1);
-    app.parse(rest);
+    app.parse(argc, argv);
   } catch (const usage_error& e) {
     return fail(exit_usage_error, e.what());
+  } catch (const CLI::FileError& e) {  // only --config FILE reads a file while parsing
+    return fail(exit_usage_error, (std::string{"--config: "} + e.what()).c_str());
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, version or the error
     return code == 0 ? 0 : exit_usage_error;

@@ -129,6 +129,41 @@ TEST_F(CliTest, BadOptionValueAndMissingSubcommandAreUsageErrors) {
   EXPECT_EQ(run({}).exit_code, 2);
 }
 
+TEST_F(CliTest, NodeConfigFileThroughCli11) {
+  auto write = [](const std::string& name, const std::string& text) {
+    const auto path = (dir_ / name).string();
+    std::ofstream{path} << text;
+    return path;
+  };
+  // Each case fails during start-up checks, before any node runs.
+  const std::string nodes = "nodes = [\"127.0.0.1:1\"]\n";
+  // A file's value reaches the option (and its range check).
+  auto r = run({"node", "--config", write("range.toml", nodes + "heartbeat = 0.0001\n"), "--port", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--heartbeat: Value 0.0001 not in range"), std::string::npos) << r.err;
+  // A flag on the command line wins: no range error, the TLS check speaks.
+  const auto tls = write("tls.toml", nodes + "heartbeat = 0.0001\n[openssl]\ncertificate = \"c.pem\"\n");
+  r = run({"node", "--config=" + tls, "--heartbeat", "1", "--port", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("TLS needs all of openssl.certificate"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("got a certificate, no key"), std::string::npos) << r.err;
+  // [openssl] key is --openssl-key; the flag adds to the file.
+  r = run({"node", "--config", tls, "--heartbeat", "1", "--openssl-key", "k.pem", "--port", "0"});
+  EXPECT_NE(r.err.find("got a certificate, a key, no CA file"), std::string::npos) << r.err;
+  // An unknown key is named, like an unknown flag.
+  r = run({"node", "--config", write("typo.toml", nodes + "[openssl]\ncertifcate = \"c.pem\"\n"),
+           "--port", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not expected: node.openssl-certifcate"), std::string::npos) << r.err;
+  // A missing file is named; only node reads a config file.
+  r = run({"node", "--config", (dir_ / "none.toml").string(), "--port", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--config: " + (dir_ / "none.toml").string()), std::string::npos) << r.err;
+  r = run({"--config", tls, "serve", "--port", "0", "--in-memory"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("only rtrec node reads a config file"), std::string::npos) << r.err;
+}
+
 TEST_F(CliTest, MissingDataFileIsNamed) {
   const auto missing = (dir_ / "no-such-file.csv").string();
   auto r = run({"eval", "--data", missing});

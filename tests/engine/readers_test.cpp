@@ -561,5 +561,21 @@ TEST(ReaderMovieLens, LatestSmallRatings) {
   std::cout << "[ info     ] read " << count << " events in " << ms << " ms (with set inserts)\n";
 }
 
+TEST(ReaderFormat, NamesAndHeadersCompareWithoutCase) {
+  EXPECT_EQ(parse_data_format("MovieLens"), data_format::movielens_csv);
+  EXPECT_EQ(parse_data_format("TSV"), data_format::generic_tsv);
+  EXPECT_FALSE(parse_data_format("tsv2"));
+  EXPECT_EQ(detect_format("data/U.DATA", "1\t2\t3\t4"), data_format::movielens_udata);
+  EXPECT_EQ(detect_format("Ratings.CSV", "1,2,3,4"), data_format::movielens_csv);
+  EXPECT_EQ(detect_format("clicks.TsV", "a,b"), data_format::generic_tsv);
+  EXPECT_EQ(detect_format("x.csv", "USERID,MOVIEID,rating"), data_format::movielens_csv);
+  EXPECT_EQ(detect_format("x.csv", "userId,movie"), data_format::generic_csv);
+  EXPECT_EQ(detect_format("tsv", "a,b"), data_format::generic_csv);  // ".tsv" is a suffix
+  // A header names its id columns in any case: it is skipped, not read as data.
+  auto c = read_text("UserID,Item_ID\nu1,i1\n", data_format::generic_csv);
+  ASSERT_EQ(c.events.size(), 1u);
+  EXPECT_EQ(c.events[0].user, "u1");
+}
+
 }  // namespace
 }  // namespace rtrec::engine

@@ -146,6 +146,12 @@ TEST_F(HttpInputTest, UnsupportedEncodingsAndTypes) {
                               fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body));
   EXPECT_EQ(chunked.status, 200) << chunked.body;
   EXPECT_EQ(applied(), 2u);
+  // The coding and the media type compare without regard to case.
+  auto upper = client().raw("POST /api/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                            "Application/JSON  ; charset=utf-8\r\nTransfer-Encoding: CHUNKED"
+                            "\r\n\r\n" +
+                            fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body));
+  EXPECT_EQ(upper.status, 200) << upper.body;
 }
 
 TEST_F(HttpInputTest, OversizedBodiesAndHeaders) {

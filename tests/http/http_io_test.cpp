@@ -24,6 +24,32 @@ TEST(HttpIo, ParsesRfc3339Timestamps) {
     EXPECT_FALSE(parse_timestamp(bad)) << bad;
 }
 
+TEST(HttpIo, Rfc3339EdgeCases) {
+  // Lower-case separators, offsets moving across midnight, fractions
+  // truncated (not rounded) to milliseconds, the last millisecond of 9999.
+  EXPECT_EQ(parse_timestamp("2024-05-01t12:30:00z"), 1714566600000);
+  EXPECT_EQ(parse_timestamp("2024-05-01T12:30:00.999999Z"), 1714566600999);
+  EXPECT_EQ(parse_timestamp("2024-05-01T00:30:00+01:00"), 1714519800000);
+  EXPECT_EQ(parse_timestamp("2024-05-01T23:30:00-01:00"), 1714609800000);
+  EXPECT_EQ(parse_timestamp("2024-05-01T12:30:00-00:00"), 1714566600000);
+  EXPECT_EQ(parse_timestamp("9999-12-31T23:59:59.999Z"), 253402300799999);
+  EXPECT_EQ(parse_timestamp("1970-01-01T01:00:00+01:00"), 0);
+  // A leap second is the next minute's first second.
+  EXPECT_EQ(parse_timestamp("2016-12-31T23:59:60Z"), 1483228800000);
+  // Only the documented shape: absl::ParseTime alone would take these.
+  for (const char* bad : {"2024-5-01T12:30:00Z", "2024-05-01T1:30:00Z", " 2024-05-01T12:30:00Z",
+                          "2024-05-01T12:30:00Z ", "2024-05-01T12:30:00+02",
+                          "2024-05-01T12:30:00+0200", "12024-05-01T12:30:00Z",
+                          "+2024-05-01T12:30:00Z", "2024-05-01T12:30:00+02:00:30",
+                          "2024-05-01X12:30:00Z", "2024-05-01T12:30:00.5.5Z"})
+    EXPECT_FALSE(parse_timestamp(bad)) << bad;
+  // Field ranges and the calendar; before 1970 once the offset is applied.
+  for (const char* bad : {"2023-02-29", "2024-00-10", "2024-05-00", "2024-05-01T23:60:00Z",
+                          "2024-05-01T12:30:00+24:00", "2024-05-01T12:30:00+01:60",
+                          "1970-01-01T00:30:00+01:00", "0000-01-01"})
+    EXPECT_FALSE(parse_timestamp(bad)) << bad;
+}
+
 TEST(HttpIo, FormatsTimestampsAsUtc) {
   EXPECT_EQ(format_timestamp(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(format_timestamp(1714566600250), "2024-05-01T12:30:00.250Z");
@@ -76,6 +102,36 @@ TEST(HttpIo, DeepNestingIsRefusedBeforeParsing) {
   EXPECT_EQ(err.message, "body: JSON nested deeper than 32 levels");
   // Brackets inside strings do not count.
   EXPECT_TRUE(parse_json(R"(["[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["])", limits, err));
+}
+
+TEST(HttpIo, NestingLimitIsExact) {
+  input_limits limits;
+  limits.max_depth = 4;
+  input_error err;
+  auto arrays = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  auto objects = [](int n) {
+    std::string s;
+    for (int k = 0; k < n; ++k)
+      s += R"({"a":)";
+    s += "1";
+    return s + std::string(n, '}');
+  };
+  EXPECT_TRUE(parse_json(arrays(4), limits, err)) << err.message;
+  EXPECT_TRUE(parse_json(objects(4), limits, err)) << err.message;
+  EXPECT_TRUE(parse_json(R"([{"a":[{"b":1}]},[[[2]]],{"c":[[3]]}])", limits, err)) << err.message;
+  err = {};
+  EXPECT_FALSE(parse_json(arrays(5), limits, err));
+  EXPECT_EQ(err.message, "body: JSON nested deeper than 4 levels");
+  err = {};
+  EXPECT_FALSE(parse_json(objects(5), limits, err));
+  EXPECT_EQ(err.message, "body: JSON nested deeper than 4 levels");
+  err = {};
+  EXPECT_FALSE(parse_json(R"([{"a":[{"b":[1]}]}])", limits, err));
+  EXPECT_EQ(err.message, "body: JSON nested deeper than 4 levels");
+  // Within the limit, a syntax error is reported as such.
+  err = {};
+  EXPECT_FALSE(parse_json("[[[1]]", limits, err));
+  EXPECT_EQ(err.message.rfind("body: malformed JSON at byte ", 0), 0u) << err.message;
 }
 
 }  // namespace

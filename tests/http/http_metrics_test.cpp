@@ -1,0 +1,80 @@
+// Unit tests of the /metrics text (apps/http/metrics): the exact sample lines
+// other tools grep for, histogram buckets, and HELP/TYPE once per family,
+// without a server or an engine.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <sstream>
+
+#include "apps/http/metrics.hpp"
+
+namespace {
+
+using namespace rtrec::http;
+using namespace std::chrono_literals;
+
+TEST(HttpMetrics, RequestCountersAndLatencyHistogram) {
+  metrics m;
+  m.record(route::recommend, 200, 300us);
+  m.record(route::recommend, 200, 2ms);
+  m.record(route::other, 404, 50us);
+  m.record(route::feedback, 418, 1s);  // a status not counted one by one
+  const auto t = m.render(nullptr, 0);
+  EXPECT_NE(t.find("rtrec_http_requests_total{route=\"recommend\",code=\"200\"} 2\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("rtrec_http_requests_total{route=\"other\",code=\"404\"} 1\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("rtrec_http_requests_total{route=\"feedback\",code=\"other\"} 1\n"),
+            std::string::npos) << t;
+  // Pairs never seen are left out.
+  EXPECT_EQ(t.find("rtrec_http_requests_total{route=\"recommend\",code=\"404\"}"),
+            std::string::npos) << t;
+  // Cumulative buckets; a bound is inclusive (le).
+  const std::string b = "rtrec_http_request_duration_seconds_bucket{route=\"recommend\",le=";
+  EXPECT_NE(t.find(b + "\"0.00025\"} 0\n"), std::string::npos) << t;
+  EXPECT_NE(t.find(b + "\"0.0005\"} 1\n"), std::string::npos) << t;
+  EXPECT_NE(t.find(b + "\"0.001\"} 1\n"), std::string::npos) << t;
+  EXPECT_NE(t.find(b + "\"0.0025\"} 2\n"), std::string::npos) << t;
+  EXPECT_NE(t.find(b + "\"+Inf\"} 2\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("rtrec_http_request_duration_seconds_count{route=\"recommend\"} 2\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("rtrec_http_request_duration_seconds_sum{route=\"recommend\"} 0.0023\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("rtrec_http_request_duration_seconds_bucket{route=\"feedback\",le=\"2.5\"} 1\n"),
+            std::string::npos) << t;
+  // Every route has its histogram, even with no request yet.
+  EXPECT_NE(t.find("rtrec_http_request_duration_seconds_count{route=\"cluster\"} 0\n"),
+            std::string::npos) << t;
+}
+
+TEST(HttpMetrics, CountersGaugesAndOneHeaderPerFamily) {
+  metrics m;
+  m.events_accepted.Increment(6);
+  m.events_invalid.Increment(4);
+  m.auth_failures.Increment();
+  m.connections = 3;
+  m.queries_in_flight = 2;
+  const auto t = m.render(nullptr, 7);
+  for (const char* line :
+       {"rtrec_http_feedback_accepted_total 6\n", "rtrec_http_feedback_invalid_total 4\n",
+        "rtrec_http_feedback_overloaded_total 0\n", "rtrec_http_auth_failures_total 1\n",
+        "rtrec_http_connections_refused_total 0\n", "rtrec_http_connections 3\n",
+        "rtrec_http_requests_in_flight 0\n", "rtrec_queries_in_flight 2\n",
+        "rtrec_events_in_flight 7\n", "# TYPE rtrec_http_feedback_accepted_total counter\n",
+        "# TYPE rtrec_http_connections gauge\n",
+        "# TYPE rtrec_http_request_duration_seconds histogram\n"})
+    EXPECT_NE(t.find(line), std::string::npos) << line << t;
+  // No engine stats: no engine gauges.
+  EXPECT_EQ(t.find("rtrec_shard_users"), std::string::npos) << t;
+  std::map<std::string, int> types;
+  std::istringstream in{t};
+  std::string l;
+  while (std::getline(in, l))
+    if (l.rfind("# TYPE ", 0) == 0)
+      ++types[l.substr(7, l.find(' ', 7) - 7)];
+  EXPECT_GE(types.size(), 10u);
+  for (const auto& [name, n] : types)
+    EXPECT_EQ(n, 1) << name;
+}
+
+}  // namespace
