@@ -195,6 +195,131 @@ void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
   run_ready_flushes(self);
 }
 
+// A batch from an ingestor: applied at once without a log; else logged
+// first and applied once durable (on_durable), in arrival order.
+caf::typed_response_promise<ingest_result> on_batch(self_ptr self, shard_batch& x) {
+  auto rp = self->make_response_promise<ingest_result>();
+  auto& st = self->state;
+  const auto seq = ++st.seq;
+  const auto now = st.clock();
+  if (!st.wal) {
+    apply_batch(self, x, seq, now, rp);
+    return rp;
+  }
+  std::string payload;
+  storage::encode_events(x.events, payload);
+  pending p;
+  p.kind = pending::batch;
+  p.seq = seq;
+  p.time_ms = now;
+  p.events = std::move(x);
+  p.ack_rp = rp;
+  st.log_pending.push_back(std::move(p));
+  log_record(self, storage::record_kind::events, seq, now, std::move(payload));
+  return rp;
+}
+
+// Forgets a user: at once without a log, else once the deletion is durable.
+caf::typed_response_promise<bool> on_forget(self_ptr self, const std::string& user) {
+  auto rp = self->make_response_promise<bool>();
+  auto& st = self->state;
+  const auto seq = ++st.seq;
+  if (!st.wal) {
+    st.applied_seq = seq;
+    rp.deliver(st.store->erase(user));
+    return rp;
+  }
+  pending p;
+  p.kind = pending::forget;
+  p.seq = seq;
+  p.user = user;
+  p.forget_rp = rp;
+  st.log_pending.push_back(std::move(p));
+  log_record(self, storage::record_kind::forget_user, seq, st.clock(), user);
+  return rp;
+}
+
+// A flush runs once every record logged before it is applied.
+caf::typed_response_promise<std::uint64_t> on_flush(self_ptr self) {
+  auto rp = self->make_response_promise<std::uint64_t>();
+  auto& st = self->state;
+  if (st.log_pending.empty()) {
+    run_flush(self, rp);
+  } else {
+    pending p;
+    p.kind = pending::flush;
+    p.flush_rp = rp;
+    st.log_pending.push_back(std::move(p));
+  }
+  return rp;
+}
+
+// The shard's state as a snapshot: serialized in place without a log (no
+// writes wait), else by a thread while the shard answers queries and holds
+// back durable notices (finish_snapshot releases them).
+caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<shard_snapshot>();
+  const auto t0 = steady_ns();
+  if (st.snapshotting) {
+    rp.deliver(caf::make_error(error_code::overloaded, "a snapshot is already running"));
+    return rp;
+  }
+  auto take = [](std::uint64_t seq, const engine::profile_store& store,
+                 const engine::dedup_window& window) {
+    shard_snapshot out;
+    out.seq = seq;
+    out.bytes = storage::encode_profile_snapshot(seq, store, window);
+    out.events = store.events_applied();
+    out.count = store.users();
+    return out;
+  };
+  if (!st.wal) {
+    auto out = take(st.applied_seq, *st.store, *st.window);
+    out.pause_ns = out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+    rp.deliver(std::move(out));
+    return rp;
+  }
+  st.snapshotting = true;
+  st.snapshot_rp = rp;
+  auto me = caf::actor_cast<profile_shard_actor>(self);
+  std::thread([me, take, store = st.store, window = st.window, seq = st.applied_seq, t0] {
+    auto out = take(seq, *store, *window);
+    out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+    caf::anon_send(me, snapshot_atom::value, std::move(out));
+  }).detach();
+  st.snapshot_pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+  return rp;
+}
+
+// The serializer thread is done: answer, then apply what was held back.
+void finish_snapshot(self_ptr self, shard_snapshot& out) {
+  auto& st = self->state;
+  st.snapshotting = false;
+  out.pause_ns = st.snapshot_pause_ns;  // queries were answered meanwhile
+  st.snapshot_rp.deliver(std::move(out));
+  auto held = std::move(st.held);
+  st.held.clear();
+  for (auto& [seq, err] : held)
+    on_durable(self, seq, err);
+}
+
+shard_stats stats_of(const profile_shard_state& st) {
+  shard_stats s;
+  s.shard = st.index;
+  s.users = st.store->users();
+  s.events_applied = st.store->events_applied();
+  s.rejected = st.rejected;
+  s.memory_bytes = st.store->memory_bytes() + st.window->memory_bytes();
+  s.deltas_in_flight = st.deltas_in_flight;
+  s.acks_deferred = st.acks_deferred_total;
+  s.delta_failures = st.delta_failures;
+  s.duplicates = st.duplicates;
+  s.log_pending = st.log_pending.size();
+  s.dedup_ids = st.window->size();
+  return s;
+}
+
 }  // namespace
 
 profile_shard_actor::behavior_type
@@ -220,34 +345,13 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
   init.max_in_flight = static_cast<std::uint64_t>(cfg.max_deltas_in_flight)
                        * std::max<std::size_t>(1, init.router.item_count());
   return {
-    [=](shard_batch& x) -> caf::typed_response_promise<ingest_result> {
-      auto rp = self->make_response_promise<ingest_result>();
-      auto& st = self->state;
-      const auto seq = ++st.seq;
-      const auto now = st.clock();
-      if (!st.wal) {
-        apply_batch(self, x, seq, now, rp);
-        return rp;
-      }
-      std::string payload;
-      storage::encode_events(x.events, payload);
-      pending p;
-      p.kind = pending::batch;
-      p.seq = seq;
-      p.time_ms = now;
-      p.events = std::move(x);
-      p.ack_rp = rp;
-      st.log_pending.push_back(std::move(p));
-      log_record(self, storage::record_kind::events, seq, now, std::move(payload));
-      return rp;
-    },
+    [=](shard_batch& x) { return on_batch(self, x); },
     [=](durable_atom, std::uint64_t seq, const std::string& err) {
       auto& st = self->state;
-      if (st.snapshotting) {
+      if (st.snapshotting)
         st.held.emplace_back(seq, err);
-        return;
-      }
-      on_durable(self, seq, err);
+      else
+        on_durable(self, seq, err);
     },
     [=](profile_atom, const std::string& user) -> engine::profile_view {
       return self->state.store->view(user);
@@ -255,101 +359,15 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](recent_atom, const std::string& user) -> user_interactions {
       return {self->state.store->recent(user)};
     },
-    [=](forget_atom, const std::string& user) -> caf::typed_response_promise<bool> {
-      auto rp = self->make_response_promise<bool>();
-      auto& st = self->state;
-      const auto seq = ++st.seq;
-      if (!st.wal) {
-        st.applied_seq = seq;
-        rp.deliver(st.store->erase(user));
-        return rp;
-      }
-      pending p;
-      p.kind = pending::forget;
-      p.seq = seq;
-      p.user = user;
-      p.forget_rp = rp;
-      st.log_pending.push_back(std::move(p));
-      log_record(self, storage::record_kind::forget_user, seq, st.clock(), user);
-      return rp;
-    },
-    [=](flush_atom) -> caf::typed_response_promise<std::uint64_t> {
-      auto rp = self->make_response_promise<std::uint64_t>();
-      auto& st = self->state;
-      if (st.log_pending.empty()) {
-        run_flush(self, rp);
-      } else {
-        pending p;
-        p.kind = pending::flush;
-        p.flush_rp = rp;
-        st.log_pending.push_back(std::move(p));
-      }
-      return rp;
-    },
-    [=](snapshot_atom) -> caf::typed_response_promise<shard_snapshot> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<shard_snapshot>();
-      const auto t0 = steady_ns();
-      if (st.snapshotting) {
-        rp.deliver(caf::make_error(error_code::overloaded, "a snapshot is already running"));
-        return rp;
-      }
-      if (!st.wal) {
-        // In memory only: nothing holds writes back, so serialize in place.
-        shard_snapshot out;
-        out.seq = st.applied_seq;
-        out.bytes = storage::encode_profile_snapshot(st.applied_seq, *st.store, *st.window);
-        out.pause_ns = out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
-        out.events = st.store->events_applied();
-        out.count = st.store->users();
-        rp.deliver(std::move(out));
-        return rp;
-      }
-      st.snapshotting = true;
-      st.snapshot_rp = rp;
-      auto me = caf::actor_cast<profile_shard_actor>(self);
-      std::thread([me, store = st.store, window = st.window, seq = st.applied_seq, t0] {
-        shard_snapshot out;
-        out.seq = seq;
-        out.bytes = storage::encode_profile_snapshot(seq, *store, *window);
-        out.events = store->events_applied();
-        out.count = store->users();
-        out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
-        caf::anon_send(me, snapshot_atom::value, std::move(out));
-      }).detach();
-      st.snapshot_pause_ns = static_cast<std::uint64_t>(steady_ns() - t0);
-      return rp;
-    },
-    [=](snapshot_atom, shard_snapshot& out) {
-      auto& st = self->state;
-      st.snapshotting = false;
-      out.pause_ns = st.snapshot_pause_ns;  // queries were answered meanwhile
-      st.snapshot_rp.deliver(std::move(out));
-      auto held = std::move(st.held);
-      st.held.clear();
-      for (auto& [seq, err] : held)
-        on_durable(self, seq, err);
-    },
+    [=](forget_atom, const std::string& user) { return on_forget(self, user); },
+    [=](flush_atom) { return on_flush(self); },
+    [=](snapshot_atom) { return start_snapshot(self); },
+    [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },
     [=](directory_atom, const shard_directory& d) {
       self->state.router.update(d, "profile shard");
     },
     [=](tick_atom) { self->state.deadlines.on_tick(self); },
-    [=](stats_atom) -> shard_stats {
-      auto& st = self->state;
-      shard_stats s;
-      s.shard = st.index;
-      s.users = st.store->users();
-      s.events_applied = st.store->events_applied();
-      s.rejected = st.rejected;
-      s.memory_bytes = st.store->memory_bytes() + st.window->memory_bytes();
-      s.deltas_in_flight = st.deltas_in_flight;
-      s.acks_deferred = st.acks_deferred_total;
-      s.delta_failures = st.delta_failures;
-      s.duplicates = st.duplicates;
-      s.log_pending = st.log_pending.size();
-      s.dedup_ids = st.window->size();
-      return s;
-    },
+    [=](stats_atom) { return stats_of(self->state); },
   };
 }
 

@@ -3,7 +3,11 @@
 // feedback and item changes show in the very next answer.
 #include "tests/http/http_fixture.hpp"
 
+#include "apps/http/json_io.hpp"
+
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <sstream>
 
 namespace {
@@ -276,3 +280,20 @@ TEST_F(HttpApiTest, KeepAliveServesManyRequestsOnOneConnection) {
 }
 
 }  // namespace
+
+// The API stamps feedback sent without a Timestamp with the service's clock,
+// which a test (or an embedder) injects: time moves only when it says so.
+TEST_F(HttpApiTest, FeedbackWithoutTimestampTakesTheServiceClock) {
+  auto now = std::make_shared<std::atomic<std::int64_t>>(1'700'000'000'000);
+  start({}, {}, small_engine(), [now] { return now->load(); });
+  auto r = call("POST", "/api/feedback", "[" + fb("like", "u", "a") + "]");
+  ASSERT_EQ(r.status, 200) << r.body;
+  now->store(1'800'000'000'000);
+  r = call("POST", "/api/feedback", "[" + fb("like", "u", "b") + "]");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto user = parse(call("GET", "/api/user/u"));
+  ASSERT_EQ(user["Recent"].size(), 2u) << user.dump();
+  EXPECT_EQ(user["Recent"][0]["ItemId"], "b");
+  EXPECT_EQ(user["Recent"][0]["Timestamp"], rtrec::http::format_timestamp(1'800'000'000'000));
+  EXPECT_EQ(user["Recent"][1]["Timestamp"], rtrec::http::format_timestamp(1'700'000'000'000));
+}

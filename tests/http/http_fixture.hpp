@@ -25,10 +25,10 @@ class http_fixture : public ::testing::Test {
   }
 
   void start(http::api_options ao = {}, http::server_options so = {},
-             service_options eo = small_engine()) {
+             service_options eo = small_engine(), wall_clock clock = {}) {
     so.address = "127.0.0.1";
     so.port = 0;
-    eng_ = std::make_unique<service>(eo);
+    eng_ = std::make_unique<service>(eo, std::move(clock));
     srv_ = std::make_unique<http::server>(*eng_, so, ao);
   }
 
