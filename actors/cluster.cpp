@@ -22,7 +22,7 @@ namespace {
 using self_ptr = caf::stateful_actor<cluster_manager_state>*;
 
 // Builds the directory from the local shards and every peer that is up,
-// shares it with the engine and sends it to the local actors.
+// shares it with the service and sends it to the local actors.
 void publish_directory(self_ptr self) {
   auto& st = self->state;
   shard_directory d = st.local;

@@ -21,17 +21,16 @@
 // Inside the shard, the query is a high-priority message and is taken before
 // the ingest batches queued in its mailbox (CAF's urgent mailbox queue).
 //
-// Measured (docs/benchmarks.md): with the engine saturated by ingest, a
-// closed-loop query thread gets p50 0.16 ms / p99 2.2 ms instead of
-// 0.42 / 3.6 ms, and 4x as many queries through; at an offered 500k
-// events/s (spare CPU) both schedulers give the same p99.
+// With the engine saturated by ingest this cuts a query's tail latency and
+// lets several times as many queries through (figures: docs/benchmarks.md,
+// "One worker per core, and the query lane").
 //
 // Ingest is never starved: after `max_urgent_streak` urgent turns in a row
 // while normal work waits, a worker takes one normal job. Ordering between
 // the messages of one sender and one receiver is CAF's and unchanged: the
 // lane orders actors, never the messages in a mailbox.
 //
-// Selected with engine_options::scheduler_policy = "priority" (the default);
+// Selected with service_options::scheduler_policy = "priority" (the default);
 // under "sharing", "stealing" or CAF's deterministic "testing" scheduler
 // query_lane_of() returns nullptr and expedite() does nothing.
 #pragma once

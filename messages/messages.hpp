@@ -11,11 +11,17 @@
 //        recommender --score_atom--> each item_shard in turn (each adds
 //                                    its partial scores to the earlier
 //                                    ones'; shard 0 adds the popular list)
+//   application --item_atom / remove_atom--> item_writer --> every item_shard
+//   checkpointer --snapshot_atom--> profile shards, item_writer (item shards)
+//
+// The embedding API sends (submit_atom, ticket, ingest_request) and
+// (query_atom, ticket, ...) with no requester; the answer goes to the
+// topology's reply sink under the ticket (actors/tickets.hpp).
 //
 // In cluster mode (actors/cluster.hpp) the same messages cross nodes: the
 // cluster managers exchange shard_directory (directory_atom) and hand it to
-// their node's ingestors, profile shards and recommenders, which address
-// remote shards through it.
+// their node's ingestors, profile shards, recommenders and item writer,
+// which address remote shards through it.
 //
 // Every type that travels is in the type-ID block below and registered by
 // register_messages(), so it can cross a node boundary unchanged
@@ -84,7 +90,8 @@ struct shard_batch {
 
 /// A shard's serialized state (storage/recovery.hpp payload), the log seq it
 /// covers and how long the shard paused to produce it. Reply to
-/// snapshot_atom, sent by the engine's checkpointer.
+/// snapshot_atom, sent by the checkpointer (profile shards) or the item
+/// writer (item shards).
 struct shard_snapshot {
   std::string bytes;
   std::uint64_t seq = 0;                ///< profile shard: last log seq applied

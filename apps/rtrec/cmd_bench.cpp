@@ -1,4 +1,4 @@
-// rtrec bench: ingest throughput of the embedded engine under concurrent
+// rtrec bench: ingest throughput of the embedded service under concurrent
 // recommend load.
 //
 // The events are pre-generated in memory, cut into batches (not timed). One

@@ -1,5 +1,5 @@
 // rtrec demo: the quick start. Replays a data set (synthetic by default)
-// through the embedded engine in timestamp order, and
+// through the embedded service in timestamp order, and
 // prints what the engine did: throughput, sampled prequential quality,
 // recommend latency, item-side lag, memory, and example answers.
 //

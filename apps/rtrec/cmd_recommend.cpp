@@ -1,4 +1,4 @@
-// rtrec recommend: load a data file into the embedded engine (batches of
+// rtrec recommend: load a data file into the embedded service (batches of
 // 1000, then flush) and print one user's recommendations, one per line as
 // "item<TAB>score", or as JSON with --json.
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-// rtrec serve: the embedded engine behind the HTTP/JSON API (apps/http) on one
+// rtrec serve: the embedded service behind the HTTP/JSON API (apps/http) on one
 // node. Start-up and shutdown order, written out:
 //
 //   block SIGTERM/SIGINT (every thread inherits the mask; only sigwait below
@@ -154,26 +154,21 @@ int run_serve(serve_options o, const common_options& common) {
     apply_durability(o.durability, eo);
   if (common.scheduler == "auto") {
     // A server under a recommend flood must keep ingesting: the query lane
-    // gave HTTP recommends nothing (same requests/s and p99) while holding
-    // the ingest path's actors back (feedback p99 0.46 s instead of 6 ms
-    // with realistic profiles; docs/benchmarks.md).
+    // gave HTTP recommends nothing while holding the ingest path's actors
+    // back (docs/benchmarks.md, "HTTP API").
     eo.scheduler_policy = "sharing";
   }
   if (common.max_throughput == 0) {
     // Under sharing, an actor that handles up to 16 queued messages per turn
     // instead of 1 saves a trip through the scheduler (and often a thread
-    // wake-up) per message: 13.2k instead of 11.3k recommends/s on 2 cores
-    // with p99 4.5 instead of 5.3 ms, ingest p99 unchanged
-    // (docs/benchmarks.md). Queries still overtake ingest batches inside a
-    // shard's mailbox (high priority).
+    // wake-up) per message (docs/benchmarks.md, "HTTP API"). Queries still
+    // overtake ingest batches inside a shard's mailbox (high priority).
     eo.max_throughput = 16;
   }
   if (common.workers == 0) {
     // One CAF worker per core, beside the HTTP I/O threads: with users of
     // realistic history the engine's scoring, not HTTP, is what a request
-    // costs (on 2 cores, 2 workers answer 1.5x the requests of 1;
-    // docs/benchmarks.md). Leaving the I/O thread a core of its own paid
-    // only while profiles were nearly empty.
+    // costs (docs/benchmarks.md, "HTTP API").
     eo.worker_threads = std::max(1u, std::thread::hardware_concurrency());
   }
   service eng{eo};

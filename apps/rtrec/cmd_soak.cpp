@@ -1,5 +1,5 @@
 // rtrec soak: a long run for memory. Streams synthetic events through the
-// embedded engine, generated on the fly (never held in memory), and every
+// embedded service, generated on the fly (never held in memory), and every
 // --report-every events flushes and prints the average ingest rate so far
 // (events fully applied, generation included), users, items, engine bytes per
 // user and per item, and the process RSS, so bounded growth can be seen.

@@ -39,7 +39,7 @@ void add_common_options(CLI::App& cmd, common_options& o);
 /// Returns the model configuration `o` describes (half-lives in seconds).
 engine::model_config make_model_config(const common_options& o);
 
-/// Returns the embedded engine's options for `o`.
+/// Returns the embedded service's options for `o`.
 service_options make_service_options(const common_options& o);
 
 /// Returns `o` as JSON (topology sizes, workers, model knobs), for reports.

@@ -1,6 +1,6 @@
 // Small pieces the subcommands share: the error types that pick the exit
 // code, unwrapping engine results, clocks, process memory, feeding events to
-// the embedded engine in batches, and a progress display on stderr.
+// the embedded service in batches, and a progress display on stderr.
 #pragma once
 
 #include <caf/all.hpp>
