@@ -141,13 +141,8 @@ ingestor(ingestor_actor::stateful_pointer<ingestor_state> self, topology_config 
       return rp;
     },
     [=](submit_atom, std::uint64_t ticket, ingest_request& x) {
-      if (!self->state.sink) {
-        spdlog::error("ingestor: ingest {} came without a requester and this topology has no "
-                      "reply sink (topology_context::sink); dropped",
-                      ticket);
-        return;
-      }
-      ingest(self, x, reply_to<ingest_result>{self->state.sink, ticket});
+      if (auto rp = ticketed<ingest_result>(self->state.sink, ticket, "ingestor"))
+        ingest(self, x, std::move(*rp));
     },
     [=](stats_atom) -> ingest_stats { return self->state.stats; },
     [=](directory_atom, const shard_directory& d) { self->state.router.update(d, "ingestor"); },

@@ -246,18 +246,6 @@ void from_first(self_ptr self, reply rp, const char* step, Atom atom, std::uint3
           std::move(category));
 }
 
-// The reply to a query sent without a requester (query_atom): the
-// topology's reply sink under `ticket`; nullopt (logged) when there is none.
-std::optional<reply> direct(self_ptr self, std::uint64_t ticket) {
-  if (!self->state.sink) {
-    spdlog::error("recommender: query {} came without a requester and this topology has no "
-                  "reply sink (topology_context::sink); dropped",
-                  ticket);
-    return std::nullopt;
-  }
-  return reply{self->state.sink, ticket};
-}
-
 }  // namespace
 
 recommender_actor::behavior_type
@@ -296,24 +284,24 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       return rp;
     },
     [=](query_atom, std::uint64_t t, recommend_request& x) {
-      if (auto rp = direct(self, t))
+      if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
         recommend(self, std::move(*rp), std::move(x));
     },
     [=](query_atom, std::uint64_t t, session_request& x) {
-      if (auto rp = direct(self, t))
+      if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
         session(self, std::move(*rp), std::move(x));
     },
     [=](query_atom, std::uint64_t t, similar_atom, std::string& item, std::uint32_t n,
         std::string& category) {
-      if (auto rp = direct(self, t))
+      if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
         similar(self, std::move(*rp), std::move(item), n, std::move(category));
     },
     [=](query_atom, std::uint64_t t, popular_atom a, std::uint32_t n, std::string& category) {
-      if (auto rp = direct(self, t))
+      if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
         from_first(self, std::move(*rp), "popular", a, n, std::move(category));
     },
     [=](query_atom, std::uint64_t t, latest_atom a, std::uint32_t n, std::string& category) {
-      if (auto rp = direct(self, t))
+      if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
         from_first(self, std::move(*rp), "latest", a, n, std::move(category));
     },
     [=](directory_atom, const shard_directory& d) {

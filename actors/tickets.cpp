@@ -23,28 +23,25 @@ std::optional<ticket_registry::callback> ticket_registry::take(std::uint64_t tic
   return done;
 }
 
-void ticket_registry::answer(std::uint64_t ticket, caf::expected<recommendations> result) {
+template <class Done, class T>
+void ticket_registry::deliver(std::uint64_t ticket, caf::expected<T> result, const char* kind) {
   auto done = take(ticket);
   if (!done)
     return;  // answered at its deadline already
-  if (auto* f = std::get_if<query_done>(&*done))
+  if (auto* f = std::get_if<Done>(&*done))
     (*f)(std::move(result));
   else
     run(*done, caf::make_error(error_code::invalid_request,
-                               "ticket " + std::to_string(ticket)
-                                 + " belongs to an ingest, got a query's answer (a bug)"));
+                               "ticket " + std::to_string(ticket) + " got " + kind
+                                 + " answer that belongs to another kind of call (a bug)"));
+}
+
+void ticket_registry::answer(std::uint64_t ticket, caf::expected<recommendations> result) {
+  deliver<query_done>(ticket, std::move(result), "a query's");
 }
 
 void ticket_registry::answer(std::uint64_t ticket, caf::expected<ingest_result> result) {
-  auto done = take(ticket);
-  if (!done)
-    return;
-  if (auto* f = std::get_if<ingest_done>(&*done))
-    (*f)(std::move(result));
-  else
-    run(*done, caf::make_error(error_code::invalid_request,
-                               "ticket " + std::to_string(ticket)
-                                 + " belongs to a query, got an ingest's answer (a bug)"));
+  deliver<ingest_done>(ticket, std::move(result), "an ingest's");
 }
 
 void ticket_registry::run(callback& done, const caf::error& err) {

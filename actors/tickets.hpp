@@ -17,6 +17,7 @@
 #pragma once
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cstdint>
 #include <functional>
@@ -69,6 +70,21 @@ class reply_to {
   std::uint64_t ticket_ = 0;
 };
 
+/// The reply to a call sent with `ticket` (no requester): the sink under the
+/// ticket; nullopt, logged as an error naming `who`, when the topology has no
+/// sink (only the embedding API sends such calls, and it sets one).
+template <class T>
+std::optional<reply_to<T>> ticketed(const std::shared_ptr<reply_sink>& sink, std::uint64_t ticket,
+                                    const char* who) {
+  if (!sink) {
+    spdlog::error("{}: call {} came without a requester and this topology has no reply sink "
+                  "(topology_context::sink); dropped",
+                  who, ticket);
+    return std::nullopt;
+  }
+  return reply_to<T>{sink, ticket};
+}
+
 /// The tickets of calls in flight, with one deadline (`timeout` after the
 /// call). Thread-safe. Each ticket's callback runs exactly once: with the
 /// actor's answer, with shard_unavailable at its deadline, or with the error
@@ -107,6 +123,9 @@ class ticket_registry final : public reply_sink {
   /// Removes `ticket` and returns its callback (empty if already answered).
   std::optional<callback> take(std::uint64_t ticket);
   static void run(callback& done, const caf::error& err);
+  /// Runs `ticket`'s callback (of type Done) with `result`, if still pending.
+  template <class Done, class T>
+  void deliver(std::uint64_t ticket, caf::expected<T> result, const char* kind);
 
   caf::timespan timeout_;
   caf::actor_clock& clock_;
