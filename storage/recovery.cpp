@@ -25,8 +25,8 @@ void check_identity(const recovery_options& opts) {
   if (!fs::exists(path, ec)) {
     std::string payload;
     writer w{payload};
-    w.put(opts.profile_shards);
-    w.put(opts.item_shards);
+    w.value(opts.profile_shards);
+    w.value(opts.item_shards);
     write_framed_file(path, blob_kind::identity, payload, true);
     return;
   }
@@ -101,13 +101,13 @@ std::string encode_profile_snapshot(std::uint64_t seq, const engine::profile_sto
                                     const engine::dedup_window& window) {
   std::string out;
   writer w{out};
-  w.put(seq);
+  w.value(seq);
   std::string blob;
   window.save(blob);
-  w.put_str(blob);
+  w.str(blob);
   blob.clear();
   store.save(blob);
-  w.put(static_cast<std::uint64_t>(blob.size()));
+  w.value(static_cast<std::uint64_t>(blob.size()));
   out.append(blob);
   return out;
 }
@@ -117,10 +117,11 @@ std::uint64_t decode_profile_snapshot(std::string_view bytes, engine::profile_st
   try {
     reader r{bytes};
     auto seq = r.get<std::uint64_t>();
-    auto wblob = r.get_str();
+    std::string wblob;
+    r.str(wblob);
     window.load(wblob);
     auto n = r.get<std::uint64_t>();
-    store.load(r.get_bytes(n));
+    store.load(r.raw(n));
     if (!r.done())
       throw corrupt("trailing bytes");
     return seq;
@@ -133,12 +134,12 @@ std::string encode_item_snapshot(const std::vector<std::uint64_t>& applied,
                                  const engine::item_model& model) {
   std::string out;
   writer w{out};
-  w.put(static_cast<std::uint32_t>(applied.size()));
+  w.value(static_cast<std::uint32_t>(applied.size()));
   for (auto s : applied)
-    w.put(s);
+    w.value(s);
   std::string blob;
   model.save(blob);
-  w.put(static_cast<std::uint64_t>(blob.size()));
+  w.value(static_cast<std::uint64_t>(blob.size()));
   out.append(blob);
   return out;
 }
@@ -154,7 +155,7 @@ std::vector<std::uint64_t> decode_item_snapshot(std::string_view bytes,
     for (auto& s : applied)
       s = r.get<std::uint64_t>();
     auto len = r.get<std::uint64_t>();
-    model.load(r.get_bytes(len));
+    model.load(r.raw(len));
     if (!r.done())
       throw corrupt("trailing bytes");
     return applied;

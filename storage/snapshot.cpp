@@ -52,11 +52,11 @@ void write_framed_file(const std::string& path, blob_kind kind, std::string_view
                        bool sync) {
   std::string header(file_magic, sizeof file_magic);
   writer w{header};
-  w.put(snapshot_format_version);
-  w.put(static_cast<std::uint32_t>(kind));
-  w.put(static_cast<std::uint64_t>(payload.size()));
-  w.put(crc32(payload));
-  w.put(crc32(std::string_view{header}.substr(0, 28)));
+  w.value(snapshot_format_version);
+  w.value(static_cast<std::uint32_t>(kind));
+  w.value(static_cast<std::uint64_t>(payload.size()));
+  w.value(crc32(payload));
+  w.value(crc32(std::string_view{header}.substr(0, 28)));
   const auto tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
@@ -123,19 +123,19 @@ namespace {
 std::string encode_manifest(const checkpoint_manifest& m) {
   std::string out;
   writer w{out};
-  w.put(m.id);
-  w.put(m.created_ms);
-  w.put(m.profile_shards);
-  w.put(m.item_shards);
+  w.value(m.id);
+  w.value(m.created_ms);
+  w.value(m.profile_shards);
+  w.value(m.item_shards);
   for (auto s : m.profile_seq)
-    w.put(s);
+    w.value(s);
   for (auto& v : m.item_applied)
     for (auto s : v)
-      w.put(s);
-  w.put(m.meta_seq);
-  w.put(m.events_applied);
-  w.put(m.users);
-  w.put(m.items);
+      w.value(s);
+  w.value(m.meta_seq);
+  w.value(m.events_applied);
+  w.value(m.users);
+  w.value(m.items);
   return out;
 }
 

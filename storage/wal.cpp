@@ -76,10 +76,10 @@ void frame_record(const log_record& r, std::string& out) {
   const auto start = out.size();
   out.append(record_header, '\0');
   writer w{out};
-  w.put(static_cast<std::uint8_t>(r.kind));
-  w.put(r.stream);
-  w.put(r.seq);
-  w.put(r.time_ms);
+  w.value(static_cast<std::uint8_t>(r.kind));
+  w.value(r.stream);
+  w.value(r.seq);
+  w.value(r.time_ms);
   out.append(r.payload);
   const auto body_len = static_cast<std::uint32_t>(out.size() - start - record_header);
   const auto crc = crc32(std::string_view{out}.substr(start + record_header, body_len));
@@ -132,8 +132,8 @@ void wal::open_segment() {
   }
   std::string header(segment_magic, sizeof segment_magic);
   writer w{header};
-  w.put(segment_version);
-  w.put(std::uint32_t{0});
+  w.value(segment_version);
+  w.value(std::uint32_t{0});
   int rc = write_all(*ops_, fd, header.data(), header.size());
   if (rc == 0 && opts_.sync == sync_policy::fsync)
     rc = ops_->sync(fd) == 0 ? 0 : errno;
