@@ -72,10 +72,10 @@ class writer {
     out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
   }
   /// Appends the bytes of `s` as a column of chars.
-  void column(const std::string& s, std::uint64_t expected = any_count) {
+  void column(std::string_view s, std::uint64_t expected = any_count) {
     static_cast<void>(expected);
     value(static_cast<std::uint64_t>(s.size()));
-    out_.append(s);
+    out_.append(s.data(), s.size());
   }
   /// Appends `b` as one byte, 0 or 1 (`what` names it in read errors).
   void flag(const bool& b, const char* what) {
@@ -134,11 +134,17 @@ class reader {
   }
   /// Reads a u32 length and that many bytes; throws if longer than max_len.
   void str(std::string& s, std::size_t max_len = default_max_string) {
+    std::string_view v;
+    str(v, max_len);
+    s.assign(v);
+  }
+  /// The same, as a view into the input (no copy).
+  void str(std::string_view& s, std::size_t max_len = default_max_string) {
     const auto n = get<std::uint32_t>();
     if (n > max_len)
       throw decode_error("string of " + std::to_string(n) + " bytes exceeds the limit of " +
                          std::to_string(max_len));
-    s.assign(raw(n));
+    s = raw(n);
   }
   /// Reads a column into `v`; throws unless its count fits in the bytes left
   /// and (unless any_count) equals `expected`.
@@ -152,9 +158,11 @@ class reader {
     pos_ += n * sizeof(T);
   }
   void column(std::string& s, std::uint64_t expected = any_count) {
-    const auto n = column_count(1, expected);
-    s.assign(in_.data() + pos_, n);
-    pos_ += n;
+    s.assign(column_view(expected));
+  }
+  /// Reads a column of chars as a view into the input (no copy).
+  void column(std::string_view& s, std::uint64_t expected = any_count) {
+    s = column_view(expected);
   }
   /// Reads one byte into `b`; throws unless it is 0 or 1.
   void flag(bool& b, const char* what) {
@@ -201,6 +209,12 @@ class reader {
     if (left() < n)
       throw decode_error("truncated: needs " + std::to_string(n) + " more bytes, " +
                          std::to_string(left()) + " left");
+  }
+  std::string_view column_view(std::uint64_t expected) {
+    const auto n = column_count(1, expected);
+    auto v = in_.substr(pos_, n);
+    pos_ += n;
+    return v;
   }
   std::size_t column_count(std::size_t elem_size, std::uint64_t expected) {
     const auto n = get<std::uint64_t>();

@@ -4,10 +4,11 @@
 //
 // A fixed, deterministic state (a reference model fed a fixed event
 // sequence, item metadata, a removal, an erased user and a popular() query;
-// a dedup window fed fixed ids) is saved, and so are fixed event, item
-// metadata, log record, snapshot-framing and manifest payloads. Small
-// payloads are compared as hex; engine blobs by size and XXH3 (hash_id) of
-// their bytes. The constants were computed by the build that introduced this
+// a dedup window fed fixed ids) is saved, and so are fixed event and item
+// metadata payloads, a log record, a log segment header, a data directory's
+// IDENTITY file, a manifest file and the shard snapshot payloads' framing.
+// Small payloads are compared as hex; engine blobs by size and XXH3
+// (hash_id) of their bytes. The constants were computed by the build that introduced this
 // test (Boost.Serialization archives for the engine blobs, the storage codec
 // for the rest) and must keep passing after any refactor of the codecs.
 //
@@ -307,12 +308,16 @@ constexpr const char* golden_item_meta_payload =
 constexpr const char* golden_log_record =
   "3d000000a3718ddd03ffffffff4d00000000000000404ae7cf8b010000060000006974656d2d3302"
   "00000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
+constexpr const char* golden_segment_header = "525452454357414c0100000000000000";
+constexpr const char* golden_identity_file =
+  "5254524543534e5001000000040000000800000000000000fa77b235c8326dcb0200000003000000";
 constexpr const char* golden_manifest_file =
   "5254524543534e50010000000300000078000000000000003ca5aa7a95df8dab0500000000000000"
   "58a6f4cf8b01000002000000030000000b000000000000000c000000000000000100000000000000"
   "02000000000000000300000000000000040000000000000005000000000000000600000000000000"
   "0900000000000000e80300000000000028000000000000003200000000000000";
-constexpr const char* golden_item_snapshot_prefix = "02000000070000000000000008000000000000008704000000000000";
+constexpr const char* golden_item_snapshot_prefix =
+  "02000000070000000000000008000000000000008704000000000000";
 constexpr const char* golden_profile_snapshot_prefix =
   "2a000000000000004300000052544431010000000200000000000000010000000000000002000000"
   "0000000002000000000000000100000000000000020000000000000003000000000000006162632b"
@@ -354,6 +359,36 @@ TEST(format_golden, log_payloads_are_byte_identical) {
   std::string framed;
   frame_record(r, framed);
   EXPECT_EQ(hex(framed), golden_log_record);
+}
+
+TEST(format_golden, log_segment_header_is_byte_identical) {
+  storage_test::temp_dir tmp;
+  wal_options o;
+  o.dir = (tmp.path() / "wal").string();
+  std::filesystem::create_directories(o.dir);
+  {
+    wal w{o, {}};
+    w.close();
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(o.dir))
+    files.push_back(entry.path());
+  ASSERT_EQ(files.size(), 1u);
+  std::ifstream in{files[0], std::ios::binary};
+  const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(hex(file), golden_segment_header);
+}
+
+TEST(format_golden, identity_file_is_byte_identical) {
+  storage_test::temp_dir tmp;
+  recovery_options opts;
+  opts.data_dir = tmp.data_dir();
+  opts.profile_shards = 2;
+  opts.item_shards = 3;
+  recover(opts);
+  std::ifstream in{opts.data_dir + "/IDENTITY", std::ios::binary};
+  const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(hex(file), golden_identity_file);
 }
 
 TEST(format_golden, snapshot_files_are_byte_identical) {
