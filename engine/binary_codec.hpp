@@ -14,8 +14,10 @@
 // (`template <class A> void fields(A& a)`), that both a writer and a reader
 // run: the writer's methods take the fields by const reference and append
 // them, the reader's take them by reference and fill them. `A::loading` tells
-// the two apart where a field list must (sizes of nested sequences). Checks
-// that only loading needs (sums, ranges, finiteness) run after the read.
+// the two apart where a field list must (sizes of nested sequences). The
+// reader checks what the encoding itself implies (bytes left, expected column
+// counts, string limits, flag and enum ranges); checks of meaning that only
+// loading needs (sums, ranges, finiteness) run after the read.
 //
 // The reader never trusts its input: every read checks the bytes left first
 // (a count is checked before anything is allocated) and throws decode_error,
@@ -100,10 +102,6 @@ class writer {
     for (const auto& x : v)
       each(x);
   }
-  /// Appends `bytes` as they are (no length).
-  void raw(std::string_view bytes) { out_.append(bytes.data(), bytes.size()); }
-
-  std::string& bytes() noexcept { return out_; }
 
  private:
   std::string& out_;

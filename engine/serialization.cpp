@@ -582,6 +582,14 @@ struct item_model_head {
     a.value(prunes);
     a.value(collisions);
   }
+  /// After a read: decay states and the latest time in range (load() checks
+  /// the shard against the model's).
+  void check() const {
+    if (!cooc.valid() || !trend.valid())
+      fail("bad decay state");
+    if (latest_ts > max_landmark || latest_ts < -max_landmark)
+      fail("bad latest timestamp");
+  }
 };
 
 /// What follows the row blocks: the creation index, the popular cache.
@@ -687,10 +695,7 @@ void item_model::load(std::string_view bytes) {
                                + std::to_string(head.shard) + "/" + std::to_string(head.shards)
                                + " cannot be loaded into shard " + std::to_string(shard_) + "/"
                                + std::to_string(shards_));
-    if (!head.cooc.valid() || !head.trend.valid())
-      fail("bad decay state");
-    if (head.latest_ts > max_landmark || head.latest_ts < -max_landmark)
-      fail("bad latest timestamp");
+    head.check();
     auto decay = [](const decay_state& d) {
       forward_decay out;
       out.lambda_ = d.lambda;
