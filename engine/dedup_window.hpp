@@ -51,8 +51,8 @@ class dedup_window {
   /// Returns the approximate heap bytes held.
   std::size_t memory_bytes() const noexcept;
 
-  /// Appends a snapshot of the remembered ids and their times to `out` (a
-  /// Boost binary archive without Boost's header; the limits are not
+  /// Appends a snapshot of the remembered ids and their times to `out`
+  /// (columns in the codec of engine/binary_codec.hpp; the limits are not
   /// included). Throws only std::bad_alloc (`out` may then hold part of a
   /// snapshot). Defined in serialization.cpp.
   void save(std::string& out) const;

@@ -143,9 +143,9 @@ class item_model {
   /// Appends a snapshot of the whole state to `out`: items, rows, the
   /// creation index, both decay states, counters and the popular cache (so
   /// popular() answers after load() exactly as it would have), plus shard()
-  /// and shards() to check on load; the config is not included. A Boost
-  /// binary archive without Boost's header, in native byte order: read it back
-  /// with load() of the same build. Throws only std::bad_alloc (`out` may
+  /// and shards() to check on load; the config is not included. Columns
+  /// in the codec of engine/binary_codec.hpp, in native byte order: read it
+  /// back with load() of the same build. Throws only std::bad_alloc (`out` may
   /// then hold part of a snapshot). Defined in serialization.cpp.
   void save(std::string& out) const;
 

@@ -88,9 +88,9 @@ class profile_store {
 
   /// Appends a snapshot of the whole state to `out` (every profile with its
   /// recent list, seen items and counters, free slots, the item name
-  /// dictionary, events_applied()); the config is not included. A Boost
-  /// binary archive without Boost's header, in native byte order: read it back
-  /// with load() of the same build. Throws only std::bad_alloc (`out` may
+  /// dictionary, events_applied()); the config is not included. Columns
+  /// in the codec of engine/binary_codec.hpp, in native byte order: read it
+  /// back with load() of the same build. Throws only std::bad_alloc (`out` may
   /// then hold part of a snapshot). Defined in serialization.cpp.
   void save(std::string& out) const;
 

@@ -1,21 +1,28 @@
-// Snapshots of per-shard engine state with Boost.Serialization binary
-// archives: save() and load() of profile_store, item_model and dedup_window.
-// All Boost.Serialization code of the engine lives in this file.
+// Snapshots of per-shard engine state: save() and load() of profile_store,
+// item_model and dedup_window, written and read with the codec of
+// engine/binary_codec.hpp.
 //
-// Format of one blob (no Boost header: the caller frames its files with its
+// Format of one blob (no codec header: the caller frames its files with its
 // own magic, version and checksum):
 //
 //   u32 tag (which object)   u32 format version   fields and columns ...
 //
-// A column is a u64 count followed by the elements as one raw array
-// (make_array on a binary archive: one memcpy, not a call per element), so
-// state is written column-wise: one column per field. Large tables (profile
-// slots, items, rows) are written in blocks of a few thousand records, each
-// block a set of columns, so that save() gathers into small reused buffers
-// rather than copying the whole state once more. Strings are a column of u64
-// lengths plus one column of all their bytes. Byte order and float layout
-// are the machine's: a snapshot is read back by the same build on the same
-// kind of machine. The layout of each object is drawn above its save().
+// A column is a u64 count followed by the elements as one raw array (one
+// memcpy, not a call per element), so state is written column-wise: one
+// column per field. Large tables (profile slots, items, rows) are written in
+// blocks of a few thousand records, each block a set of columns, so that
+// save() gathers into small reused buffers rather than copying the whole
+// state once more. Strings are a column of u64 lengths plus one column of all
+// their bytes. Byte order and float layout are the machine's: a snapshot is
+// read back by the same build on the same kind of machine. The layout of each
+// object is drawn above its save(). The bytes are exactly those of the
+// Boost.Serialization binary archives (no header) that earlier builds wrote;
+// tests/storage/format_golden_test.cpp holds them to it.
+//
+// Each part of a blob (a block of profile slots, items or rows, the fields
+// around them) is a struct that lists its fields once, in fields(), which
+// save() runs with a codec::writer and load() with a codec::reader; what
+// only loading needs is checked after the read, in the struct's check().
 //
 // load() never trusts the blob. A count is checked against the bytes left
 // before anything is allocated; sums of per-record counts must equal their
@@ -29,11 +36,6 @@
 // the saved object's. Nothing observable depends on it: every ranking breaks
 // ties by key (better()), row pruning keeps a set defined by that order, and
 // candidate sums are accumulated in query order.
-#include <boost/archive/archive_exception.hpp>
-#include <boost/archive/binary_iarchive.hpp>
-#include <boost/archive/binary_oarchive.hpp>
-#include <boost/serialization/array_wrapper.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -42,11 +44,11 @@
 #include <memory>
 #include <set>
 #include <stdexcept>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/binary_codec.hpp"
 #include "engine/dedup_window.hpp"
 #include "engine/item_model.hpp"
 #include "engine/profile_store.hpp"
@@ -54,43 +56,75 @@
 namespace rtrec::engine {
 namespace {
 
-constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
+using codec::any_count;
+using codec::reader;
+using codec::writer;
+
 constexpr std::uint32_t format_version = 1;
 constexpr std::uint32_t profile_store_tag = 0x31505452;  // "RTP1"
 constexpr std::uint32_t item_model_tag = 0x31495452;     // "RTI1"
 constexpr std::uint32_t dedup_window_tag = 0x31445452;   // "RTD1"
 
-/// Output buffer that appends to a std::string (no intermediate copy).
-class append_buf final : public std::streambuf {
- public:
-  explicit append_buf(std::string& out) : out_(out) {}
+/// Rejects the blob: guarded_load() names the object and "malformed snapshot".
+[[noreturn]] void fail(const std::string& why) { throw codec::decode_error(why); }
 
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    out_.append(s, static_cast<std::size_t>(n));
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof()))
-      out_.push_back(traits_type::to_char_type(c));
-    return traits_type::not_eof(c);
-  }
+/// u32 tag (which object), u32 format version.
+struct blob_header {
+  std::uint32_t tag = 0;
+  std::uint32_t version = format_version;
 
- private:
-  std::string& out_;
+  template <class A>
+  void fields(A& a) {
+    a.value(tag);
+    a.value(version);
+  }
 };
 
-/// Input buffer over bytes it does not own and never writes.
-class view_buf final : public std::streambuf {
- public:
-  explicit view_buf(std::string_view bytes) {
-    char* begin = const_cast<char*>(bytes.data());  // the get area is only read
-    setg(begin, begin, begin + bytes.size());
-  }
-  std::size_t remaining() const noexcept { return static_cast<std::size_t>(egptr() - gptr()); }
-};
+void save_header(writer& w, std::uint32_t tag) {
+  blob_header h{tag, format_version};
+  h.fields(w);
+}
 
-/// Strings as one column of lengths and one of all their bytes.
+void load_header(reader& r, std::uint32_t tag) {
+  if (r.done())
+    fail("empty input");
+  blob_header h;
+  h.fields(r);
+  if (h.tag != tag)
+    fail("not this kind of snapshot (tag mismatch)");
+  if (h.version != format_version)
+    fail("unsupported format version " + std::to_string(h.version));
+}
+
+void expect_end(const reader& r) {
+  if (!r.done())
+    fail(std::to_string(r.left()) + " bytes after the end of the state");
+}
+
+/// Returns the sum of `counts`, failing if it overflows or differs from `total`.
+std::uint64_t checked_sum(const std::vector<std::uint64_t>& counts, std::uint64_t total,
+                          const char* what) {
+  std::uint64_t sum = 0;
+  for (auto n : counts) {
+    if (n > total - sum)
+      fail(std::string{what} + " counts exceed their column");
+    sum += n;
+  }
+  if (sum != total)
+    fail(std::string{what} + " counts do not match their column");
+  return sum;
+}
+
+/// Fails unless every value is finite (events never produce NaN or infinity,
+/// and the rankings need values that compare consistently).
+template <class T>
+void check_finite(const std::vector<T>& v, const char* what) {
+  for (auto x : v)
+    if (!std::isfinite(x))
+      fail(std::string{"non-finite "} + what);
+}
+
+/// Strings as one column of u64 lengths and one column of all their bytes.
 struct string_column {
   std::vector<std::uint64_t> lengths;
   std::string bytes;
@@ -100,10 +134,30 @@ struct string_column {
     bytes.append(s);
   }
   std::size_t size() const noexcept { return lengths.size(); }
+  void clear() noexcept {
+    lengths.clear();
+    bytes.clear();
+  }
+  /// `n`: how many strings a reader must find (any_count: any).
+  template <class A>
+  void fields(A& a, std::uint64_t n) {
+    a.column(lengths, n);
+    a.column(bytes);
+  }
+  /// After a read: the lengths must add up to the bytes.
+  void check() const {
+    std::uint64_t sum = 0;
+    for (auto len : lengths) {
+      if (len > bytes.size() - sum)
+        fail("string lengths exceed their bytes");
+      sum += len;
+    }
+    if (sum != bytes.size())
+      fail("string lengths do not match their bytes");
+  }
 };
 
-/// Walks a loaded string_column in order (lengths already checked to sum to
-/// bytes.size()).
+/// Walks a loaded string_column in order (after its check()).
 class string_cursor {
  public:
   explicit string_cursor(const string_column& c) : c_(c) {}
@@ -119,143 +173,15 @@ class string_cursor {
   std::size_t offset_ = 0;
 };
 
-class writer {
- public:
-  explicit writer(std::string& out) : buf_(out), ar_(buf_, archive_flags) {}
-
-  template <class T>
-  void value(const T& v) {
-    ar_ << v;
-  }
-  template <class T>
-  void column(const T* data, std::size_t n) {
-    value(static_cast<std::uint64_t>(n));
-    if (n > 0)
-      ar_ << boost::serialization::make_array(data, n);
-  }
-  template <class T>
-  void column(const std::vector<T>& v) {
-    column(v.data(), v.size());
-  }
-  void strings(const string_column& s) {
-    column(s.lengths);
-    column(s.bytes.data(), s.bytes.size());
-  }
-  void header(std::uint32_t tag) {
-    value(tag);
-    value(format_version);
-  }
-
- private:
-  append_buf buf_;
-  boost::archive::binary_oarchive ar_;
-};
-
-class reader {
- public:
-  reader(std::string_view bytes, const char* what)
-    : buf_(bytes), ar_(buf_, archive_flags), what_(what) {}
-
-  [[noreturn]] void fail(const std::string& why) const {
-    throw std::runtime_error(std::string{what_} + ": malformed snapshot: " + why);
-  }
-
-  template <class T>
-  T value() {
-    if (buf_.remaining() < sizeof(T))
-      fail("truncated");
-    T v{};
-    ar_ >> v;
-    return v;
-  }
-  /// Reads a column; `expected` (if not npos) is the count it must have.
-  template <class T>
-  void column(std::vector<T>& v, std::uint64_t expected = npos) {
-    const auto n = value<std::uint64_t>();
-    check_count(n, sizeof(T), expected);
-    v.resize(static_cast<std::size_t>(n));
-    if (n > 0)
-      ar_ >> boost::serialization::make_array(v.data(), v.size());
-  }
-  void strings(string_column& s, std::uint64_t expected = npos) {
-    column(s.lengths, expected);
-    const auto n = value<std::uint64_t>();
-    check_count(n, 1, npos);
-    std::uint64_t sum = 0;
-    for (auto len : s.lengths) {
-      if (len > n - sum)
-        fail("string lengths exceed their bytes");
-      sum += len;
-    }
-    if (sum != n)
-      fail("string lengths do not match their bytes");
-    s.bytes.resize(static_cast<std::size_t>(n));
-    if (n > 0)
-      ar_ >> boost::serialization::make_array(s.bytes.data(), s.bytes.size());
-  }
-  void header(std::uint32_t tag) {
-    if (buf_.remaining() == 0)
-      fail("empty input");
-    if (value<std::uint32_t>() != tag)
-      fail("not this kind of snapshot (tag mismatch)");
-    if (const auto v = value<std::uint32_t>(); v != format_version)
-      fail("unsupported format version " + std::to_string(v));
-  }
-  void expect_end() const {
-    if (buf_.remaining() != 0)
-      fail(std::to_string(buf_.remaining()) + " bytes after the end of the state");
-  }
-
-  std::size_t remaining() const noexcept { return buf_.remaining(); }
-
-  static constexpr std::uint64_t npos = ~std::uint64_t{0};
-
- private:
-  void check_count(std::uint64_t n, std::size_t elem_size, std::uint64_t expected) const {
-    if (n > buf_.remaining() / elem_size)
-      fail("truncated (a column is longer than the bytes left)");
-    if (expected != npos && n != expected)
-      fail("column of " + std::to_string(n) + " entries where " + std::to_string(expected)
-           + " were expected");
-  }
-
-  view_buf buf_;
-  boost::archive::binary_iarchive ar_;
-  const char* what_;
-};
-
-/// Returns the sum of `counts`, failing if it overflows or differs from `total`.
-std::uint64_t checked_sum(const reader& r, const std::vector<std::uint64_t>& counts,
-                          std::uint64_t total, const char* what) {
-  std::uint64_t sum = 0;
-  for (auto n : counts) {
-    if (n > total - sum)
-      r.fail(std::string{what} + " counts exceed their column");
-    sum += n;
-  }
-  if (sum != total)
-    r.fail(std::string{what} + " counts do not match their column");
-  return sum;
-}
-
-/// Fails unless every value is finite (events never produce NaN or infinity,
-/// and the rankings need values that compare consistently).
-template <class T>
-void check_finite(const reader& r, const std::vector<T>& v, const char* what) {
-  for (auto x : v)
-    if (!std::isfinite(x))
-      r.fail(std::string{"non-finite "} + what);
-}
-
 /// Runs `body`, turning any failure into std::runtime_error prefixed by `what`.
 template <class F>
 void guarded_load(const char* what, F&& body) {
   try {
     body();
+  } catch (const codec::decode_error& e) {
+    throw std::runtime_error(std::string{what} + ": malformed snapshot: " + e.what());
   } catch (const std::runtime_error&) {
     throw;
-  } catch (const boost::archive::archive_exception& e) {
-    throw std::runtime_error(std::string{what} + ": malformed snapshot: " + e.what());
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string{what} + ": cannot load snapshot: " + e.what());
   }
@@ -290,9 +216,9 @@ struct profile_block {
   std::vector<float> r_weight;
   std::vector<std::uint8_t> r_type;
 
+  std::size_t size() const noexcept { return events.size(); }
   void clear() {
-    ids.lengths.clear();
-    ids.bytes.clear();
+    ids.clear();
     for (auto* v : {&events, &recent_n, &seen_n, &seen_head})
       v->clear();
     indexed.clear();
@@ -317,35 +243,49 @@ struct profile_block {
     }
     seen.insert(seen.end(), p.seen_order.begin(), p.seen_order.end());
   }
-  void write(writer& w) const {
-    w.strings(ids);
-    w.column(events);
-    w.column(recent_n);
-    w.column(seen_n);
-    w.column(seen_head);
-    w.column(indexed);
-    w.column(r_item);
-    w.column(r_ts);
-    w.column(r_weight);
-    w.column(r_type);
-    w.column(seen);
+  /// The block's columns; `slots`: how many profiles it holds.
+  template <class A>
+  void fields(A& a, std::uint64_t slots) {
+    ids.fields(a, slots);
+    a.column(events, slots);
+    a.column(recent_n, slots);
+    a.column(seen_n, slots);
+    a.column(seen_head, slots);
+    a.column(indexed, slots);
+    a.column(r_item);
+    a.column(r_ts, r_item.size());
+    a.column(r_weight, r_item.size());
+    a.column(r_type, r_item.size());
+    a.column(seen);
   }
-  void read(reader& r, std::uint64_t slots) {
-    r.strings(ids, slots);
-    r.column(events, slots);
-    r.column(recent_n, slots);
-    r.column(seen_n, slots);
-    r.column(seen_head, slots);
-    r.column(indexed, slots);
-    r.column(r_item);
-    const auto recent_total = checked_sum(r, recent_n, r_item.size(), "recent");
-    r.column(r_ts, recent_total);
-    r.column(r_weight, recent_total);
-    r.column(r_type, recent_total);
-    check_finite(r, r_weight, "recent weight");
-    r.column(seen);
-    checked_sum(r, seen_n, seen.size(), "seen");
+  /// After a read: per-profile counts add up to their columns, weights finite.
+  void check() const {
+    ids.check();
+    checked_sum(recent_n, r_item.size(), "recent");
+    check_finite(r_weight, "recent weight");
+    checked_sum(seen_n, seen.size(), "seen");
   }
+};
+
+/// What precedes the profile blocks.
+struct profile_store_head {
+  std::uint32_t slots = 0;
+  std::uint64_t events_applied = 0;
+  std::vector<std::uint32_t> free_slots;
+  std::vector<key_t> name_keys;
+  string_column names;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(slots);
+    a.value(events_applied);
+    a.column(free_slots);
+    a.column(name_keys);
+    names.fields(a, name_keys.size());
+  }
+  /// After a read: the names fill their bytes (load() checks them against
+  /// their keys and the slots as it builds the store).
+  void check() const { names.check(); }
 };
 
 /// Fewest bytes one slot takes in a block (id length, four counters, a flag).
@@ -355,17 +295,19 @@ constexpr std::size_t min_slot_bytes = 5 * sizeof(std::uint64_t) + 1;
 
 void profile_store::save(std::string& out) const {
   const std::uint32_t slots = slots_used_;
-  std::vector<key_t> name_keys;
-  string_column names;
-  name_keys.reserve(item_names_.size());
-  names.lengths.reserve(item_names_.size());
+  profile_store_head head;
+  head.slots = slots;
+  head.events_applied = events_applied_;
+  head.free_slots = free_slots_;
+  head.name_keys.reserve(item_names_.size());
+  head.names.lengths.reserve(item_names_.size());
   for (const auto& [k, name] : item_names_) {
-    name_keys.push_back(k);
-    names.add(name);
+    head.name_keys.push_back(k);
+    head.names.add(name);
   }
   // Reserve the output once (a guess from the configured bounds is too
   // coarse; this pass reads only the vector sizes).
-  std::size_t bytes = 256 + names.bytes.size() + name_keys.size() * 16
+  std::size_t bytes = 256 + head.names.bytes.size() + head.name_keys.size() * 16
                       + free_slots_.size() * sizeof(std::uint32_t)
                       + std::size_t{slots} * (min_slot_bytes + 16);
   for (std::uint32_t s = 0; s < slots; ++s) {
@@ -376,53 +318,46 @@ void profile_store::save(std::string& out) const {
   out.reserve(out.size() + bytes);
 
   writer w{out};
-  w.header(profile_store_tag);
-  w.value(slots);
-  w.value(events_applied_);
-  w.column(free_slots_);
-  w.column(name_keys);
-  w.strings(names);
+  save_header(w, profile_store_tag);
+  head.fields(w);
   profile_block block;
   for (std::uint64_t begin = 0; begin < slots; begin += chunk_size) {
     const auto end = std::min<std::uint64_t>(slots, begin + chunk_size);
     block.clear();
     for (auto s = begin; s < end; ++s)
       block.add(profile_at(static_cast<std::uint32_t>(s)));
-    block.write(w);
+    block.fields(w, block.size());
   }
 }
 
 void profile_store::load(std::string_view bytes) {
   static constexpr const char* what = "profile_store::load";
   guarded_load(what, [&] {
-    reader r{bytes, what};
-    r.header(profile_store_tag);
-    const auto slots = r.value<std::uint32_t>();
-    const auto events_applied = r.value<std::uint64_t>();
-    std::vector<std::uint32_t> free_slots;
-    r.column(free_slots);
-    std::vector<key_t> name_keys;
-    r.column(name_keys);
-    string_column names;
-    r.strings(names, name_keys.size());
-    if (slots > r.remaining() / min_slot_bytes)
-      r.fail("truncated (more slots than bytes left)");
+    reader r{bytes};
+    load_header(r, profile_store_tag);
+    profile_store_head head;
+    head.fields(r);
+    head.check();
+    const auto slots = head.slots;
+    auto& free_slots = head.free_slots;
+    if (slots > r.left() / min_slot_bytes)
+      fail("truncated (more slots than bytes left)");
 
     std::vector<std::uint8_t> is_free(slots);
     for (auto f : free_slots) {
       if (f >= slots || is_free[f])
-        r.fail("bad free slot list");
+        fail("bad free slot list");
       is_free[f] = 1;
     }
     absl::flat_hash_map<key_t, std::string> item_names;
-    item_names.reserve(name_keys.size());
-    string_cursor name_at{names};
-    for (auto k : name_keys) {
+    item_names.reserve(head.name_keys.size());
+    string_cursor name_at{head.names};
+    for (auto k : head.name_keys) {
       const auto name = name_at.next();
       if (hash_id(name) != k)
-        r.fail("an item name does not match its key");
+        fail("an item name does not match its key");
       if (!item_names.try_emplace(k, name).second)
-        r.fail("duplicate item key in the name dictionary");
+        fail("duplicate item key in the name dictionary");
     }
 
     // Each block fills one chunk, allocated only once its columns were read.
@@ -433,7 +368,8 @@ void profile_store::load(std::string_view bytes) {
     profile_block block;
     for (std::uint64_t begin = 0; begin < slots; begin += chunk_size) {
       const auto end = std::min<std::uint64_t>(slots, begin + chunk_size);
-      block.read(r, end - begin);
+      block.fields(r, end - begin);
+      block.check();
       auto chunk = std::make_unique<user_profile[]>(chunk_size);
       string_cursor id_at{block.ids};
       std::size_t recent_at = 0, seen_at = 0;
@@ -443,7 +379,7 @@ void profile_store::load(std::string_view bytes) {
         if (is_free[s]) {
           if (!id.empty() || block.events[k] != 0 || block.recent_n[k] != 0
               || block.seen_n[k] != 0 || block.seen_head[k] != 0 || block.indexed[k] != 0)
-            r.fail("a free slot holds a profile");
+            fail("a free slot holds a profile");
           continue;
         }
         auto& p = chunk[k];
@@ -452,7 +388,7 @@ void profile_store::load(std::string_view bytes) {
         p.recent.resize(static_cast<std::size_t>(block.recent_n[k]));
         for (auto& e : p.recent) {
           if (block.r_type[recent_at] >= event_type_count)
-            r.fail("bad event type in a recent list");
+            fail("bad event type in a recent list");
           e.item = block.r_item[recent_at];
           e.timestamp = block.r_ts[recent_at];
           e.weight = block.r_weight[recent_at];
@@ -461,29 +397,29 @@ void profile_store::load(std::string_view bytes) {
         }
         const auto n_seen = static_cast<std::size_t>(block.seen_n[k]);
         if (block.seen_head[k] > n_seen)
-          r.fail("seen_head past the end of seen_order");
+          fail("seen_head past the end of seen_order");
         const auto first = block.seen.begin() + static_cast<std::ptrdiff_t>(seen_at);
         p.seen_order.assign(first, first + static_cast<std::ptrdiff_t>(n_seen));
         seen_at += n_seen;
         p.seen_head = static_cast<std::size_t>(block.seen_head[k]);
         if (block.indexed[k] > 1)
-          r.fail("bad seen index flag");
+          fail("bad seen index flag");
         if (block.indexed[k] == 1)
           p.seen_index.insert(p.seen_order.begin() + static_cast<std::ptrdiff_t>(p.seen_head),
                               p.seen_order.end());
         if (!users.try_emplace(hash_id(p.id), s).second)
-          r.fail("two profiles share a user key");
+          fail("two profiles share a user key");
       }
       chunks.push_back(std::move(chunk));
     }
-    r.expect_end();
+    expect_end(r);
 
     chunks_ = std::move(chunks);
     slots_used_ = slots;
     free_slots_ = std::move(free_slots);
     users_ = std::move(users);
     item_names_ = std::move(item_names);
-    events_applied_ = events_applied;
+    events_applied_ = head.events_applied;
   });
 }
 
@@ -514,10 +450,8 @@ struct item_block {
   std::size_t size() const noexcept { return keys.size(); }
   void clear() {
     keys.clear();
-    for (auto* c : {&ids, &categories}) {
-      c->lengths.clear();
-      c->bytes.clear();
-    }
+    ids.clear();
+    categories.clear();
     cat_n.clear();
     events.clear();
     norm.clear();
@@ -539,32 +473,27 @@ struct item_block {
     created.push_back(e.created);
     flags.push_back(static_cast<std::uint8_t>((e.created_by_meta ? 1 : 0) | (e.hidden ? 2 : 0)));
   }
-  void write(writer& w) const {
-    w.column(keys);
-    w.strings(ids);
-    w.column(cat_n);
-    w.strings(categories);
-    w.column(norm);
-    w.column(popularity);
-    w.column(events);
-    w.column(last_ts);
-    w.column(created);
-    w.column(flags);
+  /// The block's columns; `n`: how many items it holds.
+  template <class A>
+  void fields(A& a, std::uint64_t n) {
+    a.column(keys, n);
+    ids.fields(a, n);
+    a.column(cat_n, n);
+    categories.fields(a, any_count);
+    a.column(norm, n);
+    a.column(popularity, n);
+    a.column(events, n);
+    a.column(last_ts, n);
+    a.column(created, n);
+    a.column(flags, n);
   }
-  void read(reader& r, std::uint64_t n) {
-    r.column(keys, n);
-    r.strings(ids, n);
-    r.column(cat_n, n);
-    r.strings(categories);
-    checked_sum(r, cat_n, categories.size(), "category");
-    r.column(norm, n);
-    r.column(popularity, n);
-    r.column(events, n);
-    r.column(last_ts, n);
-    r.column(created, n);
-    r.column(flags, n);
-    check_finite(r, norm, "item norm");
-    check_finite(r, popularity, "item popularity");
+  /// After a read: category counts add up to their column, scores finite.
+  void check() const {
+    ids.check();
+    categories.check();
+    checked_sum(cat_n, categories.size(), "category");
+    check_finite(norm, "item norm");
+    check_finite(popularity, "item popularity");
   }
 };
 
@@ -594,32 +523,102 @@ struct row_block {
       values.push_back(row.weight(e));
     }
   }
-  void write(writer& w) const {
-    w.column(keys);
-    w.column(sizes);
-    w.column(entry_keys);
-    w.column(values);
+  /// The block's columns; `n`: how many rows it holds.
+  template <class A>
+  void fields(A& a, std::uint64_t n) {
+    a.column(keys, n);
+    a.column(sizes, n);
+    a.column(entry_keys);
+    a.column(values, entry_keys.size());
   }
-  void read(reader& r, std::uint64_t n) {
-    r.column(keys, n);
-    r.column(sizes, n);
-    r.column(entry_keys);
-    checked_sum(r, sizes, entry_keys.size(), "row");
-    r.column(values, entry_keys.size());
-    check_finite(r, values, "row value");
+  /// After a read: row sizes add up to the entries, values finite.
+  void check() const {
+    checked_sum(sizes, entry_keys.size(), "row");
+    check_finite(values, "row value");
   }
 };
 
 /// Fewest bytes one row takes in a block (key, size).
 constexpr std::size_t min_row_bytes = 2 * sizeof(std::uint64_t);
 
-void save_decay(writer& w, double lambda, std::int64_t landmark, std::int64_t step,
-                bool started) {
-  w.value(lambda);
-  w.value(landmark);
-  w.value(step);
-  w.value(static_cast<std::uint8_t>(started ? 1 : 0));
-}
+/// A forward_decay's state: f64 lambda, i64 landmark, i64 step, u8 started.
+struct decay_state {
+  double lambda = 0.0;
+  std::int64_t landmark = 0;
+  std::int64_t step = 0;
+  std::uint8_t started = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(lambda);
+    a.value(landmark);
+    a.value(step);
+    a.value(started);
+  }
+  /// After a read: a state forward_decay can run from.
+  bool valid() const noexcept {
+    return std::isfinite(lambda) && lambda >= 0.0 && started <= 1 && !(lambda > 0.0 && step < 1)
+           && landmark <= max_landmark && landmark >= -max_landmark;
+  }
+};
+
+/// What precedes the item blocks.
+struct item_model_head {
+  std::uint32_t shard = 0;
+  std::uint32_t shards = 0;
+  decay_state cooc, trend;
+  std::int64_t latest_ts = 0;
+  std::uint64_t events = 0, pair_updates = 0, prunes = 0, collisions = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(shard);
+    a.value(shards);
+    cooc.fields(a);
+    trend.fields(a);
+    a.value(latest_ts);
+    a.value(events);
+    a.value(pair_updates);
+    a.value(prunes);
+    a.value(collisions);
+  }
+  /// After a read: decay states and the latest time in range (load() checks
+  /// the shard against the model's).
+  void check() const {
+    if (!cooc.valid() || !trend.valid())
+      fail("bad decay state");
+    if (latest_ts > max_landmark || latest_ts < -max_landmark)
+      fail("bad latest timestamp");
+  }
+};
+
+/// What follows the row blocks: the creation index, the popular cache.
+struct item_model_tail {
+  std::vector<std::int64_t> by_created_ts;
+  std::vector<key_t> by_created_key;
+  std::vector<key_t> pop_keys;
+  std::vector<double> pop_scores;
+  std::uint8_t popular_complete = 0;
+  std::uint64_t popular_changes = 0;
+  std::uint8_t popular_valid = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.column(by_created_ts);
+    a.column(by_created_key, by_created_ts.size());
+    a.column(pop_keys);
+    a.column(pop_scores, pop_keys.size());
+    a.value(popular_complete);
+    a.value(popular_changes);
+    a.value(popular_valid);
+  }
+  /// After a read: finite scores, 0/1 flags.
+  void check() const {
+    check_finite(pop_scores, "popular score");
+    if (popular_complete > 1 || popular_valid > 1)
+      fail("bad popular cache flags");
+  }
+};
 
 }  // namespace
 
@@ -631,119 +630,99 @@ void item_model::save(std::string& out) const {
               + rows_.size() * min_row_bytes + entries * 2 * sizeof(std::uint64_t)
               + (by_created_.size() + popular_cache_.size()) * 2 * sizeof(std::uint64_t));
 
+  auto decay = [](const forward_decay& d) {
+    return decay_state{d.lambda_, d.landmark_, d.step_,
+                       static_cast<std::uint8_t>(d.started_ ? 1 : 0)};
+  };
+  item_model_head head{shard_, shards_, decay(cooc_decay_), decay(trend_decay_),
+                       latest_ts_, events_, pair_updates_, prunes_, collisions_};
   writer w{out};
-  w.header(item_model_tag);
-  w.value(shard_);
-  w.value(shards_);
-  save_decay(w, cooc_decay_.lambda_, cooc_decay_.landmark_, cooc_decay_.step_,
-             cooc_decay_.started_);
-  save_decay(w, trend_decay_.lambda_, trend_decay_.landmark_, trend_decay_.step_,
-             trend_decay_.started_);
-  w.value(latest_ts_);
-  w.value(events_);
-  w.value(pair_updates_);
-  w.value(prunes_);
-  w.value(collisions_);
+  save_header(w, item_model_tag);
+  head.fields(w);
 
   w.value(static_cast<std::uint64_t>(items_.size()));
   item_block items;
   for (const auto& [k, e] : items_) {
     items.add(k, e);
     if (items.size() == block_size) {
-      items.write(w);
+      items.fields(w, items.size());
       items.clear();
     }
   }
   if (items.size() > 0)
-    items.write(w);
+    items.fields(w, items.size());
 
   w.value(static_cast<std::uint64_t>(rows_.size()));
   row_block rows;
   for (const auto& [k, r] : rows_) {
     rows.add(k, r, [this](std::uint32_t x) { return records_[x].key; });
     if (rows.size() == block_size) {
-      rows.write(w);
+      rows.fields(w, rows.size());
       rows.clear();
     }
   }
   if (rows.size() > 0)
-    rows.write(w);
+    rows.fields(w, rows.size());
 
-  std::vector<std::int64_t> by_created_ts;
-  std::vector<key_t> by_created_key;
-  by_created_ts.reserve(by_created_.size());
-  by_created_key.reserve(by_created_.size());
+  item_model_tail tail;
+  tail.by_created_ts.reserve(by_created_.size());
+  tail.by_created_key.reserve(by_created_.size());
   for (const auto& [ts, k] : by_created_) {
-    by_created_ts.push_back(ts);
-    by_created_key.push_back(k);
+    tail.by_created_ts.push_back(ts);
+    tail.by_created_key.push_back(k);
   }
-  w.column(by_created_ts);
-  w.column(by_created_key);
-  std::vector<key_t> pop_keys;
-  std::vector<double> pop_scores;
-  pop_keys.reserve(popular_cache_.size());
-  pop_scores.reserve(popular_cache_.size());
+  tail.pop_keys.reserve(popular_cache_.size());
+  tail.pop_scores.reserve(popular_cache_.size());
   for (const auto& s : popular_cache_) {
-    pop_keys.push_back(s.key);
-    pop_scores.push_back(s.score);
+    tail.pop_keys.push_back(s.key);
+    tail.pop_scores.push_back(s.score);
   }
-  w.column(pop_keys);
-  w.column(pop_scores);
-  w.value(static_cast<std::uint8_t>(popular_complete_ ? 1 : 0));
-  w.value(popular_changes_);
-  w.value(static_cast<std::uint8_t>(popular_valid_ ? 1 : 0));
+  tail.popular_complete = popular_complete_ ? 1 : 0;
+  tail.popular_changes = popular_changes_;
+  tail.popular_valid = popular_valid_ ? 1 : 0;
+  tail.fields(w);
 }
 
 void item_model::load(std::string_view bytes) {
   static constexpr const char* what = "item_model::load";
   guarded_load(what, [&] {
-    reader r{bytes, what};
-    r.header(item_model_tag);
-    const auto shard = r.value<std::uint32_t>();
-    const auto shards = r.value<std::uint32_t>();
-    if (shard != shard_ || shards != shards_)
-      throw std::runtime_error(std::string{what} + ": snapshot of shard " + std::to_string(shard)
-                               + "/" + std::to_string(shards) + " cannot be loaded into shard "
-                               + std::to_string(shard_) + "/" + std::to_string(shards_));
-    auto load_decay = [&](forward_decay& d) {
-      d.lambda_ = r.value<double>();
-      d.landmark_ = r.value<std::int64_t>();
-      d.step_ = r.value<std::int64_t>();
-      const auto started = r.value<std::uint8_t>();
-      if (!std::isfinite(d.lambda_) || d.lambda_ < 0.0 || started > 1
-          || (d.lambda_ > 0.0 && d.step_ < 1) || d.landmark_ > max_landmark
-          || d.landmark_ < -max_landmark)
-        r.fail("bad decay state");
-      d.started_ = started == 1;
+    reader r{bytes};
+    load_header(r, item_model_tag);
+    item_model_head head;
+    head.fields(r);
+    if (head.shard != shard_ || head.shards != shards_)
+      throw std::runtime_error(std::string{what} + ": snapshot of shard "
+                               + std::to_string(head.shard) + "/" + std::to_string(head.shards)
+                               + " cannot be loaded into shard " + std::to_string(shard_) + "/"
+                               + std::to_string(shards_));
+    head.check();
+    auto decay = [](const decay_state& d) {
+      forward_decay out;
+      out.lambda_ = d.lambda;
+      out.landmark_ = d.landmark;
+      out.step_ = d.step;
+      out.started_ = d.started == 1;
+      return out;
     };
-    forward_decay cooc, trend;
-    load_decay(cooc);
-    load_decay(trend);
-    const auto latest_ts = r.value<std::int64_t>();
-    if (latest_ts > max_landmark || latest_ts < -max_landmark)
-      r.fail("bad latest timestamp");
-    const auto events_total = r.value<std::uint64_t>();
-    const auto pair_updates = r.value<std::uint64_t>();
-    const auto prunes = r.value<std::uint64_t>();
-    const auto collisions = r.value<std::uint64_t>();
 
-    const auto n_items = r.value<std::uint64_t>();
-    if (n_items > r.remaining() / min_item_bytes)
-      r.fail("truncated (more items than bytes left)");
+    const auto n_items = r.get<std::uint64_t>();
+    if (n_items > r.left() / min_item_bytes)
+      fail("truncated (more items than bytes left)");
     absl::flat_hash_map<key_t, item_entry> items;
     items.reserve(static_cast<std::size_t>(n_items));
     item_block ib;
     for (std::uint64_t left = n_items; left > 0;) {
       const auto n = std::min<std::uint64_t>(left, block_size);
       left -= n;
-      ib.read(r, n);
+      ib.fields(r, n);
+      ib.check();
       string_cursor id_at{ib.ids}, category_at{ib.categories};
       for (std::size_t k = 0; k < n; ++k) {
         if (ib.flags[k] > 3)
-          r.fail("bad item flags");
+          fail("bad item flags");
         auto [it, fresh] = items.try_emplace(ib.keys[k]);
         if (!fresh)
-          r.fail("duplicate item key");
+          fail("duplicate item key");
         auto& e = it->second;
         e.id.assign(id_at.next());
         e.categories.reserve(static_cast<std::size_t>(ib.cat_n[k]));
@@ -759,101 +738,108 @@ void item_model::load(std::string_view bytes) {
       }
     }
 
-    const auto n_rows = r.value<std::uint64_t>();
-    if (n_rows > r.remaining() / min_row_bytes)
-      r.fail("truncated (more rows than bytes left)");
+    const auto n_rows = r.get<std::uint64_t>();
+    if (n_rows > r.left() / min_row_bytes)
+      fail("truncated (more rows than bytes left)");
     absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows;
     rows.reserve(static_cast<std::size_t>(n_rows));
     row_block rb;
     for (std::uint64_t left = n_rows; left > 0;) {
       const auto n = std::min<std::uint64_t>(left, block_size);
       left -= n;
-      rb.read(r, n);
+      rb.fields(r, n);
+      rb.check();
       std::size_t at = 0;
       for (std::size_t k = 0; k < n; ++k) {
         auto [it, fresh] = rows.try_emplace(rb.keys[k]);
         if (!fresh)
-          r.fail("duplicate row key");
+          fail("duplicate row key");
         auto& rw = it->second;
         const auto size = static_cast<std::size_t>(rb.sizes[k]);
         rw.reserve(size);
         for (std::size_t e = 0; e < size; ++e, ++at)
           if (!rw.try_emplace(rb.entry_keys[at], rb.values[at]).second)
-            r.fail("duplicate key in a row");
+            fail("duplicate key in a row");
       }
     }
 
-    std::vector<std::int64_t> by_created_ts;
-    std::vector<key_t> by_created_key;
-    r.column(by_created_ts);
-    r.column(by_created_key, by_created_ts.size());
-    std::vector<key_t> pop_keys;
-    std::vector<double> pop_scores;
-    r.column(pop_keys);
-    r.column(pop_scores, pop_keys.size());
-    check_finite(r, pop_scores, "popular score");
-    const auto popular_complete = r.value<std::uint8_t>();
-    const auto popular_changes = r.value<std::uint64_t>();
-    const auto popular_valid = r.value<std::uint8_t>();
-    r.expect_end();
-    if (popular_complete > 1 || popular_valid > 1)
-      r.fail("bad popular cache flags");
+    item_model_tail tail;
+    tail.fields(r);
+    expect_end(r);
+    tail.check();
 
     std::set<std::pair<std::int64_t, key_t>> by_created;
-    for (std::size_t k = 0; k < by_created_ts.size(); ++k)
-      by_created.emplace_hint(by_created.end(), by_created_ts[k], by_created_key[k]);
-    std::vector<scored> popular_cache(pop_keys.size());
-    for (std::size_t k = 0; k < pop_keys.size(); ++k)
-      popular_cache[k] = {pop_keys[k], pop_scores[k]};
+    for (std::size_t k = 0; k < tail.by_created_ts.size(); ++k)
+      by_created.emplace_hint(by_created.end(), tail.by_created_ts[k], tail.by_created_key[k]);
+    std::vector<scored> popular_cache(tail.pop_keys.size());
+    for (std::size_t k = 0; k < tail.pop_keys.size(); ++k)
+      popular_cache[k] = {tail.pop_keys[k], tail.pop_scores[k]};
 
-    cooc_decay_ = cooc;
-    trend_decay_ = trend;
-    latest_ts_ = latest_ts;
-    events_ = events_total;
-    pair_updates_ = pair_updates;
-    prunes_ = prunes;
-    collisions_ = collisions;
+    cooc_decay_ = decay(head.cooc);
+    trend_decay_ = decay(head.trend);
+    latest_ts_ = head.latest_ts;
+    events_ = head.events;
+    pair_updates_ = head.pair_updates;
+    prunes_ = head.prunes;
+    collisions_ = head.collisions;
     items_ = std::move(items);
     rebuild_records(std::move(rows));
     by_created_ = std::move(by_created);
     popular_cache_ = std::move(popular_cache);
-    popular_complete_ = popular_complete == 1;
-    popular_changes_ = popular_changes;
-    popular_valid_ = popular_valid == 1;
+    popular_complete_ = tail.popular_complete == 1;
+    popular_changes_ = tail.popular_changes;
+    popular_valid_ = tail.popular_valid == 1;
   });
 }
 
 // -- dedup_window -------------------------------------------------------------
+//
+//   [times] [ids]   (oldest first)
 
-void dedup_window::save(std::string& out) const {
+namespace {
+
+struct dedup_columns {
   std::vector<std::int64_t> times;
   string_column ids;
-  times.reserve(order_.size());
-  ids.lengths.reserve(order_.size());
-  for (const auto& e : order_) {
-    times.push_back(e.time);
-    ids.add(e.id);
+
+  template <class A>
+  void fields(A& a) {
+    a.column(times);
+    ids.fields(a, times.size());
   }
-  out.reserve(out.size() + 64 + ids.bytes.size() + order_.size() * 2 * sizeof(std::uint64_t));
+  /// After a read: the ids fill their bytes (load() checks each id).
+  void check() const { ids.check(); }
+};
+
+}  // namespace
+
+void dedup_window::save(std::string& out) const {
+  dedup_columns c;
+  c.times.reserve(order_.size());
+  c.ids.lengths.reserve(order_.size());
+  for (const auto& e : order_) {
+    c.times.push_back(e.time);
+    c.ids.add(e.id);
+  }
+  out.reserve(out.size() + 64 + c.ids.bytes.size() + order_.size() * 2 * sizeof(std::uint64_t));
   writer w{out};
-  w.header(dedup_window_tag);
-  w.column(times);
-  w.strings(ids);
+  save_header(w, dedup_window_tag);
+  c.fields(w);
 }
 
 void dedup_window::load(std::string_view bytes) {
   static constexpr const char* what = "dedup_window::load";
   guarded_load(what, [&] {
-    reader r{bytes, what};
-    r.header(dedup_window_tag);
-    std::vector<std::int64_t> times;
-    r.column(times);
-    string_column ids;
-    r.strings(ids, times.size());
-    r.expect_end();
+    reader r{bytes};
+    load_header(r, dedup_window_tag);
+    dedup_columns c;
+    c.fields(r);
+    expect_end(r);
+    c.check();
+    const auto& times = c.times;
 
     std::deque<entry> order;
-    string_cursor id_at{ids};
+    string_cursor id_at{c.ids};
     absl::flat_hash_set<std::string_view> seen;
     seen.reserve(times.size());
     // Keep the newest max_ids_ (validating all of them).
@@ -861,9 +847,9 @@ void dedup_window::load(std::string_view bytes) {
     for (std::size_t k = 0; k < times.size(); ++k) {
       const auto id = id_at.next();
       if (id.empty())
-        r.fail("empty id");
+        fail("empty id");
       if (!seen.insert(id).second)
-        r.fail("duplicate id");
+        fail("duplicate id");
       if (k >= skip)
         order.push_back({std::string{id}, times[k]});
     }

@@ -1,41 +1,54 @@
+// The event-batch and item-metadata log payloads, each declared once as a
+// field list that encoding and decoding both run, and CRC-32.
 #include "storage/codec.hpp"
 
 #include <boost/crc.hpp>
 
 namespace rtrec::storage {
+namespace {
+
+/// Longest id or category a decoder accepts.
+constexpr std::size_t max_field = std::size_t{1} << 20;
+/// Fewest bytes one event takes: three string lengths, type, value, time.
+constexpr std::size_t min_event_bytes = 3 * 4 + 1 + 8 + 8;
+/// Fewest bytes one category takes: its length.
+constexpr std::size_t min_category_bytes = 4;
+
+template <class A, class Event>
+void event_fields(A& a, Event& e) {
+  a.str(e.user, max_field);
+  a.str(e.item, max_field);
+  a.enumeration(e.type, engine::event_type_count, "event type");
+  a.value(e.value);
+  a.value(e.timestamp);
+  a.str(e.id, max_field);
+}
+
+template <class A, class Events>
+void events_fields(A& a, Events& events) {
+  a.sequence(events, min_event_bytes, "event", [&](auto& e) { event_fields(a, e); });
+}
+
+template <class A, class Meta>
+void item_meta_fields(A& a, Meta& m) {
+  a.str(m.id, max_field);
+  a.sequence(m.categories, min_category_bytes, "category",
+             [&](auto& c) { a.str(c, max_field); });
+  a.flag(m.hidden, "hidden flag");
+  a.value(m.timestamp);
+}
+
+}  // namespace
 
 void encode_events(const std::vector<engine::event>& events, std::string& out) {
   writer w{out};
-  w.put(static_cast<std::uint32_t>(events.size()));
-  for (const auto& e : events) {
-    w.put_str(e.user);
-    w.put_str(e.item);
-    w.put(static_cast<std::uint8_t>(e.type));
-    w.put(e.value);
-    w.put(e.timestamp);
-    w.put_str(e.id);
-  }
+  events_fields(w, events);
 }
 
 std::vector<engine::event> decode_events(std::string_view in) {
   reader r{in};
-  auto n = r.get<std::uint32_t>();
-  // Every event takes at least 29 bytes: a count beyond that is corrupt.
-  if (n > in.size() / 29 + 1)
-    throw corrupt("event count " + std::to_string(n) + " does not fit in " +
-                  std::to_string(in.size()) + " bytes");
-  std::vector<engine::event> out(n);
-  for (auto& e : out) {
-    e.user = r.get_str(1u << 20);
-    e.item = r.get_str(1u << 20);
-    auto t = r.get<std::uint8_t>();
-    if (t >= engine::event_type_count)
-      throw corrupt("event type " + std::to_string(t) + " is unknown");
-    e.type = static_cast<engine::event_type>(t);
-    e.value = r.get<double>();
-    e.timestamp = r.get<std::int64_t>();
-    e.id = r.get_str(1u << 20);
-  }
+  std::vector<engine::event> out;
+  events_fields(r, out);
   if (!r.done())
     throw corrupt(std::to_string(r.left()) + " bytes left after the last event");
   return out;
@@ -43,28 +56,13 @@ std::vector<engine::event> decode_events(std::string_view in) {
 
 void encode_item_meta(const engine::item_meta& m, std::string& out) {
   writer w{out};
-  w.put_str(m.id);
-  w.put(static_cast<std::uint32_t>(m.categories.size()));
-  for (const auto& c : m.categories)
-    w.put_str(c);
-  w.put(static_cast<std::uint8_t>(m.hidden ? 1 : 0));
-  w.put(m.timestamp);
+  item_meta_fields(w, m);
 }
 
 engine::item_meta decode_item_meta(std::string_view in) {
   reader r{in};
   engine::item_meta m;
-  m.id = r.get_str(1u << 20);
-  auto n = r.get<std::uint32_t>();
-  if (n > in.size() / 4)
-    throw corrupt("category count " + std::to_string(n) + " does not fit");
-  for (std::uint32_t k = 0; k < n; ++k)
-    m.categories.push_back(r.get_str(1u << 20));
-  auto hidden = r.get<std::uint8_t>();
-  if (hidden > 1)
-    throw corrupt("hidden flag " + std::to_string(hidden) + " is not 0 or 1");
-  m.hidden = hidden == 1;
-  m.timestamp = r.get<std::int64_t>();
+  item_meta_fields(r, m);
   if (!r.done())
     throw corrupt(std::to_string(r.left()) + " bytes left after the item metadata");
   return m;

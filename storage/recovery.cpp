@@ -15,6 +15,46 @@ namespace rtrec::storage {
 
 namespace {
 
+/// The IDENTITY file's payload: the shard counts of the data directory.
+struct identity_fields {
+  std::uint32_t profile_shards = 0;
+  std::uint32_t item_shards = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(profile_shards);
+    a.value(item_shards);
+  }
+};
+
+/// A profile shard's snapshot payload: u64 last log seq applied, the dedup
+/// window's blob (u32 length), the profile store's blob (u64 length).
+struct profile_snapshot_fields {
+  std::uint64_t seq = 0;
+  std::string_view window;
+  std::string_view store;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(seq);
+    a.str(window);
+    a.column(store);
+  }
+};
+
+/// An item shard's snapshot payload: u32 profile shard count and per profile
+/// shard the last delta seq applied (u64), the item model's blob (u64 length).
+struct item_snapshot_fields {
+  std::vector<std::uint64_t> applied;
+  std::string_view model;
+
+  template <class A>
+  void fields(A& a) {
+    a.sequence(applied, sizeof(std::uint64_t), "profile shard", [&](auto& s) { a.value(s); });
+    a.column(model);
+  }
+};
+
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -25,15 +65,16 @@ void check_identity(const recovery_options& opts) {
   if (!fs::exists(path, ec)) {
     std::string payload;
     writer w{payload};
-    w.put(opts.profile_shards);
-    w.put(opts.item_shards);
+    identity_fields{opts.profile_shards, opts.item_shards}.fields(w);
     write_framed_file(path, blob_kind::identity, payload, true);
     return;
   }
   auto payload = read_framed_file(path, blob_kind::identity);
   reader r{payload};
-  auto p = r.get<std::uint32_t>();
-  auto i = r.get<std::uint32_t>();
+  identity_fields id;
+  id.fields(r);
+  const auto p = id.profile_shards;
+  const auto i = id.item_shards;
   if (p != opts.profile_shards || i != opts.item_shards)
     throw std::runtime_error(
       "data directory " + opts.data_dir + " was written with " + std::to_string(p) +
@@ -99,16 +140,12 @@ std::string snapshot_dir(const std::string& data_dir) {
 
 std::string encode_profile_snapshot(std::uint64_t seq, const engine::profile_store& store,
                                     const engine::dedup_window& window) {
+  std::string window_blob, store_blob;
+  window.save(window_blob);
+  store.save(store_blob);
   std::string out;
   writer w{out};
-  w.put(seq);
-  std::string blob;
-  window.save(blob);
-  w.put_str(blob);
-  blob.clear();
-  store.save(blob);
-  w.put(static_cast<std::uint64_t>(blob.size()));
-  out.append(blob);
+  profile_snapshot_fields{seq, window_blob, store_blob}.fields(w);
   return out;
 }
 
@@ -116,14 +153,13 @@ std::uint64_t decode_profile_snapshot(std::string_view bytes, engine::profile_st
                                       engine::dedup_window& window) {
   try {
     reader r{bytes};
-    auto seq = r.get<std::uint64_t>();
-    auto wblob = r.get_str();
-    window.load(wblob);
-    auto n = r.get<std::uint64_t>();
-    store.load(r.get_bytes(n));
+    profile_snapshot_fields f;
+    f.fields(r);
     if (!r.done())
       throw corrupt("trailing bytes");
-    return seq;
+    window.load(f.window);
+    store.load(f.store);
+    return f.seq;
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string{"profile shard snapshot: "} + e.what());
   }
@@ -131,15 +167,11 @@ std::uint64_t decode_profile_snapshot(std::string_view bytes, engine::profile_st
 
 std::string encode_item_snapshot(const std::vector<std::uint64_t>& applied,
                                  const engine::item_model& model) {
-  std::string out;
-  writer w{out};
-  w.put(static_cast<std::uint32_t>(applied.size()));
-  for (auto s : applied)
-    w.put(s);
   std::string blob;
   model.save(blob);
-  w.put(static_cast<std::uint64_t>(blob.size()));
-  out.append(blob);
+  std::string out;
+  writer w{out};
+  item_snapshot_fields{applied, blob}.fields(w);
   return out;
 }
 
@@ -147,17 +179,14 @@ std::vector<std::uint64_t> decode_item_snapshot(std::string_view bytes,
                                                 engine::item_model& model) {
   try {
     reader r{bytes};
-    auto n = r.get<std::uint32_t>();
-    if (n > 65536)
-      throw corrupt("impossible profile shard count " + std::to_string(n));
-    std::vector<std::uint64_t> applied(n);
-    for (auto& s : applied)
-      s = r.get<std::uint64_t>();
-    auto len = r.get<std::uint64_t>();
-    model.load(r.get_bytes(len));
+    item_snapshot_fields f;
+    f.fields(r);
+    if (f.applied.size() > 65536)
+      throw corrupt("impossible profile shard count " + std::to_string(f.applied.size()));
     if (!r.done())
       throw corrupt("trailing bytes");
-    return applied;
+    model.load(f.model);
+    return std::move(f.applied);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string{"item shard snapshot: "} + e.what());
   }

@@ -22,6 +22,23 @@ namespace {
 constexpr char file_magic[8] = {'R', 'T', 'R', 'E', 'C', 'S', 'N', 'P'};
 constexpr std::size_t file_header = 32;
 
+/// A framed file's header after its magic, up to the header's own CRC (which
+/// covers the magic and these fields).
+struct frame_fields {
+  std::uint32_t version = snapshot_format_version;
+  std::uint32_t kind = 0;
+  std::uint64_t length = 0;
+  std::uint32_t crc = 0;  ///< crc32 of the payload
+
+  template <class A>
+  void fields(A& a) {
+    a.value(version);
+    a.value(kind);
+    a.value(length);
+    a.value(crc);
+  }
+};
+
 const char* kind_name(blob_kind k) {
   switch (k) {
     case blob_kind::profile_shard: return "profile shard snapshot";
@@ -52,11 +69,10 @@ void write_framed_file(const std::string& path, blob_kind kind, std::string_view
                        bool sync) {
   std::string header(file_magic, sizeof file_magic);
   writer w{header};
-  w.put(snapshot_format_version);
-  w.put(static_cast<std::uint32_t>(kind));
-  w.put(static_cast<std::uint64_t>(payload.size()));
-  w.put(crc32(payload));
-  w.put(crc32(std::string_view{header}.substr(0, 28)));
+  frame_fields f{snapshot_format_version, static_cast<std::uint32_t>(kind), payload.size(),
+                 crc32(payload)};
+  f.fields(w);
+  w.value(crc32(std::string_view{header}.substr(0, 28)));
   const auto tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
@@ -91,11 +107,13 @@ std::string read_framed_file(const std::string& path, blob_kind kind) {
   if (std::memcmp(data.data(), file_magic, sizeof file_magic) != 0)
     fail(path, "not written by rtrec (bad magic number); refusing to load it");
   reader r{std::string_view{data}.substr(8, file_header - 8)};
-  auto version = r.get<std::uint32_t>();
-  auto k = r.get<std::uint32_t>();
-  auto len = r.get<std::uint64_t>();
-  auto crc = r.get<std::uint32_t>();
-  auto hcrc = r.get<std::uint32_t>();
+  frame_fields f;
+  f.fields(r);
+  const auto hcrc = r.get<std::uint32_t>();
+  const auto version = f.version;
+  const auto k = f.kind;
+  const auto len = f.length;
+  const auto crc = f.crc;
   if (crc32(std::string_view{data}.substr(0, 28)) != hcrc)
     fail(path, "header CRC mismatch (the file is damaged)");
   if (version > snapshot_format_version)
@@ -120,45 +138,48 @@ std::string read_framed_file(const std::string& path, blob_kind kind) {
 
 namespace {
 
+/// A manifest's fields: id, created_ms, the two shard counts, then per
+/// profile shard its seq, per item shard per profile shard the applied seq,
+/// then meta_seq, events_applied, users, items.
+template <class A, class Manifest>
+void manifest_fields(A& a, Manifest& m) {
+  a.value(m.id);
+  a.value(m.created_ms);
+  a.value(m.profile_shards);
+  a.value(m.item_shards);
+  if constexpr (A::loading) {
+    if (m.profile_shards == 0 || m.item_shards == 0 || m.profile_shards > 65536 ||
+        m.item_shards > 65536)
+      throw corrupt("impossible shard counts");
+    const auto seqs = std::uint64_t{m.profile_shards} * (std::uint64_t{m.item_shards} + 1);
+    if (seqs > a.left() / sizeof(std::uint64_t))
+      throw corrupt("truncated: " + std::to_string(seqs) + " sequence numbers, " +
+                    std::to_string(a.left()) + " bytes left");
+    m.profile_seq.assign(m.profile_shards, 0);
+    m.item_applied.assign(m.item_shards, std::vector<std::uint64_t>(m.profile_shards, 0));
+  }
+  for (auto& s : m.profile_seq)
+    a.value(s);
+  for (auto& v : m.item_applied)
+    for (auto& s : v)
+      a.value(s);
+  a.value(m.meta_seq);
+  a.value(m.events_applied);
+  a.value(m.users);
+  a.value(m.items);
+}
+
 std::string encode_manifest(const checkpoint_manifest& m) {
   std::string out;
   writer w{out};
-  w.put(m.id);
-  w.put(m.created_ms);
-  w.put(m.profile_shards);
-  w.put(m.item_shards);
-  for (auto s : m.profile_seq)
-    w.put(s);
-  for (auto& v : m.item_applied)
-    for (auto s : v)
-      w.put(s);
-  w.put(m.meta_seq);
-  w.put(m.events_applied);
-  w.put(m.users);
-  w.put(m.items);
+  manifest_fields(w, m);
   return out;
 }
 
 checkpoint_manifest decode_manifest(std::string_view in) {
   reader r{in};
   checkpoint_manifest m;
-  m.id = r.get<std::uint64_t>();
-  m.created_ms = r.get<std::int64_t>();
-  m.profile_shards = r.get<std::uint32_t>();
-  m.item_shards = r.get<std::uint32_t>();
-  if (m.profile_shards == 0 || m.item_shards == 0 || m.profile_shards > 65536 ||
-      m.item_shards > 65536)
-    throw corrupt("impossible shard counts");
-  for (std::uint32_t p = 0; p < m.profile_shards; ++p)
-    m.profile_seq.push_back(r.get<std::uint64_t>());
-  m.item_applied.resize(m.item_shards);
-  for (auto& v : m.item_applied)
-    for (std::uint32_t p = 0; p < m.profile_shards; ++p)
-      v.push_back(r.get<std::uint64_t>());
-  m.meta_seq = r.get<std::uint64_t>();
-  m.events_applied = r.get<std::uint64_t>();
-  m.users = r.get<std::uint64_t>();
-  m.items = r.get<std::uint64_t>();
+  manifest_fields(r, m);
   if (!r.done())
     throw corrupt("trailing bytes");
   return m;

@@ -5,8 +5,8 @@
 //   u32 crc32(payload) | u32 crc32(first 28 header bytes)
 // then the payload. It is written to <name>.tmp, fsynced and renamed, so a
 // reader sees either the old file or the complete new one. Only framed files
-// that pass every check are handed to Boost.Serialization (which is not safe
-// on untrusted input).
+// that pass every check are handed to the engines' load() (which checks its
+// input too, but cannot tell a damaged value that is still valid).
 //
 // A checkpoint is a directory <root>/<id, 20 digits>/ holding one file per
 // profile shard and per item shard plus a MANIFEST (what each covers). It is

@@ -28,6 +28,40 @@ constexpr std::size_t record_header = 8;                       // length + crc
 constexpr std::size_t body_header = 1 + 4 + 8 + 8;             // kind stream seq time
 constexpr std::uint32_t max_record = 256u << 20;               // sanity bound on length
 
+/// A segment's header after its magic: u32 version, u32 reserved (0).
+struct segment_fields {
+  std::uint32_t version = segment_version;
+  std::uint32_t reserved = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(version);
+    a.value(reserved);
+  }
+};
+
+/// A record: u32 body length, u32 crc32(body); the body is this header
+/// (kind, stream, seq, time) then the payload.
+struct record_frame {
+  std::uint32_t length = 0;
+  std::uint32_t crc = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(length);
+    a.value(crc);
+  }
+};
+
+/// The fields of a record body before its payload (body_header bytes).
+template <class A, class Record>
+void record_body_fields(A& a, Record& r) {
+  a.value(r.kind);
+  a.value(r.stream);
+  a.value(r.seq);
+  a.value(r.time_ms);
+}
+
 std::string segment_name(std::uint64_t number) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "wal-%016llu.log", static_cast<unsigned long long>(number));
@@ -73,18 +107,20 @@ bool parse_corruption_policy(const std::string& s, corruption_policy& out) {
 }
 
 void frame_record(const log_record& r, std::string& out) {
+  // The body goes after room for the frame, which is filled in once the
+  // body's length and CRC are known.
   const auto start = out.size();
   out.append(record_header, '\0');
   writer w{out};
-  w.put(static_cast<std::uint8_t>(r.kind));
-  w.put(r.stream);
-  w.put(r.seq);
-  w.put(r.time_ms);
+  record_body_fields(w, r);
   out.append(r.payload);
-  const auto body_len = static_cast<std::uint32_t>(out.size() - start - record_header);
-  const auto crc = crc32(std::string_view{out}.substr(start + record_header, body_len));
-  std::memcpy(&out[start], &body_len, 4);
-  std::memcpy(&out[start + 4], &crc, 4);
+  record_frame f;
+  f.length = static_cast<std::uint32_t>(out.size() - start - record_header);
+  f.crc = crc32(std::string_view{out}.substr(start + record_header, f.length));
+  std::string frame;
+  writer fw{frame};
+  f.fields(fw);
+  out.replace(start, record_header, frame);
 }
 
 // -- writer -------------------------------------------------------------------
@@ -132,8 +168,7 @@ void wal::open_segment() {
   }
   std::string header(segment_magic, sizeof segment_magic);
   writer w{header};
-  w.put(segment_version);
-  w.put(std::uint32_t{0});
+  segment_fields{}.fields(w);
   int rc = write_all(*ops_, fd, header.data(), header.size());
   if (rc == 0 && opts_.sync == sync_policy::fsync)
     rc = ops_->sync(fd) == 0 ? 0 : errno;
@@ -321,9 +356,11 @@ parse_result parse_at(std::string_view data, std::size_t pos, log_record& r, std
     why = "record header cut short";
     return parse_result::bad;
   }
-  std::uint32_t len = 0, crc = 0;
-  std::memcpy(&len, data.data() + pos, 4);
-  std::memcpy(&crc, data.data() + pos + 4, 4);
+  record_frame f;
+  reader fr{data.substr(pos, record_header)};
+  f.fields(fr);
+  const auto len = f.length;
+  const auto crc = f.crc;
   if (len < body_header || len > max_record) {
     why = "impossible record length " + std::to_string(len);
     return parse_result::bad;
@@ -343,10 +380,7 @@ parse_result parse_at(std::string_view data, std::size_t pos, log_record& r, std
     return parse_result::bad;
   }
   reader rd{body};
-  r.kind = static_cast<record_kind>(rd.get<std::uint8_t>());
-  r.stream = rd.get<std::uint32_t>();
-  r.seq = rd.get<std::uint64_t>();
-  r.time_ms = rd.get<std::int64_t>();
+  record_body_fields(rd, r);  // the kind was checked above
   r.payload.assign(body.substr(body_header));
   next = pos + record_header + len;
   return parse_result::ok;
@@ -432,8 +466,11 @@ scan_report scan_log(const std::string& dir, corruption_policy policy,
       throw std::runtime_error("wal: " + path + " is not an rtrec log segment (bad magic); move "
                                "it out of the data directory");
     }
-    std::uint32_t version = 0;
-    std::memcpy(&version, data.data() + 8, 4);
+    segment_fields header;
+    reader hr{std::string_view{data}.substr(sizeof segment_magic,
+                                            segment_header - sizeof segment_magic)};
+    header.fields(hr);
+    const auto version = header.version;
     if (version != segment_version)
       throw std::runtime_error("wal: " + path + " has format version " + std::to_string(version) +
                                ", this build reads version " + std::to_string(segment_version) +

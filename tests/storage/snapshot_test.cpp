@@ -355,10 +355,10 @@ TEST(checkpoint, a_malformed_manifest_is_refused) {
   // A manifest with impossible shard counts.
   std::string bad;
   writer w{bad};
-  w.put(std::uint64_t{4});
-  w.put(std::int64_t{0});
-  w.put(std::uint32_t{0});
-  w.put(std::uint32_t{1});
+  w.value(std::uint64_t{4});
+  w.value(std::int64_t{0});
+  w.value(std::uint32_t{0});
+  w.value(std::uint32_t{1});
   write_framed_file(manifest, blob_kind::manifest, bad, false);
   EXPECT_THROW(read_manifest(root, 4), std::runtime_error);
 }

@@ -1,0 +1,436 @@
+// Golden bytes of every record and blob rtrec writes: the on-disk formats
+// must never change by accident (a data directory written by an earlier
+// build has to recover unchanged).
+//
+// A fixed, deterministic state (a reference model fed a fixed event
+// sequence, item metadata, a removal, an erased user and a popular() query;
+// a dedup window fed fixed ids) is saved, and so are fixed event and item
+// metadata payloads, a log record, a log segment header, a data directory's
+// IDENTITY file, a manifest file and the shard snapshot payloads' framing.
+// Small payloads are compared as hex; engine blobs by size and XXH3
+// (hash_id) of their bytes. The constants were computed by the build that introduced this
+// test (Boost.Serialization archives for the engine blobs, the storage codec
+// for the rest) and must keep passing after any refactor of the codecs.
+//
+// Hash tables are saved in their iteration order, which absl seeds per
+// process: before hashing, the test reorders the records of each
+// hash-table-backed part (the profile store's item name dictionary, the item
+// model's items and rows) by key with its own parser of the format, written
+// from the layouts documented in engine/serialization.cpp and independent of
+// the code under test. Everything else is compared exactly as written.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/dedup_window.hpp"
+#include "engine/event.hpp"
+#include "engine/item_model.hpp"
+#include "engine/profile_store.hpp"
+#include "engine/reference_model.hpp"
+#include "storage/codec.hpp"
+#include "storage/recovery.hpp"
+#include "storage/snapshot.hpp"
+#include "storage/wal.hpp"
+#include "temp_dir.hpp"
+
+namespace rtrec::storage {
+namespace {
+
+std::string hex(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+/// "size:xxh3" of `bytes`, compared against the golden constants.
+std::string digest(std::string_view bytes) {
+  return std::to_string(bytes.size()) + ":" + hex([&] {
+           const auto h = engine::hash_id(bytes);
+           std::string s(sizeof h, '\0');
+           std::memcpy(s.data(), &h, sizeof h);
+           return s;
+         }());
+}
+
+// -- a test-local parser of the engine blob layouts ----------------------------
+
+/// Reads raw native values; fails the test (throws) on a short input.
+class cursor {
+ public:
+  explicit cursor(std::string_view b) : b_(b) {}
+  std::string take(std::size_t n) {
+    if (b_.size() - pos_ < n)
+      throw std::runtime_error("golden parser: blob shorter than its layout");
+    std::string s{b_.substr(pos_, n)};
+    pos_ += n;
+    return s;
+  }
+  std::uint64_t u64() {
+    std::uint64_t x;
+    std::memcpy(&x, take(8).data(), 8);
+    return x;
+  }
+  /// A column: u64 count, then `width` bytes per element.
+  std::vector<std::string> column(std::size_t width) {
+    const auto n = u64();
+    std::vector<std::string> v;
+    for (std::uint64_t k = 0; k < n; ++k)
+      v.push_back(take(width));
+    return v;
+  }
+  /// A string column: a column of u64 lengths, then a column of their bytes.
+  std::vector<std::string> strings() {
+    const auto lengths = column(8);
+    const auto total = u64();
+    const auto bytes = take(static_cast<std::size_t>(total));
+    std::vector<std::string> v;
+    std::size_t at = 0;
+    for (const auto& l : lengths) {
+      std::uint64_t n;
+      std::memcpy(&n, l.data(), 8);
+      v.push_back(bytes.substr(at, static_cast<std::size_t>(n)));
+      at += static_cast<std::size_t>(n);
+    }
+    return v;
+  }
+  std::string rest() { return take(b_.size() - pos_); }
+
+ private:
+  std::string_view b_;
+  std::size_t pos_ = 0;
+};
+
+void put_u64(std::string& out, std::uint64_t x) {
+  out.append(reinterpret_cast<const char*>(&x), 8);
+}
+void put_column(std::string& out, const std::vector<std::string>& v) {
+  put_u64(out, v.size());
+  for (const auto& e : v)
+    out += e;
+}
+void put_strings(std::string& out, const std::vector<std::string>& v) {
+  put_u64(out, v.size());
+  std::uint64_t total = 0;
+  for (const auto& s : v) {
+    put_u64(out, s.size());
+    total += s.size();
+  }
+  put_u64(out, total);
+  for (const auto& s : v)
+    out += s;
+}
+
+/// Order in which to visit records sorted by their key bytes (read as u64).
+std::vector<std::size_t> by_key(const std::vector<std::string>& keys) {
+  std::vector<std::size_t> order(keys.size());
+  std::iota(order.begin(), order.end(), 0);
+  auto key = [&](std::size_t k) {
+    std::uint64_t x;
+    std::memcpy(&x, keys[k].data(), 8);
+    return x;
+  };
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return key(a) < key(b); });
+  return order;
+}
+template <class T>
+std::vector<T> permuted(const std::vector<T>& v, const std::vector<std::size_t>& order) {
+  std::vector<T> out;
+  for (auto k : order)
+    out.push_back(v[k]);
+  return out;
+}
+
+/// profile_store blob with its item name dictionary sorted by key.
+std::string canonical_profile_store(std::string_view blob) {
+  cursor c{blob};
+  std::string out = c.take(4 + 4 + 4 + 8);  // tag, version, slots, events_applied
+  put_column(out, c.column(4));             // free slots
+  const auto keys = c.column(8);
+  const auto names = c.strings();
+  const auto order = by_key(keys);
+  put_column(out, permuted(keys, order));
+  put_strings(out, permuted(names, order));
+  return out + c.rest();  // the slot blocks are in slot order
+}
+
+/// item_model blob (at most one block of items and of rows) with its items
+/// and rows sorted by key.
+std::string canonical_item_model(std::string_view blob) {
+  cursor c{blob};
+  // tag, version, shard, shards, 2 decays, latest_ts, 4 counters
+  std::string out = c.take(4 * 4 + 2 * (8 + 8 + 8 + 1) + 8 + 4 * 8);
+  const auto n_items = c.u64();
+  put_u64(out, n_items);
+  if (n_items > 0) {
+    const auto keys = c.column(8);
+    const auto ids = c.strings();
+    const auto cat_n = c.column(8);
+    const auto categories = c.strings();
+    std::vector<std::vector<std::string>> cats;  // per item
+    std::size_t at = 0;
+    for (const auto& n : cat_n) {
+      std::uint64_t x;
+      std::memcpy(&x, n.data(), 8);
+      cats.emplace_back(categories.begin() + static_cast<std::ptrdiff_t>(at),
+                        categories.begin() + static_cast<std::ptrdiff_t>(at + x));
+      at += static_cast<std::size_t>(x);
+    }
+    std::vector<std::vector<std::string>> values;
+    for (std::size_t width : {8, 8, 8, 8, 8, 1})  // norm popularity events last created flags
+      values.push_back(c.column(width));
+    const auto order = by_key(keys);
+    put_column(out, permuted(keys, order));
+    put_strings(out, permuted(ids, order));
+    put_column(out, permuted(cat_n, order));
+    std::vector<std::string> flat;
+    for (auto k : order)
+      flat.insert(flat.end(), cats[k].begin(), cats[k].end());
+    put_strings(out, flat);
+    for (const auto& v : values)
+      put_column(out, permuted(v, order));
+  }
+  const auto n_rows = c.u64();
+  put_u64(out, n_rows);
+  if (n_rows > 0) {
+    const auto keys = c.column(8);
+    const auto sizes = c.column(8);
+    const auto entry_keys = c.column(8);
+    const auto entry_values = c.column(8);
+    std::vector<std::size_t> first;
+    std::size_t at = 0;
+    for (const auto& s : sizes) {
+      first.push_back(at);
+      std::uint64_t x;
+      std::memcpy(&x, s.data(), 8);
+      at += static_cast<std::size_t>(x);
+    }
+    first.push_back(at);
+    const auto order = by_key(keys);
+    put_column(out, permuted(keys, order));
+    put_column(out, permuted(sizes, order));
+    std::vector<std::string> ek, ev;
+    for (auto k : order)
+      for (auto e = first[k]; e < first[k + 1]; ++e) {
+        ek.push_back(entry_keys[e]);
+        ev.push_back(entry_values[e]);
+      }
+    put_column(out, ek);
+    put_column(out, ev);
+  }
+  return out + c.rest();  // creation index, popular cache, flags: ordered
+}
+
+// -- the fixed state -------------------------------------------------------------
+
+engine::model_config golden_config() {
+  engine::model_config cfg;
+  cfg.recent_max = 5;
+  cfg.pair_window = 3;
+  cfg.seen_max = 12;
+  cfg.neighbors_max = 4;
+  cfg.cooc_half_life_s = 30.0;
+  cfg.trend_half_life_s = 5.0;
+  cfg.popular_cache = 6;
+  cfg.popular_refresh_events = 10;
+  return cfg;
+}
+
+/// A fixed sequence: 9 users, 14 items, every event type, ratings, a
+/// timestamp going backwards; deterministic arithmetic only.
+std::vector<engine::event> golden_events() {
+  std::vector<engine::event> out;
+  std::int64_t now = 1'700'000'000'000;
+  for (int k = 0; k < 160; ++k) {
+    engine::event e;
+    e.user = "user-" + std::to_string((k * 7) % 9);
+    e.item = "item-" + std::to_string((k * k + 3 * k) % 14);
+    e.type = static_cast<engine::event_type>((k * 5) % engine::event_type_count);
+    if (e.type == engine::event_type::rating)
+      e.value = 0.5 * static_cast<double>(k % 11);
+    now += (k % 13 == 0) ? -700 : 250 + 37 * (k % 5);
+    e.timestamp = now;
+    e.id = k % 4 == 0 ? "" : "ev-" + std::to_string(k);
+    out.push_back(e);
+  }
+  return out;
+}
+
+engine::reference_model golden_model() {
+  engine::reference_model m{golden_config()};
+  const auto events = golden_events();
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    m.ingest(events[k]);
+    if (k == 40)
+      m.set_item({"item-3", {"books", "sale"}, false, 1'699'999'000'000});
+    if (k == 60)
+      m.set_item({"item-new", {"toys"}, true, 0});
+    if (k == 90)
+      m.remove_item("item-5");
+    if (k == 100)
+      m.profiles().erase("user-4");
+    if (k == 120)
+      m.popular(4);
+  }
+  return m;
+}
+
+// -- golden constants ------------------------------------------------------------
+
+constexpr const char* golden_profile_store = "1579:8439f12da9fd11be";
+constexpr const char* golden_item_model = "1159:34154c6f18bb88d1";
+constexpr const char* golden_dedup_window =
+  "52544431010000000800000000000000f7f6e5cf8b01000016f8e5cf8b010000c3fae5cf8b010000"
+  "51fce5cf8b0100004bfde5cf8b010000d3fbe5cf8b0100003cfde5cf8b010000cafee5cf8b010000"
+  "08000000000000000600000000000000060000000000000006000000000000000600000000000000"
+  "06000000000000000600000000000000060000000000000006000000000000003000000000000000"
+  "65762d31353065762d31353165762d31353365762d31353465762d31353565762d31353765762d31"
+  "353865762d313539";
+constexpr const char* golden_events_payload =
+  "0300000006000000757365722d30060000006974656d2d300000000000000000004465e5cf8b0100"
+  "000000000006000000757365722d37060000006974656d2d340500000000000000006366e5cf8b01"
+  "00000400000065762d3106000000757365722d35070000006974656d2d3130040000000000000000"
+  "a767e5cf8b0100000400000065762d32";
+constexpr const char* golden_item_meta_payload =
+  "060000006974656d2d330200000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
+constexpr const char* golden_log_record =
+  "3d000000a3718ddd03ffffffff4d00000000000000404ae7cf8b010000060000006974656d2d3302"
+  "00000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
+constexpr const char* golden_segment_header = "525452454357414c0100000000000000";
+constexpr const char* golden_identity_file =
+  "5254524543534e5001000000040000000800000000000000fa77b235c8326dcb0200000003000000";
+constexpr const char* golden_manifest_file =
+  "5254524543534e50010000000300000078000000000000003ca5aa7a95df8dab0500000000000000"
+  "58a6f4cf8b01000002000000030000000b000000000000000c000000000000000100000000000000"
+  "02000000000000000300000000000000040000000000000005000000000000000600000000000000"
+  "0900000000000000e80300000000000028000000000000003200000000000000";
+constexpr const char* golden_item_snapshot_prefix =
+  "02000000070000000000000008000000000000008704000000000000";
+constexpr const char* golden_profile_snapshot_prefix =
+  "2a000000000000004300000052544431010000000200000000000000010000000000000002000000"
+  "0000000002000000000000000100000000000000020000000000000003000000000000006162632b"
+  "06000000000000";
+
+TEST(format_golden, engine_blobs_are_byte_identical) {
+  auto model = golden_model();
+  std::string store_blob, items_blob;
+  model.profiles().save(store_blob);
+  model.items().save(items_blob);
+  EXPECT_EQ(digest(canonical_profile_store(store_blob)), golden_profile_store);
+  EXPECT_EQ(digest(canonical_item_model(items_blob)), golden_item_model);
+
+  engine::dedup_window window{8, 0};
+  for (const auto& e : golden_events())
+    window.insert(e.id, e.timestamp);
+  std::string window_blob;
+  window.save(window_blob);
+  EXPECT_EQ(hex(window_blob), golden_dedup_window);
+}
+
+TEST(format_golden, log_payloads_are_byte_identical) {
+  auto events = golden_events();
+  events.resize(3);
+  std::string payload;
+  encode_events(events, payload);
+  EXPECT_EQ(hex(payload), golden_events_payload);
+
+  std::string meta;
+  encode_item_meta({"item-3", {"books", "sale"}, true, 1'699'999'000'000}, meta);
+  EXPECT_EQ(hex(meta), golden_item_meta_payload);
+
+  log_record r;
+  r.kind = record_kind::item_meta;
+  r.stream = meta_stream;
+  r.seq = 77;
+  r.time_ms = 1'700'000'123'456;
+  r.payload = meta;
+  std::string framed;
+  frame_record(r, framed);
+  EXPECT_EQ(hex(framed), golden_log_record);
+}
+
+TEST(format_golden, log_segment_header_is_byte_identical) {
+  storage_test::temp_dir tmp;
+  wal_options o;
+  o.dir = (tmp.path() / "wal").string();
+  std::filesystem::create_directories(o.dir);
+  {
+    wal w{o, {}};
+    w.close();
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(o.dir))
+    files.push_back(entry.path());
+  ASSERT_EQ(files.size(), 1u);
+  std::ifstream in{files[0], std::ios::binary};
+  const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(hex(file), golden_segment_header);
+}
+
+TEST(format_golden, identity_file_is_byte_identical) {
+  storage_test::temp_dir tmp;
+  recovery_options opts;
+  opts.data_dir = tmp.data_dir();
+  opts.profile_shards = 2;
+  opts.item_shards = 3;
+  recover(opts);
+  std::ifstream in{opts.data_dir + "/IDENTITY", std::ios::binary};
+  const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(hex(file), golden_identity_file);
+}
+
+TEST(format_golden, snapshot_files_are_byte_identical) {
+  storage_test::temp_dir tmp;
+  checkpoint_data data;
+  data.manifest.id = 5;
+  data.manifest.created_ms = 1'700'000'999'000;
+  data.manifest.profile_shards = 2;
+  data.manifest.item_shards = 3;
+  data.manifest.profile_seq = {11, 12};
+  data.manifest.item_applied = {{1, 2}, {3, 4}, {5, 6}};
+  data.manifest.meta_seq = 9;
+  data.manifest.events_applied = 1000;
+  data.manifest.users = 40;
+  data.manifest.items = 50;
+  data.profile_blobs = {"p0", "p1"};
+  data.item_blobs = {"i0", "i1", "i2"};
+  const auto root = (tmp.path() / "cp").string();
+  write_checkpoint(root, data, false);
+  std::ifstream in{checkpoint_path(root, 5) + "/MANIFEST", std::ios::binary};
+  const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(hex(file), golden_manifest_file);
+
+  // The shard snapshot payloads: their framing around the engine blobs.
+  auto model = golden_model();
+  std::string items_blob, store_blob, window_blob;
+  model.items().save(items_blob);
+  model.profiles().save(store_blob);
+  engine::dedup_window window{8, 0};
+  window.insert("a", 1);
+  window.insert("bc", 2);
+  window.save(window_blob);
+  const auto item_snap = encode_item_snapshot({7, 8}, model.items());
+  ASSERT_EQ(item_snap.size(), 4 + 2 * 8 + 8 + items_blob.size());
+  EXPECT_EQ(hex(item_snap.substr(0, 28)), golden_item_snapshot_prefix);
+  EXPECT_EQ(item_snap.substr(28), items_blob);
+  const auto profile_snap = encode_profile_snapshot(42, model.profiles(), window);
+  ASSERT_EQ(profile_snap.size(), 8 + 4 + window_blob.size() + 8 + store_blob.size());
+  const auto prefix_end = 8 + 4 + window_blob.size() + 8;
+  EXPECT_EQ(hex(profile_snap.substr(0, prefix_end)), golden_profile_snapshot_prefix);
+  EXPECT_EQ(profile_snap.substr(prefix_end), store_blob);
+}
+
+}  // namespace
+}  // namespace rtrec::storage
