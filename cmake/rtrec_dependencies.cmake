@@ -5,8 +5,8 @@ find_package(absl REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
-# Boost.Serialization: the shard snapshots; Beast and Asio (headers): HTTP.
-find_package(Boost 1.74 REQUIRED COMPONENTS serialization)
+# Boost headers: Beast and Asio (HTTP), CRC (log records and snapshot files).
+find_package(Boost 1.74 REQUIRED)
 # libcrypto: API keys (SHA-256, constant-time compare); libssl: TLS between nodes.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)

@@ -29,15 +29,15 @@ struct model_config {
   /// oldest is forgotten first. Bounds memory per user. Raised to recent_max
   /// if smaller.
   std::size_t seen_max = 5000;
-  /// Neighbours kept per item (rows are pruned to this size once they reach
+  /// Neighbors kept per item (rows are pruned to this size once they reach
   /// 1.5x). Bounds memory per item whatever its popularity.
   std::size_t neighbors_max = 100;
-  /// Neighbours of each recent item a recommend query scores: its strongest
+  /// Neighbors of each recent item a recommend query scores: its strongest
   /// score_neighbors by co-occurrence weight (ties: smaller key), the same
-  /// order rows are pruned by; 0 = every stored neighbour. Bounds a query's
+  /// order rows are pruned by; 0 = every stored neighbor. Bounds a query's
   /// work at recent_max * score_neighbors contributions whatever the rows
   /// hold (item-kNN's usual k). The bound picks by weight alone, before any
-  /// neighbour is read: a hidden or filtered-out neighbour still takes its
+  /// neighbor is read: a hidden or filtered-out neighbor still takes its
   /// place. similar() always reads the whole row. MovieLens figures for
   /// quality and speed per value: docs/benchmarks.md.
   std::size_t score_neighbors = 0;
@@ -49,7 +49,7 @@ struct model_config {
   /// Weight multiplier per position back in the user's recent list.
   double recency_decay = 0.85;
   /// sim(i,j) = c_ij / (n_i^alpha * n_j^(1-alpha)); 0.5 is cosine, larger
-  /// values damp the pull of very popular neighbours j.
+  /// values damp the pull of very popular neighbors j.
   double similarity_alpha = 0.7;
 
   /// Size of the cached popular list, and how many popularity updates may

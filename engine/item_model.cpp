@@ -55,9 +55,9 @@ void prefetch_lines(const void* p, std::size_t bytes) {
     __builtin_prefetch(c);
 }
 
-/// Requests the neighbour indices bump() scans.
-void prefetch_neighbours(const neighbour_row& r) {
-  prefetch_lines(r.neighbours(), r.size() * sizeof(std::uint32_t));
+/// Requests the neighbor indices bump() scans.
+void prefetch_neighbors(const neighbor_row& r) {
+  prefetch_lines(r.neighbors(), r.size() * sizeof(std::uint32_t));
 }
 }  // namespace
 
@@ -92,17 +92,17 @@ void item_model::bump(row& r, std::uint32_t other, double inc) {
   if (r.size() <= limit)
     return;
   // Keep the strongest neighbors_max (ties: smaller key), drop the rest.
-  struct neighbour {
+  struct neighbor {
     scored s;
     std::size_t at;
   };
-  std::vector<neighbour> all;
+  std::vector<neighbor> all;
   all.reserve(r.size());
   for (std::size_t at = 0; at < r.size(); ++at)
-    all.push_back({{records_[r.neighbour(at)].key, r.weight(at)}, at});
+    all.push_back({{records_[r.neighbor(at)].key, r.weight(at)}, at});
   auto keep = all.begin() + static_cast<std::ptrdiff_t>(cfg_.neighbors_max);
   std::nth_element(all.begin(), keep, all.end(),
-                   [](const neighbour& a, const neighbour& b) { return better(a.s, b.s); });
+                   [](const neighbor& a, const neighbor& b) { return better(a.s, b.s); });
   std::vector<std::size_t> kept;
   kept.reserve(cfg_.neighbors_max);
   for (auto it = all.begin(); it != keep; ++it)
@@ -174,7 +174,7 @@ void item_model::apply(const item_delta_batch& b) {
       ++collisions_;
   }
   // Software pipeline over the cache misses: table slots of the item and its
-  // context rows `far` events ahead, the rows' neighbour arrays (scanned by
+  // context rows `far` events ahead, the rows' neighbor arrays (scanned by
   // bump()) `near` events ahead.
   constexpr std::size_t far = 8, near = 3;
   auto ctx_range = [&](std::size_t k) {
@@ -202,10 +202,10 @@ void item_model::apply(const item_delta_batch& b) {
       auto [cb, ce] = ctx_range(k + near);
       if (cb < ce) {
         if (auto rj = rows_.find(jn); rj != rows_.end())
-          prefetch_neighbours(rj->second);
+          prefetch_neighbors(rj->second);
         for (auto c = cb; c < ce; ++c)
           if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
-            prefetch_neighbours(ri->second);
+            prefetch_neighbors(ri->second);
       }
     }
     const std::uint32_t ctx_end = k < b.ctx_end.size() ? b.ctx_end[k] : ctx_begin;
@@ -325,7 +325,7 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
   auto stream_next = [&](std::size_t from) {
     for (streamed = std::max(streamed, from); streamed < rows.size(); ++streamed)
       if (const row* r = rows[streamed].r) {
-        prefetch_lines(r->neighbours(), r->size() * sizeof(std::uint32_t));
+        prefetch_lines(r->neighbors(), r->size() * sizeof(std::uint32_t));
         prefetch_lines(r->weights(), r->size() * sizeof(double));
         ++streamed;
         return;
@@ -351,11 +351,11 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
     const double ni_alpha = rows[n].ni_alpha;
     const double w = q.weights[n];
     const row& r = *rows[n].r;
-    // Entries 0 .. count-1: neighbour(e) is the record index, weight(e)
+    // Entries 0 .. count-1: neighbor(e) is the record index, weight(e)
     // the co-occurrence weight.
-    auto visit = [&](std::size_t count, auto neighbour, auto weight) {
+    auto visit = [&](std::size_t count, auto neighbor, auto weight) {
       for (std::size_t e = 0; e < count; ++e) {
-        const hot_item& h = records[neighbour(e)];
+        const hot_item& h = records[neighbor(e)];
         if (h.hidden || !h.known)
           continue;
         if (filtered) {
@@ -367,9 +367,9 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
       }
     };
     if (k == 0 || r.size() <= k) {
-      const std::uint32_t* nb = r.neighbours();
+      const std::uint32_t* nb = r.neighbors();
       const double* wt = r.weights();
-      // Every neighbour's record first (scattered over the shard's table):
+      // Every neighbor's record first (scattered over the shard's table):
       // the requests overlap, where the loop below would wait on each.
       for (std::size_t e = 0; e < r.size(); ++e)
         __builtin_prefetch(records + nb[e]);
@@ -377,15 +377,15 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
         r.size(), [nb](std::size_t e) { return nb[e]; }, [wt](std::size_t e) { return wt[e]; });
       continue;
     }
-    // Only the row's k strongest neighbours (by weight, ties: smaller key):
-    // selected from the row alone, before any neighbour's entry is read.
-    // Each neighbour adds to its own candidate once per row, so the order
+    // Only the row's k strongest neighbors (by weight, ties: smaller key):
+    // selected from the row alone, before any neighbor's entry is read.
+    // Each neighbor adds to its own candidate once per row, so the order
     // they are visited in does not change any sum.
     strongest_.clear();
     for (std::size_t e = 0; e < r.size(); ++e)
-      strongest_.emplace_back(r.neighbour(e), r.weight(e));
+      strongest_.emplace_back(r.neighbor(e), r.weight(e));
     auto cut = strongest_.begin() + static_cast<std::ptrdiff_t>(k);
-    // The order bump() prunes by: better() on (neighbour's key, weight).
+    // The order bump() prunes by: better() on (neighbor's key, weight).
     std::nth_element(strongest_.begin(), cut, strongest_.end(),
                      [records](const std::pair<std::uint32_t, double>& a,
                                const std::pair<std::uint32_t, double>& b) {
@@ -471,7 +471,7 @@ std::vector<scored> item_model::similar(key_t item, std::size_t n,
   const row& r = rit->second;
   for (std::size_t e = 0; e < r.size(); ++e) {
     const double c = r.weight(e);
-    const key_t j = records_[r.neighbour(e)].key;
+    const key_t j = records_[r.neighbor(e)].key;
     auto jit = items_.find(j);
     if (j == item || jit == items_.end() || jit->second.hidden || !f_matches(jit->second, f))
       continue;

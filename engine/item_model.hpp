@@ -12,9 +12,9 @@
 //
 // Per event: O(pair_window) row updates; each row holds at most
 // 1.5 * neighbors_max entries (pruned to the strongest neighbors_max), as
-// packed arrays of neighbour record indices and weights (neighbour_row.hpp),
+// packed arrays of neighbor record indices and weights (neighbor_row.hpp),
 // so a query reads each of its rows as two short contiguous arrays and each
-// neighbour's scoring record by index, with no hash probe.
+// neighbor's scoring record by index, with no hash probe.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
@@ -28,7 +28,7 @@
 
 #include "engine/config.hpp"
 #include "engine/model_types.hpp"
-#include "engine/neighbour_row.hpp"
+#include "engine/neighbor_row.hpp"
 
 namespace rtrec::engine {
 
@@ -53,7 +53,7 @@ class forward_decay {
 };
 
 struct item_entry {
-  /// norm^(1 - similarity_alpha), the item's factor as a neighbour in sim();
+  /// norm^(1 - similarity_alpha), the item's factor as a neighbor in sim();
   /// derived from norm (kept with it, never saved) so queries call no pow().
   /// Queries read it (and `hidden`) from the model's compact copy.
   double norm_pow = 0.0;
@@ -164,9 +164,9 @@ class item_model {
   std::uint32_t shards() const noexcept { return shards_; }
 
  private:
-  /// A row: neighbours' record indices (in records_) and co-occurrence
+  /// A row: neighbors' record indices (in records_) and co-occurrence
   /// weights.
-  using row = neighbour_row;
+  using row = neighbor_row;
   /// Adds inc to r's entry for record `other`, pruning r when it outgrows
   /// 1.5 * neighbors_max.
   void bump(row& r, std::uint32_t other, double inc);
@@ -183,7 +183,7 @@ class item_model {
     h.hidden = e.hidden;
     h.known = true;
   }
-  /// Rebuilds the records from items_ and the rows (keyed by neighbour key,
+  /// Rebuilds the records from items_ and the rows (keyed by neighbor key,
   /// as in a snapshot) into rows_.
   void rebuild_records(absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows);
   void rescale_rows(double factor);
@@ -207,15 +207,15 @@ class item_model {
   forward_decay trend_decay_;
   absl::flat_hash_map<key_t, item_entry> items_;
   absl::flat_hash_map<key_t, row> rows_;
-  // One scoring record per key seen as an item or as a row's neighbour,
+  // One scoring record per key seen as an item or as a row's neighbor,
   // numbered densely in first-seen order (never removed: items are only
-  // hidden), so a row names its neighbours by index and candidates() reads
-  // a neighbour's record with no hash lookup. A record holds what the
+  // hidden), so a row names its neighbors by index and candidates() reads
+  // a neighbor's record with no hash lookup. A record holds what the
   // scoring loop reads (items_ slots are ~120 bytes, these 32) and the
   // query's running sum: acc and mark are scratch of candidates() (valid
   // while mark == acc_epoch_). Known records mirror items_ (entry(),
   // mirror(), rebuild_records() keep them in step); unknown ones (a row's
-  // neighbour with no entry yet) are skipped as if hidden.
+  // neighbor with no entry yet) are skipped as if hidden.
   struct hot_item {
     key_t key = 0;
     double norm_pow = 0.0;

@@ -513,13 +513,13 @@ struct row_block {
     sizes.clear();
     values.clear();
   }
-  /// Adds row `k`; key_of maps a row's neighbour to its item key.
+  /// Adds row `k`; key_of maps a row's neighbor to its item key.
   template <class KeyOf>
-  void add(key_t k, const neighbour_row& row, KeyOf key_of) {
+  void add(key_t k, const neighbor_row& row, KeyOf key_of) {
     keys.push_back(k);
     sizes.push_back(row.size());
     for (std::size_t e = 0; e < row.size(); ++e) {
-      entry_keys.push_back(key_of(row.neighbour(e)));
+      entry_keys.push_back(key_of(row.neighbor(e)));
       values.push_back(row.weight(e));
     }
   }

@@ -56,10 +56,10 @@ void add_model_options(CLI::App& cmd, common_options& o) {
     ->check(positive)->capture_default_str()->group(group);
   cmd.add_option("--pair-window", m.pair_window, "Recent items a new event pairs with")
     ->check(positive)->capture_default_str()->group(group);
-  cmd.add_option("--neighbors-max", m.neighbors_max, "Neighbours kept per item")
+  cmd.add_option("--neighbors-max", m.neighbors_max, "Neighbors kept per item")
     ->check(positive)->capture_default_str()->group(group);
   cmd.add_option("--score-neighbors", m.score_neighbors,
-                 "Strongest neighbours of each recent item a recommendation scores (0 = all)")
+                 "Strongest neighbors of each recent item a recommendation scores (0 = all)")
     ->capture_default_str()->group(group);
   cmd.add_option("--seen-max", m.seen_max, "Seen items remembered per user")
     ->check(positive)->capture_default_str()->group(group);

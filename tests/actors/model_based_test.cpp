@@ -48,9 +48,9 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
   cfg.model.recent_max = 4 + rng() % 12;
   cfg.model.pair_window = 1 + rng() % 8;
   cfg.model.seen_max = 20 + rng() % 200;
-  // Every other seed scores only each row's strongest 2..6 neighbours. Then
+  // Every other seed scores only each row's strongest 2..6 neighbors. Then
   // the rows' weights must be equal bit for bit in both (the choice of
-  // neighbours depends on them, ties included): no decay and dyadic event
+  // neighbors depends on them, ties included): no decay and dyadic event
   // weights, so every sum is exact whatever order the shards apply it in.
   const bool bounded = (seed / 7919) % 2 == 0;
   if (bounded) {
@@ -62,7 +62,7 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
   SCOPED_TRACE("score_neighbors=" + std::to_string(cfg.model.score_neighbors));
   start(cfg);
   engine::reference_model ref{cfg.model};
-  // With bounded neighbours, the same model scoring every neighbour: the
+  // With bounded neighbors, the same model scoring every neighbor: the
   // bound must change some answers, or this seed tested nothing new.
   auto all_cfg = cfg.model;
   all_cfg.score_neighbors = 0;
@@ -148,7 +148,7 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
     ASSERT_TRUE(diff.empty()) << "similar(" << item << "): " << diff;
   }
   if (bounded) {
-    EXPECT_GT(changed_by_bound, 0u) << "the neighbour bound changed no answer";
+    EXPECT_GT(changed_by_bound, 0u) << "the neighbor bound changed no answer";
   }
 
   auto got = popular(20);

@@ -1,5 +1,5 @@
 // Tests of the item model: co-occurrence values and their symmetry, the
-// similarity ranking, bounded rows that keep the strongest neighbours,
+// similarity ranking, bounded rows that keep the strongest neighbors,
 // sharding (summed shard candidates equal a single model's), popularity with
 // forward decay (half-life ratios, landmark rescale over a long span), hidden
 // items, the category filter, popular() exclusions and the popular cache.
@@ -182,7 +182,7 @@ TEST(ItemModel, CandidatesSumOverQueryItems) {
   EXPECT_TRUE(candidates_of(m, {{"nope", 1.0f}}).empty());
 }
 
-TEST(ItemModel, ARowNeighbourWithoutAnEntryIsSkippedUntilItIsKnown) {
+TEST(ItemModel, ARowNeighborWithoutAnEntryIsSkippedUntilItIsKnown) {
   // A batch can name a context item the model never saw as an item (rows
   // hold it by record index, with no entry behind it).
   auto cfg = plain_config();
@@ -281,7 +281,7 @@ TEST(ItemModel, DislikesFeedNoModel) {
 
 // -- bounded rows --------------------------------------------------------------
 
-TEST(ItemModel, RowsAreBoundedAndKeepTheStrongestNeighbours) {
+TEST(ItemModel, RowsAreBoundedAndKeepTheStrongestNeighbors) {
   model_config cfg;
   cfg.cooc_half_life_s = 0.0;
   ASSERT_EQ(cfg.neighbors_max, 100u);
@@ -316,7 +316,7 @@ TEST(ItemModel, RowsAreBoundedAndKeepTheStrongestNeighbours) {
   EXPECT_EQ(st.rows, 1u + 10u + 5'000u);
   EXPECT_EQ(st.row_entries, (st.rows - 1) + hot_row.size());
   EXPECT_LE(st.row_entries, (st.rows - 1) + limit);
-  // The ten strong neighbours (10 co-occurrences each) are the top ten.
+  // The ten strong neighbors (10 co-occurrences each) are the top ten.
   std::set<key_t> top10;
   for (std::size_t k = 0; k < 10 && k < hot_row.size(); ++k)
     top10.insert(hot_row[k].key);
@@ -348,7 +348,7 @@ TEST(ItemModel, RowsStayBoundedUnderRandomLoad) {
   }
 }
 
-// Queries read each neighbour's norm^(1 - alpha) and hidden flag from a dense
+// Queries read each neighbor's norm^(1 - alpha) and hidden flag from a dense
 // table that mirrors the item entries. Every way an entry changes (new items,
 // norms growing and rescaled by decay, set_meta hiding and showing, remove,
 // load) must reach it: candidates() must equal, bit for bit, the scores built
@@ -459,7 +459,7 @@ TEST(ItemModel, DenseScoresMatchTheItemTableThroughEveryChange) {
 
 // -- sharding ------------------------------------------------------------------
 
-TEST(ItemModel, ScoreNeighborsScoresOnlyEachRowsStrongestNeighbours) {
+TEST(ItemModel, ScoreNeighborsScoresOnlyEachRowsStrongestNeighbors) {
   // Item "a" co-occurs k times with b<k> (k = 1..6) and 4 times with "t", so
   // b4 and t tie; "x" co-occurs once with "y" only (a row shorter than the
   // bound).
@@ -507,8 +507,8 @@ TEST(ItemModel, ScoreNeighborsScoresOnlyEachRowsStrongestNeighbours) {
   // similar() is not bounded: it reads the whole row.
   EXPECT_EQ(bounded.similar(hash_id("a"), 100, {}).size(), 7u);
 
-  // A hidden neighbour among the strongest is skipped, not replaced by the
-  // next one: the bound picks neighbours by weight before reading them.
+  // A hidden neighbor among the strongest is skipped, not replaced by the
+  // next one: the bound picks neighbors by weight before reading them.
   ASSERT_TRUE(bounded.set_meta({"b6", {}, true, 0}));
   auto hidden = candidates_of(bounded, {{"a", 1.0f}});
   EXPECT_EQ(hidden.size(), 2u);

@@ -1,8 +1,8 @@
-// Tests of neighbour_row, the packed co-occurrence row: a seeded random
+// Tests of neighbor_row, the packed co-occurrence row: a seeded random
 // sequence of adds, lookups, keeps and scalings checked against a std::map
 // after every step (finds at every position of the 8-wide scan and its
 // tail), and the capacity cap that keeps a full row at its largest size.
-#include "engine/neighbour_row.hpp"
+#include "engine/neighbor_row.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,28 +16,28 @@
 namespace rtrec::engine {
 namespace {
 
-std::map<std::uint32_t, double> contents(const neighbour_row& r) {
+std::map<std::uint32_t, double> contents(const neighbor_row& r) {
   std::map<std::uint32_t, double> out;
   for (std::size_t e = 0; e < r.size(); ++e) {
-    EXPECT_EQ(r.neighbours()[e], r.neighbour(e));
+    EXPECT_EQ(r.neighbors()[e], r.neighbor(e));
     EXPECT_EQ(r.weights()[e], r.weight(e));
-    EXPECT_TRUE(out.emplace(r.neighbour(e), r.weight(e)).second)
-      << "neighbour " << r.neighbour(e) << " stored twice";
+    EXPECT_TRUE(out.emplace(r.neighbor(e), r.weight(e)).second)
+      << "neighbor " << r.neighbor(e) << " stored twice";
   }
   return out;
 }
 
-TEST(NeighbourRow, EmptyRowFindsNothing) {
-  neighbour_row r;
+TEST(NeighborRow, EmptyRowFindsNothing) {
+  neighbor_row r;
   EXPECT_TRUE(r.empty());
   EXPECT_EQ(r.find(0), 0u);
   EXPECT_EQ(r.find(7), 0u);
 }
 
-TEST(NeighbourRow, FindsEveryPositionOfTheScanAndItsTail) {
+TEST(NeighborRow, FindsEveryPositionOfTheScanAndItsTail) {
   // Sizes around multiples of 8 (the vector step), each entry looked up.
   for (std::uint32_t n : {1u, 7u, 8u, 9u, 15u, 16u, 17u, 100u, 151u}) {
-    neighbour_row r;
+    neighbor_row r;
     for (std::uint32_t x = 0; x < n; ++x)
       r.add(1000 + 3 * x, x + 0.5, 151);
     ASSERT_EQ(r.size(), n);
@@ -52,11 +52,11 @@ TEST(NeighbourRow, FindsEveryPositionOfTheScanAndItsTail) {
   }
 }
 
-TEST(NeighbourRow, RandomOperationsMatchAMap) {
+TEST(NeighborRow, RandomOperationsMatchAMap) {
   const std::uint64_t seed = 20261127;
   SCOPED_TRACE(testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
-  neighbour_row r;
+  neighbor_row r;
   std::map<std::uint32_t, double> model;
   for (int step = 0; step < 20000; ++step) {
     const auto op = rng() % 100;
@@ -73,7 +73,7 @@ TEST(NeighbourRow, RandomOperationsMatchAMap) {
         ASSERT_EQ(at, r.size()) << "step " << step;
       } else {
         ASSERT_LT(at, r.size()) << "step " << step;
-        ASSERT_EQ(r.neighbour(at), x);
+        ASSERT_EQ(r.neighbor(at), x);
         ASSERT_EQ(r.weight(at), it->second);
       }
     } else if (op < 99 && !r.empty()) {
@@ -85,16 +85,16 @@ TEST(NeighbourRow, RandomOperationsMatchAMap) {
       pos.resize(rng() % (pos.size() + 1));
       std::map<std::uint32_t, double> kept;
       for (const std::size_t p : pos)
-        kept.emplace(r.neighbour(p), r.weight(p));
+        kept.emplace(r.neighbor(p), r.weight(p));
       const std::vector<std::size_t> order = pos;
       std::vector<std::uint32_t> expected_order;
       for (const std::size_t p : order)
-        expected_order.push_back(r.neighbour(p));
+        expected_order.push_back(r.neighbor(p));
       r.keep(order);
       model = kept;
       ASSERT_EQ(r.size(), expected_order.size());
       for (std::size_t e = 0; e < r.size(); ++e)
-        ASSERT_EQ(r.neighbour(e), expected_order[e]) << "keep changed the order";
+        ASSERT_EQ(r.neighbor(e), expected_order[e]) << "keep changed the order";
     } else {
       r.scale(0.5);
       for (auto& [k, v] : model)
@@ -107,10 +107,10 @@ TEST(NeighbourRow, RandomOperationsMatchAMap) {
   EXPECT_EQ(contents(r), model);
 }
 
-TEST(NeighbourRow, GrowthStopsAtTheLargestSize) {
+TEST(NeighborRow, GrowthStopsAtTheLargestSize) {
   // An item_model row holds at most 1.5 * neighbors_max + 1 entries: with
-  // 100 neighbours, 151. Doubling would reserve 256.
-  neighbour_row r;
+  // 100 neighbors, 151. Doubling would reserve 256.
+  neighbor_row r;
   for (std::uint32_t x = 0; x < 151; ++x)
     r.add(x, 1.0, 151);
   EXPECT_EQ(r.heap_bytes(), 151 * (sizeof(std::uint32_t) + sizeof(double)));
@@ -125,9 +125,9 @@ TEST(NeighbourRow, GrowthStopsAtTheLargestSize) {
   EXPECT_EQ(r.find(500), 151u);
 }
 
-TEST(NeighbourRow, NewEntryStartsFromPositiveZero) {
+TEST(NeighborRow, NewEntryStartsFromPositiveZero) {
   // As a map's value-initialised 0.0 += inc: -0.0 becomes +0.0.
-  neighbour_row r;
+  neighbor_row r;
   r.add(1, -0.0, 4);
   EXPECT_FALSE(std::signbit(r.weight(0)));
 }

@@ -1,4 +1,4 @@
-// One row of an item shard's co-occurrence table: the neighbours of one item
+// One row of an item shard's co-occurrence table: the neighbors of one item
 // (as indices of the shard's scoring records) and their weights, in two
 // packed parallel arrays in no particular order.
 //
@@ -20,12 +20,12 @@
 
 namespace rtrec::engine {
 
-class neighbour_row {
+class neighbor_row {
  public:
   std::size_t size() const noexcept { return index_.size(); }
   bool empty() const noexcept { return index_.empty(); }
 
-  /// Returns the position of neighbour `x`, or size() when absent.
+  /// Returns the position of neighbor `x`, or size() when absent.
   std::size_t find(std::uint32_t x) const noexcept {
     const std::uint32_t* k = index_.data();
     const std::size_t n = index_.size();
@@ -47,7 +47,7 @@ class neighbour_row {
     return n;
   }
 
-  /// Adds `inc` to neighbour x's weight, inserting x with weight 0.0 first
+  /// Adds `inc` to neighbor x's weight, inserting x with weight 0.0 first
   /// if absent; `max_entries` caps the capacity reserved when the arrays
   /// grow (the most entries the row will ever hold at once).
   void add(std::uint32_t x, double inc, std::size_t max_entries) {
@@ -66,7 +66,7 @@ class neighbour_row {
     weight_.push_back(0.0 + inc);
   }
 
-  /// Appends neighbour x (which must be absent) with weight w.
+  /// Appends neighbor x (which must be absent) with weight w.
   void push_back(std::uint32_t x, double w) {
     index_.push_back(x);
     weight_.push_back(w);
@@ -92,10 +92,10 @@ class neighbour_row {
     weight_.reserve(n);
   }
 
-  std::uint32_t neighbour(std::size_t at) const noexcept { return index_[at]; }
+  std::uint32_t neighbor(std::size_t at) const noexcept { return index_[at]; }
   double weight(std::size_t at) const noexcept { return weight_[at]; }
   /// The packed arrays (size() entries each).
-  const std::uint32_t* neighbours() const noexcept { return index_.data(); }
+  const std::uint32_t* neighbors() const noexcept { return index_.data(); }
   const double* weights() const noexcept { return weight_.data(); }
   /// Multiplies every weight by `factor`.
   void scale(double factor) noexcept {
