@@ -291,6 +291,83 @@ struct profile_store_head {
 /// Fewest bytes one slot takes in a block (id length, four counters, a flag).
 constexpr std::size_t min_slot_bytes = 5 * sizeof(std::uint64_t) + 1;
 
+/// Returns a flag per slot, set for the slots in `free_slots`; fails on a
+/// slot out of range or listed twice.
+std::vector<std::uint8_t> free_slot_flags(const std::vector<std::uint32_t>& free_slots,
+                                          std::uint32_t slots) {
+  std::vector<std::uint8_t> is_free(slots);
+  for (auto f : free_slots) {
+    if (f >= slots || is_free[f])
+      fail("bad free slot list");
+    is_free[f] = 1;
+  }
+  return is_free;
+}
+
+/// Returns the item name dictionary of a loaded head; fails on a name that
+/// does not hash to its key and on a key listed twice.
+absl::flat_hash_map<key_t, std::string> load_item_names(const profile_store_head& head) {
+  absl::flat_hash_map<key_t, std::string> item_names;
+  item_names.reserve(head.name_keys.size());
+  string_cursor name_at{head.names};
+  for (auto k : head.name_keys) {
+    const auto name = name_at.next();
+    if (hash_id(name) != k)
+      fail("an item name does not match its key");
+    if (!item_names.try_emplace(k, name).second)
+      fail("duplicate item key in the name dictionary");
+  }
+  return item_names;
+}
+
+/// Builds the profiles of a loaded block, whose first slot is `begin`, into
+/// `chunk` (room for them all) and registers each in `users` by user key.
+/// Fails on a free slot that holds a profile, on a bad event type, seen_head
+/// or seen index flag, and on two profiles with the same user key.
+void load_profile_block(const profile_block& block, std::uint64_t begin,
+                        const std::vector<std::uint8_t>& is_free, user_profile* chunk,
+                        absl::flat_hash_map<key_t, std::uint32_t>& users) {
+  string_cursor id_at{block.ids};
+  std::size_t recent_at = 0, seen_at = 0;
+  for (std::size_t k = 0; k < block.size(); ++k) {
+    const auto s = static_cast<std::uint32_t>(begin + k);
+    const auto id = id_at.next();
+    if (is_free[s]) {
+      if (!id.empty() || block.events[k] != 0 || block.recent_n[k] != 0
+          || block.seen_n[k] != 0 || block.seen_head[k] != 0 || block.indexed[k] != 0)
+        fail("a free slot holds a profile");
+      continue;
+    }
+    auto& p = chunk[k];
+    p.id.assign(id);
+    p.events = block.events[k];
+    p.recent.resize(static_cast<std::size_t>(block.recent_n[k]));
+    for (auto& e : p.recent) {
+      if (block.r_type[recent_at] >= event_type_count)
+        fail("bad event type in a recent list");
+      e.item = block.r_item[recent_at];
+      e.timestamp = block.r_ts[recent_at];
+      e.weight = block.r_weight[recent_at];
+      e.type = static_cast<event_type>(block.r_type[recent_at]);
+      ++recent_at;
+    }
+    const auto n_seen = static_cast<std::size_t>(block.seen_n[k]);
+    if (block.seen_head[k] > n_seen)
+      fail("seen_head past the end of seen_order");
+    const auto first = block.seen.begin() + static_cast<std::ptrdiff_t>(seen_at);
+    p.seen_order.assign(first, first + static_cast<std::ptrdiff_t>(n_seen));
+    seen_at += n_seen;
+    p.seen_head = static_cast<std::size_t>(block.seen_head[k]);
+    if (block.indexed[k] > 1)
+      fail("bad seen index flag");
+    if (block.indexed[k] == 1)
+      p.seen_index.insert(p.seen_order.begin() + static_cast<std::ptrdiff_t>(p.seen_head),
+                          p.seen_order.end());
+    if (!users.try_emplace(hash_id(p.id), s).second)
+      fail("two profiles share a user key");
+  }
+}
+
 }  // namespace
 
 void profile_store::save(std::string& out) const {
@@ -342,23 +419,8 @@ void profile_store::load(std::string_view bytes) {
     auto& free_slots = head.free_slots;
     if (slots > r.left() / min_slot_bytes)
       fail("truncated (more slots than bytes left)");
-
-    std::vector<std::uint8_t> is_free(slots);
-    for (auto f : free_slots) {
-      if (f >= slots || is_free[f])
-        fail("bad free slot list");
-      is_free[f] = 1;
-    }
-    absl::flat_hash_map<key_t, std::string> item_names;
-    item_names.reserve(head.name_keys.size());
-    string_cursor name_at{head.names};
-    for (auto k : head.name_keys) {
-      const auto name = name_at.next();
-      if (hash_id(name) != k)
-        fail("an item name does not match its key");
-      if (!item_names.try_emplace(k, name).second)
-        fail("duplicate item key in the name dictionary");
-    }
+    const auto is_free = free_slot_flags(free_slots, slots);
+    auto item_names = load_item_names(head);
 
     // Each block fills one chunk, allocated only once its columns were read.
     std::vector<std::unique_ptr<user_profile[]>> chunks;
@@ -371,45 +433,7 @@ void profile_store::load(std::string_view bytes) {
       block.fields(r, end - begin);
       block.check();
       auto chunk = std::make_unique<user_profile[]>(chunk_size);
-      string_cursor id_at{block.ids};
-      std::size_t recent_at = 0, seen_at = 0;
-      for (std::size_t k = 0; k < end - begin; ++k) {
-        const auto s = static_cast<std::uint32_t>(begin + k);
-        const auto id = id_at.next();
-        if (is_free[s]) {
-          if (!id.empty() || block.events[k] != 0 || block.recent_n[k] != 0
-              || block.seen_n[k] != 0 || block.seen_head[k] != 0 || block.indexed[k] != 0)
-            fail("a free slot holds a profile");
-          continue;
-        }
-        auto& p = chunk[k];
-        p.id.assign(id);
-        p.events = block.events[k];
-        p.recent.resize(static_cast<std::size_t>(block.recent_n[k]));
-        for (auto& e : p.recent) {
-          if (block.r_type[recent_at] >= event_type_count)
-            fail("bad event type in a recent list");
-          e.item = block.r_item[recent_at];
-          e.timestamp = block.r_ts[recent_at];
-          e.weight = block.r_weight[recent_at];
-          e.type = static_cast<event_type>(block.r_type[recent_at]);
-          ++recent_at;
-        }
-        const auto n_seen = static_cast<std::size_t>(block.seen_n[k]);
-        if (block.seen_head[k] > n_seen)
-          fail("seen_head past the end of seen_order");
-        const auto first = block.seen.begin() + static_cast<std::ptrdiff_t>(seen_at);
-        p.seen_order.assign(first, first + static_cast<std::ptrdiff_t>(n_seen));
-        seen_at += n_seen;
-        p.seen_head = static_cast<std::size_t>(block.seen_head[k]);
-        if (block.indexed[k] > 1)
-          fail("bad seen index flag");
-        if (block.indexed[k] == 1)
-          p.seen_index.insert(p.seen_order.begin() + static_cast<std::ptrdiff_t>(p.seen_head),
-                              p.seen_order.end());
-        if (!users.try_emplace(hash_id(p.id), s).second)
-          fail("two profiles share a user key");
-      }
+      load_profile_block(block, begin, is_free, chunk.get(), users);
       chunks.push_back(std::move(chunk));
     }
     expect_end(r);
@@ -620,6 +644,78 @@ struct item_model_tail {
   }
 };
 
+/// Reads the item count and the item blocks after it. `set_norm(e, norm)`
+/// sets an entry's norm and what derives from it (item_model::set_norm).
+/// Fails on more items than the bytes left can hold, bad flags and a key
+/// listed twice.
+template <class SetNorm>
+absl::flat_hash_map<key_t, item_entry> read_items(reader& r, SetNorm set_norm) {
+  const auto n_items = r.get<std::uint64_t>();
+  if (n_items > r.left() / min_item_bytes)
+    fail("truncated (more items than bytes left)");
+  absl::flat_hash_map<key_t, item_entry> items;
+  items.reserve(static_cast<std::size_t>(n_items));
+  item_block ib;
+  for (std::uint64_t left = n_items; left > 0;) {
+    const auto n = std::min<std::uint64_t>(left, block_size);
+    left -= n;
+    ib.fields(r, n);
+    ib.check();
+    string_cursor id_at{ib.ids}, category_at{ib.categories};
+    for (std::size_t k = 0; k < n; ++k) {
+      if (ib.flags[k] > 3)
+        fail("bad item flags");
+      auto [it, fresh] = items.try_emplace(ib.keys[k]);
+      if (!fresh)
+        fail("duplicate item key");
+      auto& e = it->second;
+      e.id.assign(id_at.next());
+      e.categories.reserve(static_cast<std::size_t>(ib.cat_n[k]));
+      for (std::uint64_t c = 0; c < ib.cat_n[k]; ++c)
+        e.categories.emplace_back(category_at.next());
+      set_norm(e, ib.norm[k]);
+      e.popularity = ib.popularity[k];
+      e.events = ib.events[k];
+      e.last_timestamp = ib.last_ts[k];
+      e.created = ib.created[k];
+      e.created_by_meta = (ib.flags[k] & 1) != 0;
+      e.hidden = (ib.flags[k] & 2) != 0;
+    }
+  }
+  return items;
+}
+
+/// Reads the row count and the row blocks after it: each row's entries keyed
+/// by neighbor key, as item_model::rebuild_records() takes them. Fails on more
+/// rows than the bytes left can hold and on a row or entry key listed twice.
+absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> read_rows(reader& r) {
+  const auto n_rows = r.get<std::uint64_t>();
+  if (n_rows > r.left() / min_row_bytes)
+    fail("truncated (more rows than bytes left)");
+  absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows;
+  rows.reserve(static_cast<std::size_t>(n_rows));
+  row_block rb;
+  for (std::uint64_t left = n_rows; left > 0;) {
+    const auto n = std::min<std::uint64_t>(left, block_size);
+    left -= n;
+    rb.fields(r, n);
+    rb.check();
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      auto [it, fresh] = rows.try_emplace(rb.keys[k]);
+      if (!fresh)
+        fail("duplicate row key");
+      auto& rw = it->second;
+      const auto size = static_cast<std::size_t>(rb.sizes[k]);
+      rw.reserve(size);
+      for (std::size_t e = 0; e < size; ++e, ++at)
+        if (!rw.try_emplace(rb.entry_keys[at], rb.values[at]).second)
+          fail("duplicate key in a row");
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 
 void item_model::save(std::string& out) const {
@@ -705,63 +801,8 @@ void item_model::load(std::string_view bytes) {
       return out;
     };
 
-    const auto n_items = r.get<std::uint64_t>();
-    if (n_items > r.left() / min_item_bytes)
-      fail("truncated (more items than bytes left)");
-    absl::flat_hash_map<key_t, item_entry> items;
-    items.reserve(static_cast<std::size_t>(n_items));
-    item_block ib;
-    for (std::uint64_t left = n_items; left > 0;) {
-      const auto n = std::min<std::uint64_t>(left, block_size);
-      left -= n;
-      ib.fields(r, n);
-      ib.check();
-      string_cursor id_at{ib.ids}, category_at{ib.categories};
-      for (std::size_t k = 0; k < n; ++k) {
-        if (ib.flags[k] > 3)
-          fail("bad item flags");
-        auto [it, fresh] = items.try_emplace(ib.keys[k]);
-        if (!fresh)
-          fail("duplicate item key");
-        auto& e = it->second;
-        e.id.assign(id_at.next());
-        e.categories.reserve(static_cast<std::size_t>(ib.cat_n[k]));
-        for (std::uint64_t c = 0; c < ib.cat_n[k]; ++c)
-          e.categories.emplace_back(category_at.next());
-        set_norm(e, ib.norm[k]);
-        e.popularity = ib.popularity[k];
-        e.events = ib.events[k];
-        e.last_timestamp = ib.last_ts[k];
-        e.created = ib.created[k];
-        e.created_by_meta = (ib.flags[k] & 1) != 0;
-        e.hidden = (ib.flags[k] & 2) != 0;
-      }
-    }
-
-    const auto n_rows = r.get<std::uint64_t>();
-    if (n_rows > r.left() / min_row_bytes)
-      fail("truncated (more rows than bytes left)");
-    absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows;
-    rows.reserve(static_cast<std::size_t>(n_rows));
-    row_block rb;
-    for (std::uint64_t left = n_rows; left > 0;) {
-      const auto n = std::min<std::uint64_t>(left, block_size);
-      left -= n;
-      rb.fields(r, n);
-      rb.check();
-      std::size_t at = 0;
-      for (std::size_t k = 0; k < n; ++k) {
-        auto [it, fresh] = rows.try_emplace(rb.keys[k]);
-        if (!fresh)
-          fail("duplicate row key");
-        auto& rw = it->second;
-        const auto size = static_cast<std::size_t>(rb.sizes[k]);
-        rw.reserve(size);
-        for (std::size_t e = 0; e < size; ++e, ++at)
-          if (!rw.try_emplace(rb.entry_keys[at], rb.values[at]).second)
-            fail("duplicate key in a row");
-      }
-    }
+    auto items = read_items(r, [this](item_entry& e, double norm) { set_norm(e, norm); });
+    auto rows = read_rows(r);
 
     item_model_tail tail;
     tail.fields(r);

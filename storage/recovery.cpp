@@ -192,17 +192,24 @@ std::vector<std::uint64_t> decode_item_snapshot(std::string_view bytes,
   }
 }
 
-recovered_state recover(const recovery_options& opts) {
+namespace {
+
+/// Checks the shard counts, creates the data directory if it is missing and
+/// checks its IDENTITY (writing it in a new directory).
+void open_data_dir(const recovery_options& opts) {
   if (opts.profile_shards == 0 || opts.item_shards == 0)
     throw std::invalid_argument("recover: shard counts must be at least 1");
-  recovered_state st;
   std::error_code ec;
   fs::create_directories(opts.data_dir, ec);
   if (ec)
     throw std::runtime_error("cannot create data directory " + opts.data_dir + ": " +
                              ec.message());
   check_identity(opts);
-  auto t0 = std::chrono::steady_clock::now();
+}
+
+/// Loads into `st` the newest checkpoint that passes every check (leaving a
+/// fresh state when none does) and sets st.next_checkpoint_id.
+void load_newest_checkpoint(const recovery_options& opts, recovered_state& st) {
   fresh_state(opts, st);
   const auto ids = list_checkpoints(snapshot_dir(opts.data_dir));
   for (auto id : ids) {
@@ -225,64 +232,80 @@ recovered_state recover(const recovery_options& opts) {
     }
   }
   st.next_checkpoint_id = ids.empty() ? 1 : ids.front() + 1;
-  st.report.load_ms = ms_since(t0);
-  t0 = std::chrono::steady_clock::now();
+}
 
+/// Applies a record of the item metadata stream to every item shard, unless
+/// the loaded state already holds it.
+void replay_meta_record(const log_record& r, recovered_state& st) {
+  if (r.seq <= st.meta_seq) {
+    ++st.report.records_skipped;
+    return;
+  }
+  if (r.kind == record_kind::item_meta) {
+    auto meta = decode_item_meta(r.payload);
+    for (auto& m : st.items)
+      m->set_meta(meta);
+  } else if (r.kind == record_kind::item_remove) {
+    for (auto& m : st.items)
+      m->remove(r.payload);
+  } else {
+    throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
+                             " on the item metadata stream");
+  }
+  st.meta_seq = r.seq;
+  ++st.report.records_replayed;
+}
+
+/// Applies a record of a profile shard's stream to that shard, and the item
+/// delta of its events to each item shard that has not applied it, unless the
+/// loaded state already holds it. `outcome` and `delta` are scratch, reused
+/// from record to record.
+void replay_profile_record(const recovery_options& opts, const log_record& r,
+                           recovered_state& st, engine::batch_outcome& outcome,
+                           engine::item_delta_batch& delta) {
+  if (r.stream >= opts.profile_shards)
+    throw std::runtime_error("wal: a record for profile shard " + std::to_string(r.stream) +
+                             " but this node has " + std::to_string(opts.profile_shards));
+  const auto p = r.stream;
+  if (r.seq <= st.profile_seq[p]) {
+    ++st.report.records_skipped;
+    return;
+  }
+  if (r.kind == record_kind::events) {
+    auto events = decode_events(r.payload);
+    delta.clear();
+    engine::apply_idempotent(*st.profiles[p], *st.windows[p], events, r.time_ms, outcome,
+                             delta);
+    st.report.events_replayed += outcome.applied;
+    if (!delta.empty())
+      for (std::size_t i = 0; i < st.items.size(); ++i)
+        if (st.item_applied[i][p] < r.seq) {
+          st.items[i]->apply(delta);
+          st.item_applied[i][p] = r.seq;
+        }
+  } else if (r.kind == record_kind::forget_user) {
+    st.profiles[p]->erase(r.payload);
+  } else {
+    throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
+                             " on profile shard stream " + std::to_string(p));
+  }
+  st.profile_seq[p] = r.seq;
+  ++st.report.records_replayed;
+}
+
+/// Replays the log records that `st` does not hold yet, then hands the log's
+/// segments and warnings to `st`. Throws when scan_log() does, when a record
+/// passed its CRC but does not decode, or when no checkpoint was loaded and
+/// the log no longer starts at its first segment.
+void replay_log(const recovery_options& opts, recovered_state& st) {
   engine::batch_outcome outcome;
   engine::item_delta_batch delta;
-  auto replay = [&](const log_record& r) {
-    if (r.stream == meta_stream) {
-      if (r.seq <= st.meta_seq) {
-        ++st.report.records_skipped;
-        return;
-      }
-      if (r.kind == record_kind::item_meta) {
-        auto meta = decode_item_meta(r.payload);
-        for (auto& m : st.items)
-          m->set_meta(meta);
-      } else if (r.kind == record_kind::item_remove) {
-        for (auto& m : st.items)
-          m->remove(r.payload);
-      } else {
-        throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
-                                 " on the item metadata stream");
-      }
-      st.meta_seq = r.seq;
-      ++st.report.records_replayed;
-      return;
-    }
-    if (r.stream >= opts.profile_shards)
-      throw std::runtime_error("wal: a record for profile shard " + std::to_string(r.stream) +
-                               " but this node has " + std::to_string(opts.profile_shards));
-    const auto p = r.stream;
-    if (r.seq <= st.profile_seq[p]) {
-      ++st.report.records_skipped;
-      return;
-    }
-    if (r.kind == record_kind::events) {
-      auto events = decode_events(r.payload);
-      delta.clear();
-      engine::apply_idempotent(*st.profiles[p], *st.windows[p], events, r.time_ms, outcome,
-                               delta);
-      st.report.events_replayed += outcome.applied;
-      if (!delta.empty())
-        for (std::size_t i = 0; i < st.items.size(); ++i)
-          if (st.item_applied[i][p] < r.seq) {
-            st.items[i]->apply(delta);
-            st.item_applied[i][p] = r.seq;
-          }
-    } else if (r.kind == record_kind::forget_user) {
-      st.profiles[p]->erase(r.payload);
-    } else {
-      throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
-                               " on profile shard stream " + std::to_string(p));
-    }
-    st.profile_seq[p] = r.seq;
-    ++st.report.records_replayed;
-  };
   auto rep = scan_log(wal_dir(opts.data_dir), opts.policy, [&](const log_record& r) {
     try {
-      replay(r);
+      if (r.stream == meta_stream)
+        replay_meta_record(r, st);
+      else
+        replay_profile_record(opts, r, st, outcome, delta);
     } catch (const corrupt& e) {
       throw std::runtime_error("wal: record seq " + std::to_string(r.seq) + " of stream " +
                                std::to_string(r.stream) +
@@ -298,6 +321,18 @@ recovered_state recover(const recovery_options& opts) {
     st.report.warnings.push_back(w);
   st.segments = std::move(rep.segments);
   st.report.log_bytes = rep.bytes;
+}
+
+}  // namespace
+
+recovered_state recover(const recovery_options& opts) {
+  open_data_dir(opts);
+  recovered_state st;
+  auto t0 = std::chrono::steady_clock::now();
+  load_newest_checkpoint(opts, st);
+  st.report.load_ms = ms_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  replay_log(opts, st);
   st.report.replay_ms = ms_since(t0);
   for (auto& p : st.profiles)
     st.report.users += p->users();

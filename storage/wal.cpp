@@ -416,15 +416,14 @@ void truncate_file(const std::string& path, std::uint64_t size) {
   }
 }
 
-}  // namespace
+// A segment file found in the log directory: its number and path.
+using segment_file = std::pair<std::uint64_t, std::string>;
 
-scan_report scan_log(const std::string& dir, corruption_policy policy,
-                     const std::function<void(const log_record&)>& fn) {
-  scan_report rep;
+// Returns the segment files in `dir`, by number. Throws when it cannot be
+// listed.
+std::vector<segment_file> list_segments(const std::string& dir) {
   std::error_code ec;
-  if (!fs::exists(dir, ec))
-    return rep;
-  std::vector<std::pair<std::uint64_t, std::string>> files;
+  std::vector<segment_file> files;
   for (auto& entry : fs::directory_iterator(dir, ec)) {
     std::uint64_t number = 0;
     if (entry.is_regular_file() && parse_segment_name(entry.path().filename().string(), number))
@@ -433,90 +432,136 @@ scan_report scan_log(const std::string& dir, corruption_policy policy,
   if (ec)
     throw std::runtime_error("wal: cannot list " + dir + ": " + ec.message());
   std::sort(files.begin(), files.end());
-  // Contents are read one segment at a time; whether a later segment holds a
-  // valid record is answered lazily (only when a bad record is found).
-  auto later_has_records = [&](std::size_t k) {
-    for (std::size_t j = k + 1; j < files.size(); ++j) {
-      auto data = read_file(files[j].second);
-      if (data.size() > segment_header && valid_record_after(data, segment_header - 1))
-        return true;
+  return files;
+}
+
+// True when a segment after files[k] holds a valid record. Asked lazily (only
+// when a bad record is found); the segments are read one at a time.
+bool later_has_records(const std::vector<segment_file>& files, std::size_t k) {
+  for (std::size_t j = k + 1; j < files.size(); ++j) {
+    auto data = read_file(files[j].second);
+    if (data.size() > segment_header && valid_record_after(data, segment_header - 1))
+      return true;
+  }
+  return false;
+}
+
+// Checks the header of segment `path`, whose contents are `data`. Returns
+// false when the segment is the last one (`last`) and its header never made it
+// to disk: it is removed, with a warning in `rep`. Throws on a bad magic
+// anywhere else and on an unknown format version.
+bool check_segment_header(const std::string& data, const std::string& path, bool last,
+                          scan_report& rep) {
+  if (data.size() < segment_header ||
+      std::memcmp(data.data(), segment_magic, sizeof segment_magic) != 0) {
+    // A segment whose header never made it to disk (crash while rolling:
+    // short, or extended with zeros by the file system).
+    const bool zeros = data.size() >= segment_header &&
+                       std::all_of(data.begin(), data.begin() + segment_header,
+                                   [](char c) { return c == '\0'; }) &&
+                       !valid_record_after(data, segment_header - 1);
+    if (last && (data.size() < segment_header || zeros)) {
+      rep.warnings.push_back("wal: " + path + " has an incomplete header (" +
+                             std::to_string(data.size()) + " bytes); removed");
+      std::error_code ec;
+      fs::remove(path, ec);
+      return false;
     }
-    return false;
-  };
+    throw std::runtime_error("wal: " + path + " is not an rtrec log segment (bad magic); move "
+                             "it out of the data directory");
+  }
+  segment_fields header;
+  reader hr{std::string_view{data}.substr(sizeof segment_magic,
+                                          segment_header - sizeof segment_magic)};
+  header.fields(hr);
+  const auto version = header.version;
+  if (version != segment_version)
+    throw std::runtime_error("wal: " + path + " has format version " + std::to_string(version) +
+                             ", this build reads version " + std::to_string(segment_version) +
+                             "; run the rtrec version that wrote it");
+  return true;
+}
+
+// Handles the bad record (`why`) at `pos` of segment files[k], whose contents
+// are `data`. A torn tail (no valid record after it, in this segment or a
+// later one) is dropped. A corrupt record followed by valid ones throws under
+// policy strict; under truncate it is dropped with everything after it,
+// later segments included. Returns true when later segments were removed.
+bool drop_bad_record(std::string& data, std::size_t pos, const std::string& why,
+                     const std::vector<segment_file>& files, std::size_t k,
+                     corruption_policy policy, scan_report& rep) {
+  const auto& path = files[k].second;
+  const bool more = valid_record_after(data, pos) || later_has_records(files, k);
+  const auto dropped = data.size() - pos;
+  if (more && policy == corruption_policy::strict)
+    throw std::runtime_error(
+      "wal: " + path + " offset " + std::to_string(pos) + ": corrupt record (" + why +
+      ") followed by valid records; replaying past it would lose acknowledged events. "
+      "Restore the data directory from a backup, or start with --wal-recovery truncate "
+      "to drop everything from this record on");
+  rep.warnings.push_back(
+    "wal: " + path + " offset " + std::to_string(pos) + ": " +
+    (more ? "corrupt record (" + why + "); dropped it and everything after it "
+            "(--wal-recovery truncate)"
+          : "torn record at the tail (" + why + "); dropped (it was never acknowledged)") +
+    ", " + std::to_string(dropped) + " bytes");
+  rep.dropped_bytes += dropped;
+  truncate_file(path, pos);
+  data.resize(pos);
+  if (more) {
+    std::error_code ec;
+    for (std::size_t j = k + 1; j < files.size(); ++j) {
+      rep.warnings.push_back("wal: removed later segment " + files[j].second);
+      fs::remove(files[j].second, ec);
+    }
+  }
+  return more;
+}
+
+// Passes each record of segment files[k] (contents `data`, header checked)
+// to `fn`, noting in `seg` the highest seq per stream, up to the first bad
+// record (see drop_bad_record). Returns true when the scan must stop after
+// this segment (the later ones were removed).
+bool scan_segment(std::string& data, const std::vector<segment_file>& files, std::size_t k,
+                  corruption_policy policy, const std::function<void(const log_record&)>& fn,
+                  segment_info& seg, scan_report& rep) {
+  std::size_t pos = segment_header;
+  for (;;) {
+    log_record r;
+    std::size_t next = 0;
+    std::string why;
+    auto res = parse_at(data, pos, r, next, why);
+    if (res == parse_result::end)
+      return false;
+    if (res == parse_result::bad)
+      return drop_bad_record(data, pos, why, files, k, policy, rep);
+    fn(r);
+    ++rep.records;
+    auto& m = seg.max_seq[r.stream];
+    m = std::max(m, r.seq);
+    pos = next;
+  }
+}
+
+}  // namespace
+
+scan_report scan_log(const std::string& dir, corruption_policy policy,
+                     const std::function<void(const log_record&)>& fn) {
+  scan_report rep;
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
+    return rep;
+  const auto files = list_segments(dir);
+  // Contents are read one segment at a time.
   for (std::size_t k = 0; k < files.size(); ++k) {
     const auto& path = files[k].second;
     auto data = read_file(path);
+    if (!check_segment_header(data, path, k + 1 == files.size(), rep))
+      continue;
     segment_info seg;
     seg.number = files[k].first;
     seg.path = path;
-    if (data.size() < segment_header ||
-        std::memcmp(data.data(), segment_magic, sizeof segment_magic) != 0) {
-      // A segment whose header never made it to disk (crash while rolling:
-      // short, or extended with zeros by the file system).
-      const bool zeros = data.size() >= segment_header &&
-                         std::all_of(data.begin(), data.begin() + segment_header,
-                                     [](char c) { return c == '\0'; }) &&
-                         !valid_record_after(data, segment_header - 1);
-      if (k + 1 == files.size() && (data.size() < segment_header || zeros)) {
-        rep.warnings.push_back("wal: " + path + " has an incomplete header (" +
-                               std::to_string(data.size()) + " bytes); removed");
-        fs::remove(path, ec);
-        continue;
-      }
-      throw std::runtime_error("wal: " + path + " is not an rtrec log segment (bad magic); move "
-                               "it out of the data directory");
-    }
-    segment_fields header;
-    reader hr{std::string_view{data}.substr(sizeof segment_magic,
-                                            segment_header - sizeof segment_magic)};
-    header.fields(hr);
-    const auto version = header.version;
-    if (version != segment_version)
-      throw std::runtime_error("wal: " + path + " has format version " + std::to_string(version) +
-                               ", this build reads version " + std::to_string(segment_version) +
-                               "; run the rtrec version that wrote it");
-    std::size_t pos = segment_header;
-    bool stop_all = false;
-    for (;;) {
-      log_record r;
-      std::size_t next = 0;
-      std::string why;
-      auto res = parse_at(data, pos, r, next, why);
-      if (res == parse_result::end)
-        break;
-      if (res == parse_result::bad) {
-        const bool more = valid_record_after(data, pos) || later_has_records(k);
-        const auto dropped = data.size() - pos;
-        if (more && policy == corruption_policy::strict)
-          throw std::runtime_error(
-            "wal: " + path + " offset " + std::to_string(pos) + ": corrupt record (" + why +
-            ") followed by valid records; replaying past it would lose acknowledged events. "
-            "Restore the data directory from a backup, or start with --wal-recovery truncate "
-            "to drop everything from this record on");
-        rep.warnings.push_back(
-          "wal: " + path + " offset " + std::to_string(pos) + ": " +
-          (more ? "corrupt record (" + why + "); dropped it and everything after it "
-                  "(--wal-recovery truncate)"
-                : "torn record at the tail (" + why + "); dropped (it was never acknowledged)") +
-          ", " + std::to_string(dropped) + " bytes");
-        rep.dropped_bytes += dropped;
-        truncate_file(path, pos);
-        data.resize(pos);
-        if (more) {
-          for (std::size_t j = k + 1; j < files.size(); ++j) {
-            rep.warnings.push_back("wal: removed later segment " + files[j].second);
-            fs::remove(files[j].second, ec);
-          }
-          stop_all = true;
-        }
-        break;
-      }
-      fn(r);
-      ++rep.records;
-      auto& m = seg.max_seq[r.stream];
-      m = std::max(m, r.seq);
-      pos = next;
-    }
+    const bool stop_all = scan_segment(data, files, k, policy, fn, seg, rep);
     seg.bytes = data.size();
     rep.bytes += seg.bytes;
     rep.segments.push_back(std::move(seg));
