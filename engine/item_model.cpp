@@ -165,92 +165,30 @@ void item_model::rebuild_records(
   acc_epoch_ = 0;
 }
 
+namespace {
+/// Software pipeline over apply()'s cache misses: the table slots of an
+/// event's item and context rows are requested `far` events ahead, the
+/// rows' neighbor arrays (scanned by bump()) `near` events ahead.
+constexpr std::size_t far = 8, near = 3;
+
+/// [begin, end) of event k's context entries, clamped to the batch.
+std::pair<std::uint32_t, std::uint32_t> context_range(const item_delta_batch& b, std::size_t k) {
+  const std::uint32_t begin =
+    k == 0 ? 0 : std::min<std::uint32_t>(b.ctx_end[k - 1], b.ctx_item.size());
+  const std::uint32_t end = std::min<std::uint32_t>(b.ctx_end[k], b.ctx_item.size());
+  return {begin, std::max(begin, end)};
+}
+}  // namespace
+
 void item_model::apply(const item_delta_batch& b) {
-  for (std::size_t n = 0; n < b.new_keys.size() && n < b.new_ids.size(); ++n) {
-    auto& e = entry(b.new_keys[n]);
-    if (e.id.empty())
-      e.id = b.new_ids[n];
-    else if (e.id != b.new_ids[n])
-      ++collisions_;
-  }
-  // Software pipeline over the cache misses: table slots of the item and its
-  // context rows `far` events ahead, the rows' neighbor arrays (scanned by
-  // bump()) `near` events ahead.
-  constexpr std::size_t far = 8, near = 3;
-  auto ctx_range = [&](std::size_t k) {
-    const std::uint32_t begin = k == 0 ? 0 : std::min<std::uint32_t>(b.ctx_end[k - 1], b.ctx_item.size());
-    const std::uint32_t end = std::min<std::uint32_t>(b.ctx_end[k], b.ctx_item.size());
-    return std::pair<std::uint32_t, std::uint32_t>{begin, std::max(begin, end)};
-  };
+  learn_ids(b);
+  // Prefetching needs each event's context range ahead of time.
   const std::size_t pipelined = b.ctx_end.size() == b.item.size() ? b.item.size() : 0;
   std::uint32_t ctx_begin = 0;
   for (std::size_t k = 0; k < b.item.size(); ++k) {
-    if (k + far < pipelined) {
-      const key_t jf = b.item[k + far];
-      items_.prefetch(jf);
-      rows_.prefetch(jf);
-      auto [cb, ce] = ctx_range(k + far);
-      if (cb < ce)
-        index_.prefetch(jf);
-      for (auto c = cb; c < ce; ++c) {
-        rows_.prefetch(b.ctx_item[c]);
-        index_.prefetch(b.ctx_item[c]);
-      }
-    }
-    if (k + near < pipelined) {
-      const key_t jn = b.item[k + near];
-      auto [cb, ce] = ctx_range(k + near);
-      if (cb < ce) {
-        if (auto rj = rows_.find(jn); rj != rows_.end())
-          prefetch_neighbors(rj->second);
-        for (auto c = cb; c < ce; ++c)
-          if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
-            prefetch_neighbors(ri->second);
-      }
-    }
+    prefetch_ahead(b, k, pipelined);
     const std::uint32_t ctx_end = k < b.ctx_end.size() ? b.ctx_end[k] : ctx_begin;
-    const key_t j = b.item[k];
-    const double w = b.weight[k];
-    const std::int64_t t = b.timestamp[k];
-    const std::uint8_t flags = b.flags[k];
-    ++events_;
-    latest_ts_ = std::max(latest_ts_, t);
-    if ((flags & item_delta_batch::negative) == 0 && w > 0.0) {
-      double rescale = 1.0;
-      const double gp = trend_decay_.weight(t, rescale);
-      if (rescale != 1.0)
-        rescale_items_pop(rescale);
-      auto& e = entry(j);
-      ++e.events;
-      e.last_timestamp = std::max(e.last_timestamp, t);
-      if (!e.created_by_meta && (e.created == 0 || t < e.created))
-        set_created(j, e, t);
-      e.popularity += w * gp;
-      ++popular_changes_;
-      if (flags & item_delta_batch::first_time) {
-        const double gc = cooc_decay_.weight(t, rescale);
-        if (rescale != 1.0) {
-          rescale_rows(rescale);
-          rescale_items_norm(rescale);
-        }
-        set_norm(e, e.norm + w * w * gc);
-        mirror(j, e);
-        const std::uint32_t end = std::min<std::uint32_t>(
-          ctx_end, static_cast<std::uint32_t>(b.ctx_item.size()));
-        if (ctx_begin < end && owns(j)) {
-          auto& rj = rows_[j];  // one lookup for the whole context
-          for (std::uint32_t c = ctx_begin; c < end; ++c)
-            bump(rj, record(b.ctx_item[c]), static_cast<double>(b.ctx_weight[c]) * w * gc);
-        }
-        // Separate pass: inserting rows here may move rows_[j].
-        const std::uint32_t jx = ctx_begin < end ? record(j) : 0;
-        for (std::uint32_t c = ctx_begin; c < end; ++c) {
-          const key_t i = b.ctx_item[c];
-          if (owns(i))
-            bump(rows_[i], jx, static_cast<double>(b.ctx_weight[c]) * w * gc);
-        }
-      }
-    }
+    apply_event(b, k, ctx_begin, ctx_end);
     ctx_begin = ctx_end;
   }
   // Shard 0 answers popularity (the recommender asks it): keep its cache warm
@@ -258,6 +196,89 @@ void item_model::apply(const item_delta_batch& b) {
   if (shard_ == 0 && cfg_.popular_refresh_events > 0
       && popular_changes_ > cfg_.popular_refresh_events)
     refresh_popular();
+}
+
+void item_model::learn_ids(const item_delta_batch& b) {
+  for (std::size_t n = 0; n < b.new_keys.size() && n < b.new_ids.size(); ++n) {
+    auto& e = entry(b.new_keys[n]);
+    if (e.id.empty())
+      e.id = b.new_ids[n];
+    else if (e.id != b.new_ids[n])
+      ++collisions_;
+  }
+}
+
+void item_model::prefetch_ahead(const item_delta_batch& b, std::size_t k,
+                                std::size_t pipelined) const {
+  if (k + far < pipelined) {
+    const key_t jf = b.item[k + far];
+    items_.prefetch(jf);
+    rows_.prefetch(jf);
+    auto [cb, ce] = context_range(b, k + far);
+    if (cb < ce)
+      index_.prefetch(jf);
+    for (auto c = cb; c < ce; ++c) {
+      rows_.prefetch(b.ctx_item[c]);
+      index_.prefetch(b.ctx_item[c]);
+    }
+  }
+  if (k + near < pipelined) {
+    const key_t jn = b.item[k + near];
+    auto [cb, ce] = context_range(b, k + near);
+    if (cb < ce) {
+      if (auto rj = rows_.find(jn); rj != rows_.end())
+        prefetch_neighbors(rj->second);
+      for (auto c = cb; c < ce; ++c)
+        if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
+          prefetch_neighbors(ri->second);
+    }
+  }
+}
+
+void item_model::apply_event(const item_delta_batch& b, std::size_t k, std::uint32_t ctx_begin,
+                             std::uint32_t ctx_end) {
+  const key_t j = b.item[k];
+  const double w = b.weight[k];
+  const std::int64_t t = b.timestamp[k];
+  const std::uint8_t flags = b.flags[k];
+  ++events_;
+  latest_ts_ = std::max(latest_ts_, t);
+  if ((flags & item_delta_batch::negative) != 0 || !(w > 0.0))
+    return;
+  double rescale = 1.0;
+  const double gp = trend_decay_.weight(t, rescale);
+  if (rescale != 1.0)
+    rescale_items_pop(rescale);
+  auto& e = entry(j);
+  ++e.events;
+  e.last_timestamp = std::max(e.last_timestamp, t);
+  if (!e.created_by_meta && (e.created == 0 || t < e.created))
+    set_created(j, e, t);
+  e.popularity += w * gp;
+  ++popular_changes_;
+  if ((flags & item_delta_batch::first_time) == 0)
+    return;
+  const double gc = cooc_decay_.weight(t, rescale);
+  if (rescale != 1.0) {
+    rescale_rows(rescale);
+    rescale_items_norm(rescale);
+  }
+  set_norm(e, e.norm + w * w * gc);
+  mirror(j, e);
+  const std::uint32_t end =
+    std::min<std::uint32_t>(ctx_end, static_cast<std::uint32_t>(b.ctx_item.size()));
+  if (ctx_begin < end && owns(j)) {
+    auto& rj = rows_[j];  // one lookup for the whole context
+    for (std::uint32_t c = ctx_begin; c < end; ++c)
+      bump(rj, record(b.ctx_item[c]), static_cast<double>(b.ctx_weight[c]) * w * gc);
+  }
+  // Separate pass: inserting rows here may move rows_[j].
+  const std::uint32_t jx = ctx_begin < end ? record(j) : 0;
+  for (std::uint32_t c = ctx_begin; c < end; ++c) {
+    const key_t i = b.ctx_item[c];
+    if (owns(i))
+      bump(rows_[i], jx, static_cast<double>(b.ctx_weight[c]) * w * gc);
+  }
 }
 
 bool item_model::visible(key_t key, const item_filter& f) const {
@@ -274,53 +295,92 @@ void item_model::candidates(const score_query& q,
     out[c.key] += c.score;
 }
 
-void item_model::candidates(const score_query& q, std::vector<scored>& out,
-                            const std::vector<scored>& upstream, std::size_t best) const {
-  const std::size_t base = out.size();
-  // With `best`: out[base..] holds at most `best` candidates, a heap with the
-  // worst kept in front once full (better() as the heap's "less"). Most
-  // candidates lose one comparison to that front.
-  auto offer = [&](key_t key, double score) {
+/// candidates()' output from out[base] on: every candidate (best == 0), or
+/// at most `best`, a heap with the worst kept in front once full (better()
+/// as the heap's "less"). Most candidates lose one comparison to that front.
+struct item_model::top_k {
+  std::vector<scored>& out;
+  std::size_t base;
+  std::size_t best;
+
+  void offer(key_t key, double score) {
+    if (best == 0) {
+      out.push_back({key, score});
+      return;
+    }
     const std::size_t kept = out.size() - base;
     if (kept < best) {
-      out.push_back({key, score});
+      out.push_back({key, score});  // may move out: heap() only after it
       if (kept + 1 == best)
-        std::make_heap(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), by_better);
+        std::make_heap(heap(), out.end(), by_better);
     } else if (better({key, score}, out[base])) {
-      std::pop_heap(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), by_better);
+      std::pop_heap(heap(), out.end(), by_better);
       out.back() = {key, score};
-      std::push_heap(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), by_better);
+      std::push_heap(heap(), out.end(), by_better);
     }
-  };
-  const std::size_t k = cfg_.score_neighbors;
-  const bool filtered = !q.filter.category.empty();
+  }
+
+  std::vector<scored>::iterator heap() { return out.begin() + static_cast<std::ptrdiff_t>(base); }
+};
+
+void item_model::candidates(const score_query& q, std::vector<scored>& out,
+                            const std::vector<scored>& upstream, std::size_t best) const {
+  top_k sink{out, out.size(), best};
+  start_sums();
+  find_query_rows(q);
+  score_query_rows(q);
+  add_upstream(q, upstream, sink);
+  // Excluded candidates: their records no longer look touched (mark 0 is
+  // never a current epoch), so the copy below skips them.
+  for (const key_t key : q.exclude)
+    if (auto x = index_.find(key); x != index_.end())
+      records_[x->second].mark = 0;
+  emit_sums(sink);
+}
+
+void item_model::start_sums() const {
   if (++acc_epoch_ == 0) {  // wrapped: no mark may look current
     for (const auto& h : records_)
       h.mark = 0;
     acc_epoch_ = 1;
   }
   touched_.clear();
+}
+
+inline void item_model::add_to_sum(const hot_item& h, double x) const {
+  if (h.mark != acc_epoch_) {  // first addition: the sum starts at 0.0
+    h.mark = acc_epoch_;
+    h.acc = 0.0;
+    touched_.push_back(&h);
+  }
+  h.acc += x;
+}
+
+void item_model::find_query_rows(const score_query& q) const {
   // A query's cold memory is its rows (1-2 KB each, scattered): find them
-  // all first, then pull the next row into cache while scoring this one
-  // (1.4x faster on a cold cache in a scratch benchmark, docs/benchmarks.md).
-  // The lookups are independent: their table slots are requested together
-  // first, so the misses overlap instead of following one another.
+  // all first, so that score_query_rows() can pull the next row into cache
+  // while scoring this one (docs/benchmarks.md). The lookups are
+  // independent: their table slots are requested together first, so the
+  // misses overlap instead of following one another.
   const std::size_t nq = std::min(q.items.size(), q.weights.size());
   for (std::size_t n = 0; n < nq; ++n)
     if (owns(q.items[n])) {
       rows_.prefetch(q.items[n]);
       items_.prefetch(q.items[n]);
     }
-  auto& rows = query_rows_;
-  rows.clear();
+  query_rows_.clear();
   for (std::size_t n = 0; n < nq; ++n) {
     query_row qr{nullptr, 0.0};
     if (owns(q.items[n]))
       if (auto rit = rows_.find(q.items[n]); rit != rows_.end() && !rit->second.empty())
         if (auto iit = items_.find(q.items[n]); iit != items_.end())
           qr = {&rit->second, norm_alpha(iit->second.norm)};
-    rows.push_back(qr);
+    query_rows_.push_back(qr);
   }
+}
+
+void item_model::score_query_rows(const score_query& q) const {
+  const auto& rows = query_rows_;
   std::size_t streamed = 0;  // rows before this one were prefetched
   auto stream_next = [&](std::size_t from) {
     for (streamed = std::max(streamed, from); streamed < rows.size(); ++streamed)
@@ -331,71 +391,79 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
         return;
       }
   };
-  // Adds x to a candidate's sum (started at 0.0 by its first addition).
-  auto add = [&](const hot_item& h, double x) {
-    if (h.mark != acc_epoch_) {
-      h.mark = acc_epoch_;
-      h.acc = 0.0;
-      touched_.push_back(&h);
-    }
-    h.acc += x;
-  };
-  const hot_item* const records = records_.data();
-  // How far ahead the loops below request memory they are about to read.
-  constexpr std::size_t ahead = 8;
+  const std::size_t k = cfg_.score_neighbors;
   stream_next(0);
   for (std::size_t n = 0; n < rows.size(); ++n) {
     if (rows[n].r == nullptr)
       continue;
     stream_next(n + 1);
-    const double ni_alpha = rows[n].ni_alpha;
-    const double w = q.weights[n];
     const row& r = *rows[n].r;
-    // Entries 0 .. count-1: neighbor(e) is the record index, weight(e)
-    // the co-occurrence weight.
-    auto visit = [&](std::size_t count, auto neighbor, auto weight) {
-      for (std::size_t e = 0; e < count; ++e) {
-        const hot_item& h = records[neighbor(e)];
-        if (h.hidden || !h.known)
-          continue;
-        if (filtered) {
-          auto eit = items_.find(h.key);
-          if (eit == items_.end() || !f_matches(eit->second, q.filter))
-            continue;
-        }
-        add(h, w * sim(weight(e), ni_alpha, h.norm_pow));
-      }
-    };
-    if (k == 0 || r.size() <= k) {
-      const std::uint32_t* nb = r.neighbors();
-      const double* wt = r.weights();
-      // Every neighbor's record first (scattered over the shard's table):
-      // the requests overlap, where the loop below would wait on each.
-      for (std::size_t e = 0; e < r.size(); ++e)
-        __builtin_prefetch(records + nb[e]);
-      visit(
-        r.size(), [nb](std::size_t e) { return nb[e]; }, [wt](std::size_t e) { return wt[e]; });
-      continue;
-    }
-    // Only the row's k strongest neighbors (by weight, ties: smaller key):
-    // selected from the row alone, before any neighbor's entry is read.
-    // Each neighbor adds to its own candidate once per row, so the order
-    // they are visited in does not change any sum.
-    strongest_.clear();
-    for (std::size_t e = 0; e < r.size(); ++e)
-      strongest_.emplace_back(r.neighbor(e), r.weight(e));
-    auto cut = strongest_.begin() + static_cast<std::ptrdiff_t>(k);
-    // The order bump() prunes by: better() on (neighbor's key, weight).
-    std::nth_element(strongest_.begin(), cut, strongest_.end(),
-                     [records](const std::pair<std::uint32_t, double>& a,
-                               const std::pair<std::uint32_t, double>& b) {
-                       return better({records[a.first].key, a.second},
-                                     {records[b.first].key, b.second});
-                     });
-    const auto* top = strongest_.data();
-    visit(
-      k, [top](std::size_t e) { return top[e].first; }, [top](std::size_t e) { return top[e].second; });
+    if (k == 0 || r.size() <= k)
+      score_row(r, q.weights[n], rows[n].ni_alpha, q.filter);
+    else
+      score_strongest(r, k, q.weights[n], rows[n].ni_alpha, q.filter);
   }
+}
+
+template <class Neighbor, class Weight>
+void item_model::score_entries(std::size_t count, Neighbor neighbor, Weight weight, double w,
+                               double ni_alpha, const item_filter& f) const {
+  // Entries 0 .. count-1: neighbor(e) is the record index, weight(e) the
+  // co-occurrence weight.
+  const hot_item* const records = records_.data();
+  const bool filtered = !f.category.empty();
+  for (std::size_t e = 0; e < count; ++e) {
+    const hot_item& h = records[neighbor(e)];
+    if (h.hidden || !h.known)
+      continue;
+    if (filtered) {
+      auto eit = items_.find(h.key);
+      if (eit == items_.end() || !f_matches(eit->second, f))
+        continue;
+    }
+    add_to_sum(h, w * sim(weight(e), ni_alpha, h.norm_pow));
+  }
+}
+
+void item_model::score_row(const row& r, double w, double ni_alpha, const item_filter& f) const {
+  const std::uint32_t* nb = r.neighbors();
+  const double* wt = r.weights();
+  // Every neighbor's record first (scattered over the shard's table): the
+  // requests overlap, where the loop would wait on each.
+  const hot_item* const records = records_.data();
+  for (std::size_t e = 0; e < r.size(); ++e)
+    __builtin_prefetch(records + nb[e]);
+  score_entries(
+    r.size(), [nb](std::size_t e) { return nb[e]; }, [wt](std::size_t e) { return wt[e]; }, w,
+    ni_alpha, f);
+}
+
+void item_model::score_strongest(const row& r, std::size_t k, double w, double ni_alpha,
+                                 const item_filter& f) const {
+  // Only the row's k strongest neighbors (by weight, ties: smaller key):
+  // selected from the row alone, before any neighbor's entry is read. Each
+  // neighbor adds to its own candidate once per row, so the order they are
+  // visited in does not change any sum.
+  strongest_.clear();
+  for (std::size_t e = 0; e < r.size(); ++e)
+    strongest_.emplace_back(r.neighbor(e), r.weight(e));
+  auto cut = strongest_.begin() + static_cast<std::ptrdiff_t>(k);
+  // The order bump() prunes by: better() on (neighbor's key, weight).
+  const hot_item* const records = records_.data();
+  std::nth_element(strongest_.begin(), cut, strongest_.end(),
+                   [records](const std::pair<std::uint32_t, double>& a,
+                             const std::pair<std::uint32_t, double>& b) {
+                     return better({records[a.first].key, a.second},
+                                   {records[b.first].key, b.second});
+                   });
+  const auto* top = strongest_.data();
+  score_entries(
+    k, [top](std::size_t e) { return top[e].first; }, [top](std::size_t e) { return top[e].second; },
+    w, ni_alpha, f);
+}
+
+void item_model::add_upstream(const score_query& q, const std::vector<scored>& upstream,
+                              top_k& sink) const {
   // Upstream candidates this shard has no record of pass on unchanged
   // (unless excluded: a short list, and such candidates are rare).
   auto excluded = [&](key_t key) {
@@ -404,7 +472,9 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
   // Two cache misses each otherwise, one after another: an entry's index
   // slot is requested 2 * ahead entries early, its record (found then)
   // `ahead` entries early.
+  constexpr std::size_t ahead = 8;
   constexpr std::uint32_t none = ~std::uint32_t{0};
+  const hot_item* const records = records_.data();
   std::uint32_t found[ahead];
   auto find_record = [&](std::size_t m) {
     auto x = index_.find(upstream[m].key);
@@ -426,28 +496,23 @@ void item_model::candidates(const score_query& q, std::vector<scored>& out,
       index_.prefetch(upstream[m + 2 * ahead].key);
     const scored& u = upstream[m];
     if (x != none && records[x].known)
-      add(records[x], u.score);
-    else if (!excluded(u.key)) {
-      if (best > 0)
-        offer(u.key, u.score);
-      else
-        out.push_back(u);
-    }
+      add_to_sum(records[x], u.score);
+    else if (!excluded(u.key))
+      sink.offer(u.key, u.score);
   }
-  // Excluded candidates: their records no longer look touched (mark 0 is
-  // never a current epoch), so the copy below skips them.
-  for (const key_t key : q.exclude)
-    if (auto x = index_.find(key); x != index_.end())
-      records[x->second].mark = 0;
-  if (best > 0) {
+}
+
+void item_model::emit_sums(top_k& sink) const {
+  if (sink.best > 0) {
     for (const hot_item* h : touched_)
       if (h->mark == acc_epoch_)
-        offer(h->key, h->acc);
+        sink.offer(h->key, h->acc);
     return;
   }
-  // Written field by field through a pointer: push_back of a scored built
-  // from the record measured 12% of a query (its 16-byte copy waited on
-  // the two 8-byte stores that built it).
+  // Written field by field through a pointer: a push_back of a scored built
+  // from the record measured slower (docs/benchmarks.md: its 16-byte copy
+  // waited on the two 8-byte stores that built it).
+  auto& out = sink.out;
   const std::size_t own = out.size();
   out.resize(own + touched_.size());
   scored* dst = out.data() + own;

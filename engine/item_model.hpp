@@ -237,6 +237,28 @@ class item_model {
     double ni_alpha;
   };
   mutable std::vector<query_row> query_rows_;
+  // candidates(), step by step: start the sums, find the query's rows, add
+  // each row's (or its strongest neighbors') contributions, add the upstream
+  // partials, then emit every touched sum (all, or the best into a heap).
+  struct top_k;
+  void start_sums() const;
+  void add_to_sum(const hot_item& h, double x) const;
+  void find_query_rows(const score_query& q) const;
+  void score_query_rows(const score_query& q) const;
+  void score_row(const row& r, double w, double ni_alpha, const item_filter& f) const;
+  void score_strongest(const row& r, std::size_t k, double w, double ni_alpha,
+                       const item_filter& f) const;
+  template <class Neighbor, class Weight>
+  void score_entries(std::size_t count, Neighbor neighbor, Weight weight, double w,
+                     double ni_alpha, const item_filter& f) const;
+  void add_upstream(const score_query& q, const std::vector<scored>& upstream,
+                    top_k& sink) const;
+  void emit_sums(top_k& sink) const;
+  // apply(), step by step.
+  void learn_ids(const item_delta_batch& b);
+  void prefetch_ahead(const item_delta_batch& b, std::size_t k, std::size_t pipelined) const;
+  void apply_event(const item_delta_batch& b, std::size_t k, std::uint32_t ctx_begin,
+                   std::uint32_t ctx_end);
   // (created, key) of every item with a known creation time; shard 0 only.
   std::set<std::pair<std::int64_t, key_t>> by_created_;
   std::int64_t latest_ts_ = 0;

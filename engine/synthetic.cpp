@@ -205,6 +205,19 @@ synthetic_generator::synthetic_generator(const synthetic_config& cfg)
     : cfg_(cfg), error_(validate_config(cfg)) {
   if (!error_.empty())
     return;
+  seed();
+  ms_per_event_ = 1000.0 / cfg_.events_per_second;
+  build_type_cdf();
+  build_user_table();
+  build_item_tables();
+  for (auto& r : user_ahead_) {
+    r = user_rng_.next();
+    if (!user_table_.empty())
+      __builtin_prefetch(&user_table_[scale(r, cfg_.users)]);
+  }
+}
+
+void synthetic_generator::seed() {
   std::uint64_t sm = cfg_.seed;
   for (auto& s : rng_.s)
     s = splitmix64(sm);
@@ -212,8 +225,9 @@ synthetic_generator::synthetic_generator(const synthetic_config& cfg)
   item_salt_ = splitmix64(sm);
   for (auto& s : user_rng_.s)
     s = splitmix64(sm);
-  ms_per_event_ = 1000.0 / cfg_.events_per_second;
+}
 
+void synthetic_generator::build_type_cdf() {
   const double mix[event_type_count] = {cfg_.p_view, cfg_.p_click, cfg_.p_like,
                                         cfg_.p_rating, cfg_.p_purchase, cfg_.p_dislike};
   double total = 0.0;
@@ -229,25 +243,27 @@ synthetic_generator::synthetic_generator(const synthetic_config& cfg)
   }
   for (std::size_t t = last_positive; t < event_type_count; ++t)
     type_cdf_[t] = 1.0;  // rounding never selects a type of weight 0
+}
 
-  std::vector<double> weights;
-  std::vector<std::uint32_t> small;
-  std::vector<std::uint32_t> large;
+void synthetic_generator::build_user_table() {
+  if (!(cfg_.user_zipf_exponent > 0.0))
+    return;
+  std::vector<double> weights(cfg_.users);
+  for (std::size_t u = 0; u < cfg_.users; ++u)
+    weights[u] = zipf_weight(u + 1, cfg_.user_zipf_exponent);
+  std::vector<std::uint32_t> small, large;
+  user_table_.resize(cfg_.users);
+  build_alias(weights, small, large, [this](std::uint32_t k, std::uint32_t t, std::uint32_t a) {
+    user_table_[k] = {t, a};
+  });
+}
 
-  if (cfg_.user_zipf_exponent > 0.0) {
-    weights.resize(cfg_.users);
-    for (std::size_t u = 0; u < cfg_.users; ++u)
-      weights[u] = zipf_weight(u + 1, cfg_.user_zipf_exponent);
-    user_table_.resize(cfg_.users);
-    build_alias(weights, small, large, [this](std::uint32_t k, std::uint32_t t, std::uint32_t a) {
-      user_table_[k] = {t, a};
-    });
-  }
-
+void synthetic_generator::build_item_tables() {
   std::vector<double> item_weight(cfg_.items);
   for (std::size_t i = 0; i < cfg_.items; ++i)
     item_weight[i] = zipf_weight(i + 1, cfg_.zipf_exponent);
-  weights = item_weight;
+  std::vector<double> weights = item_weight;
+  std::vector<std::uint32_t> small, large;
   item_table_.resize(cfg_.items);
   build_alias(weights, small, large, [this](std::uint32_t k, std::uint32_t t, std::uint32_t a) {
     item_table_[k] = {t, a};
@@ -282,12 +298,6 @@ synthetic_generator::synthetic_generator(const synthetic_config& cfg)
     build_alias(weights, small, large, [ids, out](std::uint32_t k, std::uint32_t t, std::uint32_t a) {
       out[k] = {t, ids[k], ids[a]};
     });
-  }
-
-  for (auto& r : user_ahead_) {
-    r = user_rng_.next();
-    if (!user_table_.empty())
-      __builtin_prefetch(&user_table_[scale(r, cfg_.users)]);
   }
 }
 

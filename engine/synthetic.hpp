@@ -120,6 +120,13 @@ class synthetic_generator {
   static constexpr std::size_t lookahead = 16;
 
   std::size_t sample_user(std::uint64_t r) const noexcept;
+  // The constructor's steps.
+  void seed();
+  void build_type_cdf();
+  void build_user_table();
+  /// Fills item_table_, taste_offset_ and taste_tables_ (one alias table
+  /// per taste cluster).
+  void build_item_tables();
 
   synthetic_config cfg_;
   std::string error_;
