@@ -213,129 +213,138 @@ void api::handle(request req, responder reply) {
   dispatch(c);
 }
 
-void api::dispatch(const call_ptr& c) {
-  const auto& p = c->path;
-  const auto& m = c->req.method;
-  auto is = [&](std::initializer_list<const char*> want) {
-    if (p.size() != want.size())
+namespace {
+
+// Cuts the next segment off the front of the route pattern `rest` ("" when
+// none is left).
+std::string_view next_segment(std::string_view& rest) {
+  const auto begin = rest.find_first_not_of('/');
+  rest.remove_prefix(begin == std::string_view::npos ? rest.size() : begin);
+  const auto seg = rest.substr(0, rest.find('/'));
+  rest.remove_prefix(seg.size());
+  return seg;
+}
+
+bool is_param(std::string_view segment) {
+  return !segment.empty() && segment.front() == '{';
+}
+
+// True when the decoded `path` has the shape of `pattern`: as many segments,
+// a literal equal to its segment, a `{param}` matching any.
+bool matches(std::string_view pattern, const std::vector<std::string>& path) {
+  for (const auto& p : path) {
+    const auto seg = next_segment(pattern);
+    if (seg.empty() || (!is_param(seg) && seg != p))
       return false;
-    std::size_t k = 0;
-    for (const char* w : want) {
-      if (w[0] != '*' && p[k] != w)
-        return false;
-      ++k;
+  }
+  return next_segment(pattern).empty();
+}
+
+}  // namespace
+
+// A row of the route table.
+struct api::route_row {
+  std::string_view method;   ///< compared exactly ("GET", not "get")
+  std::string_view pattern;  ///< see routes_
+  route counted_as;          ///< the request metrics' label
+  handler run;
+};
+
+// Every route. A pattern's segments are literals or parameters: `{category}`
+// captures any text, any other `{name}` an id that must pass id_problem()
+// (else 400 "path: name id ..."). A path takes the first pattern it matches
+// (no match: 404); a method none of that pattern's rows has gets 405 with
+// their methods, in table order, as Allow.
+const api::route_row api::routes_[] = {
+  {"POST", "/api/feedback", route::feedback, &api::feedback},
+  {"PUT", "/api/feedback", route::feedback, &api::feedback},
+  {"GET", "/api/recommend/{user}", route::recommend, &api::recommend},
+  {"GET", "/api/recommend/{user}/{category}", route::recommend, &api::recommend},
+  {"POST", "/api/session/recommend", route::session, &api::session},
+  {"GET", "/api/item/{item}/neighbors", route::neighbors, &api::listing},
+  {"GET", "/api/item/{item}/neighbors/{category}", route::neighbors, &api::listing},
+  {"GET", "/api/popular", route::popular, &api::listing},
+  {"GET", "/api/popular/{category}", route::popular, &api::listing},
+  {"GET", "/api/latest", route::latest, &api::listing},
+  {"GET", "/api/latest/{category}", route::latest, &api::listing},
+  {"POST", "/api/item", route::item_write, &api::item_post},
+  {"POST", "/api/items", route::item_write, &api::items_post},
+  {"GET", "/api/item/{item}", route::item_read, &api::item_read},
+  {"PATCH", "/api/item/{item}", route::item_write, &api::item_patch},
+  {"DELETE", "/api/item/{item}", route::item_delete, &api::item_delete},
+  {"GET", "/api/user/{user}", route::user_read, &api::user_read},
+  {"DELETE", "/api/user/{user}", route::user_delete, &api::user_delete},
+  {"GET", "/metrics", route::metrics, &api::metrics_text},
+  {"GET", "/api/cluster", route::cluster, &api::cluster},
+  {"GET", "/api/health/live", route::health, &api::live},
+  {"GET", "/api/health/ready", route::health, &api::ready},
+};
+
+void api::dispatch(const call_ptr& c) {
+  const route_row* path_hit = nullptr;  // the first row whose pattern matches
+  const route_row* hit = nullptr;       // the row of that pattern and this method
+  bool one_label = true;                // that pattern's rows all count as one route
+  for (const auto& row : routes_) {
+    if (path_hit == nullptr ? !matches(row.pattern, c->path) : row.pattern != path_hit->pattern)
+      continue;
+    if (path_hit == nullptr)
+      path_hit = &row;
+    one_label = one_label && row.counted_as == path_hit->counted_as;
+    if (hit == nullptr && row.method == c->req.method)
+      hit = &row;
+  }
+  if (path_hit == nullptr)
+    return c->finish(error(404, "no such endpoint: " + c->req.target.substr(0, 200)));
+  // A pattern of one route counts all its answers under that route and
+  // checks the method before the id; a pattern several routes share
+  // (/api/item/{item}, /api/user/{user}) checks the id first and counts its
+  // 400 and 405 answers as route::other.
+  const bool id_first = !one_label;
+  std::optional<path_args> args;
+  if (id_first && !(args = path_params(c, path_hit->pattern)))
+    return;
+  if (!id_first)
+    c->r = path_hit->counted_as;
+  if (hit == nullptr)
+    return wrong_method(c, path_hit->pattern);
+  if (!id_first && !(args = path_params(c, path_hit->pattern)))
+    return;
+  c->r = hit->counted_as;
+  (this->*hit->run)(c, std::move(*args));
+}
+
+// Reads the parameters of `pattern` (which c->path matches); on a bad id
+// answers 400 and returns nullopt.
+std::optional<api::path_args> api::path_params(const call_ptr& c, std::string_view pattern) {
+  path_args out;
+  for (const auto& p : c->path) {
+    const auto seg = next_segment(pattern);
+    if (!is_param(seg))
+      continue;
+    const auto name = seg.substr(1, seg.size() - 2);
+    if (name == "category") {
+      out.category = p;
+      continue;
     }
-    return true;
-  };
-  auto wrong_method = [&](const char* allow) {
-    auto r = error(405, fmt::format("method {} is not allowed here; allowed: {}", m, allow));
-    r.headers.emplace_back("Allow", allow);
-    c->finish(std::move(r));
-  };
-  auto path_id = [&](std::size_t k, const char* what) -> std::optional<std::string> {
-    if (auto problem = id_problem(p[k], opts_.limits.ids.max_id_length)) {
-      c->finish(error(400, fmt::format("path: {} id {}", what, *problem)));
+    if (auto problem = id_problem(p, opts_.limits.ids.max_id_length)) {
+      c->finish(error(400, fmt::format("path: {} id {}", name, *problem)));
       return std::nullopt;
     }
-    return p[k];
-  };
-  if (is({"api", "feedback"})) {
-    c->r = route::feedback;
-    if (m != "POST" && m != "PUT")
-      return wrong_method("POST, PUT");
-    return feedback(c);
+    out.id = p;
   }
-  if (is({"api", "recommend", "*"}) || is({"api", "recommend", "*", "*"})) {
-    c->r = route::recommend;
-    if (m != "GET")
-      return wrong_method("GET");
-    auto user = path_id(2, "user");
-    if (!user)
-      return;
-    std::string category = p.size() == 4 ? p[3] : std::string{};
-    return recommend(c, std::move(*user), std::move(category));
-  }
-  if (is({"api", "session", "recommend"})) {
-    c->r = route::session;
-    if (m != "POST")
-      return wrong_method("POST");
-    return session(c);
-  }
-  if (is({"api", "item", "*", "neighbors"}) || is({"api", "item", "*", "neighbors", "*"})) {
-    c->r = route::neighbors;
-    if (m != "GET")
-      return wrong_method("GET");
-    auto item = path_id(2, "item");
-    if (!item)
-      return;
-    return listing(c, std::move(*item), p.size() == 5 ? p[4] : std::string{});
-  }
-  if (is({"api", "popular"}) || is({"api", "popular", "*"}) || is({"api", "latest"}) ||
-      is({"api", "latest", "*"})) {
-    c->r = p[1] == "popular" ? route::popular : route::latest;
-    if (m != "GET")
-      return wrong_method("GET");
-    return listing(c, {}, p.size() == 3 ? p[2] : std::string{});
-  }
-  if (is({"api", "item"}) || is({"api", "items"})) {
-    c->r = route::item_write;
-    if (m != "POST")
-      return wrong_method("POST");
-    return item_write(c, p[1] == "items");
-  }
-  if (is({"api", "item", "*"})) {
-    auto id = path_id(2, "item");
-    if (!id)
-      return;
-    if (m == "GET") {
-      c->r = route::item_read;
-      return item_read(c, std::move(*id));
-    }
-    if (m == "PATCH") {
-      c->r = route::item_write;
-      return item_patch(c, std::move(*id));
-    }
-    if (m == "DELETE") {
-      c->r = route::item_delete;
-      return item_delete(c, std::move(*id));
-    }
-    return wrong_method("GET, PATCH, DELETE");
-  }
-  if (is({"api", "user", "*"})) {
-    auto id = path_id(2, "user");
-    if (!id)
-      return;
-    if (m == "GET") {
-      c->r = route::user_read;
-      return user_read(c, std::move(*id));
-    }
-    if (m == "DELETE") {
-      c->r = route::user_delete;
-      return user_delete(c, std::move(*id));
-    }
-    return wrong_method("GET, DELETE");
-  }
-  if (is({"metrics"})) {
-    c->r = route::metrics;
-    if (m != "GET")
-      return wrong_method("GET");
-    return metrics_text(c);
-  }
-  if (is({"api", "cluster"})) {
-    c->r = route::cluster;
-    if (m != "GET")
-      return wrong_method("GET");
-    return cluster(c);
-  }
-  if (is({"api", "health", "live"}) || is({"api", "health", "ready"})) {
-    c->r = route::health;
-    if (m != "GET")
-      return wrong_method("GET");
-    if (p[2] == "live")
-      return c->finish(ok(json{{"status", "live"}}));
-    return ready(c);
-  }
-  c->finish(error(404, "no such endpoint: " + c->req.target.substr(0, 200)));
+  return out;
+}
+
+// Answers 405 with the methods `pattern` has in the route table.
+void api::wrong_method(const call_ptr& c, std::string_view pattern) {
+  std::string allow;
+  for (const auto& row : routes_)
+    if (row.pattern == pattern)
+      allow.append(allow.empty() ? "" : ", ").append(row.method);
+  auto r = error(405, fmt::format("method {} is not allowed here; allowed: {}", c->req.method,
+                                  allow));
+  r.headers.emplace_back("Allow", std::move(allow));
+  c->finish(std::move(r));
 }
 
 std::optional<json> api::json_body(const call_ptr& c) {
@@ -370,7 +379,7 @@ bool api::begin_query(const call_ptr& c) {
   return true;
 }
 
-void api::feedback(const call_ptr& c) {
+void api::feedback(const call_ptr& c, path_args) {
   auto body = json_body(c);
   if (!body)
     return;
@@ -419,14 +428,14 @@ void api::feedback(const call_ptr& c) {
   });
 }
 
-void api::recommend(const call_ptr& c, std::string user, std::string category) {
-  auto page = c->paging(std::move(category));
+void api::recommend(const call_ptr& c, path_args a) {
+  auto page = c->paging(std::move(a.category));
   if (!page)
     return;
   if (!begin_query(c))
     return;
   const bool v2 = c->req.api_version == "2";
-  engine_.recommend_async(std::move(user), *page,
+  engine_.recommend_async(std::move(a.id), *page,
                           [this, c, v2](rtrec::result<std::vector<engine::recommendation>> r) {
                             metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
                             if (!r)
@@ -440,7 +449,7 @@ void api::recommend(const call_ptr& c, std::string user, std::string category) {
                           });
 }
 
-void api::session(const call_ptr& c) {
+void api::session(const call_ptr& c, path_args) {
   auto page = c->paging();
   if (!page)
     return;
@@ -462,8 +471,8 @@ void api::session(const call_ptr& c) {
                         });
 }
 
-void api::listing(const call_ptr& c, std::string item, std::string category) {
-  auto page = c->paging(std::move(category));
+void api::listing(const call_ptr& c, path_args a) {
+  auto page = c->paging(std::move(a.category));
   if (!page)
     return;
   if (page->n + page->offset > max_results)
@@ -483,11 +492,19 @@ void api::listing(const call_ptr& c, std::string item, std::string category) {
   auto& cat = page->filter.category;
   switch (c->r) {
     case route::neighbors:
-      return engine_.similar_async(std::move(item), want, std::move(cat), std::move(done));
+      return engine_.similar_async(std::move(a.id), want, std::move(cat), std::move(done));
     case route::popular:
       return engine_.popular_async(want, std::move(cat), std::move(done));
     default: return engine_.latest_async(want, std::move(cat), std::move(done));
   }
+}
+
+void api::item_post(const call_ptr& c, path_args) {
+  item_write(c, false);
+}
+
+void api::items_post(const call_ptr& c, path_args) {
+  item_write(c, true);
 }
 
 void api::item_write(const call_ptr& c, bool many) {
@@ -542,8 +559,8 @@ json item_json(const engine::item_meta& m) {
 
 }  // namespace
 
-void api::item_read(const call_ptr& c, std::string id) {
-  blocking_([this, c, id = std::move(id)] {
+void api::item_read(const call_ptr& c, path_args a) {
+  blocking_([this, c, id = std::move(a.id)] {
     auto r = engine_.item(id);
     if (!r)
       return c->finish(engine_error(r.error()));
@@ -551,7 +568,7 @@ void api::item_read(const call_ptr& c, std::string id) {
   });
 }
 
-void api::item_patch(const call_ptr& c, std::string id) {
+void api::item_patch(const call_ptr& c, path_args a) {
   auto body = json_body(c);
   if (!body)
     return;
@@ -559,7 +576,7 @@ void api::item_patch(const call_ptr& c, std::string id) {
   auto patch = parse_item_patch(*body, opts_.limits, err);
   if (!patch)
     return c->finish(error(err.status, err.message));
-  blocking_([this, c, id = std::move(id), patch = std::move(*patch)] {
+  blocking_([this, c, id = std::move(a.id), patch = std::move(*patch)] {
     engine::item_patch change;
     change.set_hidden = patch.hidden.has_value();
     change.hidden = patch.hidden.value_or(false);
@@ -574,8 +591,8 @@ void api::item_patch(const call_ptr& c, std::string id) {
   });
 }
 
-void api::item_delete(const call_ptr& c, std::string id) {
-  blocking_([this, c, id = std::move(id)] {
+void api::item_delete(const call_ptr& c, path_args a) {
+  blocking_([this, c, id = std::move(a.id)] {
     auto r = engine_.remove_item(id);
     if (!r)
       return c->finish(engine_error(r.error()));
@@ -583,8 +600,8 @@ void api::item_delete(const call_ptr& c, std::string id) {
   });
 }
 
-void api::user_read(const call_ptr& c, std::string id) {
-  blocking_([this, c, id = std::move(id)] {
+void api::user_read(const call_ptr& c, path_args a) {
+  blocking_([this, c, id = std::move(a.id)] {
     auto r = engine_.user_recent(id);
     if (!r)
       return c->finish(engine_error(r.error()));
@@ -600,8 +617,8 @@ void api::user_read(const call_ptr& c, std::string id) {
   });
 }
 
-void api::user_delete(const call_ptr& c, std::string id) {
-  blocking_([this, c, id = std::move(id)] {
+void api::user_delete(const call_ptr& c, path_args a) {
+  blocking_([this, c, id = std::move(a.id)] {
     auto r = engine_.forget_user(id);
     if (!r)
       return c->finish(engine_error(r.error()));
@@ -609,7 +626,7 @@ void api::user_delete(const call_ptr& c, std::string id) {
   });
 }
 
-void api::metrics_text(const call_ptr& c) {
+void api::metrics_text(const call_ptr& c, path_args) {
   blocking_([this, c] {
     auto s = engine_.stats();
     if (!s)
@@ -623,7 +640,7 @@ void api::metrics_text(const call_ptr& c) {
   });
 }
 
-void api::cluster(const call_ptr& c) {
+void api::cluster(const call_ptr& c, path_args) {
   const auto st = engine_.cluster();
   if (!st.enabled)
     return c->finish(ok(json{{"Enabled", false}}));
@@ -649,7 +666,11 @@ void api::cluster(const call_ptr& c) {
                     {"ItemShardOwner", st.map.item_owner}}));
 }
 
-void api::ready(const call_ptr& c) {
+void api::live(const call_ptr& c, path_args) {
+  c->finish(ok(json{{"status", "live"}}));
+}
+
+void api::ready(const call_ptr& c, path_args) {
   if (draining_) {
     auto r = error(503, "shutting down");
     r.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));

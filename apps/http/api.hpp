@@ -15,6 +15,9 @@
 //   GET|DELETE /api/user/{id}
 //   GET  /metrics, /api/health/live, /api/health/ready
 //
+// The routes are one table (api::routes_ in api.cpp): a new route is a row
+// there and a handler here.
+//
 // Errors are JSON {"error": message, "status": code}; 4xx name the field.
 #pragma once
 
@@ -24,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -83,20 +87,38 @@ class api {
  private:
   struct call;
   using call_ptr = std::shared_ptr<call>;
+  /// What a route's path pattern captured; empty where it has no such part.
+  struct path_args {
+    std::string id;        ///< the `{user}` or `{item}` segment, checked by id_problem()
+    std::string category;  ///< the `{category}` segment, as sent
+  };
+  /// A route's handler: answers `c` (now or later) exactly once.
+  using handler = void (api::*)(const call_ptr& c, path_args a);
+  struct route_row;
+  static const route_row routes_[];  // the route table, in api.cpp
+
   void dispatch(const call_ptr& c);
-  void feedback(const call_ptr& c);
-  void recommend(const call_ptr& c, std::string user, std::string category);
-  void session(const call_ptr& c);
-  void listing(const call_ptr& c, std::string item, std::string category);
+  std::optional<path_args> path_params(const call_ptr& c, std::string_view pattern);
+  void wrong_method(const call_ptr& c, std::string_view pattern);
+
+  // The handlers of routes_.
+  void feedback(const call_ptr& c, path_args);
+  void recommend(const call_ptr& c, path_args a);
+  void session(const call_ptr& c, path_args);
+  void listing(const call_ptr& c, path_args a);
+  void item_post(const call_ptr& c, path_args);
+  void items_post(const call_ptr& c, path_args);
+  void item_read(const call_ptr& c, path_args a);
+  void item_patch(const call_ptr& c, path_args a);
+  void item_delete(const call_ptr& c, path_args a);
+  void user_read(const call_ptr& c, path_args a);
+  void user_delete(const call_ptr& c, path_args a);
+  void metrics_text(const call_ptr& c, path_args);
+  void cluster(const call_ptr& c, path_args);
+  void live(const call_ptr& c, path_args);
+  void ready(const call_ptr& c, path_args);
+
   void item_write(const call_ptr& c, bool many);
-  void item_read(const call_ptr& c, std::string id);
-  void item_patch(const call_ptr& c, std::string id);
-  void item_delete(const call_ptr& c, std::string id);
-  void user_read(const call_ptr& c, std::string id);
-  void user_delete(const call_ptr& c, std::string id);
-  void metrics_text(const call_ptr& c);
-  void cluster(const call_ptr& c);
-  void ready(const call_ptr& c);
   bool authorized(const request& req) const;
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);

@@ -128,6 +128,156 @@ double d(T v) {
   return static_cast<double>(v);
 }
 
+// The scheduler's turns by lane and what moved work between the lanes.
+void add_scheduler(families& f, const service_stats& stats) {
+  const auto& q = stats.scheduler;
+  f.family("rtrec_scheduler_turns_total", counter_t,
+           "Actor turns by scheduler lane (urgent: query work, normal: the rest).")
+    .sample(d(q.urgent_turns), {{"lane", "urgent"}})
+    .sample(d(q.normal_turns), {{"lane", "normal"}});
+  f.counter("rtrec_scheduler_promotions_total",
+            "Queued shards moved to the urgent lane because a query reached them.",
+            d(q.promotions));
+  f.counter("rtrec_scheduler_starvation_breaks_total",
+            "Normal turns taken ahead of waiting query work so that ingest is never starved.",
+            d(q.starvation_breaks));
+}
+
+// Which nodes this one reaches and, with `stats`, what the unreachable ones
+// cost the queries.
+void add_cluster(families& f, const service_stats* stats, const cluster_status& cluster) {
+  if (stats != nullptr) {
+    f.counter("rtrec_cluster_partial_answers_total",
+              "Queries answered without the item shards of an unreachable node.",
+              d(stats->partial_answers));
+    f.gauge("rtrec_cluster_unreachable_shards",
+            "Profile and item shards on nodes this node cannot reach.",
+            d(stats->unreachable_shards));
+  }
+  const auto& nodes = cluster.nodes;
+  f.family("rtrec_cluster_node_up", gauge_t,
+           "1 while this node reaches the node (and its shards), else 0.");
+  for (std::size_t n = 0; n < nodes.size(); ++n)
+    f.sample(nodes[n].up ? 1 : 0,
+             {{"node", std::to_string(n)}, {"address", nodes[n].address.to_string()}});
+  f.family("rtrec_cluster_connects_total", counter_t,
+           "Connections made to each peer (more than 1: it came back after a failure).");
+  for (std::size_t n = 0; n < nodes.size(); ++n)
+    if (!nodes[n].self)
+      f.sample(d(nodes[n].connects), {{"node", std::to_string(n)}});
+  f.family("rtrec_cluster_failures_total", counter_t,
+           "Failed connection attempts and lost connections per peer.");
+  for (std::size_t n = 0; n < nodes.size(); ++n)
+    if (!nodes[n].self)
+      f.sample(d(nodes[n].failures), {{"node", std::to_string(n)}});
+}
+
+// The write-ahead log, the checkpoints and the start-up recovery.
+void add_durability(families& f, const durability_stats& dur) {
+  f.counter("rtrec_wal_records_total", "Records written to the write-ahead log.",
+            d(dur.wal.records));
+  f.counter("rtrec_wal_bytes_total", "Bytes written to the write-ahead log.", d(dur.wal.bytes));
+  f.counter("rtrec_wal_syncs_total", "Group writes (each one write and, with --sync fsync, one "
+            "fdatasync) of the write-ahead log.", d(dur.wal.groups));
+  f.counter("rtrec_wal_failures_total", "Log records that could not be written (not applied).",
+            d(dur.wal.failures));
+  f.gauge("rtrec_wal_failed",
+          "1 once the log refuses every write (restart after fixing the disk).",
+          dur.wal.failed ? 1.0 : 0.0);
+  f.gauge("rtrec_wal_segments", "Log segments on disk.", d(dur.wal.segments));
+  f.counter("rtrec_checkpoints_total", "Checkpoints written.", d(dur.checkpoints));
+  f.counter("rtrec_checkpoint_failures_total", "Checkpoints that failed.",
+            d(dur.checkpoint_failures));
+  f.gauge("rtrec_checkpoint_last_seconds", "Time the last checkpoint took.",
+          dur.last_checkpoint.total_ms / 1000.0);
+  f.gauge("rtrec_checkpoint_last_bytes", "Size of the last checkpoint.",
+          d(dur.last_checkpoint.bytes));
+  f.gauge("rtrec_checkpoint_max_pause_seconds",
+          "Longest time one shard answered nothing for a checkpoint, over every checkpoint.",
+          d(dur.max_pause_ns) / 1e9);
+  f.gauge("rtrec_checkpoint_max_write_hold_seconds",
+          "Longest time one shard held back writes while a thread serialized its state.",
+          d(dur.max_hold_ns) / 1e9);
+  f.gauge("rtrec_recovery_seconds", "Time the start-up recovery took (checkpoint + log replay).",
+          (dur.recovery.load_ms + dur.recovery.replay_ms) / 1000.0);
+  f.gauge("rtrec_recovery_replayed_events", "Events replayed from the log at start-up.",
+          d(dur.recovery.events_replayed));
+}
+
+// What the ingestors received and accepted, and the events refused or not
+// applied, by reason.
+void add_ingest(families& f, const service_stats& stats) {
+  std::uint64_t received = 0, accepted = 0;
+  std::vector<std::uint64_t> rejected(engine::reject_reason_count, 0);
+  std::vector<std::uint64_t> failed(delivery_failure_count, 0);
+  for (const auto& i : stats.ingestors) {
+    received += i.received;
+    accepted += i.accepted;
+    for (std::size_t k = 0; k < i.rejected_by_reason.size() && k < rejected.size(); ++k)
+      rejected[k] += i.rejected_by_reason[k];
+    for (std::size_t k = 0; k < i.failed_by_reason.size() && k < failed.size(); ++k)
+      failed[k] += i.failed_by_reason[k];
+  }
+  f.counter("rtrec_events_received_total", "Events received by the ingestors.", d(received));
+  f.counter("rtrec_events_accepted_total", "Events the ingestors accepted.", d(accepted));
+  f.family("rtrec_events_rejected_total", counter_t, "Events the engine refused, by reason.");
+  for (std::size_t k = 1; k < rejected.size(); ++k)
+    f.sample(d(rejected[k]),
+             {{"reason", engine::to_string(static_cast<engine::reject_reason>(k))}});
+  // Valid events that could not be applied, in the same family.
+  for (std::size_t k = 0; k < failed.size(); ++k)
+    f.sample(d(failed[k]), {{"reason", to_string(static_cast<delivery_failure>(k))}});
+}
+
+// One family with a sample per shard: `value(s)` of each shard in `shards`.
+template <class Shards, class Value>
+void add_per_shard(families& f, const char* name, MetricType type, const char* help,
+                   const Shards& shards, Value value) {
+  f.family(name, type, help);
+  for (const auto& s : shards)
+    f.sample(d(value(s)), {{"shard", std::to_string(s.shard)}});
+}
+
+// The sizes, queues and counters of each profile and item shard.
+void add_shards(families& f, const service_stats& stats) {
+  const auto& ps = stats.profile_shards;
+  const auto& is = stats.item_shards;
+  add_per_shard(f, "rtrec_shard_users", gauge_t, "Users held by each profile shard.", ps,
+                [](const shard_stats& s) { return s.users; });
+  add_per_shard(f, "rtrec_shard_events_applied_total", counter_t,
+                "Events applied by each profile shard.", ps,
+                [](const shard_stats& s) { return s.events_applied; });
+  f.family("rtrec_shard_memory_bytes", gauge_t, "Approximate heap bytes per shard.");
+  for (const auto& s : ps)
+    f.sample(d(s.memory_bytes), {{"role", "profile"}, {"shard", std::to_string(s.shard)}});
+  for (const auto& s : is)
+    f.sample(d(s.model.memory_bytes), {{"role", "item"}, {"shard", std::to_string(s.shard)}});
+  add_per_shard(f, "rtrec_shard_queue_depth", gauge_t,
+                "Item-side delta batches a profile shard has sent and not yet seen applied.", ps,
+                [](const shard_stats& s) { return s.deltas_in_flight; });
+  add_per_shard(f, "rtrec_shard_acks_deferred_total", counter_t,
+                "Ingest acknowledgements held back while the item side caught up.", ps,
+                [](const shard_stats& s) { return s.acks_deferred; });
+  add_per_shard(f, "rtrec_shard_duplicates_total", counter_t,
+                "Events acknowledged again because their id was already applied.", ps,
+                [](const shard_stats& s) { return s.duplicates; });
+  add_per_shard(f, "rtrec_shard_log_pending", gauge_t,
+                "Records a profile shard has logged and not yet seen durable.", ps,
+                [](const shard_stats& s) { return s.log_pending; });
+  add_per_shard(f, "rtrec_shard_delta_failures_total", counter_t,
+                "Item-side delta batches that an item shard failed to apply.", ps,
+                [](const shard_stats& s) { return s.delta_failures; });
+  add_per_shard(f, "rtrec_item_shard_items", gauge_t, "Items known to each item shard.", is,
+                [](const item_shard_stats& s) { return s.model.items; });
+  add_per_shard(f, "rtrec_item_shard_row_entries", gauge_t,
+                "Co-occurrence entries held by each item shard.", is,
+                [](const item_shard_stats& s) { return s.model.row_entries; });
+  f.family("rtrec_item_lag_seconds", gauge_t,
+           "Delay from a profile update to its item-side application, p99 per item shard.");
+  for (const auto& s : is)
+    f.sample(d(s.lag_p99_ns) / 1e9, {{"shard", std::to_string(s.shard)}, {"quantile", "0.99"}});
+}
+
 }  // namespace
 
 std::string metrics::render(const service_stats* stats, std::size_t events_in_flight,
@@ -153,140 +303,15 @@ std::string metrics::render(const service_stats* stats, std::size_t events_in_fl
           d(queries_in_flight.load()));
   f.gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
           d(events_in_flight));
+  if (stats != nullptr)
+    add_scheduler(f, *stats);
+  if (cluster != nullptr && cluster->enabled)
+    add_cluster(f, stats, *cluster);
+  if (durability != nullptr && durability->enabled)
+    add_durability(f, *durability);
   if (stats != nullptr) {
-    const auto& q = stats->scheduler;
-    f.family("rtrec_scheduler_turns_total", counter_t,
-             "Actor turns by scheduler lane (urgent: query work, normal: the rest).")
-      .sample(d(q.urgent_turns), {{"lane", "urgent"}})
-      .sample(d(q.normal_turns), {{"lane", "normal"}});
-    f.counter("rtrec_scheduler_promotions_total",
-              "Queued shards moved to the urgent lane because a query reached them.",
-              d(q.promotions));
-    f.counter("rtrec_scheduler_starvation_breaks_total",
-              "Normal turns taken ahead of waiting query work so that ingest is never starved.",
-              d(q.starvation_breaks));
-  }
-  if (cluster != nullptr && cluster->enabled) {
-    if (stats != nullptr) {
-      f.counter("rtrec_cluster_partial_answers_total",
-                "Queries answered without the item shards of an unreachable node.",
-                d(stats->partial_answers));
-      f.gauge("rtrec_cluster_unreachable_shards",
-              "Profile and item shards on nodes this node cannot reach.",
-              d(stats->unreachable_shards));
-    }
-    const auto& nodes = cluster->nodes;
-    f.family("rtrec_cluster_node_up", gauge_t,
-             "1 while this node reaches the node (and its shards), else 0.");
-    for (std::size_t n = 0; n < nodes.size(); ++n)
-      f.sample(nodes[n].up ? 1 : 0,
-               {{"node", std::to_string(n)}, {"address", nodes[n].address.to_string()}});
-    f.family("rtrec_cluster_connects_total", counter_t,
-             "Connections made to each peer (more than 1: it came back after a failure).");
-    for (std::size_t n = 0; n < nodes.size(); ++n)
-      if (!nodes[n].self)
-        f.sample(d(nodes[n].connects), {{"node", std::to_string(n)}});
-    f.family("rtrec_cluster_failures_total", counter_t,
-             "Failed connection attempts and lost connections per peer.");
-    for (std::size_t n = 0; n < nodes.size(); ++n)
-      if (!nodes[n].self)
-        f.sample(d(nodes[n].failures), {{"node", std::to_string(n)}});
-  }
-  if (durability != nullptr && durability->enabled) {
-    const auto& dur = *durability;
-    f.counter("rtrec_wal_records_total", "Records written to the write-ahead log.",
-              d(dur.wal.records));
-    f.counter("rtrec_wal_bytes_total", "Bytes written to the write-ahead log.", d(dur.wal.bytes));
-    f.counter("rtrec_wal_syncs_total", "Group writes (each one write and, with --sync fsync, one "
-              "fdatasync) of the write-ahead log.", d(dur.wal.groups));
-    f.counter("rtrec_wal_failures_total", "Log records that could not be written (not applied).",
-              d(dur.wal.failures));
-    f.gauge("rtrec_wal_failed",
-            "1 once the log refuses every write (restart after fixing the disk).",
-            dur.wal.failed ? 1.0 : 0.0);
-    f.gauge("rtrec_wal_segments", "Log segments on disk.", d(dur.wal.segments));
-    f.counter("rtrec_checkpoints_total", "Checkpoints written.", d(dur.checkpoints));
-    f.counter("rtrec_checkpoint_failures_total", "Checkpoints that failed.",
-              d(dur.checkpoint_failures));
-    f.gauge("rtrec_checkpoint_last_seconds", "Time the last checkpoint took.",
-            dur.last_checkpoint.total_ms / 1000.0);
-    f.gauge("rtrec_checkpoint_last_bytes", "Size of the last checkpoint.",
-            d(dur.last_checkpoint.bytes));
-    f.gauge("rtrec_checkpoint_max_pause_seconds",
-            "Longest time one shard answered nothing for a checkpoint, over every checkpoint.",
-            d(dur.max_pause_ns) / 1e9);
-    f.gauge("rtrec_checkpoint_max_write_hold_seconds",
-            "Longest time one shard held back writes while a thread serialized its state.",
-            d(dur.max_hold_ns) / 1e9);
-    f.gauge("rtrec_recovery_seconds", "Time the start-up recovery took (checkpoint + log replay).",
-            (dur.recovery.load_ms + dur.recovery.replay_ms) / 1000.0);
-    f.gauge("rtrec_recovery_replayed_events", "Events replayed from the log at start-up.",
-            d(dur.recovery.events_replayed));
-  }
-  if (stats != nullptr) {
-    std::uint64_t received = 0, accepted = 0;
-    std::vector<std::uint64_t> rejected(engine::reject_reason_count, 0);
-    std::vector<std::uint64_t> failed(delivery_failure_count, 0);
-    for (const auto& i : stats->ingestors) {
-      received += i.received;
-      accepted += i.accepted;
-      for (std::size_t k = 0; k < i.rejected_by_reason.size() && k < rejected.size(); ++k)
-        rejected[k] += i.rejected_by_reason[k];
-      for (std::size_t k = 0; k < i.failed_by_reason.size() && k < failed.size(); ++k)
-        failed[k] += i.failed_by_reason[k];
-    }
-    f.counter("rtrec_events_received_total", "Events received by the ingestors.", d(received));
-    f.counter("rtrec_events_accepted_total", "Events the ingestors accepted.", d(accepted));
-    f.family("rtrec_events_rejected_total", counter_t, "Events the engine refused, by reason.");
-    for (std::size_t k = 1; k < rejected.size(); ++k)
-      f.sample(d(rejected[k]),
-               {{"reason", engine::to_string(static_cast<engine::reject_reason>(k))}});
-    // Valid events that could not be applied, in the same family.
-    for (std::size_t k = 0; k < failed.size(); ++k)
-      f.sample(d(failed[k]), {{"reason", to_string(static_cast<delivery_failure>(k))}});
-    // One family with a sample per shard: `value(s)` of each shard in `shards`.
-    auto per_shard = [&](const char* name, MetricType type, const char* help, const auto& shards,
-                         auto value) {
-      f.family(name, type, help);
-      for (const auto& s : shards)
-        f.sample(d(value(s)), {{"shard", std::to_string(s.shard)}});
-    };
-    const auto& ps = stats->profile_shards;
-    const auto& is = stats->item_shards;
-    per_shard("rtrec_shard_users", gauge_t, "Users held by each profile shard.", ps,
-              [](const shard_stats& s) { return s.users; });
-    per_shard("rtrec_shard_events_applied_total", counter_t,
-              "Events applied by each profile shard.", ps,
-              [](const shard_stats& s) { return s.events_applied; });
-    f.family("rtrec_shard_memory_bytes", gauge_t, "Approximate heap bytes per shard.");
-    for (const auto& s : ps)
-      f.sample(d(s.memory_bytes), {{"role", "profile"}, {"shard", std::to_string(s.shard)}});
-    for (const auto& s : is)
-      f.sample(d(s.model.memory_bytes), {{"role", "item"}, {"shard", std::to_string(s.shard)}});
-    per_shard("rtrec_shard_queue_depth", gauge_t,
-              "Item-side delta batches a profile shard has sent and not yet seen applied.", ps,
-              [](const shard_stats& s) { return s.deltas_in_flight; });
-    per_shard("rtrec_shard_acks_deferred_total", counter_t,
-              "Ingest acknowledgements held back while the item side caught up.", ps,
-              [](const shard_stats& s) { return s.acks_deferred; });
-    per_shard("rtrec_shard_duplicates_total", counter_t,
-              "Events acknowledged again because their id was already applied.", ps,
-              [](const shard_stats& s) { return s.duplicates; });
-    per_shard("rtrec_shard_log_pending", gauge_t,
-              "Records a profile shard has logged and not yet seen durable.", ps,
-              [](const shard_stats& s) { return s.log_pending; });
-    per_shard("rtrec_shard_delta_failures_total", counter_t,
-              "Item-side delta batches that an item shard failed to apply.", ps,
-              [](const shard_stats& s) { return s.delta_failures; });
-    per_shard("rtrec_item_shard_items", gauge_t, "Items known to each item shard.", is,
-              [](const item_shard_stats& s) { return s.model.items; });
-    per_shard("rtrec_item_shard_row_entries", gauge_t,
-              "Co-occurrence entries held by each item shard.", is,
-              [](const item_shard_stats& s) { return s.model.row_entries; });
-    f.family("rtrec_item_lag_seconds", gauge_t,
-             "Delay from a profile update to its item-side application, p99 per item shard.");
-    for (const auto& s : is)
-      f.sample(d(s.lag_p99_ns) / 1e9, {{"shard", std::to_string(s.shard)}, {"quantile", "0.99"}});
+    add_ingest(f, *stats);
+    add_shards(f, *stats);
   }
   return prometheus::TextSerializer().Serialize(all);
 }

@@ -257,6 +257,78 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
   return r;
 }
 
+// The log and checkpoints the embedded run wrote (`r`: its report).
+nlohmann::json durability_report(const durability_stats& d, const nlohmann::json& r,
+                                 const ingest_timing& timing, const bench_options& o,
+                                 const std::string& data_dir) {
+  const auto users = r["users"].get<double>(), items = r["items"].get<double>();
+  return {
+    {"data_dir", data_dir},
+    {"sync", o.durability.sync},
+    {"wal_records", d.wal.records},
+    {"wal_bytes", d.wal.bytes},
+    {"wal_groups", d.wal.groups},
+    {"events_per_group", ratio(static_cast<double>(timing.events), static_cast<double>(d.wal.groups))},
+    {"checkpoints", d.checkpoints},
+    {"max_shard_pause_ms", static_cast<double>(d.max_pause_ns) / 1e6},
+    {"max_shard_write_hold_ms", static_cast<double>(d.max_hold_ns) / 1e6},
+    {"last_checkpoint_bytes", d.last_checkpoint.bytes},
+    {"last_checkpoint_ms", d.last_checkpoint.total_ms},
+    {"snapshot_bytes_per_user", ratio(static_cast<double>(d.last_checkpoint.profile_bytes),
+                                      static_cast<double>(d.last_checkpoint.users ? d.last_checkpoint.users : users))},
+    {"snapshot_bytes_per_item", ratio(static_cast<double>(d.last_checkpoint.item_bytes),
+                                      static_cast<double>(d.last_checkpoint.items ? d.last_checkpoint.items : items))},
+  };
+}
+
+// The --measure-recovery part: stops and drops `eng`, times a new service's
+// recovery from the same data directory and adds its figures to `dj`.
+void measure_recovery(std::unique_ptr<service>& eng, const service_options& eo,
+                      nlohmann::json& dj) {
+  eng->stop();
+  eng.reset();
+  const auto t0 = clock_type::now();
+  service again{eo};
+  const auto secs = seconds_since(t0);
+  const auto rep = again.durability().recovery;
+  dj["recovery_seconds"] = secs;
+  dj["recovery_checkpoint_events"] = rep.events_in_snapshot;
+  dj["recovery_log_records"] = rep.records_replayed;
+  dj["recovery_log_events"] = rep.events_replayed;
+  dj["recovery_load_ms"] = rep.load_ms;
+  dj["recovery_replay_ms"] = rep.replay_ms;
+  dj["recovered_users"] = rep.users;
+  dj["recovered_items"] = rep.items;
+  again.stop();
+}
+
+// The reports of the embedded and the --cluster run side by side, with the
+// cluster's figures relative to the embedded ones.
+nlohmann::json compare_runs(nlohmann::json embedded, nlohmann::json cluster, std::size_t nodes) {
+  nlohmann::json r{{"embedded", std::move(embedded)}, {"cluster", std::move(cluster)}};
+  auto& e = r["embedded"];
+  auto& c = r["cluster"];
+  r["cluster_nodes"] = nodes;
+  r["ingest_ratio_cluster_vs_embedded"] =
+    ratio(c["ingest_events_per_sec"].get<double>(), e["ingest_events_per_sec"].get<double>());
+  r["recommend_p99_ratio_cluster_vs_embedded"] =
+    ratio(c["recommend_p99_ms"].get<double>(), e["recommend_p99_ms"].get<double>());
+  return r;
+}
+
+// Prints the report as JSON (--json) or as readable lines, one block per run.
+void print_result(const nlohmann::json& r, const bench_options& o) {
+  if (o.json)
+    std::cout << r.dump(2) << '\n';
+  else if (o.cluster > 0)
+    for (const char* part : {"embedded", "cluster"}) {
+      std::printf("== %s\n", part);
+      print_readable(r[part]);
+    }
+  else
+    print_readable(r);
+}
+
 int run_bench(const bench_options& o, const common_options& common) {
   std::size_t bad_lines = 0;
   auto batches = load_batches(o.data, o.batch, bad_lines);
@@ -269,75 +341,26 @@ int run_bench(const bench_options& o, const common_options& common) {
   // A bench "crash": no final checkpoint, so recovery replays the log tail
   // written since the last periodic one.
   eo.durability.snapshot_on_stop = !o.measure_recovery;
-  auto eng_ptr = std::make_unique<service>(eo);
-  auto& eng = *eng_ptr;
+  auto eng = std::make_unique<service>(eo);
   spdlog::info("ingesting {} events in batches of {}, {} in flight, {} query thread(s)", events,
                o.batch, o.pipeline, o.query_threads);
   ingest_timing timing;
   auto cluster_batches = o.cluster > 0 ? batches : event_batches{};
-  const auto queries = run_load(eng, eng, batches, events, o, timing);
-  auto r = report(timing, queries, unwrap(eng.stats(), "stats"), rss_before, bad_lines, o,
+  const auto queries = run_load(*eng, *eng, batches, events, o, timing);
+  auto r = report(timing, queries, unwrap(eng->stats(), "stats"), rss_before, bad_lines, o,
                   common);
   if (!eo.durability.data_dir.empty()) {
-    auto d = eng.durability();
-    const auto users = r["users"].get<double>(), items = r["items"].get<double>();
-    nlohmann::json dj{
-      {"data_dir", eo.durability.data_dir},
-      {"sync", o.durability.sync},
-      {"wal_records", d.wal.records},
-      {"wal_bytes", d.wal.bytes},
-      {"wal_groups", d.wal.groups},
-      {"events_per_group", ratio(static_cast<double>(timing.events), static_cast<double>(d.wal.groups))},
-      {"checkpoints", d.checkpoints},
-      {"max_shard_pause_ms", static_cast<double>(d.max_pause_ns) / 1e6},
-      {"max_shard_write_hold_ms", static_cast<double>(d.max_hold_ns) / 1e6},
-      {"last_checkpoint_bytes", d.last_checkpoint.bytes},
-      {"last_checkpoint_ms", d.last_checkpoint.total_ms},
-      {"snapshot_bytes_per_user", ratio(static_cast<double>(d.last_checkpoint.profile_bytes),
-                                        static_cast<double>(d.last_checkpoint.users ? d.last_checkpoint.users : users))},
-      {"snapshot_bytes_per_item", ratio(static_cast<double>(d.last_checkpoint.item_bytes),
-                                        static_cast<double>(d.last_checkpoint.items ? d.last_checkpoint.items : items))},
-    };
-    if (o.measure_recovery) {
-      eng.stop();
-      eng_ptr.reset();
-      const auto t0 = clock_type::now();
-      service again{eo};
-      const auto secs = seconds_since(t0);
-      const auto rep = again.durability().recovery;
-      dj["recovery_seconds"] = secs;
-      dj["recovery_checkpoint_events"] = rep.events_in_snapshot;
-      dj["recovery_log_records"] = rep.records_replayed;
-      dj["recovery_log_events"] = rep.events_replayed;
-      dj["recovery_load_ms"] = rep.load_ms;
-      dj["recovery_replay_ms"] = rep.replay_ms;
-      dj["recovered_users"] = rep.users;
-      dj["recovered_items"] = rep.items;
-      again.stop();
-    }
+    auto dj = durability_report(eng->durability(), r, timing, o, eo.durability.data_dir);
+    if (o.measure_recovery)
+      measure_recovery(eng, eo, dj);
     r["durability"] = std::move(dj);
   }
   if (o.cluster > 0) {
-    eng_ptr.reset();
-    r = nlohmann::json{{"embedded", std::move(r)},
-                       {"cluster", run_cluster(o, common, cluster_batches, events, bad_lines)}};
-    auto& e = r["embedded"];
-    auto& c = r["cluster"];
-    r["cluster_nodes"] = o.cluster;
-    r["ingest_ratio_cluster_vs_embedded"] =
-      ratio(c["ingest_events_per_sec"].get<double>(), e["ingest_events_per_sec"].get<double>());
-    r["recommend_p99_ratio_cluster_vs_embedded"] =
-      ratio(c["recommend_p99_ms"].get<double>(), e["recommend_p99_ms"].get<double>());
+    eng.reset();
+    auto cluster = run_cluster(o, common, cluster_batches, events, bad_lines);
+    r = compare_runs(std::move(r), std::move(cluster), o.cluster);
   }
-  if (o.json)
-    std::cout << r.dump(2) << '\n';
-  else if (o.cluster > 0)
-    for (const char* part : {"embedded", "cluster"}) {
-      std::printf("== %s\n", part);
-      print_readable(r[part]);
-    }
-  else
-    print_readable(r);
+  print_result(r, o);
   return 0;
 }
 
