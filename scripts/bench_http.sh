@@ -10,45 +10,180 @@
 #      connection ingests 10,000-12,000 events/s (batches of 100, 6 ms
 #      apart): requests/s and latency.
 # Each phase runs RUNS times (default 3) against one server; the lines
-# starting with BENCH are the results (docs/benchmarks.md quotes medians).
+# starting with BENCH are the results (docs/benchmarks.md quotes medians),
+# the MEDIAN lines at the end their medians per phase (the lower middle
+# value when RUNS is even).
+#
+# Besides wrk's fields (requests, events, requests_per_s or events_per_s,
+# latency percentiles), each BENCH feedback and BENCH recommend line carries
+# the server's CPU time (utime + stime of the whole process, all threads,
+# from /proc/<pid>/stat) read right before and right after its wrk run:
+#   server_cpu_s      CPU seconds the server used during the run
+#   wall_s            wall seconds between the two reads: duration_s plus
+#                     wrk's start-up (feedback: about 0.6 s building its
+#                     bodies, while the server idles) and exit
+#   server_cores      server_cpu_s / duration_s: cores the server kept busy
+#                     while wrk loaded it (wrk runs on the same cores)
+#   feedback only:
+#   cpu_us_per_event  server CPU µs per event (events = requests x 100)
+#   recommend only (a paced ingest runs meanwhile, see 2. above):
+#   bg_events         events the server accepted during the run (all from the
+#                     background ingest; rtrec_events_accepted_total, /metrics)
+#   cpu_us_per_request       raw: all server CPU / recommend requests
+#   cpu_us_per_request_net   the same with the ingest's estimated share taken
+#                     off: (CPU - bg_events x ingest_cpu_us_per_event) /
+#                     requests, where ingest_cpu_us_per_event is the
+#                     feedback phase's CPU per event over all its runs. An
+#                     estimate: the flat-out phase batches and groups its
+#                     work better than a paced batch every 6 ms does, so the
+#                     ingest's real share is likely larger and the net
+#                     figure an upper bound.
+# The clock tick (getconf CLK_TCK, usually 100/s) bounds the resolution to
+# 10 ms of CPU per read.
 # Usage: scripts/bench_http.sh [extra rtrec serve flags...]
 # Environment: RUNS, DURATION (s, default 15), WRK_BODIES, CONNS (recommend connections,
 # default 32), FEED_CONNS (feedback connections, default 8), RTREC_BIN (the
 # rtrec binary, default build/apps/rtrec: compare two builds in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || {
-  [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
+install_missing() {  # install_missing COMMAND PACKAGE
+  command -v "$1" >/dev/null && return
+  local sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "$2" || {
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "$2"
+  }
 }
-[ -x build/apps/rtrec ] || scripts/setup.sh
+install_missing wrk wrk
+install_missing curl curl
+bin="${RTREC_BIN:-build/apps/rtrec}"
+if [ -z "${RTREC_BIN:-}" ] && [ ! -x "$bin" ]; then scripts/setup.sh; fi
+[ -x "$bin" ] || { echo "bench_http.sh: $bin is not an executable" >&2; exit 2; }
 export WRK_BODIES="${WRK_BODIES:-4096}"
 runs="${RUNS:-3}"
 duration="${DURATION:-15}"
 conns="${CONNS:-32}"
 feed_conns="${FEED_CONNS:-8}"
+tck=$(getconf CLK_TCK)
 dir=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$dir"' EXIT
+server=""
+bg=""
+cleanup() {
+  for p in $bg $server; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
 # A fresh data directory per run (durability on, as by default): a reused
 # one would carry state over from earlier benchmarks.
-"${RTREC_BIN:-build/apps/rtrec}" serve --port 0 --port-file "$dir/port" --log-level warn \
-  --data-dir "$dir/data" "$@" &
+"$bin" serve --port 0 --port-file "$dir/port" --log-level warn --data-dir "$dir/data" "$@" &
 server=$!
 for _ in $(seq 1 600); do [ -s "$dir/port" ] && break; sleep 0.1; done
 port=$(cat "$dir/port")
 url="http://127.0.0.1:$port"
-echo "server pid $server on $url; $(nproc) cores"
+echo "server pid $server on $url; $(nproc) cores; clock tick 1/${tck} s"
 
+# cpu_ticks PID: utime + stime (fields 14 and 15 of /proc/PID/stat, in
+# clock ticks). Fields are counted after the ")" that ends the command name.
+cpu_ticks() {
+  local stat f
+  stat=$(< "/proc/$1/stat")
+  read -r -a f <<< "${stat##*) }"  # f[0] is field 3
+  echo $((f[11] + f[12]))
+}
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+# field NAME LINE: the value of NAME=value in a BENCH line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$2"; }
+accepted_events() {
+  curl -sf "$url/metrics" | awk '$1 == "rtrec_events_accepted_total" { printf "%.0f\n", $2 }'
+}
+
+# calc AWK-EXPRESSION [VAR=VALUE...]: prints the expression, computed by awk.
+calc() {
+  local expr=$1 a args=()
+  shift
+  for a in "$@"; do args+=(-v "$a"); done
+  awk "${args[@]}" "BEGIN { print $expr }"
+}
+# report LINE TICKS WALL_US [FIELD...]: prints a BENCH line with the server's
+# CPU fields added (server_cpu_s, wall_s, server_cores, then FIELDs) and keeps
+# it in $dir/bench.txt for the medians.
+report() {
+  local cpu wall out
+  cpu=$(calc 'sprintf("%.2f", t / k)' t="$2" k="$tck")
+  wall=$(calc 'sprintf("%.2f", w / 1e6)' w="$3")
+  out="$1 server_cpu_s=$cpu wall_s=$wall"
+  out="$out server_cores=$(calc 'sprintf("%.2f", d > 0 ? c / d : 0)' c="$cpu" d="$(field duration_s "$1")")"
+  shift 3
+  out="$out${*:+ $*}"
+  echo "$out"
+  echo "$out" >> "$dir/bench.txt"
+}
+
+# Phase 1: feedback, flat out.
+feed_ticks=0
+feed_events=0
 for r in $(seq 1 "$runs"); do
-  WRK_SEED=$r wrk -t1 -c"$feed_conns" -d"${duration}s" -s scripts/bench/feedback.lua "$url" \
-    | grep BENCH
+  t0=$(cpu_ticks "$server"); w0=$(now_us)
+  line=$(WRK_SEED=$r wrk -t1 -c"$feed_conns" -d"${duration}s" -s scripts/bench/feedback.lua "$url" \
+    | grep BENCH)
+  w1=$(now_us); t1=$(cpu_ticks "$server")
+  events=$(field events "$line")
+  feed_ticks=$((feed_ticks + t1 - t0))
+  feed_events=$((feed_events + events))
+  report "$line" $((t1 - t0)) $((w1 - w0)) \
+    "cpu_us_per_event=$(calc 'sprintf("%.3f", e > 0 ? t * 1e6 / k / e : 0)' t=$((t1 - t0)) k="$tck" e="$events")"
 done
+# The server CPU per ingested event, over all feedback runs: the background
+# ingest's estimated share in phase 2.
+ingest_us=$(calc 'sprintf("%.3f", e > 0 ? t * 1e6 / k / e : 0)' t="$feed_ticks" k="$tck" e="$feed_events")
+
+# Phase 2: recommend, closed loop, beside a paced background ingest.
 for r in $(seq 1 "$runs"); do
   WRK_SEED=$((100 + r)) WRK_DELAY_MS=${BG_DELAY_MS:-6} wrk -t1 -c1 -d"$((duration + 2))s" \
     -s scripts/bench/feedback.lua "$url" > "$dir/background.txt" &
   bg=$!
-  WRK_SEED=$r wrk -t1 -c"$conns" -d"${duration}s" -s scripts/bench/recommend.lua "$url" \
-    | grep BENCH
-  wait $bg
+  e0=$(accepted_events)
+  t0=$(cpu_ticks "$server"); w0=$(now_us)
+  line=$(WRK_SEED=$r wrk -t1 -c"$conns" -d"${duration}s" -s scripts/bench/recommend.lua "$url" \
+    | grep BENCH)
+  w1=$(now_us); t1=$(cpu_ticks "$server")
+  e1=$(accepted_events)
+  requests=$(field requests "$line")
+  raw=$(calc 'sprintf("%.2f", n > 0 ? t * 1e6 / k / n : 0)' t=$((t1 - t0)) k="$tck" n="$requests")
+  net=$(calc 'sprintf("%.2f", n > 0 ? (t * 1e6 / k - b * i) / n : 0)' \
+          t=$((t1 - t0)) k="$tck" n="$requests" b=$((e1 - e0)) i="$ingest_us")
+  report "$line" $((t1 - t0)) $((w1 - w0)) "bg_events=$((e1 - e0))" \
+    "cpu_us_per_request=$raw ingest_cpu_us_per_event=$ingest_us cpu_us_per_request_net=$net"
+  wait "$bg"
+  bg=""
   sed 's/BENCH feedback/BENCH background-feedback/' "$dir/background.txt" | grep BENCH
+done
+
+# The medians of the fields quoted in docs/benchmarks.md, per phase.
+for phase in feedback recommend; do
+  awk -v phase="$phase" '
+    function median(name,   n, i, j, t, a) {
+      n = split(vals[name], a, " ")
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+        t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+      }
+      return a[int((n + 1) / 2)]
+    }
+    $2 == phase {
+      for (i = 3; i <= NF; i++) {
+        split($i, kv, "=")
+        if (!(kv[1] in vals)) order[++k] = kv[1]
+        vals[kv[1]] = vals[kv[1]] " " kv[2]
+      }
+      runs++
+    }
+    END {
+      if (runs == 0) exit
+      line = "MEDIAN " phase " runs=" runs
+      for (i = 1; i <= k; i++)
+        if (order[i] ~ /_per_|_ms$|^server_|^bg_events$/) line = line " " order[i] "=" median(order[i])
+      print line
+    }' "$dir/bench.txt"
 done
 curl -s "$url/metrics" | grep -E '^rtrec_(shard_users|item_shard_items|events_accepted_total)' || true
