@@ -80,6 +80,22 @@ std::vector<std::uint32_t> shard_map::items_of(std::uint32_t node) const {
   return owned(item_owner, node);
 }
 
+std::vector<std::uint32_t> rendezvous_order(const std::vector<node_address>& nodes,
+                                            std::string_view kind, std::uint32_t shard) {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> by_weight;
+  by_weight.reserve(nodes.size());
+  for (std::uint32_t n = 0; n < nodes.size(); ++n)
+    by_weight.emplace_back(weight(nodes[n], kind, shard), n);
+  std::sort(by_weight.begin(), by_weight.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<std::uint32_t> order;
+  order.reserve(by_weight.size());
+  for (const auto& [w, n] : by_weight)
+    order.push_back(n);
+  return order;
+}
+
 shard_map place_shards(const std::vector<node_address>& nodes, std::uint32_t profile_shards,
                        std::uint32_t item_shards) {
   shard_map m;

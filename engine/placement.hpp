@@ -50,6 +50,12 @@ struct shard_map {
 shard_map place_shards(const std::vector<node_address>& nodes, std::uint32_t profile_shards,
                        std::uint32_t item_shards);
 
+/// Every node index in rendezvous order for shard `shard` of `kind`: highest
+/// hash(address, kind, shard) first, ties to the lower index, so the first
+/// is the node place_shards() gives the shard (replicas take the next ones).
+std::vector<std::uint32_t> rendezvous_order(const std::vector<node_address>& nodes,
+                                            std::string_view kind, std::uint32_t shard);
+
 /// The map as text, one line per node: "node 1 127.0.0.1:7001: profile
 /// shards 0 3 5, item shards 1 2".
 std::string describe(const shard_map& map, const std::vector<node_address>& nodes);
