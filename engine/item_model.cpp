@@ -229,6 +229,9 @@ void item_model::prefetch_ahead(const item_delta_batch& b, std::size_t k,
       rows_.prefetch(b.ctx_item[c]);
       index_.prefetch(b.ctx_item[c]);
     }
+    if (cfg_.seq_on())
+      for (auto c = cb; c < ce; ++c)
+        seq_.prefetch(b.ctx_item[c]);
   }
   if (k + near < pipelined) {
     const key_t jn = b.item[k + near];
@@ -239,6 +242,9 @@ void item_model::prefetch_ahead(const item_delta_batch& b, std::size_t k,
       for (auto c = cb; c < ce; ++c)
         if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
           prefetch_neighbors(ri->second);
+      if (cfg_.seq_on())
+        for (auto c = cb; c < ce; ++c)
+          seq_.prefetch_targets(b.ctx_item[c]);
     }
   }
 }

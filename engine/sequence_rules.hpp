@@ -58,6 +58,14 @@ class sequence_rules {
       ++prunes_;
     }
   }
+  /// Requests the table slot of `from`'s row (a hint: changes nothing).
+  void prefetch(key_t from) const { rows_.prefetch(from); }
+  /// Requests the target indices of `from`'s row, when it has one.
+  void prefetch_targets(key_t from) const {
+    if (auto it = rows_.find(from); it != rows_.end())
+      for (std::size_t at = 0; at < it->second.targets.size(); at += 16)
+        __builtin_prefetch(it->second.targets.neighbors() + at);
+  }
   /// Returns the row of `from`, creating an empty one if absent.
   rule_row& row_of(key_t from) { return rows_[from]; }
 
