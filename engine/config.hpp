@@ -52,6 +52,33 @@ struct model_config {
   /// values damp the pull of very popular neighbors j.
   double similarity_alpha = 0.7;
 
+  /// The blend (engine/blend.hpp): a query's candidate j scores
+  ///   cf_weight * cf(j)/max cf + seq_weight * seq(j)/max seq + trend_weight * trend(j)/max trend
+  /// (maxima over the query's candidates; a term whose maximum is 0 adds 0),
+  /// where cf is the item-to-item score, seq the sequential rules'
+  /// (engine/sequence_rules.hpp) and trend a short half-life popularity.
+  /// With both weights 0 the blend is off: scores are cf exactly as before,
+  /// and neither rules nor trend are kept (no state, no ingest work).
+  double seq_weight = 0.0;
+  double trend_weight = 0.0;
+  /// The cf term's weight (the formula's implicit 1): other values, 0 in
+  /// particular (ablation: rules and trend alone), turn the blend on.
+  double cf_weight = 1.0;
+  /// How many of the user's most recent items (newest first) a new event
+  /// forms directed rules i -> j with (the per-event cost of the rules).
+  std::size_t seq_window = 10;
+  /// Half-life of the blend's trend term, seconds of event time (0 = none).
+  double blend_trend_half_life_s = 30.0 * 86400.0;
+
+  bool seq_on() const noexcept { return seq_weight > 0.0; }
+  bool trend_on() const noexcept { return trend_weight > 0.0; }
+  bool blend_on() const noexcept { return seq_on() || trend_on() || cf_weight != 1.0; }
+  /// Context items a profile store sends with a first-time event: the pair
+  /// window, or the longer of it and the rules' window when rules are on.
+  std::size_t context_window() const noexcept {
+    return seq_on() && seq_window > pair_window ? seq_window : pair_window;
+  }
+
   /// Size of the cached popular list, and how many popularity updates may
   /// pass before it is recomputed. With 0 a query recomputes it whenever it
   /// changed (always exact); otherwise the item model recomputes it while

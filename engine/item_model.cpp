@@ -66,7 +66,9 @@ item_model::item_model(model_config cfg, std::uint32_t shard, std::uint32_t shar
     shard_(shard),
     shards_(std::max<std::uint32_t>(1, shards)),
     cooc_decay_(cfg_.cooc_half_life_s),
-    trend_decay_(cfg_.trend_half_life_s) {
+    trend_decay_(cfg_.trend_half_life_s),
+    blend_trend_decay_(cfg_.trend_on() ? cfg_.blend_trend_half_life_s : 0.0),
+    seq_(cfg_.neighbors_max) {
   cfg_.neighbors_max = std::max<std::size_t>(1, cfg_.neighbors_max);
 }
 
@@ -114,6 +116,12 @@ void item_model::bump(row& r, std::uint32_t other, double inc) {
 void item_model::rescale_rows(double factor) {
   for (auto& [k, r] : rows_)
     r.scale(factor);
+  seq_.rescale(factor);
+}
+
+void item_model::rescale_items_trend(double factor) {
+  for (auto& [k, e] : items_)
+    e.trend *= factor;
 }
 
 void item_model::rescale_items_pop(double factor) {
@@ -221,6 +229,9 @@ void item_model::prefetch_ahead(const item_delta_batch& b, std::size_t k,
       rows_.prefetch(b.ctx_item[c]);
       index_.prefetch(b.ctx_item[c]);
     }
+    if (cfg_.seq_on())
+      for (auto c = cb; c < ce; ++c)
+        seq_.prefetch(b.ctx_item[c]);
   }
   if (k + near < pipelined) {
     const key_t jn = b.item[k + near];
@@ -231,6 +242,9 @@ void item_model::prefetch_ahead(const item_delta_batch& b, std::size_t k,
       for (auto c = cb; c < ce; ++c)
         if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
           prefetch_neighbors(ri->second);
+      if (cfg_.seq_on())
+        for (auto c = cb; c < ce; ++c)
+          seq_.prefetch_targets(b.ctx_item[c]);
     }
   }
 }
@@ -256,6 +270,12 @@ void item_model::apply_event(const item_delta_batch& b, std::size_t k, std::uint
     set_created(j, e, t);
   e.popularity += w * gp;
   ++popular_changes_;
+  if (cfg_.trend_on()) {
+    const double gt = blend_trend_decay_.weight(t, rescale);
+    if (rescale != 1.0)
+      rescale_items_trend(rescale);
+    e.trend += w * gt;
+  }
   if ((flags & item_delta_batch::first_time) == 0)
     return;
   const double gc = cooc_decay_.weight(t, rescale);
@@ -265,8 +285,12 @@ void item_model::apply_event(const item_delta_batch& b, std::size_t k, std::uint
   }
   set_norm(e, e.norm + w * w * gc);
   mirror(j, e);
-  const std::uint32_t end =
+  const std::uint32_t ctx_all =
     std::min<std::uint32_t>(ctx_end, static_cast<std::uint32_t>(b.ctx_item.size()));
+  // The context may be longer than the pair window (sequential rules on):
+  // co-occurrence pairs only with the first pair_window items.
+  const std::uint32_t end =
+    std::min<std::uint32_t>(ctx_all, ctx_begin + static_cast<std::uint32_t>(cfg_.pair_window));
   if (ctx_begin < end && owns(j)) {
     auto& rj = rows_[j];  // one lookup for the whole context
     for (std::uint32_t c = ctx_begin; c < end; ++c)
@@ -278,6 +302,20 @@ void item_model::apply_event(const item_delta_batch& b, std::size_t k, std::uint
     const key_t i = b.ctx_item[c];
     if (owns(i))
       bump(rows_[i], jx, static_cast<double>(b.ctx_weight[c]) * w * gc);
+  }
+  if (cfg_.seq_on() && ctx_begin < ctx_all)
+    add_rules(b, record(j), w * gc, ctx_begin, ctx_all);
+}
+
+void item_model::add_rules(const item_delta_batch& b, std::uint32_t jx, double inc,
+                           std::uint32_t ctx_begin, std::uint32_t ctx_end) {
+  const auto window = static_cast<std::uint32_t>(std::max<std::size_t>(1, cfg_.seq_window));
+  const std::uint32_t end = std::min(ctx_end, ctx_begin + window);
+  auto key_of = [this](std::uint32_t x) { return records_[x].key; };
+  for (std::uint32_t c = ctx_begin; c < end; ++c) {
+    const key_t i = b.ctx_item[c];
+    if (owns(i))
+      seq_.add(i, jx, inc / static_cast<double>(c - ctx_begin + 1), key_of);
   }
 }
 
@@ -345,15 +383,6 @@ void item_model::start_sums() const {
     acc_epoch_ = 1;
   }
   touched_.clear();
-}
-
-inline void item_model::add_to_sum(const hot_item& h, double x) const {
-  if (h.mark != acc_epoch_) {  // first addition: the sum starts at 0.0
-    h.mark = acc_epoch_;
-    h.acc = 0.0;
-    touched_.push_back(&h);
-  }
-  h.acc += x;
 }
 
 void item_model::find_query_rows(const score_query& q) const {
@@ -692,6 +721,7 @@ item_model_stats item_model::stats() const {
     s.row_entries += r.size();
     bytes += r.heap_bytes();
   }
+  bytes += seq_.heap_bytes();
   s.memory_bytes = bytes;
   return s;
 }

@@ -29,6 +29,7 @@
 #include "engine/config.hpp"
 #include "engine/model_types.hpp"
 #include "engine/neighbor_row.hpp"
+#include "engine/sequence_rules.hpp"
 
 namespace rtrec::engine {
 
@@ -63,6 +64,9 @@ struct item_entry {
   std::vector<std::string> categories;
   double norm = 0.0;        ///< decayed sum of squared first-interaction weights
   double popularity = 0.0;  ///< decayed sum of positive event weights
+  /// The blend's trend: decayed sum of positive event weights with
+  /// blend_trend_half_life_s (kept only when config().trend_on()).
+  double trend = 0.0;
   std::uint64_t events = 0;
   std::int64_t last_timestamp = 0;
   /// When the item appeared: its metadata timestamp when the application set
@@ -102,6 +106,20 @@ class item_model {
   /// The same sums added into `out`, which may hold candidates from earlier
   /// calls (equal keys are summed: out[j] += this shard's partial).
   void candidates(const score_query& q, absl::flat_hash_map<key_t, double>& out) const;
+  /// With the blend on (config().blend_on()): appends to `out` every
+  /// candidate of the query with its blended score (engine/blend.hpp: cf,
+  /// sequential rules and trend, each divided by its maximum over these
+  /// candidates), leaving out what candidates() leaves out. The scores are
+  /// complete only on a model that owns every row (one shard). With the blend
+  /// off it is candidates(q, out). Same concurrency rule as candidates().
+  /// Defined in blend.cpp.
+  void blended_candidates(const score_query& q, std::vector<scored>& out) const;
+  /// The sequential rules this shard keeps (empty with seq_weight 0).
+  const sequence_rules& rules() const noexcept { return seq_; }
+  /// Returns the evidence of rule from -> to in stored (forward-decayed)
+  /// units, 0 when this shard keeps no such rule. Defined in blend.cpp.
+  double rule(key_t from, key_t to) const;
+
   /// Returns up to n items most similar to `item` (must be owned by this
   /// shard to give results), best first. Empty for an unknown item.
   std::vector<scored> similar(key_t item, std::size_t n, const item_filter& f) const;
@@ -189,6 +207,10 @@ class item_model {
   void rescale_rows(double factor);
   void rescale_items_pop(double factor);
   void rescale_items_norm(double factor);
+  void rescale_items_trend(double factor);
+  /// Adds the rules c -> j for event k's first seq_window context items c.
+  void add_rules(const item_delta_batch& b, std::uint32_t jx, double inc, std::uint32_t ctx_begin,
+                 std::uint32_t ctx_end);
   /// sim(i, j) = c / (norm_i^alpha * norm_j^(1-alpha)), from the two factors.
   static double sim(double c, double ni_alpha, double nj_pow) {
     return ni_alpha > 0.0 && nj_pow > 0.0 ? c / (ni_alpha * nj_pow) : 0.0;
@@ -205,6 +227,8 @@ class item_model {
   std::uint32_t shards_;
   forward_decay cooc_decay_;
   forward_decay trend_decay_;
+  forward_decay blend_trend_decay_;
+  sequence_rules seq_;
   absl::flat_hash_map<key_t, item_entry> items_;
   absl::flat_hash_map<key_t, row> rows_;
   // One scoring record per key seen as an item or as a row's neighbor,
@@ -254,6 +278,11 @@ class item_model {
   void add_upstream(const score_query& q, const std::vector<scored>& upstream,
                     top_k& sink) const;
   void emit_sums(top_k& sink) const;
+  // blended_candidates()' scratch: the rules' sum per record (0.0 for every
+  // record between queries), and its step adding the rules of the query's
+  // items (blend.cpp).
+  mutable std::vector<double> seq_acc_;
+  void score_query_rules(const score_query& q) const;
   // apply(), step by step.
   void learn_ids(const item_delta_batch& b);
   void prefetch_ahead(const item_delta_batch& b, std::size_t k, std::size_t pipelined) const;
@@ -275,5 +304,15 @@ class item_model {
   std::uint64_t popular_changes_ = 0;
   bool popular_valid_ = false;
 };
+
+inline void item_model::add_to_sum(const hot_item& h, double x) const {
+  if (h.mark != acc_epoch_) {  // first addition: the sum starts at 0.0
+    h.mark = acc_epoch_;
+    h.acc = 0.0;
+    touched_.push_back(&h);
+  }
+  h.acc += x;
+}
+
 
 }  // namespace rtrec::engine

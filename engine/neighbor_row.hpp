@@ -10,6 +10,7 @@
 // each, 8 compared per step), as fast as a hash probe at this size.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -70,6 +71,32 @@ class neighbor_row {
   void push_back(std::uint32_t x, double w) {
     index_.push_back(x);
     weight_.push_back(w);
+  }
+
+  /// Keeps the `keep` strongest entries (weight descending, ties: smaller
+  /// key_of(neighbor)), dropping the rest; nothing when size() <= keep.
+  template <class KeyOf>
+  void prune_to(std::size_t keep, KeyOf key_of) {
+    if (size() <= keep)
+      return;
+    struct entry {
+      std::uint64_t key;
+      double w;
+      std::size_t at;
+    };
+    std::vector<entry> all;
+    all.reserve(size());
+    for (std::size_t at = 0; at < size(); ++at)
+      all.push_back({key_of(index_[at]), weight_[at], at});
+    auto cut = all.begin() + static_cast<std::ptrdiff_t>(keep);
+    std::nth_element(all.begin(), cut, all.end(), [](const entry& a, const entry& b) {
+      return a.w > b.w || (a.w == b.w && a.key < b.key);
+    });
+    std::vector<std::size_t> kept;
+    kept.reserve(keep);
+    for (auto it = all.begin(); it != cut; ++it)
+      kept.push_back(it->at);
+    this->keep(kept);
   }
 
   /// Keeps only the entries at `positions` (each < size(), no repeats), in

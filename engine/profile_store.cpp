@@ -128,7 +128,7 @@ reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
   out.flags.push_back(flags);
   if (first_time && !negative) {
     std::size_t taken = 0;
-    for (auto it = p.recent.rbegin(); it != p.recent.rend() && taken < cfg_.pair_window; ++it) {
+    for (auto it = p.recent.rbegin(); it != p.recent.rend() && taken < cfg_.context_window(); ++it) {
       if (it->item == ik || it->weight <= 0.0f)
         continue;
       out.ctx_item.push_back(it->item);

@@ -61,6 +61,10 @@ using codec::reader;
 using codec::writer;
 
 constexpr std::uint32_t format_version = 1;
+/// item_model blobs of a model with the blend on (model_config::seq_on() or
+/// trend_on()) are version 2: version 1 and the blend's state after it.
+/// Every other blob, and an item_model's with the blend off, stays version 1.
+constexpr std::uint32_t item_model_blend_version = 2;
 constexpr std::uint32_t profile_store_tag = 0x31505452;  // "RTP1"
 constexpr std::uint32_t item_model_tag = 0x31495452;     // "RTI1"
 constexpr std::uint32_t dedup_window_tag = 0x31445452;   // "RTD1"
@@ -80,20 +84,23 @@ struct blob_header {
   }
 };
 
-void save_header(writer& w, std::uint32_t tag) {
-  blob_header h{tag, format_version};
+void save_header(writer& w, std::uint32_t tag, std::uint32_t version = format_version) {
+  blob_header h{tag, version};
   h.fields(w);
 }
 
-void load_header(reader& r, std::uint32_t tag) {
+/// Reads the header; returns its version, failing unless it is between
+/// format_version and `newest`.
+std::uint32_t load_header(reader& r, std::uint32_t tag, std::uint32_t newest = format_version) {
   if (r.done())
     fail("empty input");
   blob_header h;
   h.fields(r);
   if (h.tag != tag)
     fail("not this kind of snapshot (tag mismatch)");
-  if (h.version != format_version)
+  if (h.version < format_version || h.version > newest)
     fail("unsupported format version " + std::to_string(h.version));
+  return h.version;
 }
 
 void expect_end(const reader& r) {
@@ -644,6 +651,31 @@ struct item_model_tail {
   }
 };
 
+/// Version 2's addition after the tail: the blend's state.
+///   decay (the trend's)  [trend keys] [trend values]  u64 rule updates,
+///   rule prunes  u64 rule rows, then blocks of up to block_size rows as
+///   row_block (source keys, sizes, target keys, values) plus [totals]
+struct item_model_blend {
+  decay_state trend;
+  std::vector<key_t> trend_keys;
+  std::vector<double> trend_values;
+  std::uint64_t updates = 0, prunes = 0;
+
+  template <class A>
+  void fields(A& a) {
+    trend.fields(a);
+    a.column(trend_keys);
+    a.column(trend_values, trend_keys.size());
+    a.value(updates);
+    a.value(prunes);
+  }
+  void check() const {
+    if (!trend.valid())
+      fail("bad decay state");
+    check_finite(trend_values, "item trend");
+  }
+};
+
 /// Reads the item count and the item blocks after it. `set_norm(e, norm)`
 /// sets an entry's norm and what derives from it (item_model::set_norm).
 /// Fails on more items than the bytes left can hold, bad flags and a key
@@ -733,7 +765,8 @@ void item_model::save(std::string& out) const {
   item_model_head head{shard_, shards_, decay(cooc_decay_), decay(trend_decay_),
                        latest_ts_, events_, pair_updates_, prunes_, collisions_};
   writer w{out};
-  save_header(w, item_model_tag);
+  const bool blend = cfg_.seq_on() || cfg_.trend_on();
+  save_header(w, item_model_tag, blend ? item_model_blend_version : format_version);
   head.fields(w);
 
   w.value(static_cast<std::uint64_t>(items_.size()));
@@ -777,13 +810,43 @@ void item_model::save(std::string& out) const {
   tail.popular_changes = popular_changes_;
   tail.popular_valid = popular_valid_ ? 1 : 0;
   tail.fields(w);
+  if (!blend)
+    return;
+
+  item_model_blend b;
+  b.trend = decay(blend_trend_decay_);
+  for (const auto& [k, e] : items_)
+    if (e.trend != 0.0) {
+      b.trend_keys.push_back(k);
+      b.trend_values.push_back(e.trend);
+    }
+  b.updates = seq_.updates();
+  b.prunes = seq_.prunes();
+  b.fields(w);
+  w.value(static_cast<std::uint64_t>(seq_.all().size()));
+  row_block rules;
+  std::vector<double> totals;
+  auto flush = [&] {
+    rules.fields(w, rules.size());
+    w.column(totals, rules.size());
+    rules.clear();
+    totals.clear();
+  };
+  for (const auto& [k, r] : seq_.all()) {
+    rules.add(k, r.targets, [this](std::uint32_t x) { return records_[x].key; });
+    totals.push_back(r.total);
+    if (rules.size() == block_size)
+      flush();
+  }
+  if (rules.size() > 0)
+    flush();
 }
 
 void item_model::load(std::string_view bytes) {
   static constexpr const char* what = "item_model::load";
   guarded_load(what, [&] {
     reader r{bytes};
-    load_header(r, item_model_tag);
+    const auto version = load_header(r, item_model_tag, item_model_blend_version);
     item_model_head head;
     head.fields(r);
     if (head.shard != shard_ || head.shards != shards_)
@@ -806,8 +869,48 @@ void item_model::load(std::string_view bytes) {
 
     item_model_tail tail;
     tail.fields(r);
-    expect_end(r);
     tail.check();
+
+    // Version 2: the blend's trend and rules (rules keyed by target key).
+    item_model_blend blend;
+    std::vector<std::pair<key_t, absl::flat_hash_map<key_t, double>>> rule_rows;
+    std::vector<double> rule_totals;
+    if (version == item_model_blend_version) {
+      blend.fields(r);
+      blend.check();
+      for (std::size_t k = 0; k < blend.trend_keys.size(); ++k) {
+        auto it = items.find(blend.trend_keys[k]);
+        if (it == items.end())
+          fail("trend of an unknown item");
+        it->second.trend = blend.trend_values[k];
+      }
+      const auto n_rows = r.get<std::uint64_t>();
+      if (n_rows > r.left() / min_row_bytes)
+        fail("truncated (more rule rows than bytes left)");
+      row_block rb;
+      std::vector<double> totals;
+      std::set<key_t> sources;
+      for (std::uint64_t left = n_rows; left > 0;) {
+        const auto n = std::min<std::uint64_t>(left, block_size);
+        left -= n;
+        rb.fields(r, n);
+        r.column(totals, n);
+        rb.check();
+        check_finite(totals, "rule total");
+        std::size_t at = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+          if (!sources.insert(rb.keys[k]).second)
+            fail("duplicate rule row key");
+          absl::flat_hash_map<key_t, double> targets;
+          for (std::uint64_t e = 0; e < rb.sizes[k]; ++e, ++at)
+            if (!targets.try_emplace(rb.entry_keys[at], rb.values[at]).second)
+              fail("duplicate key in a rule row");
+          rule_rows.emplace_back(rb.keys[k], std::move(targets));
+          rule_totals.push_back(totals[k]);
+        }
+      }
+    }
+    expect_end(r);
 
     std::set<std::pair<std::int64_t, key_t>> by_created;
     for (std::size_t k = 0; k < tail.by_created_ts.size(); ++k)
@@ -825,6 +928,21 @@ void item_model::load(std::string_view bytes) {
     collisions_ = head.collisions;
     items_ = std::move(items);
     rebuild_records(std::move(rows));
+    // The rules name their targets by record index: after the records.
+    absl::flat_hash_map<key_t, rule_row> rules;
+    rules.reserve(rule_rows.size());
+    for (std::size_t k = 0; k < rule_rows.size(); ++k) {
+      auto& row = rules[rule_rows[k].first];
+      row.total = rule_totals[k];
+      row.targets.reserve(rule_rows[k].second.size());
+      for (const auto& [to, v] : rule_rows[k].second)
+        row.targets.push_back(record(to), v);
+    }
+    seq_.replace(std::move(rules), blend.updates, blend.prunes);
+    if (version == item_model_blend_version)
+      blend_trend_decay_ = decay(blend.trend);
+    else
+      blend_trend_decay_ = forward_decay(cfg_.trend_on() ? cfg_.blend_trend_half_life_s : 0.0);
     by_created_ = std::move(by_created);
     popular_cache_ = std::move(popular_cache);
     popular_complete_ = tail.popular_complete == 1;

@@ -77,11 +77,32 @@ void add_model_options(CLI::App& cmd, common_options& o) {
     ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
 }
 
+void add_blend_options(CLI::App& cmd, common_options& o) {
+  const char* group = "Blend (score = cf-weight * cf + seq-weight * rules + trend-weight * "
+                      "trend, each over its max among a query's candidates)";
+  auto& m = o.topology.model;
+  cmd.add_option("--cf-weight", m.cf_weight, "Weight of item-to-item co-occurrence")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--seq-weight", m.seq_weight,
+                 "Weight of sequential rules i -> j (0 = off: no rules kept)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--seq-window", m.seq_window,
+                 "Recent items a new event forms rules with (its per-event cost)")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))->capture_default_str()->group(group);
+  cmd.add_option("--trend-weight", m.trend_weight,
+                 "Weight of the trend (short half-life popularity; 0 = off)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  cmd.add_option("--blend-trend-half-life-days", o.blend_trend_half_life_days,
+                 "Half-life of the blend's trend in days of event time (0 = none)")
+    ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+}
+
 }  // namespace
 
 void add_common_options(CLI::App& cmd, common_options& o) {
   add_topology_options(cmd, o);
   add_model_options(cmd, o);
+  add_blend_options(cmd, o);
   cmd.add_option("--log-level", o.log_level, "Log level (logs go to stderr)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
     ->capture_default_str();
@@ -91,6 +112,7 @@ engine::model_config make_model_config(const common_options& o) {
   auto m = o.topology.model;
   m.cooc_half_life_s = o.cooc_half_life_days * seconds_per_day;
   m.trend_half_life_s = o.trend_half_life_days * seconds_per_day;
+  m.blend_trend_half_life_s = o.blend_trend_half_life_days * seconds_per_day;
   return m;
 }
 
@@ -98,6 +120,9 @@ service_options make_service_options(const common_options& o) {
   service_options e;
   e.topology = o.topology;
   e.topology.model = make_model_config(o);
+  if (e.topology.model.blend_on() && e.topology.item_shards > 1)
+    throw usage_error("the blend (--cf-weight other than 1, --seq-weight, --trend-weight) runs "
+                      "on one item shard only so far: use --item-shards 1");
   e.worker_threads = o.workers;
   if (o.max_throughput != 0)
     e.max_throughput = o.max_throughput;
@@ -130,6 +155,11 @@ nlohmann::json to_json(const common_options& o) {
     {"cooc_half_life_days", o.cooc_half_life_days},
     {"trend_half_life_days", o.trend_half_life_days},
     {"alpha", m.similarity_alpha},
+    {"cf_weight", m.cf_weight},
+    {"seq_weight", m.seq_weight},
+    {"seq_window", m.seq_window},
+    {"trend_weight", m.trend_weight},
+    {"blend_trend_half_life_days", o.blend_trend_half_life_days},
   };
 }
 

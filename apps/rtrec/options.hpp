@@ -29,6 +29,7 @@ struct common_options {
   std::string scheduler = "auto";
   double cooc_half_life_days = topology_config{}.model.cooc_half_life_s / 86400.0;
   double trend_half_life_days = topology_config{}.model.trend_half_life_s / 86400.0;
+  double blend_trend_half_life_days = topology_config{}.model.blend_trend_half_life_s / 86400.0;
   double dedup_age_hours = 24.0;
   std::string log_level = "info";
 };
