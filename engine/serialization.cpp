@@ -748,6 +748,107 @@ absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> read_rows(reader&
   return rows;
 }
 
+/// The tail's by-created index and popular cache columns.
+item_model_tail make_tail(const std::set<std::pair<std::int64_t, key_t>>& by_created,
+                          const std::vector<scored>& popular) {
+  item_model_tail tail;
+  tail.by_created_ts.reserve(by_created.size());
+  tail.by_created_key.reserve(by_created.size());
+  for (const auto& [ts, k] : by_created) {
+    tail.by_created_ts.push_back(ts);
+    tail.by_created_key.push_back(k);
+  }
+  tail.pop_keys.reserve(popular.size());
+  tail.pop_scores.reserve(popular.size());
+  for (const auto& x : popular) {
+    tail.pop_keys.push_back(x.key);
+    tail.pop_scores.push_back(x.score);
+  }
+  return tail;
+}
+
+/// Version 2's blend part: the trend's decay, the items' trends, the rule
+/// counters, then the rule rows in blocks, each block with its totals.
+template <class Items, class KeyOf>
+void write_blend(writer& w, const decay_state& trend, const Items& items,
+                 const sequence_rules& seq, KeyOf key_of) {
+  item_model_blend b;
+  b.trend = trend;
+  for (const auto& [k, e] : items)
+    if (e.trend != 0.0) {
+      b.trend_keys.push_back(k);
+      b.trend_values.push_back(e.trend);
+    }
+  b.updates = seq.updates();
+  b.prunes = seq.prunes();
+  b.fields(w);
+  w.value(static_cast<std::uint64_t>(seq.all().size()));
+  row_block rules;
+  std::vector<double> totals;
+  auto flush = [&] {
+    rules.fields(w, rules.size());
+    w.column(totals, rules.size());
+    rules.clear();
+    totals.clear();
+  };
+  for (const auto& [k, r] : seq.all()) {
+    rules.add(k, r.targets, key_of);
+    totals.push_back(r.total);
+    if (rules.size() == block_size)
+      flush();
+  }
+  if (rules.size() > 0)
+    flush();
+}
+
+/// What read_blend() gives: its head, and the rule rows keyed by target key
+/// (record indices exist only once the model's records are rebuilt).
+struct blend_part {
+  item_model_blend head;
+  std::vector<std::pair<key_t, absl::flat_hash_map<key_t, double>>> rows;
+  std::vector<double> totals;
+};
+
+/// Reads write_blend()'s part, setting the trend of the items it names.
+template <class Items>
+blend_part read_blend(reader& r, Items& items) {
+  blend_part out;
+  out.head.fields(r);
+  out.head.check();
+  for (std::size_t k = 0; k < out.head.trend_keys.size(); ++k) {
+    auto it = items.find(out.head.trend_keys[k]);
+    if (it == items.end())
+      fail("trend of an unknown item");
+    it->second.trend = out.head.trend_values[k];
+  }
+  const auto n_rows = r.get<std::uint64_t>();
+  if (n_rows > r.left() / min_row_bytes)
+    fail("truncated (more rule rows than bytes left)");
+  row_block rb;
+  std::vector<double> totals;
+  std::set<key_t> sources;
+  for (std::uint64_t left = n_rows; left > 0;) {
+    const auto n = std::min<std::uint64_t>(left, block_size);
+    left -= n;
+    rb.fields(r, n);
+    r.column(totals, n);
+    rb.check();
+    check_finite(totals, "rule total");
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (!sources.insert(rb.keys[k]).second)
+        fail("duplicate rule row key");
+      absl::flat_hash_map<key_t, double> targets;
+      for (std::uint64_t e = 0; e < rb.sizes[k]; ++e, ++at)
+        if (!targets.try_emplace(rb.entry_keys[at], rb.values[at]).second)
+          fail("duplicate key in a rule row");
+      out.rows.emplace_back(rb.keys[k], std::move(targets));
+      out.totals.push_back(totals[k]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void item_model::save(std::string& out) const {
@@ -793,53 +894,14 @@ void item_model::save(std::string& out) const {
   if (rows.size() > 0)
     rows.fields(w, rows.size());
 
-  item_model_tail tail;
-  tail.by_created_ts.reserve(by_created_.size());
-  tail.by_created_key.reserve(by_created_.size());
-  for (const auto& [ts, k] : by_created_) {
-    tail.by_created_ts.push_back(ts);
-    tail.by_created_key.push_back(k);
-  }
-  tail.pop_keys.reserve(popular_cache_.size());
-  tail.pop_scores.reserve(popular_cache_.size());
-  for (const auto& s : popular_cache_) {
-    tail.pop_keys.push_back(s.key);
-    tail.pop_scores.push_back(s.score);
-  }
+  auto tail = make_tail(by_created_, popular_cache_);
   tail.popular_complete = popular_complete_ ? 1 : 0;
   tail.popular_changes = popular_changes_;
   tail.popular_valid = popular_valid_ ? 1 : 0;
   tail.fields(w);
-  if (!blend)
-    return;
-
-  item_model_blend b;
-  b.trend = decay(blend_trend_decay_);
-  for (const auto& [k, e] : items_)
-    if (e.trend != 0.0) {
-      b.trend_keys.push_back(k);
-      b.trend_values.push_back(e.trend);
-    }
-  b.updates = seq_.updates();
-  b.prunes = seq_.prunes();
-  b.fields(w);
-  w.value(static_cast<std::uint64_t>(seq_.all().size()));
-  row_block rules;
-  std::vector<double> totals;
-  auto flush = [&] {
-    rules.fields(w, rules.size());
-    w.column(totals, rules.size());
-    rules.clear();
-    totals.clear();
-  };
-  for (const auto& [k, r] : seq_.all()) {
-    rules.add(k, r.targets, [this](std::uint32_t x) { return records_[x].key; });
-    totals.push_back(r.total);
-    if (rules.size() == block_size)
-      flush();
-  }
-  if (rules.size() > 0)
-    flush();
+  if (blend)
+    write_blend(w, decay(blend_trend_decay_), items_, seq_,
+                [this](std::uint32_t x) { return records_[x].key; });
 }
 
 void item_model::load(std::string_view bytes) {
@@ -872,44 +934,9 @@ void item_model::load(std::string_view bytes) {
     tail.check();
 
     // Version 2: the blend's trend and rules (rules keyed by target key).
-    item_model_blend blend;
-    std::vector<std::pair<key_t, absl::flat_hash_map<key_t, double>>> rule_rows;
-    std::vector<double> rule_totals;
-    if (version == item_model_blend_version) {
-      blend.fields(r);
-      blend.check();
-      for (std::size_t k = 0; k < blend.trend_keys.size(); ++k) {
-        auto it = items.find(blend.trend_keys[k]);
-        if (it == items.end())
-          fail("trend of an unknown item");
-        it->second.trend = blend.trend_values[k];
-      }
-      const auto n_rows = r.get<std::uint64_t>();
-      if (n_rows > r.left() / min_row_bytes)
-        fail("truncated (more rule rows than bytes left)");
-      row_block rb;
-      std::vector<double> totals;
-      std::set<key_t> sources;
-      for (std::uint64_t left = n_rows; left > 0;) {
-        const auto n = std::min<std::uint64_t>(left, block_size);
-        left -= n;
-        rb.fields(r, n);
-        r.column(totals, n);
-        rb.check();
-        check_finite(totals, "rule total");
-        std::size_t at = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-          if (!sources.insert(rb.keys[k]).second)
-            fail("duplicate rule row key");
-          absl::flat_hash_map<key_t, double> targets;
-          for (std::uint64_t e = 0; e < rb.sizes[k]; ++e, ++at)
-            if (!targets.try_emplace(rb.entry_keys[at], rb.values[at]).second)
-              fail("duplicate key in a rule row");
-          rule_rows.emplace_back(rb.keys[k], std::move(targets));
-          rule_totals.push_back(totals[k]);
-        }
-      }
-    }
+    blend_part blend;
+    if (version == item_model_blend_version)
+      blend = read_blend(r, items);
     expect_end(r);
 
     std::set<std::pair<std::int64_t, key_t>> by_created;
@@ -930,17 +957,17 @@ void item_model::load(std::string_view bytes) {
     rebuild_records(std::move(rows));
     // The rules name their targets by record index: after the records.
     absl::flat_hash_map<key_t, rule_row> rules;
-    rules.reserve(rule_rows.size());
-    for (std::size_t k = 0; k < rule_rows.size(); ++k) {
-      auto& row = rules[rule_rows[k].first];
-      row.total = rule_totals[k];
-      row.targets.reserve(rule_rows[k].second.size());
-      for (const auto& [to, v] : rule_rows[k].second)
+    rules.reserve(blend.rows.size());
+    for (std::size_t k = 0; k < blend.rows.size(); ++k) {
+      auto& row = rules[blend.rows[k].first];
+      row.total = blend.totals[k];
+      row.targets.reserve(blend.rows[k].second.size());
+      for (const auto& [to, v] : blend.rows[k].second)
         row.targets.push_back(record(to), v);
     }
-    seq_.replace(std::move(rules), blend.updates, blend.prunes);
+    seq_.replace(std::move(rules), blend.head.updates, blend.head.prunes);
     if (version == item_model_blend_version)
-      blend_trend_decay_ = decay(blend.trend);
+      blend_trend_decay_ = decay(blend.head.trend);
     else
       blend_trend_decay_ = forward_decay(cfg_.trend_on() ? cfg_.blend_trend_half_life_s : 0.0);
     by_created_ = std::move(by_created);
