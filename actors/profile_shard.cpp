@@ -166,6 +166,31 @@ void log_record(self_ptr self, storage::record_kind kind, std::uint64_t seq,
   });
 }
 
+void deliver(caf::typed_response_promise<bool>& rp, caf::expected<bool> r) {
+  if (r)
+    rp.deliver(*r);
+  else
+    rp.deliver(std::move(r.error()));
+}
+
+// Applies a logged (or unlogged) forget or upsert: forget answers whether
+// the user was known, upsert whether it was created (an id collision is an
+// error).
+caf::expected<bool> apply_user_write(profile_shard_state& st,
+                                   const profile_shard_state::pending& p) {
+  if (p.kind == profile_shard_state::pending::forget)
+    return st.store->erase(p.user);
+  using outcome = engine::profile_store::upsert_outcome;
+  const auto r = st.store->upsert(p.user, p.patch);
+  if (r == outcome::id_collision)
+    return caf::make_error(error_code::invalid_request,
+                           "user id " + p.user
+                             + " hashes to the key of another user; choose another id");
+  if (r == outcome::not_found)
+    return caf::make_error(error_code::not_found, "unknown user " + p.user);
+  return r == outcome::created;
+}
+
 // A log record is durable (err empty) or failed: apply or refuse it.
 void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
   auto& st = self->state;
@@ -183,13 +208,14 @@ void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
       apply_batch(self, p.events, p.seq, p.time_ms, p.ack_rp);
     else
       refuse_batch(self, p, err);
-  } else if (p.kind == pending::forget) {
+  } else if (p.kind == pending::forget || p.kind == pending::upsert) {
     if (err.empty()) {
       st.applied_seq = p.seq;
-      p.forget_rp.deliver(st.store->erase(p.user));
+      deliver(p.user_rp, apply_user_write(st, p));
     } else {
-      p.forget_rp.deliver(caf::make_error(error_code::shard_unavailable,
-                                          "forget " + p.user + " was not logged: " + err));
+      p.user_rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                        std::string{p.kind == pending::forget ? "forget " : "user "}
+                                          + p.user + " was not logged: " + err));
     }
   }
   run_ready_flushes(self);
@@ -219,23 +245,35 @@ caf::typed_response_promise<ingest_result> on_batch(self_ptr self, shard_batch& 
   return rp;
 }
 
-// Forgets a user: at once without a log, else once the deletion is durable.
-caf::typed_response_promise<bool> on_forget(self_ptr self, const std::string& user) {
+// Forgets a user (kind forget) or creates it and patches its metadata
+// (upsert): at once without a log, else once the record is durable.
+caf::typed_response_promise<bool> on_user_write(self_ptr self, pending::kind_t kind,
+                                                const std::string& user,
+                                                engine::user_patch patch) {
   auto rp = self->make_response_promise<bool>();
   auto& st = self->state;
-  const auto seq = ++st.seq;
+  pending p;
+  p.kind = kind;
+  p.seq = ++st.seq;
+  p.user = user;
+  p.patch = std::move(patch);
   if (!st.wal) {
-    st.applied_seq = seq;
-    rp.deliver(st.store->erase(user));
+    st.applied_seq = p.seq;
+    deliver(rp, apply_user_write(st, p));
     return rp;
   }
-  pending p;
-  p.kind = pending::forget;
-  p.seq = seq;
-  p.user = user;
-  p.forget_rp = rp;
+  std::string payload;
+  storage::record_kind record = storage::record_kind::forget_user;
+  if (kind == pending::forget) {
+    payload = user;
+  } else {
+    record = storage::record_kind::user_upsert;
+    storage::encode_user_upsert(user, p.patch, payload);
+  }
+  const auto seq = p.seq;
+  p.user_rp = rp;
   st.log_pending.push_back(std::move(p));
-  log_record(self, storage::record_kind::forget_user, seq, st.clock(), user);
+  log_record(self, record, seq, st.clock(), std::move(payload));
   return rp;
 }
 
@@ -359,7 +397,18 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](recent_atom, const std::string& user) -> user_interactions {
       return {self->state.store->recent(user)};
     },
-    [=](forget_atom, const std::string& user) { return on_forget(self, user); },
+    [=](forget_atom, const std::string& user) {
+      return on_user_write(self, pending::forget, user, {});
+    },
+    [=](user_atom, const std::string& user, engine::user_patch& patch) {
+      return on_user_write(self, pending::upsert, user, std::move(patch));
+    },
+    [=](user_atom, const std::string& user) -> engine::user_record {
+      return self->state.store->record(user);
+    },
+    [=](users_atom, std::uint64_t from, std::uint32_t n) -> engine::user_page {
+      return self->state.store->list(from, n);
+    },
     [=](flush_atom) { return on_flush(self); },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },

@@ -43,13 +43,14 @@ struct profile_shard_state {
   static inline const char* name = "rtrec.profile_shard";
   /// A record waiting for the log, or a flush waiting for those before it.
   struct pending {
-    enum kind_t { batch, forget, flush } kind = batch;
+    enum kind_t { batch, forget, upsert, flush } kind = batch;
     std::uint64_t seq = 0;
     std::int64_t time_ms = 0;
     shard_batch events;
-    std::string user;
+    std::string user;          ///< forget, upsert
+    engine::user_patch patch;  ///< upsert
     caf::typed_response_promise<ingest_result> ack_rp;
-    caf::typed_response_promise<bool> forget_rp;
+    caf::typed_response_promise<bool> user_rp;  ///< forget, upsert
     caf::typed_response_promise<std::uint64_t> flush_rp;
   };
   // Shared with the serializer thread of a snapshot in progress.

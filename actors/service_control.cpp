@@ -6,6 +6,10 @@
 #include "actors/blocking_call.hpp"
 #include "actors/query_lane.hpp"
 
+#include <absl/strings/numbers.h>
+
+#include <optional>
+
 namespace rtrec {
 
 template <class T, class Dest, class... Ts>
@@ -60,6 +64,83 @@ result<bool> service::forget_user(const std::string& user) {
   if (!owner)
     return impl_->convert(owner.error());
   return impl_->call<bool>(*owner, forget_atom::value, user);
+}
+
+result<bool> service::put_user(const std::string& user, const engine::user_patch& patch) {
+  if (auto r = engine::validate_id(user, impl_->opts.topology.model.limits.max_id_length);
+      user.empty() || r != engine::reject_reason::none)
+    return rtrec::error{error_code::invalid_request,
+                        "UserId: " + std::string{user.empty() ? "empty_user" : engine::to_string(r)}};
+  if (auto why = patch.check(); !why.empty())
+    return rtrec::error{error_code::invalid_request, why};
+  auto owner = impl_->router().profile_of(user);
+  if (!owner)
+    return impl_->convert(owner.error());
+  return impl_->call<bool>(*owner, user_atom::value, user, patch);
+}
+
+result<engine::user_record> service::user(const std::string& user) {
+  auto owner = impl_->router().profile_of(user);
+  if (!owner)
+    return impl_->convert(owner.error());
+  return impl_->call<engine::user_record>(*owner, user_atom::value, user);
+}
+
+namespace {
+
+/// A list_users cursor: the profile shard and the slot to continue from,
+/// written "<shard>.<slot>".
+struct user_cursor {
+  std::uint32_t shard = 0;
+  std::uint64_t slot = 0;
+};
+
+std::optional<user_cursor> parse_cursor(const std::string& s, std::uint32_t shards) {
+  user_cursor c;
+  if (s.empty())
+    return c;
+  const auto dot = s.find('.');
+  if (dot == std::string::npos
+      || !absl::SimpleAtoi(absl::string_view{s}.substr(0, dot), &c.shard)
+      || !absl::SimpleAtoi(absl::string_view{s}.substr(dot + 1), &c.slot) || c.shard >= shards)
+    return std::nullopt;
+  return c;
+}
+
+}  // namespace
+
+result<user_listing> service::list_users(const std::string& cursor, std::size_t n) {
+  const auto routes = impl_->router();
+  const auto shards = routes.profile_count();
+  auto at = parse_cursor(cursor, shards);
+  if (!at)
+    return rtrec::error{error_code::invalid_request,
+                        "cursor \"" + cursor + "\" was not given by this server; start with an "
+                        "empty cursor"};
+  if (n == 0 || n > 10000)
+    return rtrec::error{error_code::invalid_request,
+                        "n must be between 1 and 10000 (got " + std::to_string(n) + ")"};
+  user_listing out;
+  while (at->shard < shards && out.users.size() < n) {
+    const auto& shard = routes.profiles()[at->shard];
+    if (!shard)
+      return rtrec::error{error_code::shard_unavailable,
+                          "list users: profile shard " + std::to_string(at->shard)
+                            + " is on a node that is down; retry with the same cursor"};
+    auto page = impl_->call<engine::user_page>(shard, users_atom::value, at->slot,
+                                               static_cast<std::uint32_t>(n - out.users.size()));
+    if (!page)
+      return std::move(page.error());
+    for (auto& u : page->users)
+      out.users.push_back(std::move(u));
+    if (page->done)
+      *at = {at->shard + 1, 0};
+    else
+      at->slot = page->next;
+  }
+  if (at->shard < shards)
+    out.cursor = std::to_string(at->shard) + "." + std::to_string(at->slot);
+  return out;
 }
 
 // -- control --------------------------------------------------------------------------

@@ -91,21 +91,8 @@ reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
   } else if (nit->second != e.item) {
     return reject_reason::id_collision;
   }
-  if (uit == users_.end()) {
-    std::uint32_t slot;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-    } else {
-      if ((slots_used_ >> chunk_bits) >= chunks_.size())
-        chunks_.push_back(std::make_unique<user_profile[]>(chunk_size));
-      slot = slots_used_++;
-    }
-    uit = users_.try_emplace(uk, slot).first;
-    auto& fresh = profile_at(slot);
-    fresh.id = e.user;
-    fresh.recent.reserve(std::min<std::size_t>(cfg_.recent_max, 4));
-  }
+  if (uit == users_.end())
+    uit = add_profile(uk, e.user);
   auto& p = profile_at(uit->second);
   ++p.events;
   ++events_applied_;
@@ -154,6 +141,76 @@ reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
   return reject_reason::none;
 }
 
+absl::flat_hash_map<key_t, std::uint32_t>::iterator profile_store::add_profile(
+  key_t uk, std::string_view id) {
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    if ((slots_used_ >> chunk_bits) >= chunks_.size())
+      chunks_.push_back(std::make_unique<user_profile[]>(chunk_size));
+    slot = slots_used_++;
+  }
+  auto it = users_.try_emplace(uk, slot).first;
+  auto& fresh = profile_at(slot);
+  fresh.id = std::string{id};
+  fresh.recent.reserve(std::min<std::size_t>(cfg_.recent_max, 4));
+  return it;
+}
+
+profile_store::upsert_outcome profile_store::upsert(std::string_view user,
+                                                    const user_patch& patch) {
+  const key_t uk = hash_id(user);
+  auto it = users_.find(uk);
+  if (it != users_.end() && profile_at(it->second).id != user)
+    return upsert_outcome::id_collision;
+  const bool created = it == users_.end();
+  if (created && patch.must_exist)
+    return upsert_outcome::not_found;
+  if (created)
+    add_profile(uk, user);
+  auto m = meta_.find(uk);
+  user_meta next = m != meta_.end() ? m->second : user_meta{};
+  patch.apply(next);
+  if (next.empty()) {
+    if (m != meta_.end())
+      meta_.erase(m);
+  } else if (m != meta_.end()) {
+    m->second = std::move(next);
+  } else {
+    meta_.emplace(uk, std::move(next));
+  }
+  return created ? upsert_outcome::created : upsert_outcome::updated;
+}
+
+user_record profile_store::record(std::string_view user) const {
+  user_record r;
+  const auto* p = find(user);
+  if (p == nullptr)
+    return r;
+  r.known = true;
+  r.id = p->id;
+  r.events = p->events;
+  if (auto m = meta_.find(hash_id(user)); m != meta_.end())
+    r.meta = m->second;
+  return r;
+}
+
+user_page profile_store::list(std::uint64_t from, std::size_t n) const {
+  user_page page;
+  std::uint64_t s = from;
+  for (; s < slots_used_ && page.users.size() < n; ++s) {
+    const auto& p = profile_at(static_cast<std::uint32_t>(s));
+    if (p.id.empty())
+      continue;  // a free slot
+    page.users.push_back(record(p.id));
+  }
+  page.done = s >= slots_used_;
+  page.next = page.done ? 0 : s;
+  return page;
+}
+
 const user_profile* profile_store::find(std::string_view user) const {
   auto it = users_.find(hash_id(user));
   if (it == users_.end() || profile_at(it->second).id != user)
@@ -199,6 +256,7 @@ bool profile_store::erase(std::string_view user) {
     return false;
   profile_at(it->second) = user_profile{};
   free_slots_.push_back(it->second);
+  meta_.erase(it->first);
   users_.erase(it);
   return true;
 }
@@ -213,6 +271,13 @@ std::size_t profile_store::memory_bytes() const noexcept {
     total += p.recent.capacity() * sizeof(user_profile::recent_entry);
     total += p.seen_index.capacity() * (sizeof(key_t) + 1);
     total += p.seen_order.capacity() * sizeof(key_t);
+  }
+  total += meta_.capacity() * (sizeof(key_t) + sizeof(user_meta) + 1);
+  for (const auto& [k, m] : meta_) {
+    total += m.labels.capacity() + m.comment.capacity()
+             + m.subscribe.capacity() * sizeof(std::string);
+    for (const auto& x : m.subscribe)
+      total += x.capacity();
   }
   total += item_names_.capacity() * (sizeof(key_t) + sizeof(std::string) + 1);
   for (const auto& [k, s] : item_names_)

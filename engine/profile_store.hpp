@@ -19,6 +19,7 @@
 #include "engine/config.hpp"
 #include "engine/event.hpp"
 #include "engine/model_types.hpp"
+#include "engine/user_meta.hpp"
 
 namespace rtrec::engine {
 
@@ -74,8 +75,25 @@ class profile_store {
   /// Returns the user's recent interactions, newest first (empty if unknown).
   std::vector<interaction> recent(std::string_view user) const;
 
-  /// Forgets everything about `user`. Returns false if it was unknown.
+  /// Forgets everything about `user` (profile and metadata). Returns false
+  /// if it was unknown.
   bool erase(std::string_view user);
+
+  enum class upsert_outcome { created, updated, id_collision, not_found };
+  /// Creates `user` (with no interactions) if unknown, then applies `patch`
+  /// to its metadata. Returns, changing nothing, id_collision when the
+  /// user's id hashes to a key owned by a different user id, not_found when
+  /// the user is unknown and patch.must_exist.
+  upsert_outcome upsert(std::string_view user, const user_patch& patch);
+
+  /// Returns the user's id, metadata and event count (known=false if unknown).
+  user_record record(std::string_view user) const;
+
+  /// Returns up to n users in slot order starting at slot `from` (0 = the
+  /// first), with the slot to continue from. A user present during a whole
+  /// listing is returned exactly once; users added or forgotten meanwhile may
+  /// or may not be (slots are reused).
+  user_page list(std::uint64_t from, std::size_t n) const;
 
   /// Returns the profile of `user`, or nullptr.
   const user_profile* find(std::string_view user) const;
@@ -104,6 +122,8 @@ class profile_store {
 
  private:
   reject_reason apply_keyed(const event& e, key_t uk, key_t ik, item_delta_batch& out);
+  /// Adds an empty profile for `id` (key uk, which must be unused).
+  absl::flat_hash_map<key_t, std::uint32_t>::iterator add_profile(key_t uk, std::string_view id);
   user_profile& profile_at(std::uint32_t slot) noexcept {
     return chunks_[slot >> chunk_bits][slot & (chunk_size - 1)];
   }
@@ -122,6 +142,8 @@ class profile_store {
   std::vector<std::uint32_t> free_slots_;
   absl::flat_hash_map<key_t, std::uint32_t> users_;
   absl::flat_hash_map<key_t, std::string> item_names_;
+  /// Metadata of the users that have any (user key -> metadata).
+  absl::flat_hash_map<key_t, user_meta> meta_;
   std::uint64_t events_applied_ = 0;
 };
 

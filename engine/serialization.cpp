@@ -65,6 +65,10 @@ constexpr std::uint32_t format_version = 1;
 /// trend_on()) are version 2: version 1 and the blend's state after it.
 /// Every other blob, and an item_model's with the blend off, stays version 1.
 constexpr std::uint32_t item_model_blend_version = 2;
+/// profile_store blobs of a store holding any user metadata are version 2:
+/// version 1 and the metadata part after it (profile_meta_part). A store
+/// without metadata stays version 1 byte for byte.
+constexpr std::uint32_t profile_store_meta_version = 2;
 constexpr std::uint32_t profile_store_tag = 0x31505452;  // "RTP1"
 constexpr std::uint32_t item_model_tag = 0x31495452;     // "RTI1"
 constexpr std::uint32_t dedup_window_tag = 0x31445452;   // "RTD1"
@@ -295,6 +299,44 @@ struct profile_store_head {
   void check() const { names.check(); }
 };
 
+/// The users' metadata (version 2 of a profile_store blob): per user with
+/// metadata its key, labels, comment and subscription count, then every
+/// subscription.
+struct profile_meta_part {
+  std::vector<key_t> keys;
+  string_column labels;
+  string_column comments;
+  std::vector<std::uint64_t> subscribe_n;
+  string_column subscribe;
+
+  void add(key_t k, const user_meta& m) {
+    keys.push_back(k);
+    labels.add(m.labels);
+    comments.add(m.comment);
+    subscribe_n.push_back(m.subscribe.size());
+    for (const auto& x : m.subscribe)
+      subscribe.add(x);
+  }
+  template <class A>
+  void fields(A& a) {
+    a.column(keys);
+    labels.fields(a, keys.size());
+    comments.fields(a, keys.size());
+    a.column(subscribe_n, keys.size());
+    std::uint64_t total = 0;
+    for (auto n : subscribe_n)
+      total = n > any_count - 1 - total ? any_count - 1 : total + n;
+    subscribe.fields(a, total);
+  }
+  /// After a read: strings fill their bytes, counts add up.
+  void check() const {
+    labels.check();
+    comments.check();
+    subscribe.check();
+    checked_sum(subscribe_n, subscribe.size(), "subscribe");
+  }
+};
+
 /// Fewest bytes one slot takes in a block (id length, four counters, a flag).
 constexpr std::size_t min_slot_bytes = 5 * sizeof(std::uint64_t) + 1;
 
@@ -402,7 +444,7 @@ void profile_store::save(std::string& out) const {
   out.reserve(out.size() + bytes);
 
   writer w{out};
-  save_header(w, profile_store_tag);
+  save_header(w, profile_store_tag, meta_.empty() ? format_version : profile_store_meta_version);
   head.fields(w);
   profile_block block;
   for (std::uint64_t begin = 0; begin < slots; begin += chunk_size) {
@@ -412,13 +454,47 @@ void profile_store::save(std::string& out) const {
       block.add(profile_at(static_cast<std::uint32_t>(s)));
     block.fields(w, block.size());
   }
+  if (meta_.empty())
+    return;
+  profile_meta_part part;
+  for (const auto& [k, m] : meta_)
+    part.add(k, m);
+  part.fields(w);
 }
+
+namespace {
+
+/// Reads the metadata part of a version 2 blob; every key must be a user of
+/// `users`.
+absl::flat_hash_map<key_t, user_meta> load_user_meta(
+  reader& r, const absl::flat_hash_map<key_t, std::uint32_t>& users) {
+  profile_meta_part part;
+  part.fields(r);
+  part.check();
+  absl::flat_hash_map<key_t, user_meta> out;
+  out.reserve(part.keys.size());
+  string_cursor labels{part.labels}, comments{part.comments}, subscribe{part.subscribe};
+  for (std::size_t k = 0; k < part.keys.size(); ++k) {
+    user_meta m;
+    m.labels = std::string{labels.next()};
+    m.comment = std::string{comments.next()};
+    for (std::uint64_t j = 0; j < part.subscribe_n[k]; ++j)
+      m.subscribe.emplace_back(subscribe.next());
+    if (!users.contains(part.keys[k]))
+      fail("metadata for a user that has no profile");
+    if (m.empty() || !out.emplace(part.keys[k], std::move(m)).second)
+      fail("empty or repeated user metadata");
+  }
+  return out;
+}
+
+}  // namespace
 
 void profile_store::load(std::string_view bytes) {
   static constexpr const char* what = "profile_store::load";
   guarded_load(what, [&] {
     reader r{bytes};
-    load_header(r, profile_store_tag);
+    const auto version = load_header(r, profile_store_tag, profile_store_meta_version);
     profile_store_head head;
     head.fields(r);
     head.check();
@@ -443,9 +519,13 @@ void profile_store::load(std::string_view bytes) {
       load_profile_block(block, begin, is_free, chunk.get(), users);
       chunks.push_back(std::move(chunk));
     }
+    absl::flat_hash_map<key_t, user_meta> meta;
+    if (version == profile_store_meta_version)
+      meta = load_user_meta(r, users);
     expect_end(r);
 
     chunks_ = std::move(chunks);
+    meta_ = std::move(meta);
     slots_used_ = slots;
     free_slots_ = std::move(free_slots);
     users_ = std::move(users);

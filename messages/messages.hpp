@@ -37,6 +37,7 @@
 #include "engine/event.hpp"
 #include "engine/item_model.hpp"
 #include "engine/model_types.hpp"
+#include "engine/user_meta.hpp"
 #include "rtrec/error.hpp"
 #include "rtrec/ingest.hpp"
 #include "rtrec/options.hpp"
@@ -63,6 +64,8 @@ using durable_atom = caf::atom_constant<caf::atom("durable")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using directory_atom = caf::atom_constant<caf::atom("directory")>;
 using names_atom = caf::atom_constant<caf::atom("names")>;
+using user_atom = caf::atom_constant<caf::atom("user")>;
+using users_atom = caf::atom_constant<caf::atom("users")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -307,6 +310,23 @@ typename Inspector::result_type inspect(Inspector& f, item_meta& x) {
   return f(caf::meta::type_name("item_meta"), x.id, x.categories, x.hidden, x.timestamp);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_meta& x) {
+  return f(caf::meta::type_name("user_meta"), x.labels, x.comment, x.subscribe);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_patch& x) {
+  return f(caf::meta::type_name("user_patch"), x.must_exist, x.set_labels, x.labels,
+           x.set_comment, x.comment, x.set_subscribe, x.subscribe);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_record& x) {
+  return f(caf::meta::type_name("user_record"), x.known, x.id, x.meta, x.events);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_page& x) {
+  return f(caf::meta::type_name("user_page"), x.users, x.next, x.done);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_patch& x) {
   return f(caf::meta::type_name("item_patch"), x.set_hidden, x.hidden, x.set_categories,
            x.categories, x.set_timestamp, x.timestamp);
@@ -344,6 +364,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::name_lookup))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_patch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::item_snapshots))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_patch))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_record))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_page))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -386,6 +409,13 @@ using profile_shard_actor = caf::typed_actor<
   caf::replies_to<profile_atom, std::string>::with<engine::profile_view>,
   caf::replies_to<recent_atom, std::string>::with<user_interactions>,
   caf::replies_to<forget_atom, std::string>::with<bool>,
+  // creates the user if unknown and applies the patch to its metadata
+  // (logged first when the shard has a log); false on a user id collision
+  caf::replies_to<user_atom, std::string, engine::user_patch>::with<bool>,
+  // the user's id, metadata and event count (known=false if unknown)
+  caf::replies_to<user_atom, std::string>::with<engine::user_record>,
+  // up to n users from slot `from` (engine::profile_store::list)
+  caf::replies_to<users_atom, std::uint64_t, std::uint32_t>::with<engine::user_page>,
   // replies once everything applied before it has reached the item side
   caf::replies_to<flush_atom>::with<std::uint64_t>,
   caf::replies_to<stats_atom>::with<shard_stats>,

@@ -1,4 +1,4 @@
-// The event-batch and item-metadata log payloads, each declared once as a
+// The event-batch, item-metadata and user-upsert log payloads, each declared once as a
 // field list that encoding and decoding both run, and CRC-32.
 #include "storage/codec.hpp"
 
@@ -38,7 +38,34 @@ void item_meta_fields(A& a, Meta& m) {
   a.value(m.timestamp);
 }
 
+template <class A, class User, class Patch>
+void user_upsert_fields(A& a, User& user, Patch& p) {
+  a.str(user, max_field);
+  a.flag(p.must_exist, "must-exist flag");
+  a.flag(p.set_labels, "labels flag");
+  a.str(p.labels, max_field);
+  a.flag(p.set_comment, "comment flag");
+  a.str(p.comment, max_field);
+  a.flag(p.set_subscribe, "subscribe flag");
+  a.sequence(p.subscribe, min_category_bytes, "subscription",
+             [&](auto& c) { a.str(c, max_field); });
+}
+
 }  // namespace
+
+void encode_user_upsert(const std::string& user, const engine::user_patch& p, std::string& out) {
+  writer w{out};
+  user_upsert_fields(w, user, p);
+}
+
+engine::user_patch decode_user_upsert(std::string_view in, std::string& user) {
+  reader r{in};
+  engine::user_patch p;
+  user_upsert_fields(r, user, p);
+  if (!r.done())
+    throw corrupt(std::to_string(r.left()) + " bytes left after the user upsert");
+  return p;
+}
 
 void encode_events(const std::vector<engine::event>& events, std::string& out) {
   writer w{out};

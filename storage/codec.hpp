@@ -16,6 +16,7 @@
 #include "engine/binary_codec.hpp"
 #include "engine/event.hpp"
 #include "engine/item_model.hpp"
+#include "engine/user_meta.hpp"
 
 namespace rtrec::storage {
 
@@ -38,6 +39,14 @@ std::vector<engine::event> decode_events(std::string_view in);
 void encode_item_meta(const engine::item_meta& m, std::string& out);
 /// Decodes what encode_item_meta wrote (the whole input). Throws corrupt.
 engine::item_meta decode_item_meta(std::string_view in);
+
+/// Appends a user upsert: the user id and the patch (u8 must_exist, then per
+/// field a u8 set flag and its value: labels, comment, u32 count and the
+/// subscriptions).
+void encode_user_upsert(const std::string& user, const engine::user_patch& p, std::string& out);
+/// Decodes what encode_user_upsert wrote (the whole input) into `user` and
+/// the returned patch. Throws corrupt.
+engine::user_patch decode_user_upsert(std::string_view in, std::string& user);
 
 /// CRC-32 (IEEE 802.3, Boost.CRC) of `bytes`.
 std::uint32_t crc32(std::string_view bytes) noexcept;

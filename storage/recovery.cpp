@@ -285,6 +285,10 @@ void replay_profile_record(const recovery_options& opts, const log_record& r,
         }
   } else if (r.kind == record_kind::forget_user) {
     st.profiles[p]->erase(r.payload);
+  } else if (r.kind == record_kind::user_upsert) {
+    std::string user;
+    auto patch = decode_user_upsert(r.payload, user);
+    st.profiles[p]->upsert(user, patch);
   } else {
     throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
                              " on profile shard stream " + std::to_string(p));

@@ -371,7 +371,7 @@ parse_result parse_at(std::string_view data, std::size_t pos, log_record& r, std
   }
   auto body = data.substr(pos + record_header, len);
   const auto kind = static_cast<std::uint8_t>(body[0]);
-  if (kind < 1 || kind > 4) {
+  if (kind < 1 || kind > last_record_kind) {
     why = "unknown record kind " + std::to_string(kind);
     return parse_result::bad;
   }

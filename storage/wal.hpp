@@ -40,7 +40,10 @@ enum class record_kind : std::uint8_t {
   forget_user = 2,  ///< payload: the user id
   item_meta = 3,    ///< payload: encode_item_meta
   item_remove = 4,  ///< payload: the item id
+  user_upsert = 5,  ///< payload: encode_user_upsert (on the user's profile shard stream)
 };
+/// The highest record_kind a log may hold (a reader refuses others).
+constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::user_upsert);
 
 /// The stream of item metadata records (profile shards use 0..S-1).
 constexpr std::uint32_t meta_stream = 0xFFFFFFFFu;

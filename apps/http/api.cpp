@@ -1,4 +1,5 @@
 #include "apps/http/api.hpp"
+#include "apps/http/api_call.hpp"
 
 #include <absl/strings/match.h>
 #include <absl/strings/str_split.h>
@@ -45,12 +46,6 @@ json scored_list(const std::vector<engine::recommendation>& items) {
   return out;
 }
 
-response ok(const json& body) {
-  response r;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 bool is_json_type(const std::string& ct) {
   if (ct.empty())
     return true;  // clients that send no type get JSON semantics
@@ -61,70 +56,6 @@ bool is_json_type(const std::string& ct) {
 }
 
 }  // namespace
-
-struct api::call {
-  request req;
-  responder reply;
-  metrics* m = nullptr;
-  route r = route::other;
-  std::vector<std::string> path;
-  std::vector<std::pair<std::string, std::string>> query;
-  bool done = false;
-
-  void finish(response res) {
-    if (done)
-      return;
-    done = true;
-    m->record(r, res.status, std::chrono::steady_clock::now() - req.received);
-    reply(std::move(res));
-    // Drop what the responder holds (the connection) before the server may
-    // see this request as finished and tear its I/O down.
-    reply = nullptr;
-    m->requests_in_flight.fetch_sub(1, std::memory_order_release);
-  }
-
-  const std::string* param(std::string_view name) const {
-    for (const auto& [k, v] : query)
-      if (k == name)
-        return &v;
-    return nullptr;
-  }
-
-  // Reads an integer query parameter in [0, max]; on a bad value answers 400.
-  std::optional<std::size_t> count(std::string_view name, std::size_t fallback, std::size_t max) {
-    const auto* v = param(name);
-    if (v == nullptr || v->empty())
-      return fallback;
-    std::size_t x = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-    if (ec != std::errc{} || end != v->data() + v->size() || x > max) {
-      finish(api::error(400, fmt::format("query parameter {}: expected an integer from 0 to {}, "
-                                         "got \"{}\"",
-                                         name, max, v->substr(0, 32))));
-      return std::nullopt;
-    }
-    return x;
-  }
-
-  // Reads ?n= (default 10), ?offset= (default 0) and the category (the
-  // path's when given, else ?category=) as recommend options; on a bad value
-  // answers 400.
-  std::optional<engine::recommend_options> paging(std::string path_category = {}) {
-    auto n = count("n", 10, max_results);
-    if (!n)
-      return std::nullopt;
-    auto offset = count("offset", 0, max_results);
-    if (!offset)
-      return std::nullopt;
-    engine::recommend_options o;
-    o.n = *n;
-    o.offset = *offset;
-    o.filter.category = std::move(path_category);
-    if (const auto* cat = param("category"); cat != nullptr && o.filter.category.empty())
-      o.filter.category = *cat;
-    return o;
-  }
-};
 
 api::api(service& eng, api_options o, metrics& m, executor blocking)
   : engine_(eng), opts_(std::move(o)), metrics_(m), blocking_(std::move(blocking)) {
@@ -272,7 +203,11 @@ const api::route_row api::routes_[] = {
   {"GET", "/api/item/{item}", route::item_read, &api::item_read},
   {"PATCH", "/api/item/{item}", route::item_write, &api::item_patch},
   {"DELETE", "/api/item/{item}", route::item_delete, &api::item_delete},
+  {"POST", "/api/user", route::user_write, &api::user_post},
+  {"POST", "/api/users", route::user_write, &api::users_post},
+  {"GET", "/api/users", route::user_read, &api::users_list},
   {"GET", "/api/user/{user}", route::user_read, &api::user_read},
+  {"PATCH", "/api/user/{user}", route::user_write, &api::user_patch},
   {"DELETE", "/api/user/{user}", route::user_delete, &api::user_delete},
   {"GET", "/metrics", route::metrics, &api::metrics_text},
   {"GET", "/api/cluster", route::cluster, &api::cluster},
@@ -594,32 +529,6 @@ void api::item_patch(const call_ptr& c, path_args a) {
 void api::item_delete(const call_ptr& c, path_args a) {
   blocking_([this, c, id = std::move(a.id)] {
     auto r = engine_.remove_item(id);
-    if (!r)
-      return c->finish(engine_error(r.error()));
-    c->finish(ok(json{{"RowAffected", *r ? 1 : 0}}));
-  });
-}
-
-void api::user_read(const call_ptr& c, path_args a) {
-  blocking_([this, c, id = std::move(a.id)] {
-    auto r = engine_.user_recent(id);
-    if (!r)
-      return c->finish(engine_error(r.error()));
-    if (r->empty())
-      return c->finish(error(404, "unknown user " + id));
-    json recent = json::array();
-    for (const auto& x : *r)
-      recent.push_back({{"ItemId", x.item},
-                        {"FeedbackType", engine::to_string(x.type)},
-                        {"Weight", x.weight},
-                        {"Timestamp", format_timestamp(x.timestamp)}});
-    c->finish(ok(json{{"UserId", id}, {"Recent", std::move(recent)}}));
-  });
-}
-
-void api::user_delete(const call_ptr& c, path_args a) {
-  blocking_([this, c, id = std::move(a.id)] {
-    auto r = engine_.forget_user(id);
     if (!r)
       return c->finish(engine_error(r.error()));
     c->finish(ok(json{{"RowAffected", *r ? 1 : 0}}));

@@ -12,7 +12,8 @@
 //   GET  /api/item/{id}/neighbors[/{category}]?n=&offset=
 //   GET  /api/popular[/{category}]?n=&offset=,  GET /api/latest[/{category}]
 //   POST /api/item, POST /api/items, GET|PATCH|DELETE /api/item/{id}
-//   GET|DELETE /api/user/{id}
+//   POST /api/user, POST /api/users, GET /api/users?cursor=&n=,
+//   GET|PATCH|DELETE /api/user/{id}   (api_users.cpp)
 //   GET  /metrics, /api/health/live, /api/health/ready
 //
 // The routes are one table (api::routes_ in api.cpp): a new route is a row
@@ -111,7 +112,12 @@ class api {
   void item_read(const call_ptr& c, path_args a);
   void item_patch(const call_ptr& c, path_args a);
   void item_delete(const call_ptr& c, path_args a);
+  // users: api_users.cpp
+  void user_post(const call_ptr& c, path_args);
+  void users_post(const call_ptr& c, path_args);
+  void users_list(const call_ptr& c, path_args);
   void user_read(const call_ptr& c, path_args a);
+  void user_patch(const call_ptr& c, path_args a);
   void user_delete(const call_ptr& c, path_args a);
   void metrics_text(const call_ptr& c, path_args);
   void cluster(const call_ptr& c, path_args);
@@ -119,6 +125,7 @@ class api {
   void ready(const call_ptr& c, path_args);
 
   void item_write(const call_ptr& c, bool many);
+  void user_write(const call_ptr& c, bool many);
   bool authorized(const request& req) const;
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);

@@ -25,6 +25,7 @@ const char* to_string(route r) noexcept {
     case route::item_write: return "item_write";
     case route::item_delete: return "item_delete";
     case route::user_read: return "user_read";
+    case route::user_write: return "user_write";
     case route::user_delete: return "user_delete";
     case route::metrics: return "metrics";
     case route::health: return "health";

@@ -36,13 +36,14 @@ enum class route : std::uint8_t {
   item_write,
   item_delete,
   user_read,
+  user_write,
   user_delete,
   metrics,
   health,
   cluster,
   other,  ///< unknown paths, bad methods, requests rejected before routing
 };
-constexpr std::size_t route_count = 15;
+constexpr std::size_t route_count = 16;
 const char* to_string(route r) noexcept;
 
 class metrics {

@@ -34,6 +34,7 @@
 
 #include "engine/event.hpp"
 #include "engine/model_types.hpp"
+#include "engine/user_meta.hpp"
 #include "rtrec/cluster.hpp"
 #include "rtrec/error.hpp"
 #include "rtrec/ingest.hpp"
@@ -54,6 +55,12 @@ using recommendations_callback = callback<std::vector<engine::recommendation>>;
 /// Milliseconds since the Unix epoch; must be safe to call from any thread.
 /// Empty = the system clock. Tests inject one to move time deterministically.
 using wall_clock = std::function<std::int64_t()>;
+
+/// One page of service::list_users.
+struct user_listing {
+  std::vector<engine::user_record> users;
+  std::string cursor;  ///< "" when no users are left
+};
 
 class service {
  public:
@@ -150,6 +157,21 @@ class service {
   result<std::vector<engine::interaction>> user_recent(const std::string& user);
   /// Forgets a user's profile. Returns false if unknown.
   result<bool> forget_user(const std::string& user);
+  /// Creates `user` if unknown (with no interactions) and applies `patch` to
+  /// its metadata; durable before it returns when the service has a log.
+  /// Returns true when the user was created, false when it existed.
+  /// Errors: invalid_request (empty or over-long id, a field over
+  /// engine::user_meta_limits, or the id collides with another user's key),
+  /// not_found (patch.must_exist and the user is unknown), shard_unavailable.
+  result<bool> put_user(const std::string& user, const engine::user_patch& patch);
+  /// Returns the user (known=false when unknown or forgotten).
+  result<engine::user_record> user(const std::string& user);
+  /// Returns up to n users (1..10000) after `cursor` ("" = from the start)
+  /// and the cursor of the next page ("" = this was the last). Every user
+  /// present for a whole listing is returned exactly once. Errors:
+  /// invalid_request (a cursor this service did not give, n out of range),
+  /// shard_unavailable.
+  result<user_listing> list_users(const std::string& cursor, std::size_t n);
 
   // -- control ------------------------------------------------------------------
 

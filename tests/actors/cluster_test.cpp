@@ -212,6 +212,9 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(engine::shard_scores{{{1, 0.5}}, {"item-1"}, {{2, 0.25}}, {"item-2"}});
   roundtrip(engine::item_meta{"item-1", {"a", "b"}, true, 1'700'000'000'000});
   roundtrip(name_lookup{{1, 2}, {"item-1", ""}});
+  roundtrip(engine::user_patch{true, true, "[\"a\"]", true, "hi", true, {"x", "y"}});
+  roundtrip(engine::user_record{true, "user-1", {"{\"k\":1}", "c", {"s"}}, 12});
+  roundtrip(engine::user_page{{engine::user_record{true, "u", {"", "c", {}}, 1}}, 17, false});
   roundtrip(shard_snapshot{"bytes\0with nul", 5, {1, 2}, 3, 4, 6, 7});
   // Handles travel too: the peers' directory of shards.
   auto a1 = net.b->spawn(echo, 1);

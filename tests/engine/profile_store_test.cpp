@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -495,6 +496,111 @@ TEST(ProfileStore, ApplyBatchEqualsApplyOneByOne) {
   ASSERT_EQ(results.front(), reject_reason::none);
   EXPECT_EQ(batched.view("new-user").recent.size(), 1u);
   EXPECT_EQ(batched.view("u2").recent, one.view("u2").recent);
+}
+
+// -- user metadata (Gorse's user object) ------------------------------------------
+
+user_patch labels_patch(std::string labels, std::string comment = "") {
+  user_patch p;
+  p.set_labels = true;
+  p.labels = std::move(labels);
+  p.set_comment = !comment.empty();
+  p.comment = std::move(comment);
+  return p;
+}
+
+TEST(ProfileStoreUsers, UpsertCreatesAUserWithoutInteractionsAndPatchesOnlySetFields) {
+  profile_store store{small_config()};
+  using outcome = profile_store::upsert_outcome;
+  EXPECT_EQ(store.upsert("alice", labels_patch("[\"a\"]", "first")), outcome::created);
+  EXPECT_EQ(store.users(), 1u);
+  auto r = store.record("alice");
+  ASSERT_TRUE(r.known);
+  EXPECT_EQ(r.id, "alice");
+  EXPECT_EQ(r.events, 0u);
+  EXPECT_EQ(r.meta.labels, "[\"a\"]");
+  EXPECT_EQ(r.meta.comment, "first");
+  EXPECT_TRUE(store.view("alice").recent.empty());
+
+  user_patch sub;
+  sub.set_subscribe = true;
+  sub.subscribe = {"news"};
+  EXPECT_EQ(store.upsert("alice", sub), outcome::updated);
+  r = store.record("alice");
+  EXPECT_EQ(r.meta.labels, "[\"a\"]") << "a field not set in the patch is kept";
+  EXPECT_EQ(r.meta.subscribe, std::vector<std::string>{"news"});
+
+  item_delta_batch out;
+  ASSERT_EQ(store.apply(make_event("alice", "i1", 1000), out), reject_reason::none);
+  EXPECT_EQ(store.record("alice").events, 1u);
+  EXPECT_EQ(store.record("alice").meta.comment, "first") << "events keep the metadata";
+}
+
+TEST(ProfileStoreUsers, MustExistRefusesAnUnknownUserAndEraseForgetsTheMetadata) {
+  profile_store store{small_config()};
+  using outcome = profile_store::upsert_outcome;
+  auto p = labels_patch("1");
+  p.must_exist = true;
+  EXPECT_EQ(store.upsert("bob", p), outcome::not_found);
+  EXPECT_FALSE(store.record("bob").known);
+  EXPECT_EQ(store.users(), 0u);
+  EXPECT_EQ(store.upsert("bob", labels_patch("1")), outcome::created);
+  EXPECT_TRUE(store.erase("bob"));
+  EXPECT_FALSE(store.record("bob").known);
+  EXPECT_EQ(store.upsert("bob", user_patch{}), outcome::created);
+  EXPECT_TRUE(store.record("bob").meta.empty()) << "a forgotten user's metadata is gone";
+}
+
+TEST(ProfileStoreUsers, ListVisitsEveryUserExactlyOnceAcrossPages) {
+  profile_store store{small_config()};
+  item_delta_batch out;
+  std::set<std::string> want;
+  for (int k = 0; k < 50; ++k) {
+    const auto id = "u" + std::to_string(k);
+    if (k % 2 == 0)
+      store.apply(make_event(id, "i1", 1000), out);
+    else
+      store.upsert(id, labels_patch(std::to_string(k)));
+    want.insert(id);
+  }
+  for (int k = 0; k < 50; k += 7) {  // free slots in the middle
+    store.erase("u" + std::to_string(k));
+    want.erase("u" + std::to_string(k));
+  }
+  for (std::size_t page_size : {1u, 3u, 50u, 100u}) {
+    std::multiset<std::string> got;
+    std::uint64_t from = 0;
+    for (int pages = 0; pages < 200; ++pages) {
+      auto page = store.list(from, page_size);
+      EXPECT_LE(page.users.size(), page_size);
+      for (const auto& u : page.users) {
+        got.insert(u.id);
+        EXPECT_TRUE(u.known);
+      }
+      if (page.done)
+        break;
+      from = page.next;
+    }
+    EXPECT_EQ(got, std::multiset<std::string>(want.begin(), want.end())) << page_size;
+  }
+}
+
+TEST(ProfileStoreUsers, UserMetaCheckNamesTheFieldOverItsLimit) {
+  user_patch p;
+  EXPECT_EQ(p.check(), "");
+  p.set_comment = true;
+  p.comment.assign(user_meta_limits::comment_bytes + 1, 'x');
+  EXPECT_NE(p.check().find("Comment"), std::string::npos);
+  p.comment.clear();
+  p.set_subscribe = true;
+  p.subscribe.assign(user_meta_limits::subscribe_max + 1, "s");
+  EXPECT_NE(p.check().find("Subscribe"), std::string::npos);
+  p.subscribe = {std::string(user_meta_limits::subscribe_bytes + 1, 's')};
+  EXPECT_NE(p.check().find("Subscribe[0]"), std::string::npos);
+  p.subscribe.clear();
+  p.set_labels = true;
+  p.labels.assign(user_meta_limits::labels_bytes + 1, '1');
+  EXPECT_NE(p.check().find("Labels"), std::string::npos);
 }
 
 }  // namespace

@@ -541,5 +541,51 @@ TEST(Serialization, CorruptedBlobsNeverCrash) {
 }
 
 
+TEST(Serialization, UserMetadataRoundTripsAndTruncationIsRefused) {
+  const auto cfg = busy_config();
+  world src = small_world(cfg, 1);
+  std::string plain;
+  src.store.save(plain);
+  user_patch p;
+  p.set_labels = true;
+  p.labels = R"({"age":30,"tags":["a","b"]})";
+  p.set_comment = true;
+  p.comment = std::string("with\0nul", 8);
+  p.set_subscribe = true;
+  p.subscribe = {"news", ""};
+  ASSERT_EQ(src.store.upsert("meta-only", p), profile_store::upsert_outcome::created);
+  ASSERT_EQ(src.store.upsert(user_name(0), p), profile_store::upsert_outcome::updated);
+  std::string blob;
+  src.store.save(blob);
+  EXPECT_NE(blob.substr(4, 4), plain.substr(4, 4)) << "a store with metadata is version 2";
+
+  profile_store back{cfg};
+  back.load(blob);
+  for (const auto& id : {std::string{"meta-only"}, user_name(0), user_name(1)}) {
+    const auto a = src.store.record(id), b = back.record(id);
+    EXPECT_EQ(a.known, b.known) << id;
+    EXPECT_EQ(a.events, b.events) << id;
+    EXPECT_EQ(a.meta.labels, b.meta.labels) << id;
+    EXPECT_EQ(a.meta.comment, b.meta.comment) << id;
+    EXPECT_EQ(a.meta.subscribe, b.meta.subscribe) << id;
+  }
+  EXPECT_EQ(back.users(), src.store.users());
+  std::string again;
+  back.save(again);
+  EXPECT_EQ(again.size(), blob.size());
+
+  profile_store target{cfg};
+  for (std::size_t len = plain.size() - 8; len < blob.size(); ++len)
+    expect_rejected(target, std::string_view{blob}.substr(0, len));
+  EXPECT_EQ(target.users(), 0u);
+
+  // Forgetting the only users with metadata gives a version 1 blob again.
+  back.erase("meta-only");
+  back.erase(user_name(0));
+  std::string v1;
+  back.save(v1);
+  EXPECT_EQ(v1.substr(4, 4), plain.substr(4, 4));
+}
+
 }  // namespace
 }  // namespace rtrec::engine

@@ -305,6 +305,10 @@ constexpr const char* golden_events_payload =
   "a767e5cf8b0100000400000065762d32";
 constexpr const char* golden_item_meta_payload =
   "060000006974656d2d330200000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
+// Written out field by field: u32 length + "ann", must_exist 0, set_labels
+// 1 + "[1]", set_comment 0 + "", set_subscribe 1 + one subscription "s".
+constexpr const char* golden_user_upsert_payload =
+  "03000000616e6e" "00" "01030000005b315d" "0000000000" "01010000000100000073";
 constexpr const char* golden_log_record =
   "3d000000a3718ddd03ffffffff4d00000000000000404ae7cf8b010000060000006974656d2d3302"
   "00000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
@@ -349,6 +353,23 @@ TEST(format_golden, log_payloads_are_byte_identical) {
   std::string meta;
   encode_item_meta({"item-3", {"books", "sale"}, true, 1'699'999'000'000}, meta);
   EXPECT_EQ(hex(meta), golden_item_meta_payload);
+
+  engine::user_patch patch;
+  patch.set_labels = true;
+  patch.labels = "[1]";
+  patch.set_subscribe = true;
+  patch.subscribe = {"s"};
+  std::string upsert;
+  encode_user_upsert("ann", patch, upsert);
+  EXPECT_EQ(hex(upsert), golden_user_upsert_payload);
+  std::string user;
+  auto back = decode_user_upsert(upsert, user);
+  EXPECT_EQ(user, "ann");
+  EXPECT_EQ(back.labels, "[1]");
+  EXPECT_EQ(back.subscribe, patch.subscribe);
+  EXPECT_FALSE(back.set_comment);
+  for (std::size_t len = 0; len < upsert.size(); ++len)
+    EXPECT_THROW(decode_user_upsert(std::string_view{upsert}.substr(0, len), user), corrupt);
 
   log_record r;
   r.kind = record_kind::item_meta;

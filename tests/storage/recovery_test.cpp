@@ -104,7 +104,8 @@ struct step {
   log_record record;
   std::vector<engine::event> events;  // record_kind::events
   engine::item_meta meta;             // record_kind::item_meta
-  std::string target;                 // user (forget_user) or item (item_remove)
+  engine::user_patch patch;           // record_kind::user_upsert
+  std::string target;                 // user (forget_user, user_upsert) or item (item_remove)
 };
 
 struct workload {
@@ -133,6 +134,8 @@ workload make_workload(std::uint64_t seed, std::size_t n, std::uint32_t profile_
   std::vector<std::vector<std::string>> users_of(profile_shards);
   for (auto& u : w.users)
     users_of[engine::shard_of(engine::hash_id(u), profile_shards)].push_back(u);
+  for (int k = 0; k < 8; ++k)  // users that only ever get metadata
+    w.users.push_back("meta-user-" + std::to_string(k));
   std::vector<std::vector<std::string>> ids_of(profile_shards);
   std::map<std::uint32_t, std::uint64_t> seq;
   std::int64_t now = 1'700'000'000'000;
@@ -161,6 +164,22 @@ workload make_workload(std::uint64_t seed, std::size_t n, std::uint32_t profile_
       s.meta.hidden = rng() % 5 == 0;
       s.meta.timestamp = rng() % 3 == 0 ? 0 : now - static_cast<std::int64_t>(rng() % 100000);
       encode_item_meta(s.meta, s.record.payload);
+    } else if (roll == 4 || roll == 5) {
+      // A user upsert: sometimes a user with no events yet, sometimes a
+      // PATCH (must_exist) of a user that may be unknown.
+      const auto& u = rng() % 4 == 0 ? "meta-user-" + std::to_string(rng() % 8)
+                                     : w.users[rng() % w.users.size()];
+      s.record.kind = record_kind::user_upsert;
+      s.record.stream = engine::shard_of(engine::hash_id(u), profile_shards);
+      s.target = u;
+      s.patch.must_exist = rng() % 3 == 0;
+      s.patch.set_labels = rng() % 2 == 0;
+      s.patch.labels = rng() % 3 == 0 ? "" : "[\"l" + std::to_string(rng() % 5) + "\"]";
+      s.patch.set_comment = rng() % 2 == 0;
+      s.patch.comment = "c" + std::to_string(k);
+      s.patch.set_subscribe = rng() % 3 == 0;
+      s.patch.subscribe.assign(rng() % 3, "s" + std::to_string(k));
+      encode_user_upsert(u, s.patch, s.record.payload);
     } else if (roll == 3) {
       s.record.kind = record_kind::item_remove;
       s.record.stream = meta_stream;
@@ -233,6 +252,9 @@ struct reference_world {
       }
       case record_kind::forget_user:
         profiles[r.stream]->erase(s.target);
+        break;
+      case record_kind::user_upsert:
+        profiles[r.stream]->upsert(s.target, s.patch);
         break;
       case record_kind::item_meta:
         for (auto& m : items)
@@ -311,6 +333,11 @@ void expect_same_state(recovered_state& got, reference_world& want, const worklo
       std::sort(a.seen.begin(), a.seen.end());
       std::sort(b.seen.begin(), b.seen.end());
       EXPECT_EQ(a.seen, b.seen);
+      const auto ua = got.profiles[p]->record(u), ub = want.profiles[p]->record(u);
+      EXPECT_EQ(ua.known, ub.known) << u;
+      EXPECT_EQ(ua.meta.labels, ub.meta.labels) << u;
+      EXPECT_EQ(ua.meta.comment, ub.meta.comment) << u;
+      EXPECT_EQ(ua.meta.subscribe, ub.meta.subscribe) << u;
       auto ra = got.profiles[p]->recent(u);
       auto rb = want.profiles[p]->recent(u);
       ASSERT_EQ(ra.size(), rb.size());
