@@ -3,7 +3,7 @@
 // the HTTP metrics (the same sources /metrics reads).
 #include "apps/http/dashboard.hpp"
 
-#include <algorithm>
+#include <cstdint>
 
 #include "apps/http/embedded_files.hpp"
 
@@ -84,8 +84,13 @@ response dashboard_page(const std::vector<std::string>& path) {
 
 namespace {
 
+// A counter's value (a double in prometheus-cpp) as the integer it is.
+std::uint64_t count(double v) {
+  return v > 0 ? static_cast<std::uint64_t>(v + 0.5) : 0;
+}
+
 json latency_json(const metrics::latency_summary& l) {
-  return json{{"Count", l.count}, {"P50", l.p50_s}, {"P95", l.p95_s}, {"P99", l.p99_s}};
+  return json{{"Count", count(l.count)}, {"P50", l.p50_s}, {"P95", l.p95_s}, {"P99", l.p99_s}};
 }
 
 json shards_json(const service_stats& s) {
@@ -111,13 +116,13 @@ json shards_json(const service_stats& s) {
 
 json dashboard_stats(const service_stats* stats, const metrics& m, std::size_t events_in_flight) {
   json out{{"EngineAvailable", stats != nullptr},
-           {"FeedbackAccepted", m.events_accepted.Value()},
-           {"FeedbackInvalid", m.events_invalid.Value()},
+           {"FeedbackAccepted", count(m.events_accepted.Value())},
+           {"FeedbackInvalid", count(m.events_invalid.Value())},
            {"EventsInFlight", events_in_flight},
            {"Connections", m.connections.load()},
-           {"Requests", {{"Feedback", m.requests(route::feedback)},
-                         {"Recommend", m.requests(route::recommend)},
-                         {"Session", m.requests(route::session)}}},
+           {"Requests", {{"Feedback", count(m.requests(route::feedback))},
+                         {"Recommend", count(m.requests(route::recommend))},
+                         {"Session", count(m.requests(route::session))}}},
            {"Latency", {{"Feedback", latency_json(m.latency(route::feedback))},
                         {"Recommend", latency_json(m.latency(route::recommend))}}}};
   if (stats == nullptr)
