@@ -26,6 +26,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libxxhash-dev libabsl-dev libssl-dev
   libgoogle-perftools-dev prometheus-cpp-dev
   openssl curl
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

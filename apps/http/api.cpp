@@ -1,6 +1,8 @@
 #include "apps/http/api.hpp"
 #include "apps/http/api_call.hpp"
 
+#include "apps/http/dashboard.hpp"
+
 #include <absl/strings/match.h>
 #include <absl/strings/str_split.h>
 #include <fmt/format.h>
@@ -109,7 +111,9 @@ void api::handle(request req, responder reply) {
   c->reply = std::move(reply);
   c->m = &metrics_;
   metrics_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
-  if (!authorized(c->req)) {
+  // The dashboard's pages carry no data; the figures they show come from
+  // the routes below, under the key.
+  if (!is_dashboard_page(c->req.method, c->req.target) && !authorized(c->req)) {
     metrics_.auth_failures.Increment();
     auto r = error(401, "missing or wrong API key: send it in the X-API-Key header");
     r.headers.emplace_back("WWW-Authenticate", "ApiKey");
@@ -182,7 +186,7 @@ struct api::route_row {
 };
 
 // Every route. A pattern's segments are literals or parameters: `{category}`
-// captures any text, any other `{name}` an id that must pass id_problem()
+// and `{path}` capture any text, any other `{name}` an id that must pass id_problem()
 // (else 400 "path: name id ..."). A path takes the first pattern it matches
 // (no match: 404); a method none of that pattern's rows has gets 405 with
 // their methods, in table order, as Allow.
@@ -213,6 +217,11 @@ const api::route_row api::routes_[] = {
   {"GET", "/api/cluster", route::cluster, &api::cluster},
   {"GET", "/api/health/live", route::health, &api::live},
   {"GET", "/api/health/ready", route::health, &api::ready},
+  {"GET", "/dashboard", route::dashboard, &api::dashboard_page},
+  {"GET", "/dashboard/{path}", route::dashboard, &api::dashboard_page},
+  {"GET", "/dashboard/user/{path}", route::dashboard, &api::dashboard_page},
+  {"GET", "/dashboard/item/{path}", route::dashboard, &api::dashboard_page},
+  {"GET", "/api/dashboard/stats", route::dashboard, &api::dashboard_stats},
 };
 
 void api::dispatch(const call_ptr& c) {
@@ -257,8 +266,9 @@ std::optional<api::path_args> api::path_params(const call_ptr& c, std::string_vi
     if (!is_param(seg))
       continue;
     const auto name = seg.substr(1, seg.size() - 2);
-    if (name == "category") {
-      out.category = p;
+    if (name == "category" || name == "path") {
+      if (name == "category")
+        out.category = p;
       continue;
     }
     if (auto problem = id_problem(p, opts_.limits.ids.max_id_length)) {
@@ -573,6 +583,19 @@ void api::cluster(const call_ptr& c, path_args) {
                     {"Nodes", std::move(nodes)},
                     {"ProfileShardOwner", st.map.profile_owner},
                     {"ItemShardOwner", st.map.item_owner}}));
+}
+
+void api::dashboard_page(const call_ptr& c, path_args) {
+  c->finish(http::dashboard_page(c->path));
+}
+
+void api::dashboard_stats(const call_ptr& c, path_args) {
+  blocking_([this, c] {
+    auto s = engine_.stats();
+    if (!s)
+      spdlog::warn("http: dashboard stats without engine figures: {}", s.error().to_string());
+    c->finish(ok(http::dashboard_stats(s ? &*s : nullptr, metrics_, engine_.in_flight_events())));
+  });
 }
 
 void api::live(const call_ptr& c, path_args) {

@@ -15,6 +15,7 @@
 //   POST /api/user, POST /api/users, GET /api/users?cursor=&n=,
 //   GET|PATCH|DELETE /api/user/{id}   (api_users.cpp)
 //   GET  /metrics, /api/health/live, /api/health/ready
+//   GET  /dashboard[/...], /api/dashboard/stats    (see dashboard.hpp)
 //
 // The routes are one table (api::routes_ in api.cpp): a new route is a row
 // there and a handler here.
@@ -121,6 +122,8 @@ class api {
   void user_delete(const call_ptr& c, path_args a);
   void metrics_text(const call_ptr& c, path_args);
   void cluster(const call_ptr& c, path_args);
+  void dashboard_page(const call_ptr& c, path_args);
+  void dashboard_stats(const call_ptr& c, path_args);
   void live(const call_ptr& c, path_args);
   void ready(const call_ptr& c, path_args);
 

@@ -4,6 +4,7 @@
 // prometheus::TextSerializer.
 #include "apps/http/metrics.hpp"
 
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,7 @@ const char* to_string(route r) noexcept {
     case route::metrics: return "metrics";
     case route::health: return "health";
     case route::cluster: return "cluster";
+    case route::dashboard: return "dashboard";
     case route::other: return "other";
   }
   return "other";
@@ -80,6 +82,48 @@ void metrics::record(route r, int status, std::chrono::nanoseconds latency) noex
   requests_[ri][status_index(status)].Increment();
   const auto ns = latency.count() > 0 ? latency.count() : 0;
   latency_[ri]->Observe(static_cast<double>(ns) / 1e9);
+}
+
+double metrics::requests(route r) const noexcept {
+  double n = 0;
+  for (const auto& c : requests_[static_cast<std::size_t>(r)])
+    n += c.Value();
+  return n;
+}
+
+namespace {
+
+// The q-quantile of a histogram's cumulative buckets.
+double quantile(const prometheus::ClientMetric::Histogram& h, double q) {
+  const double want = q * static_cast<double>(h.sample_count);
+  double lower = 0, below = 0;
+  for (const auto& b : h.bucket) {
+    const auto upper = b.upper_bound;
+    const auto cum = static_cast<double>(b.cumulative_count);
+    if (cum >= want && cum > below) {
+      if (std::isinf(upper))
+        return lower;  // past the last bound
+      return lower + (upper - lower) * (want - below) / (cum - below);
+    }
+    if (!std::isinf(upper))
+      lower = upper;
+    below = cum;
+  }
+  return lower;
+}
+
+}  // namespace
+
+metrics::latency_summary metrics::latency(route r) const {
+  const auto m = latency_[static_cast<std::size_t>(r)]->Collect();
+  latency_summary out;
+  out.count = static_cast<double>(m.histogram.sample_count);
+  if (m.histogram.sample_count == 0)
+    return out;
+  out.p50_s = quantile(m.histogram, 0.50);
+  out.p95_s = quantile(m.histogram, 0.95);
+  out.p99_s = quantile(m.histogram, 0.99);
+  return out;
 }
 
 namespace {

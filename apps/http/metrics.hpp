@@ -41,6 +41,7 @@ enum class route : std::uint8_t {
   metrics,
   health,
   cluster,
+  dashboard,  ///< the dashboard's pages and its stats
   other,  ///< unknown paths, bad methods, requests rejected before routing
 };
 constexpr std::size_t route_count = 16;
@@ -76,6 +77,18 @@ class metrics {
   std::atomic<std::int64_t> connections{0};         ///< open connections
   std::atomic<std::int64_t> requests_in_flight{0};  ///< being handled
   std::atomic<std::int64_t> queries_in_flight{0};   ///< waiting on the engine
+
+  /// Requests answered on route `r` so far, any status.
+  double requests(route r) const noexcept;
+
+  /// Latency quantiles of route `r` since start, estimated from its
+  /// histogram's buckets (linear within a bucket; a quantile past the last
+  /// bound reads as that bound). All zero before the first request.
+  struct latency_summary {
+    double count = 0;
+    double p50_s = 0, p95_s = 0, p99_s = 0;
+  };
+  latency_summary latency(route r) const;
 
   /// Returns every metric in Prometheus text format. `stats` may be null
   /// (engine unavailable): the engine's gauges are then left out.

@@ -13,6 +13,31 @@ namespace {
 using namespace rtrec::http;
 using namespace std::chrono_literals;
 
+// The dashboard's figures: requests per route (any status) and latency
+// quantiles read from the histogram's buckets (linear within a bucket).
+TEST(HttpMetrics, RequestTotalsAndLatencyQuantiles) {
+  metrics m;
+  EXPECT_EQ(m.latency(route::recommend).count, 0);
+  EXPECT_EQ(m.latency(route::recommend).p99_s, 0);
+  for (int k = 0; k < 98; ++k)
+    m.record(route::recommend, 200, 300us);  // bucket (0.00025, 0.0005]
+  m.record(route::recommend, 503, 2ms);      // bucket (0.001, 0.0025]
+  m.record(route::recommend, 200, 10s);      // past the last bound
+  m.record(route::feedback, 200, 1ms);
+  EXPECT_EQ(m.requests(route::recommend), 100);
+  EXPECT_EQ(m.requests(route::feedback), 1);
+  EXPECT_EQ(m.requests(route::popular), 0);
+  const auto l = m.latency(route::recommend);
+  EXPECT_EQ(l.count, 100);
+  // The 50th of 98 samples in (0.00025, 0.0005]: 0.00025 + 0.00025 * 50/98.
+  EXPECT_NEAR(l.p50_s, 0.00025 + 0.00025 * 50.0 / 98.0, 1e-9);
+  EXPECT_GT(l.p95_s, 0.00025);
+  EXPECT_LE(l.p95_s, 0.0005);
+  // The 99th sample is the 2 ms one: (0.001, 0.0025] holds it alone.
+  EXPECT_NEAR(l.p99_s, 0.0025, 1e-9);
+  EXPECT_NEAR(m.latency(route::feedback).p50_s, 0.00075, 1e-9);
+}
+
 TEST(HttpMetrics, RequestCountersAndLatencyHistogram) {
   metrics m;
   m.record(route::recommend, 200, 300us);
