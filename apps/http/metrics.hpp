@@ -42,9 +42,9 @@ enum class route : std::uint8_t {
   health,
   cluster,
   dashboard,  ///< the dashboard's pages and its stats
-  other,  ///< unknown paths, bad methods, requests rejected before routing
+  other,  ///< unknown paths, bad methods, requests rejected before routing (keep last)
 };
-constexpr std::size_t route_count = 16;
+constexpr std::size_t route_count = static_cast<std::size_t>(route::other) + 1;
 const char* to_string(route r) noexcept;
 
 class metrics {
