@@ -2,8 +2,8 @@
 // loopback port, events fed through the API, then headless Chromium loads
 // /dashboard, a user page and an item page and the tests read the rendered
 // DOM: the figures match what was sent, the user page lists exactly what
-// /api/recommend returns (with the "why" the neighbours API implies), the
-// item page the neighbours /api/item/{id}/neighbors returns. Chromium is a
+// /api/recommend returns (with the "why" the neighbors API implies), the
+// item page the neighbors /api/item/{id}/neighbors returns. Chromium is a
 // requirement (scripts/setup.sh installs it): without it these tests fail.
 //
 // RTREC_DASHBOARD_SCREENSHOTS=DIR keeps the screenshots in DIR (the README's
@@ -155,7 +155,7 @@ TEST_F(dashboard_browser, UserPageListsTheApiRecommendationsAndWhy) {
   const auto recs = ids_of(get("/api/recommend/alice?n=10"));
   ASSERT_FALSE(recs.empty());
   const auto recent = ids_of(get("/api/user/alice")["Recent"], "ItemId");
-  // "Why": the recent items whose neighbours include the recommendation.
+  // "Why": the recent items whose neighbors include the recommendation.
   std::vector<std::string> why(recs.size());
   std::set<std::string> seen;
   for (const auto& r : recent) {
@@ -175,7 +175,7 @@ TEST_F(dashboard_browser, UserPageListsTheApiRecommendationsAndWhy) {
   EXPECT_NE(why.front(), "") << dom;
 }
 
-TEST_F(dashboard_browser, ItemPageListsTheApiNeighbours) {
+TEST_F(dashboard_browser, ItemPageListsTheApiNeighbors) {
   const auto neighbors = ids_of(get("/api/item/dune/neighbors?n=20"));
   ASSERT_FALSE(neighbors.empty());
   const auto popular = ids_of(get("/api/popular?n=100"));

@@ -3,7 +3,7 @@
 //   /dashboard              overview: live figures, charts, shards, cluster,
 //                           popular and latest items (refreshes every 2 s)
 //   /dashboard/user/{id}    recent items, recommendations with scores, "why"
-//   /dashboard/item/{id}    neighbours and popularity
+//   /dashboard/item/{id}    neighbors and popularity
 // Every figure comes from the HTTP API, sent with the X-API-Key header when
 // the user gave a key (#key=... in the URL, or the form shown after a 401).
 // <body data-state> is "loading", then "ready", "not-found", "need-key" or
@@ -12,8 +12,8 @@
 
 const REFRESH_MS = 2000;
 const HISTORY = 60;          // chart points kept (2 minutes)
-const WHY_RECENT = 10;       // recent items asked for their neighbours
-const WHY_NEIGHBORS = 100;   // neighbours read per recent item
+const WHY_RECENT = 10;       // recent items asked for their neighbors
+const WHY_NEIGHBORS = 100;   // neighbors read per recent item
 const POPULAR_SCAN = 100;    // popular items searched for an item's rank
 
 // -- small helpers -------------------------------------------------------------
@@ -290,8 +290,8 @@ async function overview() {
 // -- user page -----------------------------------------------------------------
 
 // For each recommended item, the user's recent items that list it among
-// their neighbours (and the neighbour score): what connects them. Bounded:
-// WHY_RECENT recent items, WHY_NEIGHBORS neighbours each.
+// their neighbors (and the neighbor score): what connects them. Bounded:
+// WHY_RECENT recent items, WHY_NEIGHBORS neighbors each.
 async function explain(recent, recs) {
   const sources = [...new Set(recent.map((x) => x.ItemId))].slice(0, WHY_RECENT);
   const lists = await Promise.all(sources.map((id) =>
@@ -317,8 +317,8 @@ function recommendationList(recs, why) {
   const items = recs.map((r) => {
     const from = why.get(r.Id) || [];
     const text = from.length
-      ? 'why: neighbour of ' + from.map((f) => `${f.from} (${fmt(f.score, 3)})`).join(', ')
-      : 'why: no recent item lists it among its neighbours (popularity or another signal)';
+      ? 'why: neighbor of ' + from.map((f) => `${f.from} (${fmt(f.score, 3)})`).join(', ')
+      : 'why: no recent item lists it among its neighbors (popularity or another signal)';
     const meter = el('span', { class: 'meter' });
     meter.style.width = `${Math.round(80 * Math.abs(r.Score) / top)}px`;  // CSSOM: allowed by the CSP
     return el('li', { class: 'rec', 'data-item': r.Id, 'data-score': r.Score }, itemLink(r.Id),
@@ -348,7 +348,7 @@ async function userPage(id) {
           el('section', { class: 'panel' }, el('h2', {}, 'Recommendations (best first)'),
              recommendationList(recs, why),
              el('p', { class: 'muted' }, `"Why" lists the user's ${WHY_RECENT} most recent items ` +
-                'whose item neighbours include the recommendation.')),
+                'whose item neighbors include the recommendation.')),
           el('section', { class: 'panel' }, el('h2', {}, 'Recent items (newest first)'),
              recentTable(user.Recent))));
   setState('ready');
@@ -381,7 +381,7 @@ async function itemPage(id) {
     el('tr', {}, el('th', {}, 'Created'), el('td', {}, meta.Timestamp || '–')));
   show(el('h1', {}, 'Item ', el('span', { id: 'item-id' }, id)),
        el('div', { class: 'panels' },
-          itemList('neighbors', 'Neighbours (most similar first)', neighbors, 'similarity'),
+          itemList('neighbors', 'Neighbors (most similar first)', neighbors, 'similarity'),
           el('section', { class: 'panel' }, el('h2', {}, 'Popularity'),
              el('p', { id: 'popularity', 'data-rank': rank < 0 ? '' : rank + 1 }, popularity),
              el('h2', {}, 'Metadata'), facts)));
