@@ -203,6 +203,12 @@ TEST_F(HttpAuthTest, KeyRequiredOnEveryEndpointAndNeverLogged) {
     {"GET", "/api/user/u"},           {"DELETE", "/api/user/u"},
     {"GET", "/metrics"},              {"GET", "/api/health/live"},
     {"GET", "/api/health/ready"},     {"GET", "/no/such/path"},
+    {"GET", "/api/items"},            {"PUT", "/api/item/i/category/c"},
+    {"DELETE", "/api/item/i/category/c"},
+    {"GET", "/api/non-personalized/popular"},
+    {"GET", "/api/item-to-item/neighbors/i"},
+    {"GET", "/api/user-to-user/neighbors/u"},
+    {"POST", "/api/session/recommend/c"},
   };
   for (const auto& [method, target] : endpoints) {
     SCOPED_TRACE(method + " " + target);
