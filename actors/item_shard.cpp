@@ -40,10 +40,19 @@ name_lookup names_of(item_shard_state& st, name_lookup& x) {
 }
 
 caf::result<engine::item_meta> meta_of(const item_shard_state& st, const std::string& id) {
-  const auto* e = st.model->find(engine::hash_id(id));
-  if (e == nullptr || e->id != id)
+  auto meta = st.model->meta(id);
+  if (!meta)
     return caf::make_error(error_code::not_found, "no item with id " + id);
-  return engine::item_meta{e->id, e->categories, e->hidden, e->created};
+  return std::move(*meta);
+}
+
+caf::result<engine::item_page> page_of(const item_shard_state& st, const std::string& cursor,
+                                       std::uint32_t n) {
+  auto page = st.model->page(cursor, n);
+  if (!page)
+    return caf::make_error(error_code::invalid_request,
+                           "cursor: not a cursor this API returned: " + cursor.substr(0, 64));
+  return std::move(*page);
 }
 
 // The model as a snapshot, serialized by a thread while the shard answers
@@ -149,6 +158,9 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
       return self->state.model->set_meta(meta);
     },
     [=](remove_atom, const std::string& id) -> bool { return self->state.model->remove(id); },
+    [=](list_atom, const std::string& cursor, std::uint32_t n) {
+      return page_of(self->state, cursor, n);
+    },
     [=](flush_atom) { return when_free(delta_batch{}, true); },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self->state, out); },

@@ -31,6 +31,15 @@ result<engine::item_meta> service::item(const std::string& id) {
   return rtrec::error{error_code::shard_unavailable, "item: no item shard is reachable"};
 }
 
+result<engine::item_page> service::items(const std::string& cursor, std::uint32_t n) {
+  // Every item shard holds the same metadata; the first reachable answers.
+  const auto routes = impl_->router();
+  for (auto& shard : routes.items())
+    if (shard)
+      return impl_->call<engine::item_page>(shard, list_atom::value, cursor, n);
+  return rtrec::error{error_code::shard_unavailable, "items: no item shard is reachable"};
+}
+
 result<engine::item_meta> service::update_item(const std::string& id,
                                                const engine::item_patch& patch) {
   return impl_->call<engine::item_meta>(impl_->items, item_atom::value, id, patch);

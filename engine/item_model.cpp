@@ -638,6 +638,10 @@ bool item_model::set_meta(const item_meta& meta) {
   e.id = meta.id;
   e.categories = meta.categories;
   e.hidden = meta.hidden;
+  e.deleted = false;
+  e.extras = meta.has_extras() ? std::make_shared<const item_extras>(item_extras{
+                                   meta.timestamp_text, meta.labels, meta.comment})
+                               : nullptr;
   mirror(key, e);
   if (meta.timestamp > 0) {
     set_created(key, e, meta.timestamp);
@@ -680,12 +684,87 @@ std::vector<scored> item_model::latest(std::size_t n, const item_filter& f) cons
 
 bool item_model::remove(std::string_view id) {
   auto it = items_.find(hash_id(id));
-  if (it == items_.end() || it->second.id != id)
+  if (it == items_.end() || it->second.id != id || it->second.deleted)
     return false;
   it->second.hidden = true;
+  it->second.deleted = true;
   mirror(it->first, it->second);
   popular_valid_ = false;
   return true;
+}
+
+namespace {
+
+item_meta meta_of(const item_entry& e) {
+  item_meta m{e.id, e.categories, e.hidden, e.created, {}, {}, {}};
+  if (e.extras) {
+    m.timestamp_text = e.extras->timestamp_text;
+    m.labels = e.extras->labels;
+    m.comment = e.extras->comment;
+  }
+  return m;
+}
+
+std::string cursor_of(key_t key) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int k = 15; k >= 0; --k, key >>= 4)
+    out[static_cast<std::size_t>(k)] = digits[key & 15];
+  return out;
+}
+
+std::optional<key_t> parse_cursor(std::string_view s) {
+  if (s.size() != 16)
+    return std::nullopt;
+  key_t key = 0;
+  for (char c : s) {
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0)
+      return std::nullopt;
+    key = key << 4 | static_cast<key_t>(d);
+  }
+  return key;
+}
+
+}  // namespace
+
+std::optional<item_meta> item_model::meta(std::string_view id) const {
+  auto it = items_.find(hash_id(id));
+  if (it == items_.end() || it->second.id != id || it->second.deleted)
+    return std::nullopt;
+  return meta_of(it->second);
+}
+
+std::optional<item_page> item_model::page(std::string_view cursor, std::size_t n) const {
+  std::optional<key_t> after;
+  if (!cursor.empty() && !(after = parse_cursor(cursor)))
+    return std::nullopt;
+  n = std::max<std::size_t>(n, 1);
+  // The n + 1 smallest keys after the cursor (one more tells whether a next
+  // page exists), kept in a max-heap.
+  std::vector<key_t> keys;
+  keys.reserve(n + 1);
+  for (const auto& [k, e] : items_) {
+    if (e.deleted || e.id.empty() || (after && k <= *after))
+      continue;
+    if (keys.size() <= n) {
+      keys.push_back(k);
+      std::push_heap(keys.begin(), keys.end());
+    } else if (k < keys.front()) {
+      std::pop_heap(keys.begin(), keys.end());
+      keys.back() = k;
+      std::push_heap(keys.begin(), keys.end());
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  item_page out;
+  const bool more = keys.size() > n;
+  keys.resize(std::min(keys.size(), n));
+  for (auto k : keys)
+    out.items.push_back(meta_of(items_.at(k)));
+  if (more)
+    out.cursor = cursor_of(keys.back());
+  return out;
 }
 
 const item_entry* item_model::find(key_t key) const {
@@ -711,6 +790,9 @@ item_model_stats item_model::stats() const {
   for (const auto& [k, e] : items_) {
     bytes += e.id.capacity() > 15 ? e.id.capacity() + 1 : 0;
     bytes += e.categories.capacity() * sizeof(std::string);
+    if (e.extras)  // counted in every model that shares it
+      bytes += sizeof(item_extras) + 32 + e.extras->timestamp_text.capacity() +
+               e.extras->labels.capacity() + e.extras->comment.capacity();
   }
   // Not the queries' scratch vectors: a snapshot's serializer thread calls
   // stats() while the shard goes on answering queries, which resize them.

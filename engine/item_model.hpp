@@ -21,6 +21,8 @@
 #include <absl/container/flat_hash_set.h>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -53,6 +55,14 @@ class forward_decay {
   bool started_ = false;
 };
 
+/// What only some items have (item_meta::has_extras()): kept behind a
+/// pointer, null for the items without, so the others pay 16 bytes a shard.
+struct item_extras {
+  std::string timestamp_text;
+  std::string labels;
+  std::string comment;
+};
+
 struct item_entry {
   /// norm^(1 - similarity_alpha), the item's factor as a neighbor in sim();
   /// derived from norm (kept with it, never saved) so queries call no pow().
@@ -60,7 +70,13 @@ struct item_entry {
   double norm_pow = 0.0;
   bool hidden = false;
   bool created_by_meta = false;
+  /// Deleted through remove(): hidden, and unknown to item queries (meta(),
+  /// page()) until set_meta() brings it back.
+  bool deleted = false;
   std::string id;
+  /// The given Timestamp text, Labels and Comment; null when none was given.
+  /// Never changed, only replaced (by set_meta()): copies of a model share it.
+  std::shared_ptr<const item_extras> extras;
   std::vector<std::string> categories;
   double norm = 0.0;        ///< decayed sum of squared first-interaction weights
   double popularity = 0.0;  ///< decayed sum of positive event weights
@@ -138,9 +154,21 @@ class item_model {
   /// keeps the current creation time). Returns false if the id's key belongs
   /// to a different string.
   bool set_meta(const item_meta& meta);
-  /// Deletes an item: hidden (never recommended) until set_meta() brings it
-  /// back explicitly. Returns false if unknown.
+  /// Deletes an item: hidden (never recommended) and unknown to meta() and
+  /// page() until set_meta() brings it back explicitly. Returns false if
+  /// unknown or already deleted.
   bool remove(std::string_view id);
+
+  /// Returns the metadata of item `id`; nullopt if unknown or deleted.
+  /// `timestamp` is the creation time.
+  std::optional<item_meta> meta(std::string_view id) const;
+  /// Returns up to n items (n >= 1) after `cursor` in key order, deleted
+  /// items left out, with the cursor of the next page (empty when no item
+  /// follows). An empty cursor starts at the first item; a cursor is 16 hex
+  /// digits (the last key of a page), so paging is stable while items come
+  /// and go: each item that exists all along is listed exactly once.
+  /// Returns nullopt for a malformed cursor. O(items) per page.
+  std::optional<item_page> page(std::string_view cursor, std::size_t n) const;
 
   /// Returns the item's name, or nullptr if unknown.
   const std::string* name(key_t key) const;

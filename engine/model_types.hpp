@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/event.hpp"
@@ -126,10 +127,40 @@ struct recommend_options {
 
 /// Metadata of an item, set by the application.
 struct item_meta {
+  item_meta() = default;
+  /// The fields in order; those only some items have may be left out.
+  item_meta(std::string id_, std::vector<std::string> categories_, bool hidden_ = false,
+            std::int64_t timestamp_ = 0, std::string timestamp_text_ = {},
+            std::string labels_ = {}, std::string comment_ = {})
+    : id(std::move(id_)), categories(std::move(categories_)), hidden(hidden_),
+      timestamp(timestamp_), timestamp_text(std::move(timestamp_text_)),
+      labels(std::move(labels_)), comment(std::move(comment_)) {}
+
   std::string id;
   std::vector<std::string> categories;
   bool hidden = false;
+  /// Creation time, ms since the epoch (0 = unknown).
   std::int64_t timestamp = 0;
+  /// The Timestamp exactly as the application wrote it (empty: none given,
+  /// or given as Unix seconds), answered back as it came.
+  std::string timestamp_text;
+  /// Gorse's Labels as serialized JSON text (empty: none).
+  std::string labels;
+  /// Gorse's Comment (empty: none).
+  std::string comment;
+
+  /// True when any of the fields only some items have is set (they are
+  /// stored, logged and saved only then).
+  bool has_extras() const noexcept {
+    return !timestamp_text.empty() || !labels.empty() || !comment.empty();
+  }
+};
+
+/// One page of items in key order (item_model::page()): `cursor` resumes
+/// after the last item of this page, empty on the last page.
+struct item_page {
+  std::vector<item_meta> items;
+  std::string cursor;
 };
 
 /// Changes to an item's metadata: a field changes only when its set_* flag
@@ -142,15 +173,46 @@ struct item_patch {
   std::vector<std::string> categories;
   bool set_timestamp = false;
   std::int64_t timestamp = 0;
+  std::string timestamp_text;  ///< with set_timestamp: the text given (may be empty)
+  bool set_labels = false;
+  std::string labels;  ///< serialized JSON; empty clears
+  bool set_comment = false;
+  std::string comment;
+  /// Added to the categories unless already there (empty: none).
+  std::string add_category;
+  /// Removed from the categories (empty: none).
+  std::string remove_category;
 
-  /// Applies the set fields to `m`.
+  /// Applies the set fields to `m` (categories first set, then added, then
+  /// removed).
   void apply(item_meta& m) const {
     if (set_hidden)
       m.hidden = hidden;
     if (set_categories)
       m.categories = categories;
-    if (set_timestamp)
+    if (set_timestamp) {
       m.timestamp = timestamp;
+      m.timestamp_text = timestamp_text;
+    }
+    if (set_labels)
+      m.labels = labels;
+    if (set_comment)
+      m.comment = comment;
+    auto has = [&](const std::string& c) {
+      for (const auto& x : m.categories)
+        if (x == c)
+          return true;
+      return false;
+    };
+    if (!add_category.empty() && !has(add_category))
+      m.categories.push_back(add_category);
+    if (!remove_category.empty()) {
+      std::vector<std::string> kept;
+      for (auto& x : m.categories)
+        if (x != remove_category)
+          kept.push_back(std::move(x));
+      m.categories = std::move(kept);
+    }
   }
 };
 

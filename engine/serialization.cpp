@@ -69,6 +69,11 @@ constexpr std::uint32_t item_model_blend_version = 2;
 /// version 1 and the metadata part after it (profile_meta_part). A store
 /// without metadata stays version 1 byte for byte.
 constexpr std::uint32_t profile_store_meta_version = 2;
+/// item_model blobs holding a deleted item or an item with extras (given
+/// Timestamp text, Labels, Comment) are version 3: version 2 (the blend part
+/// always present) and the extras part after it. Every other blob stays
+/// version 1 or 2 byte for byte.
+constexpr std::uint32_t item_model_extras_version = 3;
 constexpr std::uint32_t profile_store_tag = 0x31505452;  // "RTP1"
 constexpr std::uint32_t item_model_tag = 0x31495452;     // "RTI1"
 constexpr std::uint32_t dedup_window_tag = 0x31445452;   // "RTD1"
@@ -540,11 +545,13 @@ void profile_store::load(std::string_view bytes) {
 //   u8 started)  i64 latest_ts  u64 events, pair_updates, prunes, collisions
 //   u64 items, then blocks of up to block_size items: [keys] [ids] [category
 //   count] [categories] [norm] [popularity] [events] [last time] [created]
-//   [flags: 1 created_by_meta, 2 hidden]
+//   [flags: 1 created_by_meta, 2 hidden, 4 deleted (version 3 only)]
 //   u64 rows, then blocks of up to block_size rows: [keys] [sizes] [entry
 //   keys] [entry values]
 //   [by_created times] [by_created keys]  [popular keys] [popular scores]
 //   u8 popular_complete  u64 popular_changes  u8 popular_valid
+//   version 2 and 3: the blend part (item_model_blend, then the rule rows)
+//   version 3: [extras keys] [timestamp texts] [labels] [comments]
 
 namespace {
 
@@ -582,7 +589,8 @@ struct item_block {
     events.push_back(e.events);
     last_ts.push_back(e.last_timestamp);
     created.push_back(e.created);
-    flags.push_back(static_cast<std::uint8_t>((e.created_by_meta ? 1 : 0) | (e.hidden ? 2 : 0)));
+    flags.push_back(static_cast<std::uint8_t>((e.created_by_meta ? 1 : 0) | (e.hidden ? 2 : 0) |
+                                              (e.deleted ? 4 : 0)));
   }
   /// The block's columns; `n`: how many items it holds.
   template <class A>
@@ -756,12 +764,72 @@ struct item_model_blend {
   }
 };
 
+/// Version 3's addition after the blend part: the items with extras (their
+/// keys, then one string column per field).
+struct item_model_extras {
+  std::vector<key_t> keys;
+  string_column timestamp_texts, labels, comments;
+
+  template <class A>
+  void fields(A& a) {
+    a.column(keys);
+    timestamp_texts.fields(a, keys.size());
+    labels.fields(a, keys.size());
+    comments.fields(a, keys.size());
+  }
+  void check() const {
+    timestamp_texts.check();
+    labels.check();
+    comments.check();
+  }
+};
+
+/// True when `items` need version 3: an item deleted or with extras.
+template <class Items>
+bool needs_extras_version(const Items& items) {
+  for (const auto& [k, e] : items)
+    if (e.deleted || e.extras)
+      return true;
+  return false;
+}
+
+template <class Items>
+void write_extras(writer& w, const Items& items) {
+  item_model_extras x;
+  for (const auto& [k, e] : items)
+    if (e.extras) {
+      x.keys.push_back(k);
+      x.timestamp_texts.add(e.extras->timestamp_text);
+      x.labels.add(e.extras->labels);
+      x.comments.add(e.extras->comment);
+    }
+  x.fields(w);
+}
+
+/// Reads write_extras()'s part into the items it names.
+template <class Items>
+void read_extras(reader& r, Items& items) {
+  item_model_extras x;
+  x.fields(r);
+  x.check();
+  string_cursor ts{x.timestamp_texts}, labels{x.labels}, comments{x.comments};
+  for (auto k : x.keys) {
+    auto it = items.find(k);
+    if (it == items.end() || it->second.extras)
+      fail("extras of an unknown item, or listed twice");
+    it->second.extras = std::make_shared<const item_extras>(
+      item_extras{std::string{ts.next()}, std::string{labels.next()}, std::string{comments.next()}});
+  }
+}
+
 /// Reads the item count and the item blocks after it. `set_norm(e, norm)`
 /// sets an entry's norm and what derives from it (item_model::set_norm).
-/// Fails on more items than the bytes left can hold, bad flags and a key
-/// listed twice.
+/// Fails on more items than the bytes left can hold, bad flags (the deleted
+/// flag only from `version` 3 on) and a key listed twice.
 template <class SetNorm>
-absl::flat_hash_map<key_t, item_entry> read_items(reader& r, SetNorm set_norm) {
+absl::flat_hash_map<key_t, item_entry> read_items(reader& r, std::uint32_t version,
+                                                  SetNorm set_norm) {
+  const std::uint8_t max_flags = version >= item_model_extras_version ? 7 : 3;
   const auto n_items = r.get<std::uint64_t>();
   if (n_items > r.left() / min_item_bytes)
     fail("truncated (more items than bytes left)");
@@ -775,7 +843,7 @@ absl::flat_hash_map<key_t, item_entry> read_items(reader& r, SetNorm set_norm) {
     ib.check();
     string_cursor id_at{ib.ids}, category_at{ib.categories};
     for (std::size_t k = 0; k < n; ++k) {
-      if (ib.flags[k] > 3)
+      if (ib.flags[k] > max_flags)
         fail("bad item flags");
       auto [it, fresh] = items.try_emplace(ib.keys[k]);
       if (!fresh)
@@ -792,6 +860,7 @@ absl::flat_hash_map<key_t, item_entry> read_items(reader& r, SetNorm set_norm) {
       e.created = ib.created[k];
       e.created_by_meta = (ib.flags[k] & 1) != 0;
       e.hidden = (ib.flags[k] & 2) != 0;
+      e.deleted = (ib.flags[k] & 4) != 0;
     }
   }
   return items;
@@ -946,8 +1015,11 @@ void item_model::save(std::string& out) const {
   item_model_head head{shard_, shards_, decay(cooc_decay_), decay(trend_decay_),
                        latest_ts_, events_, pair_updates_, prunes_, collisions_};
   writer w{out};
-  const bool blend = cfg_.seq_on() || cfg_.trend_on();
-  save_header(w, item_model_tag, blend ? item_model_blend_version : format_version);
+  const bool extras = needs_extras_version(items_);
+  const bool blend = cfg_.seq_on() || cfg_.trend_on() || extras;
+  save_header(w, item_model_tag,
+              extras ? item_model_extras_version
+                     : blend ? item_model_blend_version : format_version);
   head.fields(w);
 
   w.value(static_cast<std::uint64_t>(items_.size()));
@@ -982,13 +1054,15 @@ void item_model::save(std::string& out) const {
   if (blend)
     write_blend(w, decay(blend_trend_decay_), items_, seq_,
                 [this](std::uint32_t x) { return records_[x].key; });
+  if (extras)
+    write_extras(w, items_);
 }
 
 void item_model::load(std::string_view bytes) {
   static constexpr const char* what = "item_model::load";
   guarded_load(what, [&] {
     reader r{bytes};
-    const auto version = load_header(r, item_model_tag, item_model_blend_version);
+    const auto version = load_header(r, item_model_tag, item_model_extras_version);
     item_model_head head;
     head.fields(r);
     if (head.shard != shard_ || head.shards != shards_)
@@ -1006,17 +1080,21 @@ void item_model::load(std::string_view bytes) {
       return out;
     };
 
-    auto items = read_items(r, [this](item_entry& e, double norm) { set_norm(e, norm); });
+    auto items =
+      read_items(r, version, [this](item_entry& e, double norm) { set_norm(e, norm); });
     auto rows = read_rows(r);
 
     item_model_tail tail;
     tail.fields(r);
     tail.check();
 
-    // Version 2: the blend's trend and rules (rules keyed by target key).
+    // Version 2 and 3: the blend's trend and rules (rules keyed by target
+    // key); version 3: the items' extras.
     blend_part blend;
-    if (version == item_model_blend_version)
+    if (version >= item_model_blend_version)
       blend = read_blend(r, items);
+    if (version == item_model_extras_version)
+      read_extras(r, items);
     expect_end(r);
 
     std::set<std::pair<std::int64_t, key_t>> by_created;
@@ -1046,7 +1124,7 @@ void item_model::load(std::string_view bytes) {
         row.targets.push_back(record(to), v);
     }
     seq_.replace(std::move(rules), blend.head.updates, blend.head.prunes);
-    if (version == item_model_blend_version)
+    if (version >= item_model_blend_version)
       blend_trend_decay_ = decay(blend.head.trend);
     else
       blend_trend_decay_ = forward_decay(cfg_.trend_on() ? cfg_.blend_trend_half_life_s : 0.0);

@@ -66,6 +66,7 @@ using directory_atom = caf::atom_constant<caf::atom("directory")>;
 using names_atom = caf::atom_constant<caf::atom("names")>;
 using user_atom = caf::atom_constant<caf::atom("user")>;
 using users_atom = caf::atom_constant<caf::atom("users")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -307,7 +308,12 @@ typename Inspector::result_type inspect(Inspector& f, shard_scores& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_meta& x) {
-  return f(caf::meta::type_name("item_meta"), x.id, x.categories, x.hidden, x.timestamp);
+  return f(caf::meta::type_name("item_meta"), x.id, x.categories, x.hidden, x.timestamp,
+           x.timestamp_text, x.labels, x.comment);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_page& x) {
+  return f(caf::meta::type_name("item_page"), x.items, x.cursor);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_meta& x) {
@@ -329,7 +335,8 @@ typename Inspector::result_type inspect(Inspector& f, user_page& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_patch& x) {
   return f(caf::meta::type_name("item_patch"), x.set_hidden, x.hidden, x.set_categories,
-           x.categories, x.set_timestamp, x.timestamp);
+           x.categories, x.set_timestamp, x.timestamp, x.timestamp_text, x.set_labels,
+           x.labels, x.set_comment, x.comment, x.add_category, x.remove_category);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_model_stats& x) {
@@ -367,6 +374,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_patch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_record))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_page))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_page))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -395,6 +403,9 @@ using item_shard_actor = caf::typed_actor<
   // an item's metadata (timestamp = creation time); error not_found if unknown
   caf::replies_to<item_atom, std::string>::with<engine::item_meta>,
   caf::replies_to<remove_atom, std::string>::with<bool>,
+  // a page of up to n items after the cursor (engine::item_model::page);
+  // error invalid_request for a malformed cursor
+  caf::replies_to<list_atom, std::string, std::uint32_t>::with<engine::item_page>,
   // replies once every delta batch received before it is applied
   caf::replies_to<flush_atom>::with<std::uint64_t>,
   caf::replies_to<stats_atom>::with<item_shard_stats>,

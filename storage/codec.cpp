@@ -13,6 +13,8 @@ constexpr std::size_t max_field = std::size_t{1} << 20;
 constexpr std::size_t min_event_bytes = 3 * 4 + 1 + 8 + 8;
 /// Fewest bytes one category takes: its length.
 constexpr std::size_t min_category_bytes = 4;
+/// The u8 that opens item metadata's version 2 extension.
+constexpr std::uint8_t item_meta_extras_version = 2;
 
 template <class A, class Event>
 void event_fields(A& a, Event& e) {
@@ -36,6 +38,22 @@ void item_meta_fields(A& a, Meta& m) {
              [&](auto& c) { a.str(c, max_field); });
   a.flag(m.hidden, "hidden flag");
   a.value(m.timestamp);
+  // Version 2 appends the fields only some items have, only when one is set
+  // (item_meta::has_extras()); a version 1 payload ends here.
+  bool extended = false;
+  if constexpr (A::loading)
+    extended = !a.done();
+  else
+    extended = m.has_extras();
+  if (!extended)
+    return;
+  std::uint8_t version = item_meta_extras_version;
+  a.value(version);
+  if (version != item_meta_extras_version)
+    throw corrupt("item metadata extension version " + std::to_string(version) + " is unknown");
+  a.str(m.timestamp_text, max_field);
+  a.str(m.labels, max_field);
+  a.str(m.comment, max_field);
 }
 
 template <class A, class User, class Patch>

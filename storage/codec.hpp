@@ -34,8 +34,10 @@ void encode_events(const std::vector<engine::event>& events, std::string& out);
 /// Decodes what encode_events wrote (the whole input). Throws corrupt.
 std::vector<engine::event> decode_events(std::string_view in);
 
-/// Appends an item's metadata (id, u32 category count and the categories, u8
-/// hidden, i64 timestamp).
+/// Appends an item's metadata. Version 1: id, u32 category count and the
+/// categories, u8 hidden, i64 timestamp. Version 2, written only when
+/// m.has_extras(): version 1, then u8 2, the timestamp text, labels and
+/// comment (strings). Either decodes; a version 1 payload has empty extras.
 void encode_item_meta(const engine::item_meta& m, std::string& out);
 /// Decodes what encode_item_meta wrote (the whole input). Throws corrupt.
 engine::item_meta decode_item_meta(std::string_view in);

@@ -186,8 +186,10 @@ struct api::route_row {
 };
 
 // Every route. A pattern's segments are literals or parameters: `{category}`
-// and `{path}` capture any text, any other `{name}` an id that must pass id_problem()
-// (else 400 "path: name id ..."). A path takes the first pattern it matches
+// and `{path}` capture any text, any other `{param}` an id that must pass
+// id_problem() (else 400 "path: param id ..."); `{name}` goes to
+// path_args::name, `{user}` and `{item}` to path_args::id. A path takes the
+// first pattern it matches
 // (no match: 404); a method none of that pattern's rows has gets 405 with
 // their methods, in table order, as Allow.
 const api::route_row api::routes_[] = {
@@ -196,17 +198,25 @@ const api::route_row api::routes_[] = {
   {"GET", "/api/recommend/{user}", route::recommend, &api::recommend},
   {"GET", "/api/recommend/{user}/{category}", route::recommend, &api::recommend},
   {"POST", "/api/session/recommend", route::session, &api::session},
+  {"POST", "/api/session/recommend/{category}", route::session, &api::session},
   {"GET", "/api/item/{item}/neighbors", route::neighbors, &api::listing},
   {"GET", "/api/item/{item}/neighbors/{category}", route::neighbors, &api::listing},
   {"GET", "/api/popular", route::popular, &api::listing},
   {"GET", "/api/popular/{category}", route::popular, &api::listing},
   {"GET", "/api/latest", route::latest, &api::listing},
   {"GET", "/api/latest/{category}", route::latest, &api::listing},
+  {"GET", "/api/non-personalized/{name}", route::popular, &api::non_personalized},
+  {"GET", "/api/item-to-item/{name}/{item}", route::neighbors, &api::item_to_item},
+  {"GET", "/api/user-to-user/{name}/{user}", route::other, &api::user_to_user},
+  {"GET", "/api/user/{user}/neighbors", route::other, &api::user_to_user},
   {"POST", "/api/item", route::item_write, &api::item_post},
   {"POST", "/api/items", route::item_write, &api::items_post},
+  {"GET", "/api/items", route::item_read, &api::items_list},
   {"GET", "/api/item/{item}", route::item_read, &api::item_read},
   {"PATCH", "/api/item/{item}", route::item_write, &api::item_patch},
   {"DELETE", "/api/item/{item}", route::item_delete, &api::item_delete},
+  {"PUT", "/api/item/{item}/category/{category}", route::item_write, &api::item_category},
+  {"DELETE", "/api/item/{item}/category/{category}", route::item_write, &api::item_category},
   {"POST", "/api/user", route::user_write, &api::user_post},
   {"POST", "/api/users", route::user_write, &api::users_post},
   {"GET", "/api/users", route::user_read, &api::users_list},
@@ -275,7 +285,7 @@ std::optional<api::path_args> api::path_params(const call_ptr& c, std::string_vi
       c->finish(error(400, fmt::format("path: {} id {}", name, *problem)));
       return std::nullopt;
     }
-    out.id = p;
+    (name == "name" ? out.name : out.id) = p;
   }
   return out;
 }
@@ -394,8 +404,8 @@ void api::recommend(const call_ptr& c, path_args a) {
                           });
 }
 
-void api::session(const call_ptr& c, path_args) {
-  auto page = c->paging();
+void api::session(const call_ptr& c, path_args a) {
+  auto page = c->paging(std::move(a.category));
   if (!page)
     return;
   auto body = json_body(c);
@@ -444,105 +454,33 @@ void api::listing(const call_ptr& c, path_args a) {
   }
 }
 
-void api::item_post(const call_ptr& c, path_args) {
-  item_write(c, false);
+// Gorse v0.5's name for /api/popular and /api/latest.
+void api::non_personalized(const call_ptr& c, path_args a) {
+  if (a.name == "latest")
+    c->r = route::latest;
+  else if (a.name != "popular")
+    return c->finish(error(404, fmt::format("non-personalized recommender \"{}\" does not "
+                                            "exist; rtrec has \"popular\" and \"latest\"",
+                                            a.name.substr(0, 64))));
+  if (c->param("user-id") != nullptr)
+    return c->finish(error(400, "query parameter user-id: not supported (rtrec does not remove "
+                                "a user's read items from non-personalized lists); leave it out"));
+  listing(c, std::move(a));
 }
 
-void api::items_post(const call_ptr& c, path_args) {
-  item_write(c, true);
+// Gorse v0.5's name for /api/item/{item}/neighbors: the one item-to-item
+// recommender rtrec has is "neighbors" (Gorse's default name).
+void api::item_to_item(const call_ptr& c, path_args a) {
+  if (a.name != "neighbors")
+    return c->finish(error(404, fmt::format("item-to-item recommender \"{}\" does not exist; "
+                                            "rtrec has \"neighbors\"",
+                                            a.name.substr(0, 64))));
+  listing(c, std::move(a));
 }
 
-void api::item_write(const call_ptr& c, bool many) {
-  auto body = json_body(c);
-  if (!body)
-    return;
-  std::vector<engine::item_meta> items;
-  input_error err;
-  const auto now = engine_.now_ms();  // the service's clock (injected in tests)
-  if (many) {
-    if (!body->is_array())
-      return c->finish(error(400, "body: expected a JSON array of item objects"));
-    if (body->size() > opts_.limits.max_array)
-      return c->finish(error(413, fmt::format("body: at most {} items per request",
-                                              opts_.limits.max_array)));
-    for (std::size_t k = 0; k < body->size(); ++k) {
-      auto meta = parse_item((*body)[k], now, opts_.limits, fmt::format("[{}]", k), err);
-      if (!meta)
-        return c->finish(error(err.status, err.message));
-      items.push_back(std::move(*meta));
-    }
-  } else {
-    auto meta = parse_item(*body, now, opts_.limits, "body", err);
-    if (!meta)
-      return c->finish(error(err.status, err.message));
-    items.push_back(std::move(*meta));
-  }
-  blocking_([this, c, items = std::move(items)] {
-    std::size_t written = 0;
-    for (const auto& meta : items) {
-      auto r = engine_.set_item(meta);
-      if (!r)
-        return c->finish(engine_error(r.error()));
-      if (!*r)
-        return c->finish(error(409, fmt::format("item {}: its id collides with another item's "
-                                                "internal key; {} earlier items were written",
-                                                meta.id, written)));
-      ++written;
-    }
-    c->finish(ok(json{{"RowAffected", written}}));
-  });
-}
-
-namespace {
-
-json item_json(const engine::item_meta& m) {
-  return json{{"ItemId", m.id},
-              {"IsHidden", m.hidden},
-              {"Categories", m.categories},
-              {"Timestamp", m.timestamp > 0 ? format_timestamp(m.timestamp) : std::string{}}};
-}
-
-}  // namespace
-
-void api::item_read(const call_ptr& c, path_args a) {
-  blocking_([this, c, id = std::move(a.id)] {
-    auto r = engine_.item(id);
-    if (!r)
-      return c->finish(engine_error(r.error()));
-    c->finish(ok(item_json(*r)));
-  });
-}
-
-void api::item_patch(const call_ptr& c, path_args a) {
-  auto body = json_body(c);
-  if (!body)
-    return;
-  input_error err;
-  auto patch = parse_item_patch(*body, opts_.limits, err);
-  if (!patch)
-    return c->finish(error(err.status, err.message));
-  blocking_([this, c, id = std::move(a.id), patch = std::move(*patch)] {
-    engine::item_patch change;
-    change.set_hidden = patch.hidden.has_value();
-    change.hidden = patch.hidden.value_or(false);
-    change.set_categories = patch.categories.has_value();
-    change.categories = patch.categories.value_or(std::vector<std::string>{});
-    change.set_timestamp = patch.timestamp.has_value();
-    change.timestamp = patch.timestamp.value_or(0);
-    auto r = engine_.update_item(id, change);
-    if (!r)
-      return c->finish(engine_error(r.error()));
-    c->finish(ok(json{{"RowAffected", 1}}));
-  });
-}
-
-void api::item_delete(const call_ptr& c, path_args a) {
-  blocking_([this, c, id = std::move(a.id)] {
-    auto r = engine_.remove_item(id);
-    if (!r)
-      return c->finish(engine_error(r.error()));
-    c->finish(ok(json{{"RowAffected", *r ? 1 : 0}}));
-  });
+void api::user_to_user(const call_ptr& c, path_args) {
+  c->finish(error(501, "user neighbors (user-to-user) are not supported yet: rtrec keeps no "
+                       "user-to-user similarity"));
 }
 
 void api::metrics_text(const call_ptr& c, path_args) {

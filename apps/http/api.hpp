@@ -8,10 +8,15 @@
 //   GET  /api/recommend/{user}[/{category}]?n=&offset=&category=
 //                                      -> ["id", ...]  (X-API-Version: 2:
 //                                         [{"Id","Score"}])
-//   POST /api/session/recommend?n=&offset=&category=  -> [{"Id","Score"}]
+//   POST /api/session/recommend[/{category}]?n=&offset=&category=  -> [{"Id","Score"}]
 //   GET  /api/item/{id}/neighbors[/{category}]?n=&offset=
 //   GET  /api/popular[/{category}]?n=&offset=,  GET /api/latest[/{category}]
-//   POST /api/item, POST /api/items, GET|PATCH|DELETE /api/item/{id}
+//   GET  /api/non-personalized/{popular|latest}?n=&offset=&category=
+//   GET  /api/item-to-item/neighbors/{item}?n=&offset=&category=
+//   GET  /api/user-to-user/{name}/{user}, /api/user/{user}/neighbors -> 501
+//   POST /api/item, POST /api/items, GET /api/items?cursor=&n=,
+//   GET|PATCH|DELETE /api/item/{id}, PUT|DELETE /api/item/{id}/category/{c}
+//     (the item handlers are in api_items.cpp)
 //   POST /api/user, POST /api/users, GET /api/users?cursor=&n=,
 //   GET|PATCH|DELETE /api/user/{id}   (api_users.cpp)
 //   GET  /metrics, /api/health/live, /api/health/ready
@@ -93,6 +98,7 @@ class api {
   struct path_args {
     std::string id;        ///< the `{user}` or `{item}` segment, checked by id_problem()
     std::string category;  ///< the `{category}` segment, as sent
+    std::string name;      ///< the `{name}` segment (a v0.5 recommender's name)
   };
   /// A route's handler: answers `c` (now or later) exactly once.
   using handler = void (api::*)(const call_ptr& c, path_args a);
@@ -106,13 +112,18 @@ class api {
   // The handlers of routes_.
   void feedback(const call_ptr& c, path_args);
   void recommend(const call_ptr& c, path_args a);
-  void session(const call_ptr& c, path_args);
+  void session(const call_ptr& c, path_args a);
   void listing(const call_ptr& c, path_args a);
+  void non_personalized(const call_ptr& c, path_args a);
+  void item_to_item(const call_ptr& c, path_args a);
+  void user_to_user(const call_ptr& c, path_args a);
   void item_post(const call_ptr& c, path_args);
   void items_post(const call_ptr& c, path_args);
+  void items_list(const call_ptr& c, path_args);
   void item_read(const call_ptr& c, path_args a);
   void item_patch(const call_ptr& c, path_args a);
   void item_delete(const call_ptr& c, path_args a);
+  void item_category(const call_ptr& c, path_args a);
   // users: api_users.cpp
   void user_post(const call_ptr& c, path_args);
   void users_post(const call_ptr& c, path_args);
@@ -129,6 +140,12 @@ class api {
 
   void item_write(const call_ptr& c, bool many);
   void user_write(const call_ptr& c, bool many);
+  std::optional<std::vector<engine::item_meta>> parse_items(const call_ptr& c,
+                                                            const nlohmann::json& body,
+                                                            bool many);
+  /// Applies `change` to item `id` and answers {"RowAffected": 1} (404 for
+  /// an unknown item).
+  void update(const call_ptr& c, std::string id, engine::item_patch change);
   bool authorized(const request& req) const;
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);

@@ -1,11 +1,13 @@
-// What every handler of the HTTP API holds: one request in progress (its
-// parsed path and query, its responder, counted once when finished) and the
-// JSON success response. Private to apps/http's api*.cpp files.
+// What api.cpp, api_items.cpp and api_users.cpp share, private to the API: one request in
+// flight (api::call: its parsed path and query, its reply exactly once, its
+// query-parameter readers) and the JSON body writer. Not for other files.
 #pragma once
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,13 +18,14 @@
 
 namespace rtrec::http {
 
-/// A 200 response with `body` as JSON (invalid UTF-8 replaced).
+/// A 200 response with `body` as its JSON.
 inline response ok(const nlohmann::json& body) {
   response r;
   r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
+/// One request in flight: answered exactly once through finish().
 struct api::call {
   request req;
   responder reply;

@@ -56,9 +56,12 @@ bool read_id(const json& obj, const char* field, const std::string& where, bool 
   return true;
 }
 
-// Reads an optional "Timestamp": RFC 3339 string or Unix seconds.
+// Reads an optional "Timestamp": RFC 3339 string or Unix seconds. A string
+// given (at most `max_text` bytes) goes to `text` as it is, when `text` is
+// not null.
 bool read_timestamp(const json& obj, const std::string& where, std::int64_t fallback,
-                    std::int64_t& out, input_error& err) {
+                    std::int64_t& out, input_error& err, std::string* text = nullptr,
+                    std::size_t max_text = 64) {
   auto it = obj.find("Timestamp");
   out = fallback;
   if (it == obj.end() || it->is_null())
@@ -67,6 +70,10 @@ bool read_timestamp(const json& obj, const std::string& where, std::int64_t fall
     const auto& s = it->get_ref<const std::string&>();
     if (s.empty())
       return true;
+    if (s.size() > max_text)
+      return fail(err, fmt::format("{}.Timestamp: longer than {} bytes", where, max_text));
+    if (text != nullptr)
+      *text = s;
     auto ts = parse_timestamp(s);
     if (!ts)
       return fail(err, fmt::format("{}.Timestamp: \"{}\" is not an RFC 3339 time such as "
@@ -129,6 +136,38 @@ bool ignored_string(const json& obj, const char* field, const std::string& where
   if (it == obj.end() || it->is_null() || it->is_string())
     return true;
   return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(*it)));
+}
+
+// Reads an optional "Comment" (a string of at most limits.max_comment_bytes);
+// `out` stays unset when it is missing or null.
+bool read_comment(const json& obj, const std::string& where, const input_limits& limits,
+                  std::optional<std::string>& out, input_error& err) {
+  if (!ignored_string(obj, "Comment", where, err))
+    return false;
+  auto it = obj.find("Comment");
+  if (it == obj.end() || it->is_null())
+    return true;
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.size() > limits.max_comment_bytes)
+    return fail(err, fmt::format("{}.Comment: longer than {} bytes", where,
+                                 limits.max_comment_bytes));
+  out = s;
+  return true;
+}
+
+// Reads optional "Labels" (any JSON value; serialized compactly, at most
+// limits.max_labels_bytes); `out` stays unset when missing or null.
+bool read_labels(const json& obj, const std::string& where, const input_limits& limits,
+                 std::optional<std::string>& out, input_error& err) {
+  auto it = obj.find("Labels");
+  if (it == obj.end() || it->is_null())
+    return true;
+  auto text = it->dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > limits.max_labels_bytes)
+    return fail(err, fmt::format("{}.Labels: longer than {} bytes as JSON", where,
+                                 limits.max_labels_bytes));
+  out = std::move(text);
+  return true;
 }
 
 // True if `s` has the shape of `pattern`, where 'd' stands for any ASCII
@@ -251,13 +290,17 @@ std::optional<engine::item_meta> parse_item(const json& x, std::int64_t now_ms,
   }
   engine::item_meta meta;
   std::optional<bool> hidden;
+  std::optional<std::string> labels, comment;
   if (!read_id(x, "ItemId", where, true, limits.ids.max_id_length, meta.id, err) ||
       !read_hidden(x, where, hidden, err) ||
       !read_categories(x, where, limits, meta.categories, err) ||
-      !read_timestamp(x, where, now_ms, meta.timestamp, err) ||
-      !ignored_string(x, "Comment", where, err))
+      !read_timestamp(x, where, now_ms, meta.timestamp, err, &meta.timestamp_text,
+                      limits.max_timestamp_bytes) ||
+      !read_labels(x, where, limits, labels, err) || !read_comment(x, where, limits, comment, err))
     return std::nullopt;
   meta.hidden = hidden.value_or(false);
+  meta.labels = labels.value_or(std::string{});
+  meta.comment = comment.value_or(std::string{});
   return meta;
 }
 
@@ -278,13 +321,17 @@ std::optional<item_patch> parse_item_patch(const json& x, const input_limits& li
   }
   if (x.contains("Timestamp") && !x["Timestamp"].is_null()) {
     std::int64_t ts = 0;
-    if (!read_timestamp(x, "body", 0, ts, err))
+    if (!read_timestamp(x, "body", 0, ts, err, &p.timestamp_text, limits.max_timestamp_bytes))
       return std::nullopt;
     if (ts > 0)
       p.timestamp = ts;
   }
-  if (!p.hidden && !p.categories && !p.timestamp) {
-    fail(err, "body: nothing to change (give IsHidden, Categories or Timestamp)");
+  if (!read_labels(x, "body", limits, p.labels, err) ||
+      !read_comment(x, "body", limits, p.comment, err))
+    return std::nullopt;
+  if (!p.hidden && !p.categories && !p.timestamp && !p.labels && !p.comment) {
+    fail(err, "body: nothing to change (give IsHidden, Categories, Timestamp, Labels or "
+              "Comment)");
     return std::nullopt;
   }
   return p;

@@ -31,6 +31,12 @@ struct input_limits {
   std::size_t max_array = 10000;    ///< feedback or items per request
   std::size_t max_depth = 32;       ///< JSON nesting
   std::size_t max_categories = 64;  ///< per item
+  /// An item's Labels, as serialized JSON (compact), at most this many bytes.
+  /// Labels and Comment are kept in every item shard's memory, and in the
+  /// log and snapshots, so they are bounded per item.
+  std::size_t max_labels_bytes = 4096;
+  std::size_t max_comment_bytes = 1024;    ///< an item's Comment
+  std::size_t max_timestamp_bytes = 64;    ///< an item's Timestamp text
 };
 
 /// Parses `body` as JSON. Returns nullopt and sets `err` when it is not
@@ -49,8 +55,10 @@ parse_feedback(const nlohmann::json& body, std::int64_t now_ms, const input_limi
                bool require_user, input_error& err);
 
 /// Parses a Gorse item object: "ItemId" (string), optional "IsHidden"
-/// (bool), "Categories" (array of strings), "Timestamp" (default `now_ms`),
-/// "Labels" and "Comment" (ignored). `where` prefixes error messages.
+/// (bool), "Categories" (array of strings), "Timestamp" (default `now_ms`;
+/// a string is also kept as given, to be answered back), "Labels" (any JSON
+/// value but null, kept serialized) and "Comment" (string), each within
+/// `limits`. `where` prefixes error messages.
 std::optional<engine::item_meta> parse_item(const nlohmann::json& x, std::int64_t now_ms,
                                             const input_limits& limits, const std::string& where,
                                             input_error& err);
@@ -60,10 +68,13 @@ struct item_patch {
   std::optional<bool> hidden;
   std::optional<std::vector<std::string>> categories;
   std::optional<std::int64_t> timestamp;
+  std::string timestamp_text;  ///< with timestamp: the string given, if one was
+  std::optional<std::string> labels;  ///< serialized JSON
+  std::optional<std::string> comment;
 };
 
 /// Parses a PATCH body (an object with at least one of "IsHidden",
-/// "Categories", "Timestamp").
+/// "Categories", "Timestamp", "Labels", "Comment"; null means unchanged).
 std::optional<item_patch> parse_item_patch(const nlohmann::json& x, const input_limits& limits,
                                            input_error& err);
 

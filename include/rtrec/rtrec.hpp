@@ -139,19 +139,26 @@ class service {
   // -- items and users ----------------------------------------------------------
 
   /// Returns an item's metadata (timestamp = creation time). Error
-  /// not_found for an unknown item.
+  /// not_found for an unknown or deleted item.
   result<engine::item_meta> item(const std::string& id);
+
+  /// Returns up to n items after `cursor` (empty: from the first), in a fixed
+  /// order, and the cursor of the next page (empty on the last page); see
+  /// engine::item_model::page(). Error invalid_request for a cursor this call
+  /// never returned.
+  result<engine::item_page> items(const std::string& cursor, std::uint32_t n);
 
   /// Applies `patch` to an item's metadata and writes it to every item shard,
   /// ordered with every other item write. Returns the new metadata. Error
   /// not_found for an unknown item (nothing written).
   result<engine::item_meta> update_item(const std::string& id, const engine::item_patch& patch);
 
-  /// Sets an item's categories, hidden flag and timestamp (on every item
-  /// shard). Returns false when the id collides with another item's key.
+  /// Sets an item's categories, hidden flag, timestamp, labels and comment
+  /// (on every item shard); brings a deleted item back. Returns false when the id collides with another item's key.
   result<bool> set_item(const engine::item_meta& meta);
-  /// Hides an item for good; it is never recommended again. Returns whether
-  /// any item shard knew it.
+  /// Deletes an item: it is never recommended again and item() answers
+  /// not_found until set_item() brings it back. Returns whether any item
+  /// shard knew it.
   result<bool> remove_item(const std::string& id);
   /// Returns a user's recent interactions, newest first.
   result<std::vector<engine::interaction>> user_recent(const std::string& user);

@@ -197,7 +197,8 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
   roundtrip(item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14});
   roundtrip(ingest_stats{1, 2, 3, {4, 5, 6}, {7, 8}});
-  roundtrip(engine::item_patch{true, true, true, {"a", "b"}, true, 42});
+  roundtrip(engine::item_patch{true, true, true, {"a", "b"}, true, 42, "ts", true, "[1]", true,
+                               "note", "add", "remove"});
   roundtrip(item_snapshots{{shard_snapshot{"bytes", 1, {2, 3}, 4, 5, 6, 7}}, 8});
   roundtrip(engine::profile_view{true, {1, 2}, {0.5f, 1.5f}, {1, 2, 3}});
   engine::score_query q;
@@ -210,7 +211,10 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   q.names_top = 9;
   roundtrip(q);
   roundtrip(engine::shard_scores{{{1, 0.5}}, {"item-1"}, {{2, 0.25}}, {"item-2"}});
-  roundtrip(engine::item_meta{"item-1", {"a", "b"}, true, 1'700'000'000'000});
+  roundtrip(engine::item_meta{"item-1", {"a", "b"}, true, 1'700'000'000'000, "ts", "{}", "c"});
+  roundtrip(engine::item_page{{engine::item_meta{"i", {"a"}, false, 5, "t", "[1]", "c"},
+                               engine::item_meta{"j", {}}},
+                              "00000000000000ff"});
   roundtrip(name_lookup{{1, 2}, {"item-1", ""}});
   roundtrip(engine::user_patch{true, true, "[\"a\"]", true, "hi", true, {"x", "y"}});
   roundtrip(engine::user_record{true, "user-1", {"{\"k\":1}", "c", {"s"}}, 12});

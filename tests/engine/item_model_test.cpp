@@ -1003,6 +1003,56 @@ TEST(ItemModel, SetMetaAndRemoveRespectTheStoredString) {
   EXPECT_TRUE(m.popular(10, {}).empty());  // metadata alone gives no popularity
 }
 
+TEST(ItemModel, DeletedItemsAreUnknownToMetaAndPageUntilSetAgain) {
+  item_model m(plain_config());
+  item_meta a{"a", {"c"}, false, 5, "five", "[1]", "note"};
+  ASSERT_TRUE(m.set_meta(a));
+  auto got = m.meta("a");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->timestamp_text, "five");
+  EXPECT_EQ(got->labels, "[1]");
+  EXPECT_EQ(got->comment, "note");
+  EXPECT_FALSE(m.meta("A"));
+  EXPECT_TRUE(m.remove("a"));
+  EXPECT_FALSE(m.remove("a"));  // already deleted
+  EXPECT_FALSE(m.meta("a"));
+  EXPECT_TRUE(m.page("", 10)->items.empty());
+  ASSERT_TRUE(m.set_meta({"a", {}, false, 0}));  // back, without the old extras
+  got = m.meta("a");
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->labels.empty());
+  EXPECT_EQ(m.find(hash_id("a"))->extras, nullptr);
+}
+
+TEST(ItemModel, PagesListEveryItemOnceInKeyOrder) {
+  item_model m(plain_config());
+  for (int k = 0; k < 50; ++k)
+    ASSERT_TRUE(m.set_meta({"i" + std::to_string(k), {}, false, 0}));
+  ASSERT_TRUE(m.remove("i7"));
+  std::vector<key_t> keys;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto p = m.page(cursor, 8);
+    ASSERT_TRUE(p);
+    ASSERT_LE(p->items.size(), 8u);
+    for (const auto& x : p->items)
+      keys.push_back(hash_id(x.id));
+    cursor = p->cursor;
+    ASSERT_LT(++pages, 20);
+  } while (!cursor.empty());
+  EXPECT_EQ(pages, 7);  // 49 items
+  ASSERT_EQ(keys.size(), 49u);
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+  EXPECT_EQ(std::find(keys.begin(), keys.end(), hash_id("i7")), keys.end());
+  EXPECT_TRUE(m.page("", 49)->cursor.empty());   // exactly all: the last page
+  EXPECT_FALSE(m.page("", 48)->cursor.empty());
+  EXPECT_FALSE(m.page("nope", 5));
+  EXPECT_FALSE(m.page("0123456789ABCDEF", 5));  // lower-case hex only
+  EXPECT_FALSE(m.page("0123456789abcde", 5));
+}
+
 // An item first seen at time 0 and then at a later time is listed once by
 // latest() (its index entry moves instead of being duplicated).
 TEST(ItemModelLatest, AnItemFirstSeenAtTimeZeroIsListedOnce) {

@@ -123,6 +123,11 @@ class workload {
           o.m.categories.push_back(c);
       o.m.hidden = rng_() % 5 == 0;
       o.m.timestamp = rng_() % 2 == 0 ? 0 : now_ - static_cast<std::int64_t>(rng_() % 50'000);
+      if (o.m.timestamp % 3 == 1) {  // extras on some items (no draw: same sequence)
+        o.m.timestamp_text = "t" + std::to_string(o.m.timestamp);
+        o.m.labels = "{\"n\":" + std::to_string(o.m.timestamp % 7) + "}";
+        o.m.comment = o.m.timestamp % 2 == 0 ? "" : "c" + o.m.id;
+      }
     } else if (r < 94) {
       o.kind = op::remove;
       o.id = item_name(pick_item());
@@ -290,6 +295,21 @@ void expect_same_models(item_model& a, item_model& b, const profile_store& users
       EXPECT_EQ(ea->created, eb->created);
       EXPECT_EQ(ea->created_by_meta, eb->created_by_meta);
       EXPECT_EQ(ea->hidden, eb->hidden);
+      EXPECT_EQ(ea->deleted, eb->deleted);
+      ASSERT_EQ(ea->extras == nullptr, eb->extras == nullptr);
+      if (ea->extras) {
+        EXPECT_EQ(ea->extras->timestamp_text, eb->extras->timestamp_text);
+        EXPECT_EQ(ea->extras->labels, eb->extras->labels);
+        EXPECT_EQ(ea->extras->comment, eb->extras->comment);
+      }
+    }
+    const auto ma = a.meta(item_name(i)), mb = b.meta(item_name(i));
+    ASSERT_EQ(ma.has_value(), mb.has_value());
+    if (ma) {
+      EXPECT_EQ(ma->categories, mb->categories);
+      EXPECT_EQ(ma->timestamp, mb->timestamp);
+      EXPECT_EQ(ma->labels, mb->labels);
+      EXPECT_EQ(ma->comment, mb->comment);
     }
     EXPECT_EQ(a.name(k) == nullptr, b.name(k) == nullptr);
     EXPECT_EQ(a.visible(k, cat_a), b.visible(k, cat_a));

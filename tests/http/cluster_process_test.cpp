@@ -308,6 +308,37 @@ TEST_F(cluster_process, ThreeNodesShareEventsSurviveAKillAndRejoin) {
     }
   }
 
+  // --- 1b. Gorse item endpoints through another node: an item written through
+  // node 0 (Labels, Comment, Timestamp, a category added) reads back the same
+  // through node 2, alone and in the cursor listing.
+  {
+    const json item{{"ItemId", "gorse-item"},  {"IsHidden", false},
+                    {"Categories", {"c"}},     {"Timestamp", "2024-05-01T12:30:00Z"},
+                    {"Labels", {{"k", "v"}}},  {"Comment", "through node 0"}};
+    ASSERT_EQ(call(node[entry]->port(), "POST", "/api/item", item.dump()).reply.status, 200);
+    auto put = call(node[entry]->port(), "PUT", "/api/item/gorse-item/category/d").reply;
+    ASSERT_EQ(put.status, 200) << put.body;
+    auto want = item;
+    want["Categories"] = {"c", "d"};
+    auto r = call(node[reader]->port(), "GET", "/api/item/gorse-item").reply;
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body), want);
+    std::size_t listed = 0;
+    std::string cursor;
+    do {
+      auto page = call(node[reader]->port(), "GET", "/api/items?n=10&cursor=" + cursor).reply;
+      ASSERT_EQ(page.status, 200) << page.body;
+      const auto j = json::parse(page.body);
+      for (const auto& x : j["Items"])
+        if (x["ItemId"] == "gorse-item") {
+          EXPECT_EQ(x, want);
+          ++listed;
+        }
+      cursor = j["Cursor"].get<std::string>();
+    } while (!cursor.empty());
+    EXPECT_EQ(listed, 1u);
+  }
+
   // --- 2. SIGKILL node 1: its shards answer shard_unavailable, at once. ------
   const auto killed_at = clock_type::now();
   node[victim]->kill9();

@@ -55,6 +55,15 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
+/// The bytes of hex text (as hex() writes it).
+std::string unhex(std::string_view text) {
+  auto value = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  std::string out;
+  for (std::size_t k = 0; k + 1 < text.size(); k += 2)
+    out.push_back(static_cast<char>(value(text[k]) * 16 + value(text[k + 1])));
+  return out;
+}
+
 /// "size:xxh3" of `bytes`, compared against the golden constants.
 std::string digest(std::string_view bytes) {
   return std::to_string(bytes.size()) + ":" + hex([&] {
@@ -290,6 +299,8 @@ engine::reference_model golden_model() {
 // -- golden constants ------------------------------------------------------------
 
 constexpr const char* golden_profile_store = "1579:8439f12da9fd11be";
+// Version 1: the fixed state has no deleted item (its removal names an item
+// never seen) and no item extras, so the metadata extension left it as it was.
 constexpr const char* golden_item_model = "1159:34154c6f18bb88d1";
 constexpr const char* golden_dedup_window =
   "52544431010000000800000000000000f7f6e5cf8b01000016f8e5cf8b010000c3fae5cf8b010000"
@@ -309,9 +320,68 @@ constexpr const char* golden_item_meta_payload =
 // 1 + "[1]", set_comment 0 + "", set_subscribe 1 + one subscription "s".
 constexpr const char* golden_user_upsert_payload =
   "03000000616e6e" "00" "01030000005b315d" "0000000000" "01010000000100000073";
+// Version 2 (the metadata extension): version 1, then u8 2, the Timestamp
+// text, the Labels and the Comment.
+constexpr const char* golden_item_meta_v2_payload =
+  "060000006974656d2d330200000005000000626f6f6b730400000073616c6501c025d6cf8b010000"
+  "02"
+  "19000000323032332d31312d31345432323a31303a30302b30313a3030"
+  "0b0000007b226b223a5b312c325d7d"
+  "0600000061206e6f7465";
 constexpr const char* golden_log_record =
   "3d000000a3718ddd03ffffffff4d00000000000000404ae7cf8b010000060000006974656d2d3302"
   "00000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
+// item_model blobs written by the build before the metadata extension (the
+// state of old_blob_model(), shard 0 of 1): version 1 (blend off) and 2 (blend
+// on). They must load, and what loads must save as the same version.
+constexpr const char* previous_item_model_v1 =
+  "525449310100000000000000010000009d2c61b3b12ab83d00000000000000005ed6a2f4a5020000"
+  "0110beb7a27fb0133e64c1800e860100002ec27b000d00000001887be5cf8b010000060000000000"
+  "00000c00000000000000000000000000000000000000000000000400000000000000040000000000"
+  "0000666aeff505c245701f4e961eb632c6e63f84d8441c0b5a571bf8b9469a21408c040000000000"
+  "00000100000000000000010000000000000001000000000000000100000000000000040000000000"
+  "00006861626304000000000000000000000000000000000000000000000001000000000000000000"
+  "000000000000010000000000000005000000000000000500000000000000626f6f6b730400000000"
+  "0000000000000000000000e0d7f5d944df7043dcd7f5d944df7043d0f94ae344df70430400000000"
+  "00000000000000000000006c068d05b4f69542d8d68c05b4f6954254dc067fb6f695420400000000"
+  "00000000000000000000000200000000000000020000000000000002000000000000000400000000"
+  "0000000000000000000000a077e5cf8b010000b873e5cf8b010000887be5cf8b0100000400000000"
+  "00000000000000000000000068e5cf8b010000c025d6cf8b010000d06fe5cf8b0100000400000000"
+  "00000002000102030000000000000003000000000000003f84d8441c0b5a571bf8b9469a21408c1f"
+  "4e961eb632c6e6030000000000000002000000000000000200000000000000020000000000000006"
+  "000000000000001f4e961eb632c6e61bf8b9469a21408c3f84d8441c0b5a571f4e961eb632c6e63f"
+  "84d8441c0b5a571bf8b9469a21408c0600000000000000833812dd44df7043d0f94ae344df7043d0"
+  "f94ae344df7043d0f94ae344df7043833812dd44df7043d0f94ae344df70430300000000000000c0"
+  "25d6cf8b0100000068e5cf8b010000d06fe5cf8b01000003000000000000003f84d8441c0b5a571f"
+  "4e961eb632c6e61bf8b9469a21408c00000000000000000000000000000000000600000000000000"
+  "00";
+constexpr const char* previous_item_model_v2 =
+  "525449310200000000000000010000009d2c61b3b12ab83d00000000000000005ed6a2f4a5020000"
+  "0110beb7a27fb0133e64c1800e860100002ec27b000d00000001887be5cf8b010000060000000000"
+  "00000c00000000000000000000000000000000000000000000000400000000000000040000000000"
+  "0000666aeff505c245701f4e961eb632c6e63f84d8441c0b5a571bf8b9469a21408c040000000000"
+  "00000100000000000000010000000000000001000000000000000100000000000000040000000000"
+  "00006861626304000000000000000000000000000000000000000000000001000000000000000000"
+  "000000000000010000000000000005000000000000000500000000000000626f6f6b730400000000"
+  "0000000000000000000000e0d7f5d944df7043dcd7f5d944df7043d0f94ae344df70430400000000"
+  "00000000000000000000006c068d05b4f69542d8d68c05b4f6954254dc067fb6f695420400000000"
+  "00000000000000000000000200000000000000020000000000000002000000000000000400000000"
+  "0000000000000000000000a077e5cf8b010000b873e5cf8b010000887be5cf8b0100000400000000"
+  "00000000000000000000000068e5cf8b010000c025d6cf8b010000d06fe5cf8b0100000400000000"
+  "00000002000102030000000000000003000000000000003f84d8441c0b5a571bf8b9469a21408c1f"
+  "4e961eb632c6e6030000000000000002000000000000000200000000000000020000000000000006"
+  "000000000000001f4e961eb632c6e61bf8b9469a21408c3f84d8441c0b5a571f4e961eb632c6e63f"
+  "84d8441c0b5a571bf8b9469a21408c0600000000000000833812dd44df7043d0f94ae344df7043d0"
+  "f94ae344df7043d0f94ae344df7043833812dd44df7043d0f94ae344df70430300000000000000c0"
+  "25d6cf8b0100000068e5cf8b010000d06fe5cf8b01000003000000000000003f84d8441c0b5a571f"
+  "4e961eb632c6e61bf8b9469a21408c00000000000000000000000000000000000600000000000000"
+  "00ed3967207760f23d72c1800e860100007ed2edb8370000000103000000000000001f4e961eb632"
+  "c6e63f84d8441c0b5a571bf8b9469a21408c03000000000000009a4b94e0c468a1408a4994e0c468"
+  "a1407f6cbd55c568a140060000000000000000000000000000000200000000000000020000000000"
+  "00003f84d8441c0b5a571f4e961eb632c6e602000000000000000200000000000000020000000000"
+  "000004000000000000001bf8b9469a21408c1f4e961eb632c6e63f84d8441c0b5a571bf8b9469a21"
+  "408c040000000000000028992ee044df6043f0cd8988067f5643c2c8a66f067f5643765a67e644df"
+  "6043020000000000000020807324c81e6c43d7be3a1ec81e6c43";
 constexpr const char* golden_segment_header = "525452454357414c0100000000000000";
 constexpr const char* golden_identity_file =
   "5254524543534e5001000000040000000800000000000000fa77b235c8326dcb0200000003000000";
@@ -380,6 +450,97 @@ TEST(format_golden, log_payloads_are_byte_identical) {
   std::string framed;
   frame_record(r, framed);
   EXPECT_EQ(hex(framed), golden_log_record);
+}
+
+TEST(format_golden, item_meta_payloads_of_both_versions_decode) {
+  const engine::item_meta v1{"item-3", {"books", "sale"}, true, 1'699'999'000'000};
+  auto with_extras = v1;
+  with_extras.timestamp_text = "2023-11-14T22:10:00+01:00";
+  with_extras.labels = R"({"k":[1,2]})";
+  with_extras.comment = "a note";
+  std::string payload;
+  encode_item_meta(with_extras, payload);
+  EXPECT_EQ(hex(payload), golden_item_meta_v2_payload);
+
+  for (const auto& [golden, want] : {std::pair{golden_item_meta_payload, v1},
+                                     std::pair{golden_item_meta_v2_payload, with_extras}}) {
+    const auto got = decode_item_meta(unhex(golden));
+    EXPECT_EQ(got.id, want.id);
+    EXPECT_EQ(got.categories, want.categories);
+    EXPECT_EQ(got.hidden, want.hidden);
+    EXPECT_EQ(got.timestamp, want.timestamp);
+    EXPECT_EQ(got.timestamp_text, want.timestamp_text);
+    EXPECT_EQ(got.labels, want.labels);
+    EXPECT_EQ(got.comment, want.comment);
+  }
+  // An unknown extension version, or a cut one, is refused.
+  auto bad = unhex(golden_item_meta_v2_payload);
+  bad[40] = 3;
+  EXPECT_THROW(decode_item_meta(bad), corrupt);
+  EXPECT_THROW(decode_item_meta(unhex(golden_item_meta_v2_payload).substr(0, 45)), corrupt);
+}
+
+/// The config of the model that wrote previous_item_model_v1 (blend off) and
+/// _v2 (blend on).
+engine::model_config old_blob_config(bool blend) {
+  engine::model_config c;
+  c.recent_max = 5;
+  c.pair_window = 3;
+  c.neighbors_max = 4;
+  c.popular_cache = 6;
+  if (blend) {
+    c.seq_weight = 0.5;
+    c.trend_weight = 0.1;
+  }
+  return c;
+}
+
+TEST(format_golden, item_model_blobs_of_the_previous_build_load) {
+  for (bool blend : {false, true}) {
+    SCOPED_TRACE(blend ? "version 2" : "version 1");
+    const auto blob = unhex(blend ? previous_item_model_v2 : previous_item_model_v1);
+    engine::item_model m{old_blob_config(blend)};
+    ASSERT_NO_THROW(m.load(blob));
+    // The state the previous build saved: a, b, c from events, b's metadata,
+    // h hidden by metadata, c removed (which only hid it then).
+    auto b = m.meta("b");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->categories, std::vector<std::string>{"books"});
+    EXPECT_EQ(b->timestamp, 1'699'999'000'000);
+    EXPECT_TRUE(b->labels.empty() && b->comment.empty() && b->timestamp_text.empty());
+    ASSERT_TRUE(m.meta("h"));
+    EXPECT_TRUE(m.meta("h")->hidden);
+    ASSERT_TRUE(m.meta("c"));
+    EXPECT_TRUE(m.meta("c")->hidden);
+    EXPECT_EQ(m.page("", 10)->items.size(), 4u);
+    EXPECT_FALSE(m.similar(engine::hash_id("a"), 5, {}).empty());
+    // Saved again, it is the same version and size (the order of records
+    // and row entries follows this process's hash tables), and answers alike.
+    std::string again;
+    m.save(again);
+    EXPECT_EQ(again.substr(4, 4), blob.substr(4, 4));
+    EXPECT_EQ(again.size(), blob.size());
+    engine::item_model reloaded{old_blob_config(blend)};
+    ASSERT_NO_THROW(reloaded.load(again));
+    for (const char* id : {"a", "b", "c"}) {
+      const auto k = engine::hash_id(id);
+      const auto x = m.similar(k, 5, {}), y = reloaded.similar(k, 5, {});
+      ASSERT_EQ(x.size(), y.size()) << id;
+      for (std::size_t r = 0; r < x.size(); ++r) {
+        EXPECT_EQ(x[r].key, y[r].key) << id;
+        EXPECT_EQ(x[r].score, y[r].score) << id;
+      }
+    }
+    // With a deleted item it becomes version 3, and loads back.
+    ASSERT_TRUE(m.remove("a"));
+    std::string v3;
+    m.save(v3);
+    EXPECT_EQ(hex(v3.substr(4, 4)), "03000000");
+    engine::item_model back{old_blob_config(blend)};
+    ASSERT_NO_THROW(back.load(v3));
+    EXPECT_FALSE(back.meta("a"));
+    EXPECT_TRUE(back.meta("b"));
+  }
 }
 
 TEST(format_golden, log_segment_header_is_byte_identical) {
