@@ -170,29 +170,25 @@ profile_store::upsert_outcome profile_store::upsert(std::string_view user,
     return upsert_outcome::not_found;
   if (created)
     add_profile(uk, user);
-  auto m = meta_.find(uk);
-  user_meta next = m != meta_.end() ? m->second : user_meta{};
-  patch.apply(next);
-  if (next.empty()) {
-    if (m != meta_.end())
-      meta_.erase(m);
-  } else if (m != meta_.end()) {
-    m->second = std::move(next);
-  } else {
-    meta_.emplace(uk, std::move(next));
-  }
+  // Patched in place; a user whose metadata became empty keeps no entry.
+  auto m = meta_.try_emplace(uk).first;
+  patch.apply(m->second);
+  if (m->second.empty())
+    meta_.erase(m);
   return created ? upsert_outcome::created : upsert_outcome::updated;
 }
 
 user_record profile_store::record(std::string_view user) const {
-  user_record r;
   const auto* p = find(user);
-  if (p == nullptr)
-    return r;
+  return p == nullptr ? user_record{} : record_of(*p, hash_id(user));
+}
+
+user_record profile_store::record_of(const user_profile& p, key_t uk) const {
+  user_record r;
   r.known = true;
-  r.id = p->id;
-  r.events = p->events;
-  if (auto m = meta_.find(hash_id(user)); m != meta_.end())
+  r.id = p.id;
+  r.events = p.events;
+  if (auto m = meta_.find(uk); m != meta_.end())
     r.meta = m->second;
   return r;
 }
@@ -204,7 +200,7 @@ user_page profile_store::list(std::uint64_t from, std::size_t n) const {
     const auto& p = profile_at(static_cast<std::uint32_t>(s));
     if (p.id.empty())
       continue;  // a free slot
-    page.users.push_back(record(p.id));
+    page.users.push_back(record_of(p, hash_id(p.id)));
   }
   page.done = s >= slots_used_;
   page.next = page.done ? 0 : s;

@@ -122,6 +122,8 @@ class profile_store {
 
  private:
   reject_reason apply_keyed(const event& e, key_t uk, key_t ik, item_delta_batch& out);
+  /// The record of profile `p` (whose user key is uk).
+  user_record record_of(const user_profile& p, key_t uk) const;
   /// Adds an empty profile for `id` (key uk, which must be unused).
   absl::flat_hash_map<key_t, std::uint32_t>::iterator add_profile(key_t uk, std::string_view id);
   user_profile& profile_at(std::uint32_t slot) noexcept {
