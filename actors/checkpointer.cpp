@@ -11,9 +11,26 @@
 
 namespace rtrec {
 
+namespace {
+
+// The checkpoint parts of a shard another cluster node hosts: empty shards.
+std::string empty_profile_blob(const storage::recovery_options& o) {
+  engine::profile_store store{o.model};
+  engine::dedup_window window{o.dedup_ids_per_shard, o.dedup_age_ms};
+  return storage::encode_profile_snapshot(0, store, window);
+}
+
+std::string empty_item_blob(const storage::recovery_options& o, std::uint32_t shard) {
+  engine::item_model model{o.model, shard, o.item_shards};
+  return storage::encode_item_snapshot(std::vector<std::uint64_t>(o.profile_shards, 0), model);
+}
+
+}  // namespace
+
 checkpointer::checkpointer(caf::actor_system& sys, std::vector<profile_shard_actor> profiles,
                            item_writer_actor items, std::uint32_t item_shards,
                            std::shared_ptr<storage::wal> wal, durability_options opts,
+                           storage::recovery_options data, bool release_log,
                            std::uint64_t next_id, caf::timespan timeout)
   : sys_(sys),
     profiles_(std::move(profiles)),
@@ -21,6 +38,8 @@ checkpointer::checkpointer(caf::actor_system& sys, std::vector<profile_shard_act
     item_shards_(item_shards),
     wal_(std::move(wal)),
     opts_(std::move(opts)),
+    data_(std::move(data)),
+    release_log_(release_log),
     timeout_(timeout),
     next_id_(next_id) {
   if (opts_.snapshot_interval.count() > 0)
@@ -72,6 +91,20 @@ caf::expected<checkpoint_report> checkpointer::run() {
   return r;
 }
 
+// Deletes the log segments the oldest kept checkpoint covers.
+void checkpointer::release(checkpoint_report& rep) {
+  const auto root = storage::snapshot_dir(opts_.data_dir);
+  auto ids = storage::list_checkpoints(root);
+  if (ids.empty())
+    return;
+  auto oldest = storage::read_manifest(root, ids.back());
+  std::map<std::uint32_t, std::uint64_t> covered;
+  for (std::uint32_t p = 0; p < oldest.profile_shards; ++p)
+    covered[p] = oldest.profile_seq[p];
+  covered[storage::meta_stream] = oldest.meta_seq;
+  rep.segments_deleted = wal_->release(covered);
+}
+
 caf::expected<checkpoint_report> checkpointer::run_locked() {
   const auto t0 = std::chrono::steady_clock::now();
   storage::checkpoint_data data;
@@ -85,6 +118,11 @@ caf::expected<checkpoint_report> checkpointer::run_locked() {
   m.item_shards = item_shards_;
   // 1. Profile shards, one at a time (each pauses only for itself).
   for (auto& p : profiles_) {
+    if (!p) {  // another node's shard
+      m.profile_seq.push_back(0);
+      data.profile_blobs.push_back(empty_profile_blob(data_));
+      continue;
+    }
     auto r = blocking_call<shard_snapshot>(sys_, timeout_, p, snapshot_atom::value);
     if (!r)
       return std::move(r.error());
@@ -98,13 +136,18 @@ caf::expected<checkpoint_report> checkpointer::run_locked() {
   }
   // 2. Every delta of those batches applied on the item side.
   for (auto& p : profiles_)
-    if (auto r = blocking_call<std::uint64_t>(sys_, timeout_, p, flush_atom::value); !r)
+    if (!p)
+      continue;
+    else if (auto r = blocking_call<std::uint64_t>(sys_, timeout_, p, flush_atom::value); !r)
       return std::move(r.error());
   // 3. Item shards, between two item metadata writes.
   auto items = blocking_call<item_snapshots>(sys_, timeout_, items_, snapshot_atom::value);
   if (!items)
     return std::move(items.error());
-  for (auto& s : items->shards) {
+  for (std::uint32_t i = 0; i < items->shards.size(); ++i) {
+    auto& s = items->shards[i];
+    if (s.bytes.empty())  // another node's shard
+      s.bytes = empty_item_blob(data_, i);
     s.applied.resize(m.profile_shards, 0);
     m.item_applied.push_back(std::move(s.applied));
     m.items = std::max(m.items, s.count);
@@ -120,15 +163,8 @@ caf::expected<checkpoint_report> checkpointer::run_locked() {
     rep.bytes = storage::write_checkpoint(root, data, opts_.sync == storage::sync_policy::fsync);
     ++next_id_;
     storage::prune_checkpoints(root, std::max<std::size_t>(2, opts_.keep_checkpoints));
-    auto ids = storage::list_checkpoints(root);
-    if (!ids.empty()) {
-      auto oldest = storage::read_manifest(root, ids.back());
-      std::map<std::uint32_t, std::uint64_t> covered;
-      for (std::uint32_t p = 0; p < oldest.profile_shards; ++p)
-        covered[p] = oldest.profile_seq[p];
-      covered[storage::meta_stream] = oldest.meta_seq;
-      rep.segments_deleted = wal_->release(covered);
-    }
+    if (release_log_)
+      release(rep);
   } catch (const std::exception& e) {
     return caf::make_error(error_code::shard_unavailable, e.what());
   }

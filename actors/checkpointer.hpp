@@ -24,6 +24,7 @@
 #include "messages/messages.hpp"
 #include "rtrec/options.hpp"
 #include "rtrec/stats.hpp"
+#include "storage/recovery.hpp"
 #include "storage/wal.hpp"
 
 namespace rtrec {
@@ -32,11 +33,18 @@ class checkpointer {
  public:
   /// Checkpoints `profiles` and, through `items`, the item shards, into
   /// opts.data_dir, numbering from `next_id`; `timeout` bounds each call to
-  /// a shard. Starts the periodic thread when opts.snapshot_interval > 0.
+  /// a shard. A null profile handle, and an item shard the writer does not
+  /// host, is a shard of another cluster node: its part of the checkpoint
+  /// is an empty shard (`data` says how to make one). `release_log`: delete
+  /// the log segments the oldest kept checkpoint covers (false on cluster
+  /// nodes for now: other nodes' item shards may still need them to resync;
+  /// docs/replication.md, "Stage 1"). Starts the periodic thread when
+  /// opts.snapshot_interval > 0.
   checkpointer(caf::actor_system& sys, std::vector<profile_shard_actor> profiles,
                item_writer_actor items, std::uint32_t item_shards,
                std::shared_ptr<storage::wal> wal, durability_options opts,
-               std::uint64_t next_id, caf::timespan timeout);
+               storage::recovery_options data, bool release_log, std::uint64_t next_id,
+               caf::timespan timeout);
   /// Stops the periodic thread (waits for a checkpoint in progress).
   ~checkpointer();
 
@@ -56,6 +64,7 @@ class checkpointer {
 
  private:
   caf::expected<checkpoint_report> run_locked();
+  void release(checkpoint_report& rep);
   void loop();
 
   caf::actor_system& sys_;
@@ -64,6 +73,8 @@ class checkpointer {
   std::uint32_t item_shards_;
   std::shared_ptr<storage::wal> wal_;
   durability_options opts_;
+  storage::recovery_options data_;
+  bool release_log_;
   caf::timespan timeout_;
   std::mutex run_mtx_;  // one checkpoint at a time
   std::uint64_t next_id_;

@@ -2,6 +2,8 @@
 
 #include "actors/util.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -11,18 +13,103 @@ namespace {
 
 using self_ptr = item_shard_actor::stateful_pointer<item_shard_state>;
 
-// Applies a delta batch and measures its lag; returns its seq.
-std::uint64_t apply(item_shard_state& st, delta_batch& x) {
+// Applies a delta batch and measures its lag.
+void apply(item_shard_state& st, const delta_batch& x) {
   st.model->apply(x.delta);
   ++st.batches;
-  if (x.source >= st.applied.size())
-    st.applied.resize(x.source + 1, 0);
-  st.applied[x.source] = std::max(st.applied[x.source], x.seq);
+  st.streams.advance(x.source, x.seq);
   if (x.created_ns > 0) {
     auto lag = steady_ns() - x.created_ns;
     st.lag.record(lag > 0 ? static_cast<std::uint64_t>(lag) : 0);
   }
-  return x.seq;
+}
+
+void on_resync(self_ptr self, std::uint32_t source, resync_reply& r);
+
+// Answers the flushes held back by resyncs once none is under way.
+void release_flushes(item_shard_state& st) {
+  if (st.streams.any_resyncing())
+    return;
+  auto waiting = std::move(st.waiting_flushes);
+  st.waiting_flushes.clear();
+  for (auto& rp : waiting)
+    rp.deliver(st.batches);
+}
+
+// Answers a flush now, or once the resyncs under way are done.
+void answer_flush(item_shard_state& st, caf::typed_response_promise<std::uint64_t>& rp) {
+  if (st.streams.any_resyncing())
+    st.waiting_flushes.push_back(rp);
+  else
+    rp.deliver(st.batches);
+}
+
+// Asks `sender` (profile shard `source`) for the batches after what this
+// shard has applied of its stream, unless a resync of it is under way.
+void ask_resync(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr& sender) {
+  auto& st = self->state;
+  auto shard = caf::actor_cast<profile_shard_actor>(sender);
+  if (st.streams.resyncing(source) || !shard)
+    return;
+  st.streams.set_resyncing(source, true);
+  const auto from = st.streams.applied(source);
+  spdlog::info("item shard {}: delta stream of profile shard {} has a gap after seq {}; asking "
+               "it for a resync", st.index, source, from);
+  timed_request<resync_reply>(
+    self, st.deadlines, shard, [self, source](resync_reply& r) { on_resync(self, source, r); },
+    [self, source](caf::error& err) {
+      auto& s = self->state;
+      s.streams.set_resyncing(source, false);
+      ++s.resync_failures;
+      spdlog::warn("item shard {}: resync of profile shard {} failed: {}; asked again at its "
+                   "next delta batch", s.index, source, self->system().render(err));
+      release_flushes(s);
+    },
+    resync_atom::value, from);
+}
+
+// A delta batch of `sender`'s stream: applied, skipped or a gap.
+void on_delta(self_ptr self, const delta_batch& x, const caf::strong_actor_ptr& sender) {
+  auto& st = self->state;
+  switch (st.streams.judge(x.source, x.prev, x.seq)) {
+    case engine::delta_verdict::apply:
+      apply(st, x);
+      break;
+    case engine::delta_verdict::duplicate:
+      ++st.duplicates;
+      break;
+    case engine::delta_verdict::gap:
+      ++st.gaps;
+      ask_resync(self, x.source, sender);
+      break;
+  }
+}
+
+// The batches a resync brought, applied in order (those applied meanwhile
+// are skipped); the stream is then applied up to r.upto.
+void apply_resync(item_shard_state& st, std::uint32_t source, const resync_reply& r) {
+  for (const auto& b : r.batches)
+    if (b.seq > st.streams.applied(source))
+      apply(st, b);
+  st.streams.advance(source, r.upto);
+  st.streams.set_resyncing(source, false);
+  ++st.resyncs;
+  spdlog::info("item shard {}: resync of profile shard {} applied {} batches; its stream is "
+               "applied up to seq {}", st.index, source, r.batches.size(), r.upto);
+  release_flushes(st);
+}
+
+void on_resync(self_ptr self, std::uint32_t source, resync_reply& r) {
+  auto& st = self->state;
+  if (st.snapshotting) {
+    item_shard_state::held_op op;
+    op.kind = item_shard_state::held_op::resync;
+    op.batch.source = source;
+    op.reply = std::move(r);
+    st.held.push_back(std::move(op));
+    return;
+  }
+  apply_resync(st, source, r);
 }
 
 // The names of x.keys (empty for unknown or hidden items).
@@ -74,7 +161,7 @@ caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
   st.snapshotting = true;
   st.snapshot_rp = rp;
   auto me = caf::actor_cast<item_shard_actor>(self);
-  std::thread([me, model = st.model, applied = st.applied, t0] {
+  std::thread([me, model = st.model, applied = st.streams.applied(), t0] {
     shard_snapshot out;
     out.bytes = storage::encode_item_snapshot(applied, *model);
     out.applied = applied;
@@ -86,14 +173,26 @@ caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
   return rp;
 }
 
-void finish_snapshot(item_shard_state& st, shard_snapshot& out) {
+void finish_snapshot(self_ptr self, shard_snapshot& out) {
+  auto& st = self->state;
   st.snapshotting = false;
   out.pause_ns = st.snapshot_pause_ns;  // queries were answered meanwhile
   st.snapshot_rp.deliver(std::move(out));
   auto held = std::move(st.held);
   st.held.clear();
-  for (auto& op : held)
-    op.rp.deliver(op.flush ? st.batches : apply(st, op.delta));
+  for (auto& op : held) {
+    using k = item_shard_state::held_op;
+    if (op.kind == k::resync) {
+      apply_resync(st, op.batch.source, op.reply);
+      continue;
+    }
+    if (op.kind == k::flush) {
+      answer_flush(st, op.rp);
+      continue;
+    }
+    on_delta(self, op.batch, op.sender);
+    op.rp.deliver(op.batch.seq);
+  }
 }
 
 item_shard_stats stats_of(const item_shard_state& st) {
@@ -105,6 +204,10 @@ item_shard_stats stats_of(const item_shard_state& st) {
   out.lag_p99_ns = st.lag.percentile(0.99);
   out.lag_max_ns = st.lag.max();
   out.name_lookups = st.name_lookups;
+  out.duplicates = st.duplicates;
+  out.gaps = st.gaps;
+  out.resyncs = st.resyncs;
+  out.resync_failures = st.resync_failures;
   return out;
 }
 
@@ -115,22 +218,35 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
            std::uint32_t index, std::uint32_t count, topology_context ctx) {
   auto& init = self->state;
   init.index = index;
-  init.applied.assign(std::max<std::uint32_t>(1, cfg.profile_shards), 0);
+  init.streams = engine::delta_streams{
+    std::vector<std::uint64_t>(std::max<std::uint32_t>(1, cfg.profile_shards), 0)};
+  init.deadlines.set_timeout(cfg.resync_timeout);
   auto& rec = ctx.recovered;
   if (rec && index < rec->items.size() && rec->items[index]) {
     init.model = std::move(rec->items[index]);
-    init.applied = rec->item_applied[index];
+    init.streams = engine::delta_streams{rec->item_applied[index]};
   } else {
     init.model = std::make_unique<engine::item_model>(cfg.model, index, count);
   }
   // A delta batch or a flush waits while a snapshot is serialized.
   auto when_free = [=](delta_batch x, bool flush) {
+    // Before the promise takes the request's sender over.
+    auto sender = self->current_sender();
     auto rp = self->make_response_promise<std::uint64_t>();
     auto& st = self->state;
-    if (st.snapshotting)
-      st.held.push_back({std::move(x), flush, rp});
-    else
-      rp.deliver(flush ? st.batches : apply(st, x));
+    if (st.snapshotting) {
+      item_shard_state::held_op op;
+      op.kind = flush ? item_shard_state::held_op::flush : item_shard_state::held_op::delta;
+      op.batch = std::move(x);
+      op.sender = std::move(sender);
+      op.rp = rp;
+      st.held.push_back(std::move(op));
+    } else if (flush) {
+      answer_flush(st, rp);
+    } else {
+      on_delta(self, x, sender);
+      rp.deliver(x.seq);
+    }
     return rp;
   };
   return {
@@ -163,7 +279,8 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     },
     [=](flush_atom) { return when_free(delta_batch{}, true); },
     [=](snapshot_atom) { return start_snapshot(self); },
-    [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self->state, out); },
+    [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },
+    [=](tick_atom) { self->state.deadlines.on_tick(self); },
     [=](stats_atom) { return stats_of(self->state); },
   };
 }

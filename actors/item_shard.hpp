@@ -2,6 +2,11 @@
 // batches from every profile shard (in each sender's order), answers partial
 // candidate scores, similar items, popularity and item metadata changes, and
 // measures the item-side lag.
+//
+// Each profile shard's batches form a stream checked for gaps
+// (engine::delta_streams): a duplicate is skipped, a gap makes the shard ask
+// the sender for a resync (the batches after what it has, re-derived from
+// the sender's data directory; docs/replication.md, "Stage 1").
 #pragma once
 
 #include <caf/all.hpp>
@@ -9,6 +14,8 @@
 #include <deque>
 #include <memory>
 
+#include "actors/request.hpp"
+#include "engine/delta_stream.hpp"
 #include "engine/histogram.hpp"
 #include "engine/item_model.hpp"
 #include "actors/topology.hpp"
@@ -23,9 +30,18 @@ struct item_shard_state {
   std::uint32_t index = 0;
   std::uint64_t batches = 0;
   std::uint64_t name_lookups = 0;
-  /// Per profile shard: seq of the last delta batch applied (snapshots
-  /// record it so recovery replays exactly the rest).
-  std::vector<std::uint64_t> applied;
+  /// Per profile shard: how far its delta stream is applied (snapshots
+  /// record it so recovery replays exactly the rest), and resyncs asked.
+  engine::delta_streams streams;
+  std::uint64_t duplicates = 0;  ///< batches skipped as already applied
+  std::uint64_t gaps = 0;        ///< batches dropped because earlier ones were missing
+  std::uint64_t resyncs = 0;     ///< resyncs answered and applied
+  std::uint64_t resync_failures = 0;
+  /// Deadlines of the resyncs asked.
+  request_deadlines deadlines;
+  /// Flushes that arrived while a resync was under way: answered once none
+  /// is (a flush means "everything sent before is applied").
+  std::vector<caf::typed_response_promise<std::uint64_t>> waiting_flushes;
   engine::histogram lag;
   /// A snapshot in progress: a thread serializes the model while the shard
   /// answers queries and holds back delta batches and flushes (released in
@@ -33,9 +49,11 @@ struct item_shard_state {
   /// the item writer takes the snapshots between two writes.
   bool snapshotting = false;
   struct held_op {
-    delta_batch delta;
-    bool flush = false;
-    caf::typed_response_promise<std::uint64_t> rp;
+    enum kind_t { delta, flush, resync } kind = delta;
+    delta_batch batch;
+    caf::strong_actor_ptr sender;  ///< delta: who to ask for a resync
+    resync_reply reply;            ///< resync
+    caf::typed_response_promise<std::uint64_t> rp;  ///< delta, flush
   };
   std::deque<held_op> held;
   caf::typed_response_promise<shard_snapshot> snapshot_rp;

@@ -158,12 +158,30 @@ void run(self_ptr self, state::remove_op& op, std::vector<item_shard_actor> item
   });
 }
 
-void run(self_ptr self, state::snapshot_op& op, std::vector<item_shard_actor> items) {
+// Snapshots of the item shards this node hosts; another node's shard gets
+// an empty entry (the checkpointer writes an empty shard for it).
+void run(self_ptr self, state::snapshot_op& op, std::vector<item_shard_actor>) {
   auto rp = op.rp;
+  const auto& all = self->state.local;
+  std::vector<item_shard_actor> here;
+  std::vector<std::size_t> where;
+  for (std::size_t m = 0; m < all.size(); ++m)
+    if (all[m]) {
+      here.push_back(all[m]);
+      where.push_back(m);
+    }
+  if (here.empty()) {
+    rp.deliver(item_snapshots{std::vector<shard_snapshot>(all.size()), self->state.meta_seq});
+    finish(self);
+    return;
+  }
   to_every_shard<shard_snapshot>(
-    self, items,
-    [=](std::vector<shard_snapshot> all) mutable {
-      rp.deliver(item_snapshots{std::move(all), self->state.meta_seq});
+    self, here,
+    [=](std::vector<shard_snapshot> got) mutable {
+      std::vector<shard_snapshot> shards(all.size());
+      for (std::size_t k = 0; k < got.size(); ++k)
+        shards[where[k]] = std::move(got[k]);
+      rp.deliver(item_snapshots{std::move(shards), self->state.meta_seq});
       finish(self);
     },
     [=](const caf::error& err) mutable {
@@ -179,6 +197,10 @@ void start_next(self_ptr self) {
   if (st.busy || st.queue.empty())
     return;
   st.busy = true;
+  if (auto* snap = std::get_if<state::snapshot_op>(&st.queue.front())) {
+    run(self, *snap, {});  // only this node's shards
+    return;
+  }
   auto items = st.router.all_items();
   if (!items) {
     std::visit([&](auto& op) { op.rp.deliver(items.error()); }, st.queue.front());
@@ -203,6 +225,7 @@ item_writer_actor::behavior_type
 item_writer(item_writer_actor::stateful_pointer<item_writer_state> self, topology_config cfg,
             std::vector<item_shard_actor> items, std::uint64_t meta_seq, topology_context ctx) {
   auto& init = self->state;
+  init.local = items;
   init.router = shard_router{{}, std::move(items)};
   init.wal = ctx.wal;
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};

@@ -51,6 +51,9 @@ struct item_writer_state {
   using op = std::variant<set_op, update_op, remove_op, snapshot_op>;
 
   shard_router router;  ///< item shards only
+  /// The item shards this node hosts (null: another node's), as spawned:
+  /// a checkpoint takes only theirs.
+  std::vector<item_shard_actor> local;
   std::shared_ptr<storage::wal> wal;
   wall_clock_fn clock;
   std::uint64_t meta_seq = 0;  ///< last item-metadata log seq assigned

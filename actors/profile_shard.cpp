@@ -24,40 +24,65 @@ void release_deferred(self_ptr self) {
   }
 }
 
-// Sends the item side of a batch to every item shard (timed_request each).
+// Sends `msg` to item shard m (timed_request), or counts it lost when the
+// shard's node is unreachable (the item shard finds the gap later).
+void deliver_delta(self_ptr self, std::uint32_t m, delta_batch msg) {
+  auto& st = self->state;
+  const auto& item = st.router.items()[m];
+  const auto seq = msg.seq;
+  if (!item) {
+    ++st.delta_failures;
+    spdlog::debug("profile shard {}: item shard {} is unreachable; delta batch {} dropped "
+                  "for it (it resyncs when it is back)", st.index, m, seq);
+    return;
+  }
+  ++st.deltas_in_flight;
+  auto done = [self](std::uint64_t) {
+    --self->state.deltas_in_flight;
+    release_deferred(self);
+  };
+  auto failed = [self, m, seq](caf::error& err) {
+    auto& s = self->state;
+    --s.deltas_in_flight;
+    ++s.delta_failures;
+    spdlog::error("profile shard {}: item shard {} did not apply delta batch {}: {}; it "
+                  "resyncs at the next batch (check the item shard's health)",
+                  s.index, m, seq, self->system().render(err));
+    release_deferred(self);
+  };
+  timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, std::move(msg));
+}
+
+// Sends the item side of log record `seq` to every item shard, chained to
+// the stream's previous batch, and keeps a copy for resyncs under way.
 void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t seq) {
   auto& st = self->state;
-  delta_batch msg{std::move(delta), st.index, seq, steady_ns()};
-  const auto& items = st.router.items();
+  delta_batch msg{std::move(delta), st.index, seq, steady_ns(), st.last_delta_seq};
+  st.last_delta_seq = seq;
+  retain_for_resyncs(st, msg);
+  const auto n = st.router.item_count();
   // Every item shard gets a copy but the last, which gets the original.
-  for (std::uint32_t m = 0; m < items.size(); ++m) {
-    const auto& item = items[m];
-    if (!item) {
-      // Its node is down (cluster mode): that item shard misses these events.
-      ++st.delta_failures;
-      spdlog::debug("profile shard {}: item shard {} is unreachable; delta batch {} dropped "
-                    "for it", st.index, m, seq);
-      continue;
-    }
-    ++st.deltas_in_flight;
-    auto done = [self](std::uint64_t) {
-      --self->state.deltas_in_flight;
-      release_deferred(self);
-    };
-    auto failed = [self, m, seq](caf::error& err) {
-      auto& s = self->state;
-      --s.deltas_in_flight;
-      ++s.delta_failures;
-      spdlog::error("profile shard {}: item shard {} did not apply delta batch {}: {}; the item "
-                    "side misses those events (check the item shard's health)",
-                    s.index, m, seq, self->system().render(err));
-      release_deferred(self);
-    };
-    if (m + 1 == items.size())
-      timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, std::move(msg));
-    else
-      timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, msg);
-  }
+  for (std::uint32_t m = 0; m < n; ++m)
+    deliver_delta(self, m, m + 1 == n ? std::move(msg) : msg);
+}
+
+// Tells item shard m where this shard's delta stream is (an empty batch
+// with seq == prev): one that is behind asks for a resync.
+void send_marker(self_ptr self, std::uint32_t m) {
+  auto& st = self->state;
+  deliver_delta(self, m, delta_batch{{}, st.index, st.last_delta_seq, 0, st.last_delta_seq});
+}
+
+// Takes a new cluster directory; item shards whose handle changed (their
+// node came back, or restarted) get a marker.
+void on_directory(self_ptr self, const shard_directory& d) {
+  auto& st = self->state;
+  const auto before = st.router.items();
+  st.router.update(d, "profile shard");
+  const auto& after = st.router.items();
+  for (std::uint32_t m = 0; m < after.size(); ++m)
+    if (after[m] && (m >= before.size() || before[m] != after[m]))
+      send_marker(self, m);
 }
 
 // Applies a batch (logged or not) and acknowledges it.
@@ -342,6 +367,21 @@ void finish_snapshot(self_ptr self, shard_snapshot& out) {
     on_durable(self, seq, err);
 }
 
+// The seq of the last delta batch recovered shard `index` sent: the newest
+// its stream left on a local item shard (recovery replays the stream into
+// them), or, with none local, its last log seq (at most one resync too many).
+std::uint64_t last_delta_seq(const storage::recovered_state& rec, std::uint32_t index,
+                             const std::vector<bool>& local_items) {
+  std::uint64_t out = 0;
+  bool any = false;
+  for (std::uint32_t m = 0; m < rec.item_applied.size(); ++m)
+    if (is_local(local_items, m) && index < rec.item_applied[m].size()) {
+      out = std::max(out, rec.item_applied[m][index]);
+      any = true;
+    }
+  return any ? out : rec.profile_seq[index];
+}
+
 shard_stats stats_of(const profile_shard_state& st) {
   shard_stats s;
   s.shard = st.index;
@@ -370,18 +410,24 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     init.store = std::move(rec->profiles[index]);
     init.window = std::move(rec->windows[index]);
     init.seq = init.applied_seq = rec->profile_seq[index];
+    init.last_delta_seq = last_delta_seq(*rec, index, cfg.local_items);
   } else {
     init.store = std::make_unique<engine::profile_store>(cfg.model);
     init.window = std::make_unique<engine::dedup_window>(dedup_ids_per_shard(cfg),
                                                          cfg.dedup_age.count());
   }
   init.wal = ctx.wal;
+  init.data = ctx.data;
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
   init.router = shard_router{{}, std::move(items)};
   init.index = index;
   init.deadlines.set_timeout(cfg.request_timeout);
   init.max_in_flight = static_cast<std::uint64_t>(cfg.max_deltas_in_flight)
                        * std::max<std::size_t>(1, init.router.item_count());
+  if (rec)  // item shards that missed batches while this shard was down catch up
+    for (std::uint32_t m = 0; m < init.router.item_count(); ++m)
+      if (init.router.items()[m])
+        send_marker(self, m);
   return {
     [=](shard_batch& x) { return on_batch(self, x); },
     [=](durable_atom, std::uint64_t seq, const std::string& err) {
@@ -412,8 +458,10 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](flush_atom) { return on_flush(self); },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },
-    [=](directory_atom, const shard_directory& d) {
-      self->state.router.update(d, "profile shard");
+    [=](directory_atom, const shard_directory& d) { on_directory(self, d); },
+    [=](resync_atom, std::uint64_t from) { return start_resync(self, from); },
+    [=](resync_atom, std::uint64_t token, resync_reply& r, const std::string& err) {
+      finish_resync(self, token, r, err);
     },
     [=](tick_atom) { self->state.deadlines.on_tick(self); },
     [=](stats_atom) { return stats_of(self->state); },

@@ -28,6 +28,7 @@
 #include <caf/all.hpp>
 
 #include <deque>
+#include <map>
 #include <memory>
 
 #include "actors/request.hpp"
@@ -62,6 +63,19 @@ struct profile_shard_state {
   std::uint32_t index = 0;
   std::uint64_t seq = 0;          ///< last log seq assigned
   std::uint64_t applied_seq = 0;  ///< last log seq applied (what a snapshot covers)
+  /// Seq of the last delta batch sent: the next batch's prev.
+  std::uint64_t last_delta_seq = 0;
+  /// Where resyncs re-derive delta batches from (data_dir empty: nowhere).
+  storage::recovery_options data;
+  /// Resyncs under way (a thread re-derives each), by token, and the delta
+  /// batches sent since the oldest of them began (added to their answers).
+  struct resync_job {
+    std::uint64_t upto = 0;
+    caf::typed_response_promise<resync_reply> rp;
+  };
+  std::map<std::uint64_t, resync_job> resyncs;
+  std::uint64_t next_resync = 0;
+  std::deque<delta_batch> resync_tail;
   std::deque<pending> log_pending;
   std::uint64_t deltas_in_flight = 0;
   std::uint64_t delta_failures = 0;
@@ -80,6 +94,18 @@ struct profile_shard_state {
   caf::typed_response_promise<shard_snapshot> snapshot_rp;
   std::uint64_t snapshot_pause_ns = 0;
 };
+
+/// Keeps a copy of `msg` while a resync is under way (its answer must hold
+/// every batch after the point it re-derives up to).
+void retain_for_resyncs(profile_shard_state& st, const delta_batch& msg);
+
+/// Answers an item shard's resync(from) (actors/profile_resync.cpp): a thread
+/// re-derives the batches in (from, applied_seq] from the data directory.
+caf::result<resync_reply>
+start_resync(profile_shard_actor::stateful_pointer<profile_shard_state> self, std::uint64_t from);
+/// The thread's result for `token` (error non-empty: why it failed).
+void finish_resync(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                   std::uint64_t token, resync_reply& r, const std::string& error);
 
 /// Behavior of profile shard `index`, feeding `items` (starting from
 /// ctx.recovered's profiles for this shard when there are some, logging to

@@ -24,9 +24,14 @@ void check_counts(const topology_config& tc) {
 
 // Recovers `dur.data_dir` (the newest valid checkpoint plus the log) for
 // the topology `tc`; the log continues after what was found.
-std::shared_ptr<storage::recovered_state> recover(const durability_options& dur,
-                                                  const topology_config& tc) {
+storage::recovery_options recovery_options_of(const durability_options& dur,
+                                              const topology_config& tc,
+                                              const cluster_options& cluster) {
   storage::recovery_options ro;
+  if (cluster.enabled()) {
+    ro.node = cluster.self;
+    ro.nodes = static_cast<std::uint32_t>(cluster.nodes.size());
+  }
   ro.data_dir = dur.data_dir;
   ro.policy = dur.recovery;
   ro.profile_shards = tc.profile_shards;
@@ -34,6 +39,11 @@ std::shared_ptr<storage::recovered_state> recover(const durability_options& dur,
   ro.model = tc.model;
   ro.dedup_ids_per_shard = dedup_ids_per_shard(tc);
   ro.dedup_age_ms = tc.dedup_age.count();
+  return ro;
+}
+
+std::shared_ptr<storage::recovered_state> recover(const durability_options& dur,
+                                                  const storage::recovery_options& ro) {
   auto rec = std::make_shared<storage::recovered_state>(storage::recover(ro));
   const auto& r = rec->report;
   for (const auto& w : r.warnings)
@@ -69,10 +79,6 @@ service::impl::impl(service_options o, wall_clock c)
   check_counts(tc);
   config = make_system_config(opts);
   if (opts.cluster.enabled()) {
-    if (!opts.durability.data_dir.empty())
-      throw std::invalid_argument(
-        "cluster mode keeps each node's state in memory in this version: run nodes without a "
-        "data directory (rtrec node has none by default)");
     cluster = plan_cluster(opts.cluster, tc);
   }
   topology_context ctx;
@@ -80,7 +86,8 @@ service::impl::impl(service_options o, wall_clock c)
   std::uint64_t meta_seq = 0;
   std::uint64_t next_checkpoint = 1;
   if (!opts.durability.data_dir.empty()) {
-    ctx.recovered = recover(opts.durability, tc);
+    ctx.data = recovery_options_of(opts.durability, tc, opts.cluster);
+    ctx.recovered = recover(opts.durability, ctx.data);
     recovery = ctx.recovered->report;
     meta_seq = ctx.recovered->meta_seq;
     next_checkpoint = ctx.recovered->next_checkpoint_id;
@@ -108,7 +115,7 @@ service::impl::impl(service_options o, wall_clock c)
   if (wal)
     checkpoints = std::make_unique<checkpointer>(
       *system, topo.profiles, items, static_cast<std::uint32_t>(topo.items.size()), wal,
-      opts.durability, next_checkpoint, caf::timespan{opts.call_timeout});
+      opts.durability, ctx.data, !cluster, next_checkpoint, caf::timespan{opts.call_timeout});
   spdlog::debug("rtrec service started: {} ingestors, {} profile shards, {} item shards, {} "
                 "recommenders",
                 topo.ingestors.size(), topo.profiles.size(), topo.items.size(),

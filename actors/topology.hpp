@@ -46,6 +46,9 @@ struct topology_context {
   std::shared_ptr<reply_sink> sink;
   /// The time of day for log records; empty = the system clock.
   wall_clock_fn clock;
+  /// The data directory's settings (data_dir empty: none): profile shards
+  /// re-derive the delta batches an item shard missed from it.
+  storage::recovery_options data;
 };
 
 /// True when shard `s` is hosted here under `local` (empty = every shard).

@@ -67,6 +67,7 @@ using names_atom = caf::atom_constant<caf::atom("names")>;
 using user_atom = caf::atom_constant<caf::atom("user")>;
 using users_atom = caf::atom_constant<caf::atom("users")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
+using resync_atom = caf::atom_constant<caf::atom("resync")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -120,11 +121,24 @@ struct item_snapshots {
 /// profile_shard -> every item_shard: the item side of applied events.
 /// seq is the log seq of the batch they came from (increasing per source);
 /// created_ns is the sender's steady-clock time (for lag measurement).
+/// The item side of profile shard `source`'s log record `seq`. `prev` is the
+/// seq of the stream's previous delta batch, so that an item shard sees a
+/// gap (docs/replication.md, "Stage 1"); 0 = unknown (no gap check). A
+/// marker (empty delta, seq == prev) only says where the stream is.
 struct delta_batch {
   engine::item_delta_batch delta;
   std::uint32_t source = 0;
   std::uint64_t seq = 0;
   std::int64_t created_ns = 0;
+  std::uint64_t prev = 0;
+};
+
+/// profile shard -> item shard, the answer to a resync: the stream's delta
+/// batches after the seq asked for, in order, and the stream position they
+/// bring the item shard to.
+struct resync_reply {
+  std::vector<delta_batch> batches;
+  std::uint64_t upto = 0;
 };
 
 
@@ -217,7 +231,12 @@ typename Inspector::result_type inspect(Inspector& f, item_snapshots& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
-  return f(caf::meta::type_name("delta_batch"), x.delta, x.source, x.seq, x.created_ns);
+  return f(caf::meta::type_name("delta_batch"), x.delta, x.source, x.seq, x.created_ns, x.prev);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resync_reply& x) {
+  return f(caf::meta::type_name("resync_reply"), x.batches, x.upto);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommend_request& x) {
@@ -249,7 +268,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
   return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.model, x.lag_p50_ns,
-           x.lag_p99_ns, x.lag_max_ns, x.name_lookups);
+           x.lag_p99_ns, x.lag_max_ns, x.name_lookups, x.duplicates, x.gaps,
+           x.resyncs, x.resync_failures);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, name_lookup& x) {
@@ -375,6 +395,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_record))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_page))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_page))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::resync_reply))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -412,7 +433,9 @@ using item_shard_actor = caf::typed_actor<
   // from the checkpointer: the shard's state (storage payload)
   caf::replies_to<snapshot_atom>::with<shard_snapshot>,
   // from the shard's own serializer thread: the snapshot is ready
-  caf::reacts_to<snapshot_atom, shard_snapshot>>;
+  caf::reacts_to<snapshot_atom, shard_snapshot>,
+  // sent by an item shard to itself: expire resyncs past their deadline
+  caf::reacts_to<tick_atom>>;
 
 /// Owns the profiles of the users that hash to it (engine::profile_store).
 using profile_shard_actor = caf::typed_actor<
@@ -439,6 +462,13 @@ using profile_shard_actor = caf::typed_actor<
   caf::reacts_to<durable_atom, std::uint64_t, std::string>,
   // sent by a profile shard to itself: expire delta batches past their deadline
   caf::reacts_to<tick_atom>,
+  // from an item shard that found a gap in this shard's delta stream: the
+  // delta batches after seq `from`, re-derived from the data directory
+  // (error shard_unavailable without one)
+  caf::replies_to<resync_atom, std::uint64_t>::with<resync_reply>,
+  // from the shard's own re-derivation worker: resync `token` is ready, or
+  // failed (the string says why)
+  caf::reacts_to<resync_atom, std::uint64_t, resync_reply, std::string>,
   // from the cluster manager: where the item shards live now
   caf::reacts_to<directory_atom, shard_directory>>;
 

@@ -8,6 +8,7 @@
 
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
+#include "storage/profile_replay.hpp"
 
 namespace fs = std::filesystem;
 
@@ -59,6 +60,54 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// The NODE file's payload: which node of how many wrote the directory.
+struct node_fields {
+  std::uint32_t node = 0;
+  std::uint32_t nodes = 0;
+
+  template <class A>
+  void fields(A& a) {
+    a.value(node);
+    a.value(nodes);
+  }
+};
+
+// A directory belongs to one node of one cluster shape, or to an embedded
+// engine: refuses any other use. `fresh`: the directory was just created.
+void check_node(const recovery_options& opts, bool fresh) {
+  const auto path = (fs::path{opts.data_dir} / "NODE").string();
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  if (!exists && opts.nodes == 0)
+    return;
+  if (!exists) {
+    if (!fresh)
+      throw std::runtime_error("data directory " + opts.data_dir + " belongs to an embedded "
+                               "engine (rtrec serve), not to a cluster node; give the node a "
+                               "directory of its own (--data-dir)");
+    std::string payload;
+    writer w{payload};
+    node_fields{opts.node, opts.nodes}.fields(w);
+    write_framed_file(path, blob_kind::node, payload, true);
+    return;
+  }
+  auto payload = read_framed_file(path, blob_kind::node);
+  reader r{payload};
+  node_fields id;
+  id.fields(r);
+  if (opts.nodes == 0)
+    throw std::runtime_error("data directory " + opts.data_dir + " belongs to node "
+                             + std::to_string(id.node) + " of a cluster; an embedded engine "
+                             "needs a directory of its own");
+  if (id.node != opts.node || id.nodes != opts.nodes)
+    throw std::runtime_error("data directory " + opts.data_dir + " belongs to node "
+                             + std::to_string(id.node) + " of a " + std::to_string(id.nodes)
+                             + "-node cluster, not to node " + std::to_string(opts.node) + " of "
+                             + std::to_string(opts.nodes) + "; give each node its own "
+                             "--data-dir (changing the node list of a data directory is not "
+                             "supported yet)");
+}
+
 void check_identity(const recovery_options& opts) {
   const auto path = (fs::path{opts.data_dir} / "IDENTITY").string();
   std::error_code ec;
@@ -67,6 +116,7 @@ void check_identity(const recovery_options& opts) {
     writer w{payload};
     identity_fields{opts.profile_shards, opts.item_shards}.fields(w);
     write_framed_file(path, blob_kind::identity, payload, true);
+    check_node(opts, true);
     return;
   }
   auto payload = read_framed_file(path, blob_kind::identity);
@@ -81,6 +131,7 @@ void check_identity(const recovery_options& opts) {
       " profile shards and " + std::to_string(i) + " item shards; start with --profile-shards " +
       std::to_string(p) + " --item-shards " + std::to_string(i) +
       " (changing the shard counts of a data directory is not supported)");
+  check_node(opts, false);
 }
 
 void fresh_state(const recovery_options& opts, recovered_state& st) {
@@ -271,28 +322,14 @@ void replay_profile_record(const recovery_options& opts, const log_record& r,
     ++st.report.records_skipped;
     return;
   }
-  if (r.kind == record_kind::events) {
-    auto events = decode_events(r.payload);
-    delta.clear();
-    engine::apply_idempotent(*st.profiles[p], *st.windows[p], events, r.time_ms, outcome,
-                             delta);
-    st.report.events_replayed += outcome.applied;
-    if (!delta.empty())
-      for (std::size_t i = 0; i < st.items.size(); ++i)
-        if (st.item_applied[i][p] < r.seq) {
-          st.items[i]->apply(delta);
-          st.item_applied[i][p] = r.seq;
-        }
-  } else if (r.kind == record_kind::forget_user) {
-    st.profiles[p]->erase(r.payload);
-  } else if (r.kind == record_kind::user_upsert) {
-    std::string user;
-    auto patch = decode_user_upsert(r.payload, user);
-    st.profiles[p]->upsert(user, patch);
-  } else {
-    throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
-                             " on profile shard stream " + std::to_string(p));
-  }
+  st.report.events_replayed += apply_profile_record(r, *st.profiles[p], *st.windows[p], outcome,
+                                                    delta);
+  if (!delta.empty())
+    for (std::size_t i = 0; i < st.items.size(); ++i)
+      if (st.item_applied[i][p] < r.seq) {
+        st.items[i]->apply(delta);
+        st.item_applied[i][p] = r.seq;
+      }
   st.profile_seq[p] = r.seq;
   ++st.report.records_replayed;
 }

@@ -2,6 +2,7 @@
 //
 // A data directory holds:
 //   IDENTITY      framed: the shard counts it was written with
+//   NODE          framed, cluster nodes only: the node's index and the node count
 //   wal/          log segments (storage/wal.hpp)
 //   snapshots/    checkpoints (storage/snapshot.hpp), the newest two kept
 //
@@ -37,6 +38,11 @@ struct recovery_options {
   /// Dedup window of each profile shard.
   std::size_t dedup_ids_per_shard = 0;
   std::int64_t dedup_age_ms = 0;
+  /// A cluster node's directory: its index among `nodes` (checked against,
+  /// or written to, the NODE file). nodes == 0: an embedded engine's, which
+  /// must have no NODE file.
+  std::uint32_t node = 0;
+  std::uint32_t nodes = 0;
 };
 
 

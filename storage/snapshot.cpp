@@ -45,6 +45,7 @@ const char* kind_name(blob_kind k) {
     case blob_kind::item_shard: return "item shard snapshot";
     case blob_kind::manifest: return "checkpoint manifest";
     case blob_kind::identity: return "data directory identity";
+    case blob_kind::node: return "cluster node identity";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class blob_kind : std::uint32_t {
   item_shard = 2,
   manifest = 3,
   identity = 4,
+  node = 5,  ///< NODE: which node of a cluster the directory belongs to
 };
 
 /// The snapshot format this build writes. Older versions it still reads:

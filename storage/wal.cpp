@@ -543,7 +543,38 @@ bool scan_segment(std::string& data, const std::vector<segment_file>& files, std
   }
 }
 
+// The records of a segment's contents up to the first one that is not
+// complete and valid; false once `fn` asks to stop.
+bool read_segment(const std::string& data, const std::function<bool(const log_record&)>& fn) {
+  std::size_t pos = segment_header;
+  for (;;) {
+    log_record r;
+    std::size_t next = 0;
+    std::string why;
+    if (parse_at(data, pos, r, next, why) != parse_result::ok)
+      return true;
+    if (!fn(r))
+      return false;
+    pos = next;
+  }
+}
+
 }  // namespace
+
+void read_log(const std::string& dir, const std::function<bool(const log_record&)>& fn) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
+    return;
+  const auto files = list_segments(dir);
+  for (const auto& [number, path] : files) {
+    const auto data = read_file(path);
+    if (data.size() < segment_header
+        || std::memcmp(data.data(), segment_magic, sizeof segment_magic) != 0)
+      continue;  // a segment being created: nothing in it is durable yet
+    if (!read_segment(data, fn))
+      return;
+  }
+}
 
 scan_report scan_log(const std::string& dir, corruption_policy policy,
                      const std::function<void(const log_record&)>& fn) {

@@ -151,6 +151,14 @@ struct scan_report {
 scan_report scan_log(const std::string& dir, corruption_policy policy,
                      const std::function<void(const log_record&)>& fn);
 
+/// Reads the segments of `dir` in order without changing any file (a log
+/// another thread may be appending to) and calls `fn` for each valid record
+/// until `fn` returns false. Stops at the first record that is not complete
+/// and valid (the tail being written), and skips a last segment whose header
+/// is not written yet. Throws std::runtime_error when a segment cannot be
+/// read (deleted meanwhile: the caller asks again).
+void read_log(const std::string& dir, const std::function<bool(const log_record&)>& fn);
+
 /// Encodes one record (length, crc, body) onto `out`.
 void frame_record(const log_record& r, std::string& out);
 

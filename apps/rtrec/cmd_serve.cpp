@@ -148,10 +148,17 @@ int run_serve(serve_options o, const common_options& common) {
   o.server.read_timeout = std::chrono::milliseconds(static_cast<long>(o.read_timeout_s * 1000));
   auto eo = make_service_options(common);
   eo.max_in_flight_events = o.max_in_flight_events;
-  if (o.cluster)
+  if (o.cluster) {
     eo.cluster = make_cluster_options(*o.cluster);
-  else
+    // Each node its own directory by default, so that nodes started side by
+    // side in one directory never share one.
+    auto durability = o.durability;
+    if (durability.data_dir.empty())
+      durability.data_dir = "rtrec-data-node" + std::to_string(eo.cluster.self);
+    apply_durability(durability, eo);
+  } else {
     apply_durability(o.durability, eo);
+  }
   if (common.scheduler == "auto") {
     // A server under a recommend flood must keep ingesting: the query lane
     // gave HTTP recommends nothing while holding the ingest path's actors
@@ -173,9 +180,12 @@ int run_serve(serve_options o, const common_options& common) {
   }
   service eng{eo};
   if (eo.cluster.enabled())
-    spdlog::info("rtrec node: node {} of a {}-node cluster; in memory (a restarted node "
-                 "starts empty); cluster status: GET /api/cluster",
-                 eo.cluster.self, eo.cluster.nodes.size());
+    spdlog::info("rtrec node: node {} of a {}-node cluster; {}; cluster status: GET "
+                 "/api/cluster",
+                 eo.cluster.self, eo.cluster.nodes.size(),
+                 eo.durability.data_dir.empty()
+                   ? std::string{"in memory (--in-memory: a restarted node starts empty)"}
+                   : "log and checkpoints in " + eo.durability.data_dir);
   else if (eo.durability.data_dir.empty())
     spdlog::warn("rtrec serve: in memory only (--in-memory): nothing survives a restart");
   http::server srv{eng, o.server, o.api};
@@ -314,6 +324,7 @@ void add_node_command(CLI::App& root, common_options& common, command_runner& ru
   o->cluster.emplace();
   auto& c = *o->cluster;
   add_http_options(cmd, o);
+  add_durability_options(*cmd, o->durability, common, "");
   cmd->add_option("--nodes", c.nodes,
                   "Every node's cluster address host:port, the same list on every node")
     ->delimiter(',');

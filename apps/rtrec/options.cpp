@@ -168,7 +168,10 @@ void add_durability_options(CLI::App& cmd, durability_cli& o, common_options& co
   const char* group = "Durability";
   o.data_dir = default_dir;
   cmd.add_option("--data-dir", o.data_dir,
-                 "Directory of the write-ahead log and checkpoints (created if missing)")
+                 default_dir.empty()
+                   ? "Directory of the node's write-ahead log and checkpoints (created if "
+                     "missing; default rtrec-data-node<N>, N = --node)"
+                   : "Directory of the write-ahead log and checkpoints (created if missing)")
     ->capture_default_str()->group(group);
   cmd.add_flag("--in-memory", o.in_memory,
                "Keep everything in memory (no log, nothing survives a restart)")

@@ -33,6 +33,10 @@ struct topology_config {
   /// Every request between actors fails after this long (a dead or frozen
   /// peer answers shard_unavailable, never a hang).
   std::chrono::nanoseconds request_timeout = std::chrono::seconds(10);
+  /// An item shard's resync (a profile shard re-deriving the delta batches
+  /// it missed from its data directory) fails after this long and is asked
+  /// again at the next batch.
+  std::chrono::nanoseconds resync_timeout = std::chrono::seconds(60);
   /// Delta batches a profile shard may have unacknowledged per item shard
   /// before it holds back ingest acknowledgements (item-side backpressure).
   std::uint32_t max_deltas_in_flight = 8;

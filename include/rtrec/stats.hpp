@@ -50,6 +50,12 @@ struct item_shard_stats {
   std::uint64_t lag_max_ns = 0;
   /// Names looked up for recommenders (name_lookup requests answered).
   std::uint64_t name_lookups = 0;
+  /// Delta streams (docs/replication.md, "Stage 1"): batches skipped as
+  /// already applied, batches dropped at a gap, resyncs applied and failed.
+  std::uint64_t duplicates = 0;
+  std::uint64_t gaps = 0;
+  std::uint64_t resyncs = 0;
+  std::uint64_t resync_failures = 0;
 };
 
 /// Counters of the scheduler's query lane since start (all zero under

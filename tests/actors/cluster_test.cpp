@@ -31,6 +31,7 @@
 #include "messages/messages.hpp"
 #include "rtrec/rtrec.hpp"
 #include "engine/synthetic.hpp"
+#include "tests/actors/cluster_support.hpp"
 #include "tests/harness/compare.hpp"
 
 using namespace rtrec;
@@ -38,78 +39,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<engine::node_address> loopback_nodes(std::size_t n) {
-  return free_loopback_nodes(n);
-}
-
-topology_config cluster_topology();
-
-// Free loopback ports for n nodes such that every node hosts at least one
-// profile shard and one item shard under cluster_topology() (placement
-// depends on the addresses), so every test crosses nodes both ways.
-std::vector<engine::node_address> spread_nodes(std::size_t n) {
-  const auto tc = cluster_topology();
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    auto nodes = loopback_nodes(n);
-    auto map = engine::place_shards(nodes, tc.profile_shards, tc.item_shards);
-    bool ok = true;
-    for (std::uint32_t k = 0; k < n; ++k)
-      ok = ok && !map.profiles_of(k).empty() && !map.items_of(k).empty();
-    if (ok)
-      return nodes;
-  }
-  throw std::runtime_error("spread_nodes: no port set spreads the shards over every node");
-}
-
-topology_config cluster_topology() {
-  topology_config tc;
-  tc.profile_shards = 6;
-  tc.item_shards = 5;
-  tc.ingestors = 2;
-  tc.recommenders = 2;
-  tc.model.neighbors_max = 100000;  // no pruning: exact comparison (compare.hpp)
-  tc.model.popular_refresh_events = 0;
-  tc.request_timeout = 5s;
-  return tc;
-}
-
-service_options node_options(const std::vector<engine::node_address>& nodes, std::uint32_t self) {
-  service_options o;
-  o.topology = cluster_topology();
-  o.worker_threads = 2;
-  o.call_timeout = 10s;
-  o.cluster.nodes = nodes;
-  o.cluster.self = self;
-  o.cluster.heartbeat = 200ms;
-  o.cluster.connection_timeout = 3s;
-  o.cluster.reconnect_min = 20ms;
-  o.cluster.reconnect_max = 200ms;
-  return o;
-}
-
-bool complete(const cluster_status& s) {
-  return s.complete();
-}
-
-// Returns the index of the node owning the profile shard of `user`.
-std::uint32_t owner_of(const cluster_status& s, const std::string& user) {
-  const auto shard = engine::shard_of(engine::hash_id(user),
-                                      static_cast<std::uint32_t>(s.map.profile_owner.size()));
-  return s.map.profile_owner[shard];
-}
-
-std::vector<engine::event> seeded_events(std::uint64_t seed, std::size_t n) {
-  engine::synthetic_config sc;
-  sc.seed = seed;
-  sc.users = 400;
-  sc.items = 300;
-  sc.events = n;
-  sc.tastes = 8;
-  engine::synthetic_generator gen{sc};
-  std::vector<engine::event> out;
-  gen.next_batch(out, n);
-  return out;
-}
+using rtrec::cluster_testing::complete;
+using rtrec::cluster_testing::loopback_nodes;
+using rtrec::cluster_testing::node_options;
+using rtrec::cluster_testing::owner_of;
+using rtrec::cluster_testing::seeded_events;
+using rtrec::cluster_testing::spread_nodes;
+using rtrec::cluster_testing::cluster_topology;
 
 }  // namespace
 
@@ -396,7 +332,8 @@ TEST(cluster, a_stopped_node_answers_shard_unavailable_and_rejoins) {
   ASSERT_TRUE(st);
   EXPECT_EQ(st->unreachable_shards, map.map.profiles_of(1).size() + map.map.items_of(1).size());
 
-  // It comes back (empty: nodes keep their state in memory) and rejoins.
+  // It comes back (empty: these nodes run without a data directory; see
+  // cluster_durable_test.cpp for durable ones) and rejoins.
   cluster[1] = std::make_unique<service>(node_options(nodes, 1));
   for (auto& node : cluster)
     ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the restarted node did not rejoin";
@@ -544,11 +481,6 @@ TEST(cluster_config, refuses_what_cannot_run_safely_naming_the_problem) {
   bind.nodes = {{"127.0.0.1", 7000}};
   bind.bind_address = "0.0.0.0";
   refused(bind, "bind address");
-  // A data directory is refused in cluster mode (state is in memory).
-  service_options eo;
-  eo.cluster.nodes = free_loopback_nodes(1);
-  eo.durability.data_dir = "/tmp/never-created";
-  EXPECT_THROW(service{eo}, std::invalid_argument);
 }
 
 TEST(cluster_config, a_port_in_use_is_reported_with_the_address) {

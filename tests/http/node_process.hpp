@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -109,6 +110,11 @@ class node_process {
     fs::remove(port_file, ec);
     std::vector<std::string> argv{"node"};
     argv.insert(argv.end(), args_.begin(), args_.end());
+    // Its data directory lives as long as this object: a restart after
+    // kill9() recovers from it.
+    if (std::find(args_.begin(), args_.end(), "--data-dir") == args_.end()
+        && std::find(args_.begin(), args_.end(), "--in-memory") == args_.end())
+      argv.insert(argv.end(), {"--data-dir", (dir_ / "data").string()});
     argv.insert(argv.end(), {"--port", "0", "--port-file", port_file.string(), "--log-level",
                              "debug"});
     ++runs_;

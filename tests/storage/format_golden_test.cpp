@@ -385,6 +385,8 @@ constexpr const char* previous_item_model_v2 =
 constexpr const char* golden_segment_header = "525452454357414c0100000000000000";
 constexpr const char* golden_identity_file =
   "5254524543534e5001000000040000000800000000000000fa77b235c8326dcb0200000003000000";
+constexpr const char* golden_node_file =
+  "5254524543534e500100000005000000080000000000000019703dbba9719b120100000003000000";
 constexpr const char* golden_manifest_file =
   "5254524543534e50010000000300000078000000000000003ca5aa7a95df8dab0500000000000000"
   "58a6f4cf8b01000002000000030000000b000000000000000c000000000000000100000000000000"
@@ -615,4 +617,18 @@ TEST(format_golden, snapshot_files_are_byte_identical) {
 }
 
 }  // namespace
+TEST(format_golden, node_file_is_byte_identical) {
+  storage_test::temp_dir tmp;
+  recovery_options opts;
+  opts.data_dir = tmp.data_dir();
+  opts.profile_shards = 2;
+  opts.item_shards = 3;
+  opts.node = 1;
+  opts.nodes = 3;
+  recover(opts);
+  std::ifstream in{opts.data_dir + "/NODE", std::ios::binary};
+  const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(hex(file), golden_node_file);
+}
+
 }  // namespace rtrec::storage

@@ -33,6 +33,7 @@
 
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
+#include "storage/rederive.hpp"
 
 #include "tests/storage/temp_dir.hpp"
 
@@ -904,3 +905,150 @@ TEST(recovery, profile_and_item_snapshot_payloads_round_trip) {
 }
 
 }  // namespace
+
+// -- re-deriving a profile shard's delta batches (storage/rederive.hpp) ----------
+
+namespace {
+
+// Each profile shard's non-empty delta batches, as the live shards sent them
+// while the workload ran (the oracle of rederive_deltas).
+std::vector<std::vector<rederived_batch>> live_deltas(const recovery_options& o,
+                                                      const workload& w) {
+  std::vector<std::vector<rederived_batch>> out(o.profile_shards);
+  reference_world live{o};
+  for (const auto& s : w.steps) {
+    const auto& r = s.record;
+    if (r.kind == record_kind::events) {
+      engine::batch_outcome outcome;
+      engine::item_delta_batch delta;
+      engine::apply_idempotent(*live.profiles[r.stream], *live.windows[r.stream], s.events,
+                               r.time_ms, outcome, delta);
+      if (!delta.empty())
+        out[r.stream].push_back({r.seq, std::move(delta)});
+      live.seq[r.stream] = r.seq;
+    } else {
+      live.apply(s);
+    }
+  }
+  return out;
+}
+
+void expect_same_batches(const std::vector<rederived_batch>& got,
+                         const std::vector<rederived_batch>& want, std::uint64_t from) {
+  std::vector<const rederived_batch*> expected;
+  for (const auto& b : want)
+    if (b.seq > from)
+      expected.push_back(&b);
+  ASSERT_EQ(got.size(), expected.size()) << "from " << from;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const auto& g = got[k].delta;
+    const auto& e = expected[k]->delta;
+    ASSERT_EQ(got[k].seq, expected[k]->seq) << "from " << from << ", batch " << k;
+    EXPECT_EQ(g.item, e.item) << "seq " << got[k].seq;
+    EXPECT_EQ(g.weight, e.weight) << "seq " << got[k].seq;
+    EXPECT_EQ(g.timestamp, e.timestamp) << "seq " << got[k].seq;
+    EXPECT_EQ(g.flags, e.flags) << "seq " << got[k].seq;
+    EXPECT_EQ(g.ctx_end, e.ctx_end) << "seq " << got[k].seq;
+    EXPECT_EQ(g.ctx_item, e.ctx_item) << "seq " << got[k].seq;
+    EXPECT_EQ(g.ctx_weight, e.ctx_weight) << "seq " << got[k].seq;
+    EXPECT_EQ(g.new_keys, e.new_keys) << "seq " << got[k].seq;
+    EXPECT_EQ(g.new_ids, e.new_ids) << "seq " << got[k].seq;
+  }
+}
+
+}  // namespace
+
+TEST(rederive, batches_equal_the_live_ones_from_any_point_with_and_without_a_checkpoint) {
+  for (std::uint64_t seed : {5u, 31u, 77u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    temp_dir tmp;
+    auto opts = make_options(tmp.data_dir(), 2, 2);
+    auto w = make_workload(seed, 300, 2);
+    log_all(tmp.data_dir(), w, 4096);  // several segments
+    const auto want = live_deltas(opts, w);
+    reference_world ref{opts};
+    ref.apply(w, 0, 150);
+    write_checkpoint(snapshot_dir(tmp.data_dir()), ref.checkpoint(1), true);
+    ref.apply(w, 150, w.steps.size());
+    for (std::uint32_t p = 0; p < 2; ++p) {
+      const auto last = ref.seq[p];
+      // Before the checkpoint (from the log's start), at and after it, and
+      // at the end (nothing).
+      for (std::uint64_t from : {std::uint64_t{0}, last / 4, last / 2, last * 3 / 4, last}) {
+        auto got = rederive_deltas(opts, p, from, last);
+        expect_same_batches(got, want[p], from);
+      }
+      // Only up to `upto`.
+      auto part = rederive_deltas(opts, p, 0, last / 2);
+      for (const auto& b : part)
+        EXPECT_LE(b.seq, last / 2);
+    }
+  }
+}
+
+TEST(rederive, says_what_is_missing_when_the_log_no_longer_covers_the_start) {
+  const std::uint64_t seed = 12;
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  temp_dir tmp;
+  auto opts = make_options(tmp.data_dir(), 2, 2);
+  auto w = make_workload(seed, 300, 2);
+  log_all(tmp.data_dir(), w, 2048);
+  const auto want = live_deltas(opts, w);
+  reference_world ref{opts};
+  ref.apply(w, 0, 200);
+  const auto covered = ref.seq;
+  write_checkpoint(snapshot_dir(tmp.data_dir()), ref.checkpoint(1), true);
+  auto segs = segment_files(wal_dir(tmp.data_dir()));
+  ASSERT_GT(segs.size(), 2u);
+  fs::remove(segs.front());  // released: the checkpoint covers it
+  ref.apply(w, 200, w.steps.size());
+  const auto last = ref.seq[0];
+  ASSERT_GT(covered[0], 1u);
+  try {
+    (void) rederive_deltas(opts, 0, covered[0] - 1, last);
+    ADD_FAILURE() << "re-deriving from before the checkpoint needs the released segment";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string{e.what()}.find("released"), std::string::npos) << e.what();
+  }
+  expect_same_batches(rederive_deltas(opts, 0, covered[0], last), want[0], covered[0]);
+  try {
+    (void) rederive_deltas(opts, 0, covered[0], last + 5);
+    ADD_FAILURE() << "the log ends before seq " << last + 5;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string{e.what()}.find("ends at seq"), std::string::npos) << e.what();
+  }
+}
+
+TEST(recovery, a_data_directory_belongs_to_one_node_of_one_cluster_or_to_an_embedded_engine) {
+  temp_dir tmp;
+  auto node1 = make_options(tmp.data_dir(), 2, 2);
+  node1.node = 1;
+  node1.nodes = 3;
+  (void) recover(node1);
+  EXPECT_NO_THROW((void) recover(node1));  // the same node again
+  auto refused = [](const recovery_options& o, const std::string& says) {
+    try {
+      (void) recover(o);
+      ADD_FAILURE() << "accepted; expected a message containing: " << says;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string{e.what()}.find(says), std::string::npos) << e.what();
+    }
+  };
+  auto node2 = node1;
+  node2.node = 2;
+  refused(node2, "belongs to node 1 of a 3-node cluster, not to node 2 of 3");
+  auto bigger = node1;
+  bigger.nodes = 4;
+  refused(bigger, "not to node 1 of 4");
+  auto embedded = node1;
+  embedded.nodes = 0;
+  embedded.node = 0;
+  refused(embedded, "an embedded engine needs a directory of its own");
+
+  temp_dir other;
+  auto serve = make_options(other.data_dir(), 2, 2);
+  (void) recover(serve);
+  auto as_node = serve;
+  as_node.nodes = 3;
+  refused(as_node, "belongs to an embedded engine");
+}

@@ -1,0 +1,154 @@
+// Durable cluster nodes (docs/replication.md, "Stage 1: durable nodes"), in
+// one test process over real loopback connections: three nodes, each with a
+// data directory. A node that stops without a final checkpoint and starts
+// again recovers its profile shards from its log, and its item shards, which
+// missed the delta batches the other nodes' profile shards sent while it was
+// away, resync from those nodes' data directories; afterwards the cluster
+// answers exactly as an embedded engine fed the acknowledged events.
+//
+// Waiting uses service::await_cluster and flush (an item shard answers a
+// flush only once its resyncs are done), never a sleep.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <memory>
+#include <set>
+
+#include "rtrec/rtrec.hpp"
+#include "tests/actors/cluster_support.hpp"
+#include "tests/harness/compare.hpp"
+#include "tests/storage/temp_dir.hpp"
+
+using namespace rtrec;
+using namespace rtrec::cluster_testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint32_t victim = 1;
+
+service_options durable_node(const std::vector<engine::node_address>& nodes, std::uint32_t n,
+                             const std::filesystem::path& root) {
+  auto o = node_options(nodes, n);
+  o.durability.data_dir = (root / ("node" + std::to_string(n))).string();
+  o.durability.sync = storage::sync_policy::none;  // a process crash, not a power loss
+  o.durability.snapshot_interval = 0ms;             // checkpoints only when the test asks
+  o.durability.snapshot_on_stop = false;            // a stop leaves what a crash leaves
+  return o;
+}
+
+// Feeds events [from, to) through `entry` in batches; the reference gets
+// exactly the acknowledged ones, in the same order. Returns how many were
+// not acknowledged.
+std::size_t feed(service& entry, service& ref, const std::vector<engine::event>& events,
+                 std::size_t from, std::size_t to, std::set<std::string>& users) {
+  std::size_t refused = 0;
+  for (std::size_t k = from; k < to; k += 250) {
+    std::vector<engine::event> batch(events.begin() + static_cast<std::ptrdiff_t>(k),
+                                     events.begin()
+                                       + static_cast<std::ptrdiff_t>(std::min(k + 250, to)));
+    auto got = entry.ingest(batch);
+    EXPECT_TRUE(got) << got.error().to_string();
+    if (!got)
+      return batch.size();
+    std::vector<bool> failed(batch.size(), false);
+    for (const auto& f : got->failed)
+      failed[f.index] = true;
+    std::vector<engine::event> acked;
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      if (!failed[i]) {
+        users.insert(batch[i].user);
+        acked.push_back(batch[i]);
+      }
+    refused += batch.size() - acked.size();
+    auto want = ref.ingest(acked);
+    EXPECT_TRUE(want);
+    EXPECT_EQ(got->accepted, want ? want->accepted : 0);
+  }
+  return refused;
+}
+
+}  // namespace
+
+TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_resync) {
+  const std::uint64_t seed = 20261205;
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  rtrec::storage_test::temp_dir tmp;
+  auto nodes = spread_nodes(3);
+  std::array<std::unique_ptr<service>, 3> cluster;
+  for (std::uint32_t n = 0; n < 3; ++n)
+    cluster[n] = std::make_unique<service>(durable_node(nodes, n, tmp.path()));
+  for (auto& node : cluster)
+    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the cluster did not form";
+  service_options eo;
+  eo.topology = cluster_topology();
+  eo.worker_threads = 2;
+  service ref{eo};
+
+  const auto events = seeded_events(seed, 6000);
+  std::set<std::string> users;
+  EXPECT_EQ(feed(*cluster[0], ref, events, 0, 2000, users), 0u);
+  for (auto& node : cluster) {
+    ASSERT_TRUE(node->flush());
+    auto cp = node->checkpoint();
+    ASSERT_TRUE(cp) << cp.error().to_string();
+  }
+  EXPECT_EQ(feed(*cluster[2], ref, events, 2000, 4000, users), 0u);
+  ASSERT_TRUE(cluster[0]->flush());
+
+  // The victim stops with no final checkpoint: its item shards' state since
+  // the checkpoint is gone, its profile shards' is in its log.
+  cluster[victim]->stop();
+  cluster[victim].reset();
+  ASSERT_TRUE(cluster[0]->await_cluster(
+    [](const cluster_status& s) { return !s.nodes[victim].up; }, 10s));
+  ASSERT_TRUE(cluster[2]->await_cluster(
+    [](const cluster_status& s) { return !s.nodes[victim].up; }, 10s));
+  // Events while it is away: its users' are refused, the others' applied
+  // (their item side misses the victim's item shards: a gap to resync).
+  const auto refused = feed(*cluster[0], ref, events, 4000, 6000, users);
+  EXPECT_GT(refused, 0u) << "the victim hosts profile shards";
+  EXPECT_LT(refused, 2000u);
+
+  cluster[victim] = std::make_unique<service>(durable_node(nodes, victim, tmp.path()));
+  for (auto& node : cluster)
+    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the victim did not rejoin";
+  for (auto& node : cluster) {
+    auto f = node->flush();
+    ASSERT_TRUE(f) << f.error().to_string();
+  }
+  ASSERT_TRUE(ref.flush());
+
+  std::uint64_t resyncs = 0, failures = 0;
+  for (auto& node : cluster) {
+    auto st = node->stats();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->unreachable_shards, 0u);
+    for (const auto& s : st->item_shards) {
+      resyncs += s.resyncs;
+      failures += s.resync_failures;
+      EXPECT_EQ(s.model.prunes, 0u) << "rows were pruned: the comparison would not be exact";
+    }
+  }
+  EXPECT_GE(resyncs, 1u) << "the victim's item shards missed batches and must have resynced";
+  EXPECT_EQ(failures, 0u);
+
+  for (const auto& user : users) {
+    engine::recommend_options o;
+    o.n = 10;
+    for (std::uint32_t via : {victim, 2u}) {
+      auto got = cluster[via]->recommend(user, o);
+      auto want = ref.recommend(user, o);
+      ASSERT_TRUE(got) << user << ": " << got.error().to_string();
+      ASSERT_TRUE(want);
+      auto diff = rtrec::testing::compare(*got, *want);
+      ASSERT_TRUE(diff.empty()) << "user " << user << " via node " << via << ": " << diff
+                                << "\ncluster: " << rtrec::testing::describe(*got)
+                                << "\nembedded: " << rtrec::testing::describe(*want);
+    }
+    auto recent = cluster[0]->user_recent(user);
+    auto recent_want = ref.user_recent(user);
+    ASSERT_TRUE(recent && recent_want) << user;
+    ASSERT_EQ(recent->size(), recent_want->size()) << user;
+  }
+}
