@@ -125,13 +125,14 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   d.ctx_weight = {0.25f};
   d.new_keys = {11};
   d.new_ids = {"item-11"};
-  roundtrip(delta_batch{d, 3, 77, 123456789});
+  roundtrip(delta_batch{d, 3, 77, 123456789, 70});
+  roundtrip(resync_reply{{delta_batch{d, 3, 78, 0, 77}, delta_batch{d, 3, 80, 0, 78}}, 81});
   roundtrip(recommend_request{"user-1", 25, 5, "books", false});
   roundtrip(session_request{{e}, 12, 3, "films"});
   roundtrip(recommendations{{{"item-1", 0.5}, {"item-2", 0.25}}, 2});
   roundtrip(user_interactions{{{"item-1", engine::event_type::purchase, 3.f, 42}}});
   roundtrip(shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  roundtrip(item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14});
+  roundtrip(item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14, 15, 16, 17, 18});
   roundtrip(ingest_stats{1, 2, 3, {4, 5, 6}, {7, 8}});
   roundtrip(engine::item_patch{true, true, true, {"a", "b"}, true, 42, "ts", true, "[1]", true,
                                "note", "add", "remove"});
