@@ -7,6 +7,7 @@
 
 #include "actors/blocking_call.hpp"
 #include "storage/recovery.hpp"
+#include "storage/retention.hpp"
 #include "storage/snapshot.hpp"
 
 namespace rtrec {
@@ -30,7 +31,7 @@ std::string empty_item_blob(const storage::recovery_options& o, std::uint32_t sh
 checkpointer::checkpointer(caf::actor_system& sys, std::vector<profile_shard_actor> profiles,
                            item_writer_actor items, std::uint32_t item_shards,
                            std::shared_ptr<storage::wal> wal, durability_options opts,
-                           storage::recovery_options data, bool release_log,
+                           storage::recovery_options data, std::optional<cluster_link> cluster,
                            std::uint64_t next_id, caf::timespan timeout)
   : sys_(sys),
     profiles_(std::move(profiles)),
@@ -39,7 +40,7 @@ checkpointer::checkpointer(caf::actor_system& sys, std::vector<profile_shard_act
     wal_(std::move(wal)),
     opts_(std::move(opts)),
     data_(std::move(data)),
-    release_log_(release_log),
+    cluster_(std::move(cluster)),
     timeout_(timeout),
     next_id_(next_id) {
   if (opts_.snapshot_interval.count() > 0)
@@ -105,6 +106,33 @@ void checkpointer::release(checkpoint_report& rep) {
   rep.segments_deleted = wal_->release(covered);
 }
 
+// A cluster node keeps a checkpoint at or before what every item shard of
+// the cluster holds, and the log after it; then tells the peers (through
+// its manager) what its own item shards hold.
+void checkpointer::retain_for_cluster(checkpoint_report& rep) {
+  const auto root = storage::snapshot_dir(opts_.data_dir);
+  storage::item_coverage_map coverage;
+  {
+    std::lock_guard<std::mutex> guard{cluster_->shared->mtx};
+    coverage = cluster_->shared->coverage;
+  }
+  std::vector<bool> local_profiles;
+  for (const auto& p : profiles_)
+    local_profiles.push_back(static_cast<bool>(p));
+  const auto plan = storage::plan_retention(root, local_profiles, coverage, item_shards_);
+  if (plan.complete) {
+    storage::prune_checkpoints(root, std::max<std::size_t>(2, opts_.keep_checkpoints), plan.base);
+    if (plan.base != 0)
+      rep.segments_deleted = wal_->release(plan.covered);
+  }
+  item_coverage own;
+  for (auto& [m, applied] : storage::kept_coverage(root, cluster_->local_items)) {
+    own.shards.push_back(m);
+    own.applied.push_back(std::move(applied));
+  }
+  caf::anon_send(cluster_->manager, coverage_atom::value, std::move(own), true);
+}
+
 caf::expected<checkpoint_report> checkpointer::run_locked() {
   const auto t0 = std::chrono::steady_clock::now();
   storage::checkpoint_data data;
@@ -162,9 +190,12 @@ caf::expected<checkpoint_report> checkpointer::run_locked() {
   try {
     rep.bytes = storage::write_checkpoint(root, data, opts_.sync == storage::sync_policy::fsync);
     ++next_id_;
-    storage::prune_checkpoints(root, std::max<std::size_t>(2, opts_.keep_checkpoints));
-    if (release_log_)
+    if (cluster_) {
+      retain_for_cluster(rep);
+    } else {
+      storage::prune_checkpoints(root, std::max<std::size_t>(2, opts_.keep_checkpoints));
       release(rep);
+    }
   } catch (const std::exception& e) {
     return caf::make_error(error_code::shard_unavailable, e.what());
   }

@@ -18,9 +18,11 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "actors/cluster.hpp"
 #include "messages/messages.hpp"
 #include "rtrec/options.hpp"
 #include "rtrec/stats.hpp"
@@ -31,20 +33,29 @@ namespace rtrec {
 
 class checkpointer {
  public:
+  /// A cluster node's part in keeping the log (docs/replication.md,
+  /// "Stage 1"): its manager, which passes this node's item coverage on to
+  /// the peers and collects theirs in `shared`, and the item shards it hosts.
+  struct cluster_link {
+    caf::actor manager;
+    std::shared_ptr<cluster_shared> shared;
+    std::vector<bool> local_items;
+  };
+
   /// Checkpoints `profiles` and, through `items`, the item shards, into
   /// opts.data_dir, numbering from `next_id`; `timeout` bounds each call to
   /// a shard. A null profile handle, and an item shard the writer does not
   /// host, is a shard of another cluster node: its part of the checkpoint
-  /// is an empty shard (`data` says how to make one). `release_log`: delete
-  /// the log segments the oldest kept checkpoint covers (false on cluster
-  /// nodes for now: other nodes' item shards may still need them to resync;
-  /// docs/replication.md, "Stage 1"). Starts the periodic thread when
-  /// opts.snapshot_interval > 0.
+  /// is an empty shard (`data` says how to make one). In one process it
+  /// deletes the log segments the oldest kept checkpoint covers; on a
+  /// cluster node (`cluster`) only what every item shard of the cluster has
+  /// in a kept checkpoint (storage/retention.hpp). Starts the periodic
+  /// thread when opts.snapshot_interval > 0.
   checkpointer(caf::actor_system& sys, std::vector<profile_shard_actor> profiles,
                item_writer_actor items, std::uint32_t item_shards,
                std::shared_ptr<storage::wal> wal, durability_options opts,
-               storage::recovery_options data, bool release_log, std::uint64_t next_id,
-               caf::timespan timeout);
+               storage::recovery_options data, std::optional<cluster_link> cluster,
+               std::uint64_t next_id, caf::timespan timeout);
   /// Stops the periodic thread (waits for a checkpoint in progress).
   ~checkpointer();
 
@@ -65,6 +76,7 @@ class checkpointer {
  private:
   caf::expected<checkpoint_report> run_locked();
   void release(checkpoint_report& rep);
+  void retain_for_cluster(checkpoint_report& rep);
   void loop();
 
   caf::actor_system& sys_;
@@ -74,7 +86,7 @@ class checkpointer {
   std::shared_ptr<storage::wal> wal_;
   durability_options opts_;
   storage::recovery_options data_;
-  bool release_log_;
+  std::optional<cluster_link> cluster_;
   caf::timespan timeout_;
   std::mutex run_mtx_;  // one checkpoint at a time
   std::uint64_t next_id_;

@@ -85,6 +85,8 @@ void peer_up(self_ptr self, std::uint32_t n, caf::strong_actor_ptr handle, shard
   p.items = std::move(d.items);
   p.backoff = std::chrono::milliseconds{0};
   self->monitor(p.handle);
+  if (!st.own.shards.empty())
+    self->send(caf::actor_cast<node_actor>(p.handle), coverage_atom::value, st.own, false);
   note(self, n, {}, true);
   spdlog::info("cluster: node {} ({}) is up", n, st.opts.nodes[n].to_string());
   publish_directory(self);
@@ -152,6 +154,22 @@ void ping(self_ptr self) {
             });
   }
   self->delayed_send(self, st.opts.heartbeat, tick_atom::value);
+}
+
+// Takes an item coverage report (the newest report for a shard wins).
+void on_coverage(self_ptr self, item_coverage& c, bool own) {
+  auto& st = self->state;
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    for (std::size_t k = 0; k < c.shards.size() && k < c.applied.size(); ++k)
+      st.shared->coverage[c.shards[k]] = c.applied[k];
+  }
+  if (!own)
+    return;
+  st.own = c;
+  for (auto& p : st.peers)
+    if (p.handle)
+      self->send(caf::actor_cast<node_actor>(p.handle), coverage_atom::value, c, false);
 }
 
 bool dials(const cluster_manager_state& st, std::uint32_t n) {
@@ -262,6 +280,9 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
       peer_up(self, n, std::move(sender), d);
       return true;
     },
+    // Item coverage: from this node's checkpointer (own: also passed on to
+    // every peer that is up) or from a peer.
+    [=](coverage_atom, item_coverage& c, bool own) { on_coverage(self, c, own); },
     [=](tick_atom) { ping(self); },
     [=](tick_atom, std::uint32_t n) {
       if (n < self->state.peers.size())

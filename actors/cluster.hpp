@@ -33,6 +33,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,6 +53,10 @@ struct cluster_shared {
   std::condition_variable changed;  ///< notified after every status change
   cluster_status status;            ///< status.map is set before the manager starts
   shard_directory directory;
+  /// Per item shard of the cluster: what its node's oldest kept checkpoint
+  /// holds (item_coverage), as last heard; this node's checkpointer keeps
+  /// its log back to the least of them.
+  std::map<std::uint32_t, std::vector<std::uint64_t>> coverage;
 };
 
 /// The directory of the shards hosted in `t` (null for the others).
@@ -72,6 +77,7 @@ struct cluster_manager_state {
   caf::io::middleman_actor connector;
   std::shared_ptr<cluster_shared> shared;
   std::vector<peer> peers;  ///< by node index (self's entry unused)
+  item_coverage own;        ///< this node's item shards' coverage, last reported
   bool stopping = false;
 };
 

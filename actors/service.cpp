@@ -69,6 +69,18 @@ std::shared_ptr<storage::wal> open_wal(const durability_options& dur,
   return wal;
 }
 
+// What a cluster node's checkpointer needs to keep its log (none in one
+// process).
+std::optional<checkpointer::cluster_link> cluster_link_of(const caf::actor& manager,
+                                                          const std::shared_ptr<cluster_shared>& cs,
+                                                          const topology_config& tc) {
+  if (!cs)
+    return std::nullopt;
+  std::vector<bool> local_items = tc.local_items;
+  local_items.resize(tc.item_shards, local_items.empty());
+  return checkpointer::cluster_link{manager, cs, std::move(local_items)};
+}
+
 }  // namespace
 
 service::impl::impl(service_options o, wall_clock c)
@@ -115,7 +127,8 @@ service::impl::impl(service_options o, wall_clock c)
   if (wal)
     checkpoints = std::make_unique<checkpointer>(
       *system, topo.profiles, items, static_cast<std::uint32_t>(topo.items.size()), wal,
-      opts.durability, ctx.data, !cluster, next_checkpoint, caf::timespan{opts.call_timeout});
+      opts.durability, ctx.data, cluster_link_of(manager, cluster, tc), next_checkpoint,
+      caf::timespan{opts.call_timeout});
   spdlog::debug("rtrec service started: {} ingestors, {} profile shards, {} item shards, {} "
                 "recommenders",
                 topo.ingestors.size(), topo.profiles.size(), topo.items.size(),

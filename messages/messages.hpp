@@ -68,6 +68,7 @@ using user_atom = caf::atom_constant<caf::atom("user")>;
 using users_atom = caf::atom_constant<caf::atom("users")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
+using coverage_atom = caf::atom_constant<caf::atom("coverage")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -131,6 +132,15 @@ struct delta_batch {
   std::uint64_t seq = 0;
   std::int64_t created_ns = 0;
   std::uint64_t prev = 0;
+};
+
+/// Between cluster managers (and from a node's checkpointer to its manager):
+/// for each item shard a node hosts, the last delta seq per profile shard
+/// that its oldest kept checkpoint holds. A node keeps the log of its profile
+/// shards back to the smallest such seq (docs/replication.md, "Stage 1").
+struct item_coverage {
+  std::vector<std::uint32_t> shards;
+  std::vector<std::vector<std::uint64_t>> applied;  ///< per entry of shards
 };
 
 /// profile shard -> item shard, the answer to a resync: the stream's delta
@@ -232,6 +242,11 @@ typename Inspector::result_type inspect(Inspector& f, item_snapshots& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
   return f(caf::meta::type_name("delta_batch"), x.delta, x.source, x.seq, x.created_ns, x.prev);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_coverage& x) {
+  return f(caf::meta::type_name("item_coverage"), x.shards, x.applied);
 }
 
 template <class Inspector>
@@ -396,6 +411,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_page))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_page))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::resync_reply))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::item_coverage))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -529,7 +545,10 @@ using item_writer_actor = caf::typed_actor<
 /// directory that does not fit its configuration).
 using node_actor = caf::typed_actor<
   caf::replies_to<directory_atom>::with<shard_directory>,
-  caf::replies_to<directory_atom, shard_directory>::with<bool>>;
+  caf::replies_to<directory_atom, shard_directory>::with<bool>,
+  // what the peer's item shards' kept checkpoints hold (item_coverage);
+  // true: from this node's own checkpointer, to be passed on to the peers
+  caf::reacts_to<coverage_atom, item_coverage, bool>>;
 
 /// Registers every rtrec message type and the error category with `cfg`.
 /// Call before constructing the actor_system.

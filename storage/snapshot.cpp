@@ -265,11 +265,14 @@ checkpoint_data read_checkpoint(const std::string& root, std::uint64_t id) {
   return out;
 }
 
-std::size_t prune_checkpoints(const std::string& root, std::size_t keep) {
+std::size_t prune_checkpoints(const std::string& root, std::size_t keep,
+                              std::uint64_t also_keep) {
   std::error_code ec;
   std::size_t removed = 0;
   auto ids = list_checkpoints(root);
   for (std::size_t k = keep; k < ids.size(); ++k) {
+    if (ids[k] == also_keep)
+      continue;
     fs::remove_all(checkpoint_path(root, ids[k]), ec);
     ++removed;
   }

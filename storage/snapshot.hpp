@@ -83,9 +83,11 @@ checkpoint_data read_checkpoint(const std::string& root, std::uint64_t id);
 /// std::runtime_error.
 checkpoint_manifest read_manifest(const std::string& root, std::uint64_t id);
 
-/// Deletes all but the newest `keep` checkpoints and any leftover .tmp
-/// directories. Returns how many checkpoints were deleted.
-std::size_t prune_checkpoints(const std::string& root, std::size_t keep);
+/// Deletes all but the newest `keep` checkpoints (and checkpoint
+/// `also_keep`, when not 0) and any leftover .tmp directories. Returns how
+/// many checkpoints were deleted.
+std::size_t prune_checkpoints(const std::string& root, std::size_t keep,
+                              std::uint64_t also_keep = 0);
 
 /// Path of checkpoint `id`'s directory.
 std::string checkpoint_path(const std::string& root, std::uint64_t id);

@@ -4,7 +4,10 @@
 // again recovers its profile shards from its log, and its item shards, which
 // missed the delta batches the other nodes' profile shards sent while it was
 // away, resync from those nodes' data directories; afterwards the cluster
-// answers exactly as an embedded engine fed the acknowledged events.
+// answers exactly as an embedded engine fed the acknowledged events. Nodes
+// release log segments only up to what every item shard of the cluster
+// holds in a kept checkpoint, so the resyncs succeed although segments were
+// released.
 //
 // Waiting uses service::await_cluster and flush (an item shard answers a
 // flush only once its resyncs are done), never a sleep.
@@ -34,6 +37,7 @@ service_options durable_node(const std::vector<engine::node_address>& nodes, std
   o.durability.sync = storage::sync_policy::none;  // a process crash, not a power loss
   o.durability.snapshot_interval = 0ms;             // checkpoints only when the test asks
   o.durability.snapshot_on_stop = false;            // a stop leaves what a crash leaves
+  o.durability.segment_bytes = 8 << 10;             // many segments: some get released
   return o;
 }
 
@@ -87,13 +91,22 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
 
   const auto events = seeded_events(seed, 6000);
   std::set<std::string> users;
-  EXPECT_EQ(feed(*cluster[0], ref, events, 0, 2000, users), 0u);
-  for (auto& node : cluster) {
-    ASSERT_TRUE(node->flush());
-    auto cp = node->checkpoint();
+  // Checkpoints on every node, three rounds: once every node has heard what
+  // the others' item shards hold, log segments are released.
+  std::uint64_t released = 0;
+  auto checkpoint = [&](std::uint32_t n) {
+    ASSERT_TRUE(cluster[n]->flush());
+    auto cp = cluster[n]->checkpoint();
     ASSERT_TRUE(cp) << cp.error().to_string();
+    released += cp->segments_deleted;
+  };
+  for (std::size_t round = 0; round < 3; ++round) {
+    EXPECT_EQ(feed(*cluster[round], ref, events, round * 1000, (round + 1) * 1000, users), 0u);
+    for (std::uint32_t n = 0; n < 3; ++n)
+      checkpoint(n);
   }
-  EXPECT_EQ(feed(*cluster[2], ref, events, 2000, 4000, users), 0u);
+  EXPECT_GT(released, 0u) << "no node released a log segment";
+  EXPECT_EQ(feed(*cluster[2], ref, events, 3000, 4000, users), 0u);
   ASSERT_TRUE(cluster[0]->flush());
 
   // The victim stops with no final checkpoint: its item shards' state since
@@ -106,7 +119,12 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
     [](const cluster_status& s) { return !s.nodes[victim].up; }, 10s));
   // Events while it is away: its users' are refused, the others' applied
   // (their item side misses the victim's item shards: a gap to resync).
-  const auto refused = feed(*cluster[0], ref, events, 4000, 6000, users);
+  auto refused = feed(*cluster[0], ref, events, 4000, 5000, users);
+  // The others checkpoint meanwhile: they keep what the victim's item shards
+  // will ask for (its coverage as last reported).
+  checkpoint(0);
+  checkpoint(2);
+  refused += feed(*cluster[2], ref, events, 5000, 6000, users);
   EXPECT_GT(refused, 0u) << "the victim hosts profile shards";
   EXPECT_LT(refused, 2000u);
 
