@@ -127,6 +127,7 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   d.new_ids = {"item-11"};
   roundtrip(delta_batch{d, 3, 77, 123456789, 70});
   roundtrip(resync_reply{{delta_batch{d, 3, 78, 0, 77}, delta_batch{d, 3, 80, 0, 78}}, 81});
+  roundtrip(item_coverage{{0, 2}, {{1, 2, 3}, {4, 5, 6}}});
   roundtrip(recommend_request{"user-1", 25, 5, "books", false});
   roundtrip(session_request{{e}, 12, 3, "films"});
   roundtrip(recommendations{{{"item-1", 0.5}, {"item-2", 0.25}}, 2});
