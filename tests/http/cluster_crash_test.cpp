@@ -26,18 +26,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <numeric>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "engine/placement.hpp"
 #include "rtrec/rtrec.hpp"
 #include "tests/http/http_client.hpp"
+#include "tests/http/jepsen_check.hpp"
 #include "tests/http/node_process.hpp"
 
 namespace {
@@ -47,6 +46,7 @@ using clock_type = std::chrono::steady_clock;
 using rtrec::testing::http_client;
 using rtrec::testing::http_reply;
 using rtrec::testing::node_process;
+using rtrec::testing::seed_from_env;
 
 constexpr std::uint32_t profile_shards = 6, item_shards = 3;
 
@@ -54,12 +54,6 @@ struct test_event {
   std::string id, user, item;
   std::int64_t ts = 0;
 };
-
-std::uint64_t seed_from_env(std::uint64_t fallback) {
-  if (const char* s = std::getenv("RTREC_SEED"))
-    return std::strtoull(s, nullptr, 10);
-  return fallback;
-}
 
 http_reply call(std::uint16_t port, const std::string& method, const std::string& target,
                 const std::string& body = {}) {
@@ -97,17 +91,6 @@ std::vector<std::string> spread_addresses() {
     }
   }
   return {};
-}
-
-std::uint64_t applied_total(std::uint16_t port) {
-  auto m = call(port, "GET", "/metrics");
-  std::istringstream in{m.body};
-  std::string line;
-  std::uint64_t sum = 0;
-  while (std::getline(in, line))
-    if (line.rfind("rtrec_shard_events_applied_total{", 0) == 0)
-      sum += std::stoull(line.substr(line.rfind(' ') + 1));
-  return sum;
 }
 
 json body_of(const std::vector<test_event>& batch) {
@@ -260,36 +243,22 @@ TEST_F(cluster_crash, KillNineOfRandomNodesLosesNothingAcknowledgedAndDuplicates
     ASSERT_EQ(f.status, 200) << n->name() << ": " << f.body;
   }
 
-  // Jepsen-style check, per user, read through node 0.
-  std::map<std::string, std::set<std::string>> sent_items, acked_items;
+  // Jepsen-style check, per user, read through node 0 (every node reports
+  // every shard's applied counter, read across the cluster).
+  rtrec::testing::user_items sent_items, acked_items;
   for (auto& e : events)
     sent_items[e.user].insert(e.item);
   for (auto& e : acked)
     acked_items[e.user].insert(e.item);
-  std::size_t lost = 0, unexpected = 0, present_total = 0;
-  for (int u = 0; u < users; ++u) {
-    const auto user = "user-" + std::to_string(u);
-    auto r = call(nodes_[0]->port(), "GET", "/api/user/" + user);
-    EXPECT_EQ(r.status, 200) << r.body.substr(0, 300);
-    std::set<std::string> present;
-    if (r.status == 200) {
-      const auto body = json::parse(r.body);
-      for (auto& x : body["Recent"])
-        present.insert(x["ItemId"].get<std::string>());
-    }
-    present_total += present.size();
-    for (auto& i : acked_items[user])
-      lost += present.count(i) == 0;
-    for (auto& i : present)
-      unexpected += sent_items[user].count(i) == 0;
-  }
-  // Every node reports every shard's counter (read across the cluster).
-  const auto applied = applied_total(nodes_[0]->port());
-  const auto duplicated = applied > present_total ? applied - present_total : 0;
-  EXPECT_EQ(lost, 0u);
-  EXPECT_EQ(unexpected, 0u);
-  EXPECT_EQ(duplicated, 0u) << applied << " applied for " << present_total << " distinct";
-  EXPECT_EQ(present_total, acked.size());
+  std::vector<std::string> user_ids;
+  for (int u = 0; u < users; ++u)
+    user_ids.push_back("user-" + std::to_string(u));
+  http_client reader{nodes_[0]->port()};
+  const auto got_counts = rtrec::testing::jepsen_check(reader, user_ids, sent_items, acked_items);
+  EXPECT_EQ(got_counts.lost, 0u);
+  EXPECT_EQ(got_counts.unexpected, 0u);
+  EXPECT_EQ(got_counts.duplicated, 0u) << got_counts.present << " distinct events present";
+  EXPECT_EQ(got_counts.present, acked.size());
 
   // Recommendations equal those of an embedded engine fed the acknowledged
   // events. The item side converges through resyncs after the restarts:

@@ -27,16 +27,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "rtrec/rtrec.hpp"
 #include "tests/http/http_client.hpp"
+#include "tests/http/jepsen_check.hpp"
 #include "tests/http/serve_process.hpp"
 
 namespace {
@@ -44,6 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using rtrec::testing::http_client;
+using rtrec::testing::seed_from_env;
 using rtrec::testing::serve_process;
 
 struct test_event {
@@ -51,12 +51,6 @@ struct test_event {
   double value = 0;
   std::int64_t ts = 0;
 };
-
-std::uint64_t seed_from_env(std::uint64_t fallback) {
-  if (const char* s = std::getenv("RTREC_SEED"))
-    return std::strtoull(s, nullptr, 10);
-  return fallback;
-}
 
 json body_of(const std::vector<test_event>& batch) {
   json arr = json::array();
@@ -68,17 +62,6 @@ json body_of(const std::vector<test_event>& batch) {
     arr.push_back(std::move(o));
   }
   return arr;
-}
-
-std::uint64_t applied_total(http_client& c) {
-  auto m = c.request("GET", "/metrics");
-  std::istringstream in{m.body};
-  std::string line;
-  std::uint64_t sum = 0;
-  while (std::getline(in, line))
-    if (line.rfind("rtrec_shard_events_applied_total{", 0) == 0)
-      sum += std::stoull(line.substr(line.rfind(' ') + 1));
-  return sum;
 }
 
 const std::vector<std::string> server_args{
@@ -208,34 +191,19 @@ TEST(CrashRecovery, KillNineLosesNothingAcknowledgedAndDuplicatesNothing) {
     http_client c{p.port()};
 
     // Jepsen-style check, per user.
-    std::map<std::string, std::set<std::string>> sent_items, acked_items;
+    rtrec::testing::user_items sent_items, acked_items;
     for (auto& e : events)
       sent_items[e.user].insert(e.item);
     for (auto& e : acked)
       acked_items[e.user].insert(e.item);
-    std::size_t lost = 0, unexpected = 0, present_total = 0;
-    for (int u = 0; u < users; ++u) {
-      const auto user = "user-" + std::to_string(u);
-      auto r = c.request("GET", "/api/user/" + user);
-      EXPECT_EQ(r.status, 200) << r.body.substr(0, 300);
-      std::set<std::string> present;
-      if (r.status == 200) {
-        const auto body = json::parse(r.body);
-        for (auto& x : body["Recent"])
-          present.insert(x["ItemId"].get<std::string>());
-      }
-      present_total += present.size();
-      for (auto& i : acked_items[user])
-        lost += present.count(i) == 0;
-      for (auto& i : present)
-        unexpected += sent_items[user].count(i) == 0;
-    }
-    const auto applied = applied_total(c);
-    const auto duplicated = applied > present_total ? applied - present_total : 0;
-    EXPECT_EQ(lost, 0u);
-    EXPECT_EQ(unexpected, 0u);
-    EXPECT_EQ(duplicated, 0u) << applied << " applied for " << present_total << " distinct";
-    EXPECT_EQ(present_total, acked.size());
+    std::vector<std::string> user_ids;
+    for (int u = 0; u < users; ++u)
+      user_ids.push_back("user-" + std::to_string(u));
+    const auto got = rtrec::testing::jepsen_check(c, user_ids, sent_items, acked_items);
+    EXPECT_EQ(got.lost, 0u);
+    EXPECT_EQ(got.unexpected, 0u);
+    EXPECT_EQ(got.duplicated, 0u) << got.present << " distinct events present";
+    EXPECT_EQ(got.present, acked.size());
 
     // Recommendations equal those of a reference fed the acknowledged events.
     rtrec::service_options ro;
