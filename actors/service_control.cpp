@@ -261,7 +261,13 @@ cluster_status service::cluster() const {
   if (!impl_->cluster)
     return {};
   std::lock_guard<std::mutex> guard{impl_->cluster->mtx};
-  return impl_->cluster->status;
+  auto out = impl_->cluster->status;
+  out.durable = static_cast<bool>(impl_->wal);
+  out.item_coverage.assign(out.map.item_owner.size(), {});
+  for (const auto& [m, applied] : impl_->cluster->coverage)
+    if (m < out.item_coverage.size())
+      out.item_coverage[m] = applied;
+  return out;
 }
 
 bool service::await_cluster(const std::function<bool(const cluster_status&)>& pred,

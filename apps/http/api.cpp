@@ -48,6 +48,14 @@ json scored_list(const std::vector<engine::recommendation>& items) {
   return out;
 }
 
+// Per item shard its coverage (null: not heard of yet).
+json item_coverage_json(const cluster_status& st) {
+  json out = json::array();
+  for (const auto& applied : st.item_coverage)
+    out.push_back(applied.empty() ? json(nullptr) : json(applied));
+  return out;
+}
+
 bool is_json_type(const std::string& ct) {
   if (ct.empty())
     return true;  // clients that send no type get JSON semantics
@@ -520,7 +528,9 @@ void api::cluster(const call_ptr& c, path_args) {
                     {"Complete", st.complete()},
                     {"Nodes", std::move(nodes)},
                     {"ProfileShardOwner", st.map.profile_owner},
-                    {"ItemShardOwner", st.map.item_owner}}));
+                    {"ItemShardOwner", st.map.item_owner},
+                    {"Durable", st.durable},
+                    {"ItemCoverage", item_coverage_json(st)}}));
 }
 
 void api::dashboard_page(const call_ptr& c, path_args) {

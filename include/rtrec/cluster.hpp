@@ -60,6 +60,13 @@ struct cluster_status {
   bool tls = false;
   engine::shard_map map;
   std::vector<node_status> nodes;
+  /// This node keeps its shards in a data directory (docs/replication.md,
+  /// "Stage 1").
+  bool durable = false;
+  /// Per item shard: the last delta seq per profile shard that its node's
+  /// oldest kept checkpoint holds, as last heard (empty: not heard yet;
+  /// this node keeps its whole log until it has heard of every item shard).
+  std::vector<std::vector<std::uint64_t>> item_coverage;
   /// Every node up: every shard reachable.
   bool complete() const noexcept {
     for (const auto& n : nodes)

@@ -106,6 +106,14 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
       checkpoint(n);
   }
   EXPECT_GT(released, 0u) << "no node released a log segment";
+  for (auto& node : cluster) {
+    const auto st = node->cluster();
+    EXPECT_TRUE(st.durable);
+    ASSERT_EQ(st.item_coverage.size(), st.map.item_owner.size());
+    for (std::size_t m = 0; m < st.item_coverage.size(); ++m)
+      EXPECT_EQ(st.item_coverage[m].size(), st.map.profile_owner.size())
+        << "item shard " << m << "'s coverage was not heard";
+  }
   EXPECT_EQ(feed(*cluster[2], ref, events, 3000, 4000, users), 0u);
   ASSERT_TRUE(cluster[0]->flush());
 

@@ -244,6 +244,9 @@ TEST_F(cluster_process, ThreeNodesShareEventsSurviveAKillAndRejoin) {
       << n->name() << ": " << st.dump();
     EXPECT_TRUE(st.value("Enabled", false)) << st.dump();
     EXPECT_FALSE(st.value("Tls", true)) << st.dump();
+    EXPECT_TRUE(st.value("Durable", false)) << st.dump();
+    ASSERT_TRUE(st.contains("ItemCoverage") && st["ItemCoverage"].is_array()) << st.dump();
+    EXPECT_EQ(st["ItemCoverage"].size(), item_shards) << st.dump();
   }
   const auto owners = owners_in(st0, "ProfileShardOwner");
   ASSERT_EQ(owners.size(), profile_shards) << st0.dump();
