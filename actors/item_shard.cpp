@@ -44,21 +44,43 @@ void answer_flush(item_shard_state& st, caf::typed_response_promise<std::uint64_
     rp.deliver(st.batches);
 }
 
+// Whether `token` is the resync of `source` still awaited (one asked of an
+// earlier incarnation of the profile shard is abandoned).
+bool awaited(const item_shard_state& st, std::uint32_t source, std::uint64_t token) {
+  auto it = st.resync_asked.find(source);
+  return st.streams.resyncing(source) && it != st.resync_asked.end()
+         && it->second.second == token;
+}
+
 // Asks `sender` (profile shard `source`) for the batches after what this
-// shard has applied of its stream, unless a resync of it is under way.
+// shard has applied of its stream, unless that shard is already asked. A
+// resync asked of another incarnation (its node restarted meanwhile: a
+// request to a dead node fails only at its deadline) is asked again here.
 void ask_resync(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr& sender) {
   auto& st = self->state;
   auto shard = caf::actor_cast<profile_shard_actor>(sender);
-  if (st.streams.resyncing(source) || !shard)
+  if (!shard)
     return;
+  auto it = st.resync_asked.find(source);
+  if (st.streams.resyncing(source) && it != st.resync_asked.end()
+      && it->second.first == shard.address())
+    return;
+  const auto token = ++st.next_resync;
+  st.resync_asked[source] = {shard.address(), token};
   st.streams.set_resyncing(source, true);
   const auto from = st.streams.applied(source);
   spdlog::info("item shard {}: delta stream of profile shard {} has a gap after seq {}; asking "
                "it for a resync", st.index, source, from);
   timed_request<resync_reply>(
-    self, st.deadlines, shard, [self, source](resync_reply& r) { on_resync(self, source, r); },
-    [self, source](caf::error& err) {
+    self, st.deadlines, shard,
+    [self, source, token](resync_reply& r) {
+      if (awaited(self->state, source, token))
+        on_resync(self, source, r);
+    },
+    [self, source, token](caf::error& err) {
       auto& s = self->state;
+      if (!awaited(s, source, token))
+        return;
       s.streams.set_resyncing(source, false);
       ++s.resync_failures;
       spdlog::warn("item shard {}: resync of profile shard {} failed: {}; asked again at its "

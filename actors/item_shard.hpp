@@ -12,6 +12,7 @@
 #include <caf/all.hpp>
 
 #include <deque>
+#include <map>
 #include <memory>
 
 #include "actors/request.hpp"
@@ -37,8 +38,11 @@ struct item_shard_state {
   std::uint64_t gaps = 0;        ///< batches dropped because earlier ones were missing
   std::uint64_t resyncs = 0;     ///< resyncs answered and applied
   std::uint64_t resync_failures = 0;
-  /// Deadlines of the resyncs asked.
+  /// Deadlines of the resyncs asked, and per stream the profile shard
+  /// incarnation asked last and the token of that request.
   request_deadlines deadlines;
+  std::map<std::uint32_t, std::pair<caf::actor_addr, std::uint64_t>> resync_asked;
+  std::uint64_t next_resync = 0;
   /// Flushes that arrived while a resync was under way: answered once none
   /// is (a flush means "everything sent before is applied").
   std::vector<caf::typed_response_promise<std::uint64_t>> waiting_flushes;

@@ -214,3 +214,29 @@ TEST_F(resync_test, a_resync_the_log_cannot_serve_fails_and_changes_nothing) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(resync_test, a_resync_awaited_from_a_gone_incarnation_is_asked_again_of_the_new_one) {
+  start_with(true);
+  batch({ev("u1", "a"), ev("u1", "b")});
+  // A batch with a gap from another actor (standing in for a profile shard
+  // whose node then died): the item shard asks it, and it never answers.
+  delta_batch stray;
+  stray.source = 0;
+  stray.seq = 9;
+  stray.prev = 8;
+  auto r = ask<std::uint64_t>(topo().items[1], stray);
+  ASSERT_TRUE(r) << sys().render(r.error());
+  EXPECT_EQ(item(1).gaps, 1u);
+  item_one_reachable(false);
+  batch({ev("u2", "a"), ev("u2", "b")});
+  write_log();
+  item_one_reachable(true);  // the real shard's marker: asked again, of it
+  auto one = item(1);
+  EXPECT_EQ(one.resyncs, 1u);
+  EXPECT_EQ(one.resync_failures, 0u);
+  EXPECT_EQ(one.model.events, item(0).model.events);
+}
+
+}  // namespace
