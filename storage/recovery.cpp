@@ -289,6 +289,8 @@ void replay_profile_record(const recovery_options& opts, const log_record& r,
     std::string user;
     auto patch = decode_user_upsert(r.payload, user);
     st.profiles[p]->upsert(user, patch);
+  } else if (r.kind == record_kind::feedback_delete) {
+    st.profiles[p]->delete_feedback(decode_feedback_delete(r.payload));
   } else {
     throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
                              " on profile shard stream " + std::to_string(p));
