@@ -209,6 +209,11 @@ TEST_F(HttpAuthTest, KeyRequiredOnEveryEndpointAndNeverLogged) {
     {"GET", "/api/item-to-item/neighbors/i"},
     {"GET", "/api/user-to-user/neighbors/u"},
     {"POST", "/api/session/recommend/c"},
+    {"GET", "/api/feedback"},         {"GET", "/api/feedback/like"},
+    {"GET", "/api/feedback/u/i"},     {"DELETE", "/api/feedback/u/i"},
+    {"GET", "/api/feedback/like/u/i"}, {"DELETE", "/api/feedback/like/u/i"},
+    {"GET", "/api/user/u/feedback"},  {"GET", "/api/user/u/feedback/like"},
+    {"GET", "/api/item/i/feedback"},  {"GET", "/api/item/i/feedback/like"},
   };
   for (const auto& [method, target] : endpoints) {
     SCOPED_TRACE(method + " " + target);
