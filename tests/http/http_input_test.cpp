@@ -114,7 +114,7 @@ TEST_F(HttpInputTest, ItemAndQueryErrors) {
   expect_error(call("GET", "/api/nothing/here"), 404, "no such endpoint");
   auto m = call("DELETE", "/api/feedback");
   expect_error(m, 405, "method DELETE is not allowed");
-  EXPECT_EQ(m.header("allow"), "POST, PUT");
+  EXPECT_EQ(m.header("allow"), "POST, PUT, GET");
   expect_error(call("POST", "/api/session/recommend", R"([{"FeedbackType":"like"}])"), 400,
                "[0].ItemId: missing");
 }
