@@ -22,6 +22,7 @@ void user_profile::add_seen(key_t item, std::size_t seen_max) {
                       seen_order.end());
   }
   if (seen_count() > seen_max) {
+    history_unseen = history_unseen || !history.empty();
     if (!seen_index.empty())
       seen_index.erase(seen_order[seen_head]);
     ++seen_head;
@@ -147,7 +148,7 @@ reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
       p.recent.erase(p.recent.begin());
     p.recent.push_back({ik, e.timestamp, kept_weight, e.type});
   }
-  record_feedback(p, uk, ik, e);
+  record_feedback(p, uk, ik, e, first_time);
   return reject_reason::none;
 }
 

@@ -47,6 +47,10 @@ struct user_profile {
   std::uint64_t events = 0;
   /// The user's feedback records (model_config::feedback_retention).
   feedback_log history;
+  /// Set once the seen set may have forgotten an item that still has a
+  /// feedback record. While it is clear, an item not seen has no record, so
+  /// a first-time event appends without scanning the history.
+  bool history_unseen = false;
 
   std::size_t seen_count() const noexcept { return seen_order.size() - seen_head; }
   /// Returns true if `item` is among the remembered seen items.
@@ -158,8 +162,9 @@ class profile_store {
   reject_reason apply_keyed(const event& e, key_t uk, key_t ik, item_delta_batch& out);
   /// The record of profile `p` (whose user key is uk).
   user_record record_of(const user_profile& p, key_t uk) const;
-  /// Applies event `e` (user key uk, item key ik) to the user's history.
-  void record_feedback(user_profile& p, key_t uk, key_t ik, const event& e);
+  /// Applies event `e` (user key uk, item key ik; first_time: the item was
+  /// not in the seen set before it) to the user's history.
+  void record_feedback(user_profile& p, key_t uk, key_t ik, const event& e, bool first_time);
   /// Forgets the stored texts of entry `x` of user uk, if it has some.
   void drop_text(key_t uk, const feedback_entry& x);
   /// Appends the record of entry `x` of profile `p` (user key uk) to `out`.

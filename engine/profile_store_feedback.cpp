@@ -7,11 +7,15 @@
 
 namespace rtrec::engine {
 
-void profile_store::record_feedback(user_profile& p, key_t uk, key_t ik, const event& e) {
+void profile_store::record_feedback(user_profile& p, key_t uk, key_t ik, const event& e,
+                                    bool first_time) {
   if (cfg_.feedback_retention == 0)
     return;
   auto& h = p.history;
-  if (const auto at = h.find(ik, e.type); at != feedback_log::npos) {
+  // Every record's item is seen unless history_unseen: a first-time item has
+  // none, and the scan (up to feedback_retention records) is skipped.
+  const auto at = first_time && !p.history_unseen ? feedback_log::npos : h.find(ik, e.type);
+  if (at != feedback_log::npos) {
     if (!e.overwrite)
       return;  // Gorse's POST: an existing record stays as it was
     drop_text(uk, h[at]);

@@ -715,8 +715,10 @@ void profile_store::load(std::string_view bytes) {
                                  feedback_text{std::move(ts), std::move(comment)});
         }
       records += h.entries.size();
-      chunks[h.slot >> chunk_bits][h.slot & (chunk_size - 1)].history.assign(
-        std::move(h.entries), h.last_seq);
+      auto& p = chunks[h.slot >> chunk_bits][h.slot & (chunk_size - 1)];
+      p.history_unseen = std::any_of(h.entries.begin(), h.entries.end(),
+                                     [&](const feedback_entry& x) { return !p.has_seen(x.item); });
+      p.history.assign(std::move(h.entries), h.last_seq);
     }
 
     chunks_ = std::move(chunks);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -276,11 +277,17 @@ void expect_same_records(const std::vector<feedback_record>& a,
   }
 }
 
-TEST(FeedbackHistory, RandomWorkloadMatchesTheReferenceAndListingsSeeEveryRecordOnce) {
+/// A seeded random workload against the reference; seen_max below the
+/// items a user meets makes the seen set forget items that still have
+/// records (the history is then scanned for first-time items too).
+void random_workload(std::size_t seen_max) {
   const std::uint64_t seed = std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  SCOPED_TRACE("seed " + std::to_string(seed) + ", seen_max " + std::to_string(seen_max));
+  std::cout << "feedback random workload: seed " << seed << "\n";
   std::mt19937_64 rng{seed};
-  profile_store s{config(6)};
+  auto cfg = config(6);
+  cfg.seen_max = seen_max;
+  profile_store s{cfg};
   reference ref{6, {}};
   for (int k = 0; k < 3000; ++k) {
     const auto user = "u" + std::to_string(rng() % 12);
@@ -317,6 +324,11 @@ TEST(FeedbackHistory, RandomWorkloadMatchesTheReferenceAndListingsSeeEveryRecord
   std::copy_if(all.begin(), all.end(), std::back_inserter(only_likes),
                [](const feedback_record& r) { return r.type == event_type::like; });
   expect_same_records(list_all(s, 3, 2, likes), only_likes);
+}
+
+TEST(FeedbackHistory, RandomWorkloadMatchesTheReferenceAndListingsSeeEveryRecordOnce) {
+  random_workload(50);
+  random_workload(4);
 }
 
 TEST(FeedbackHistory, AListingResumesAfterWritesMeanwhile) {
