@@ -233,6 +233,15 @@ void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
       apply_batch(self, p.events, p.seq, p.time_ms, p.ack_rp);
     else
       refuse_batch(self, p, err);
+  } else if (p.kind == pending::unfeedback) {
+    if (err.empty()) {
+      st.applied_seq = p.seq;
+      p.deleted_rp.deliver(static_cast<std::uint64_t>(st.store->delete_feedback(p.del)));
+    } else {
+      p.deleted_rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                           "feedback deletion for " + p.del.user
+                                             + " was not logged: " + err));
+    }
   } else if (p.kind == pending::forget || p.kind == pending::upsert) {
     if (err.empty()) {
       st.applied_seq = p.seq;
@@ -299,6 +308,30 @@ caf::typed_response_promise<bool> on_user_write(self_ptr self, pending::kind_t k
   p.user_rp = rp;
   st.log_pending.push_back(std::move(p));
   log_record(self, record, seq, st.clock(), std::move(payload));
+  return rp;
+}
+
+// Deletes feedback records: at once without a log, else once the deletion
+// is durable (recovery replays it).
+caf::typed_response_promise<std::uint64_t> on_feedback_delete(self_ptr self,
+                                                              engine::feedback_delete d) {
+  auto rp = self->make_response_promise<std::uint64_t>();
+  auto& st = self->state;
+  const auto seq = ++st.seq;
+  if (!st.wal) {
+    st.applied_seq = seq;
+    rp.deliver(static_cast<std::uint64_t>(st.store->delete_feedback(d)));
+    return rp;
+  }
+  std::string payload;
+  storage::encode_feedback_delete(d, payload);
+  pending p;
+  p.kind = pending::unfeedback;
+  p.seq = seq;
+  p.del = std::move(d);
+  p.deleted_rp = rp;
+  st.log_pending.push_back(std::move(p));
+  log_record(self, storage::record_kind::feedback_delete, seq, st.clock(), std::move(payload));
   return rp;
 }
 
@@ -454,6 +487,19 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     },
     [=](users_atom, std::uint64_t from, std::uint32_t n) -> engine::user_page {
       return self->state.store->list(from, n);
+    },
+    [=](feedback_atom, const std::string& user,
+        const engine::feedback_filter& f) -> engine::feedback_page {
+      engine::feedback_page page;
+      page.records = self->state.store->feedback(user, f);
+      return page;
+    },
+    [=](feedback_atom, std::uint64_t slot, std::uint32_t seq, std::uint32_t n,
+        const engine::feedback_filter& f) -> engine::feedback_page {
+      return self->state.store->list_feedback(slot, seq, n, f, feedback_scan_users);
+    },
+    [=](feedback_atom, engine::feedback_delete& d) {
+      return on_feedback_delete(self, std::move(d));
     },
     [=](flush_atom) { return on_flush(self); },
     [=](snapshot_atom) { return start_snapshot(self); },

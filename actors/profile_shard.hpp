@@ -3,7 +3,8 @@
 // those users: batches apply in arrival order, and a batch is acknowledged
 // once applied (read-your-writes).
 //
-// With a write-ahead log, a batch (or a user deletion) is first appended to
+// With a write-ahead log, a batch (or a user write or deletion, or a
+// feedback deletion) is first appended to
 // the log and applied only when the log reports it durable, still in arrival
 // order; a record the log could not store is refused (storage_failed), never
 // applied. Without a log it applies at once.
@@ -40,18 +41,24 @@
 
 namespace rtrec {
 
+/// Profile slots one feedback listing request visits at most (the shard
+/// answers other messages between two requests of a long listing).
+constexpr std::size_t feedback_scan_users = 4096;
+
 struct profile_shard_state {
   static inline const char* name = "rtrec.profile_shard";
   /// A record waiting for the log, or a flush waiting for those before it.
   struct pending {
-    enum kind_t { batch, forget, upsert, flush } kind = batch;
+    enum kind_t { batch, forget, upsert, unfeedback, flush } kind = batch;
     std::uint64_t seq = 0;
     std::int64_t time_ms = 0;
     shard_batch events;
     std::string user;          ///< forget, upsert
     engine::user_patch patch;  ///< upsert
+    engine::feedback_delete del;  ///< unfeedback
     caf::typed_response_promise<ingest_result> ack_rp;
     caf::typed_response_promise<bool> user_rp;  ///< forget, upsert
+    caf::typed_response_promise<std::uint64_t> deleted_rp;  ///< unfeedback
     caf::typed_response_promise<std::uint64_t> flush_rp;
   };
   // Shared with the serializer thread of a snapshot in progress.

@@ -12,14 +12,6 @@
 
 namespace rtrec {
 
-template <class T, class Dest, class... Ts>
-result<T> service::impl::call(const Dest& dest, Ts&&... xs) {
-  if (gate.closed())
-    return rtrec::error{error_code::shutting_down, "the service is stopped"};
-  return convert(blocking_call<T>(*system, caf::timespan{opts.call_timeout}, dest,
-                                  std::forward<Ts>(xs)...));
-}
-
 // -- items and users ------------------------------------------------------------------
 
 result<engine::item_meta> service::item(const std::string& id) {

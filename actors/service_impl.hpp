@@ -16,6 +16,7 @@
 #include <atomic>
 #include <memory>
 
+#include "actors/blocking_call.hpp"
 #include "actors/checkpointer.hpp"
 #include "actors/cluster.hpp"
 #include "actors/flow_gate.hpp"
@@ -65,5 +66,13 @@ struct service::impl {
   template <class T, class Dest, class... Ts>
   result<T> call(const Dest& dest, Ts&&... xs);
 };
+
+template <class T, class Dest, class... Ts>
+result<T> service::impl::call(const Dest& dest, Ts&&... xs) {
+  if (gate.closed())
+    return rtrec::error{error_code::shutting_down, "the service is stopped"};
+  return convert(blocking_call<T>(*system, caf::timespan{opts.call_timeout}, dest,
+                                  std::forward<Ts>(xs)...));
+}
 
 }  // namespace rtrec

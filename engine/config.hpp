@@ -29,6 +29,16 @@ struct model_config {
   /// oldest is forgotten first. Bounds memory per user. Raised to recent_max
   /// if smaller.
   std::size_t seen_max = 5000;
+  /// Feedback records kept per user in its history (engine/feedback.hpp;
+  /// the answers of GET /api/feedback...): the newest written, at most one
+  /// per (type, item). Writing a record beyond it drops the user's oldest
+  /// written record (its text too); lowering it drops the oldest at the next
+  /// load of a snapshot. 0 keeps no history. Costs 24 bytes per record (up
+  /// to a third more while dropped ones await compaction), plus the
+  /// comment and timestamp text of the records that have them. It bounds
+  /// the history only: the model keeps its own windows (recent_max,
+  /// seen_max).
+  std::size_t feedback_retention = 1000;
   /// Neighbors kept per item (rows are pruned to this size once they reach
   /// 1.5x). Bounds memory per item whatever its popularity.
   std::size_t neighbors_max = 100;

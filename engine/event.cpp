@@ -69,6 +69,7 @@ const char* to_string(reject_reason r) noexcept {
     case reject_reason::bad_timestamp: return "bad_timestamp";
     case reject_reason::bad_type: return "bad_type";
     case reject_reason::id_collision: return "id_collision";
+    case reject_reason::text_too_long: return "text_too_long";
   }
   return "unknown";
 }
@@ -106,6 +107,9 @@ reject_reason validate(const event& e, const validation_limits& limits) noexcept
   constexpr std::int64_t max_ts = 253402300799999LL;
   if (e.timestamp < 0 || e.timestamp > max_ts)
     return reject_reason::bad_timestamp;
+  if (e.comment.size() > limits.max_comment_length
+      || e.timestamp_text.size() > limits.max_timestamp_text)
+    return reject_reason::text_too_long;
   return reject_reason::none;
 }
 

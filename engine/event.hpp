@@ -49,6 +49,16 @@ struct event {
   double value = 0.0;          ///< rating value for `rating`, else ignored
   std::int64_t timestamp = 0;  ///< milliseconds since the Unix epoch (UTC)
   std::string id;              ///< optional event id for idempotence; may be empty
+  /// What the user's feedback history keeps besides the fields above (see
+  /// engine/feedback.hpp); none of it changes the model. Gorse's Comment:
+  std::string comment{};
+  /// The Timestamp exactly as the application wrote it, answered back by
+  /// the history (empty: given as Unix seconds or not given).
+  std::string timestamp_text{};
+  /// When the user already has a record of this (type, item): true replaces
+  /// it (Gorse's PUT /api/feedback), false keeps it (POST). The event is
+  /// applied to the model either way.
+  bool overwrite = false;
 };
 
 /// Why an event is invalid: something about the event itself (sending it
@@ -65,9 +75,10 @@ enum class reject_reason : std::uint8_t {
   bad_timestamp,  ///< negative, or after year 9999
   bad_type,
   id_collision,   ///< a different string already owns this id's 64-bit key
+  text_too_long,  ///< comment or timestamp text over its limit
 };
 
-constexpr std::size_t reject_reason_count = 9;
+constexpr std::size_t reject_reason_count = 10;
 
 /// Returns "empty_user", ... for `r`.
 const char* to_string(reject_reason r) noexcept;
@@ -77,6 +88,9 @@ struct validation_limits {
   std::size_t max_id_length = 256;
   double min_rating = 0.0;
   double max_rating = 10.0;
+  /// An event's comment and timestamp text (kept in the feedback history).
+  std::size_t max_comment_length = 1024;
+  std::size_t max_timestamp_text = 64;
 };
 
 /// Returns reject_reason::none when `e` is acceptable, else the first problem

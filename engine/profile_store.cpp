@@ -22,6 +22,7 @@ void user_profile::add_seen(key_t item, std::size_t seen_max) {
                       seen_order.end());
   }
   if (seen_count() > seen_max) {
+    history_unseen = history_unseen || !history.empty();
     if (!seen_index.empty())
       seen_index.erase(seen_order[seen_head]);
     ++seen_head;
@@ -31,6 +32,15 @@ void user_profile::add_seen(key_t item, std::size_t seen_max) {
       seen_head = 0;
     }
   }
+}
+
+void user_profile::forget_seen(key_t item) {
+  auto first = seen_order.begin() + static_cast<std::ptrdiff_t>(seen_head);
+  auto it = std::find(first, seen_order.end(), item);
+  if (it == seen_order.end())
+    return;
+  seen_order.erase(it);
+  seen_index.erase(item);
 }
 
 profile_store::profile_store(model_config cfg) : cfg_(std::move(cfg)) {
@@ -138,6 +148,7 @@ reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
       p.recent.erase(p.recent.begin());
     p.recent.push_back({ik, e.timestamp, kept_weight, e.type});
   }
+  record_feedback(p, uk, ik, e, first_time);
   return reject_reason::none;
 }
 
@@ -250,7 +261,11 @@ bool profile_store::erase(std::string_view user) {
   auto it = users_.find(hash_id(user));
   if (it == users_.end() || profile_at(it->second).id != user)
     return false;
-  profile_at(it->second) = user_profile{};
+  auto& p = profile_at(it->second);
+  for (std::size_t k = 0; k < p.history.size(); ++k)
+    drop_text(it->first, p.history[k]);
+  feedback_records_ -= p.history.size();
+  p = user_profile{};
   free_slots_.push_back(it->second);
   meta_.erase(it->first);
   users_.erase(it);
@@ -267,7 +282,11 @@ std::size_t profile_store::memory_bytes() const noexcept {
     total += p.recent.capacity() * sizeof(user_profile::recent_entry);
     total += p.seen_index.capacity() * (sizeof(key_t) + 1);
     total += p.seen_order.capacity() * sizeof(key_t);
+    total += p.history.memory_bytes();
   }
+  total += feedback_text_.capacity() * (sizeof(text_key) + sizeof(feedback_text) + 1);
+  for (const auto& [k, t] : feedback_text_)
+    total += t.timestamp_text.capacity() + t.comment.capacity();
   total += meta_.capacity() * (sizeof(key_t) + sizeof(user_meta) + 1);
   for (const auto& [k, m] : meta_) {
     total += m.labels.capacity() + m.comment.capacity()
@@ -283,7 +302,9 @@ std::size_t profile_store::memory_bytes() const noexcept {
 
 profile_view session_view(const model_config& cfg, const std::vector<event>& events) {
   static constexpr std::string_view session_user = "session";
-  profile_store store{cfg};
+  auto no_history = cfg;
+  no_history.feedback_retention = 0;  // nothing is stored for a session
+  profile_store store{no_history};
   item_delta_batch scratch;
   for (const auto& e : events) {
     event copy = e;

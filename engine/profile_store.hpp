@@ -18,6 +18,7 @@
 
 #include "engine/config.hpp"
 #include "engine/event.hpp"
+#include "engine/feedback.hpp"
 #include "engine/model_types.hpp"
 #include "engine/user_meta.hpp"
 
@@ -44,6 +45,12 @@ struct user_profile {
   /// Index over the live part of seen_order once it outgrows small_seen.
   absl::flat_hash_set<key_t> seen_index;
   std::uint64_t events = 0;
+  /// The user's feedback records (model_config::feedback_retention).
+  feedback_log history;
+  /// Set once the seen set may have forgotten an item that still has a
+  /// feedback record. While it is clear, an item not seen has no record, so
+  /// a first-time event appends without scanning the history.
+  bool history_unseen = false;
 
   std::size_t seen_count() const noexcept { return seen_order.size() - seen_head; }
   /// Returns true if `item` is among the remembered seen items.
@@ -51,6 +58,8 @@ struct user_profile {
   /// Remembers `item` as seen (it must not be seen yet), forgetting the
   /// oldest when more than seen_max are remembered.
   void add_seen(key_t item, std::size_t seen_max);
+  /// Forgets `item` as seen (nothing if it is not remembered).
+  void forget_seen(key_t item);
 };
 
 class profile_store {
@@ -95,6 +104,35 @@ class profile_store {
   /// or may not be (slots are reused).
   user_page list(std::uint64_t from, std::size_t n) const;
 
+  // -- feedback history (profile_store_feedback.cpp) --------------------------
+
+  /// Returns the user's feedback records that pass `f`, oldest written
+  /// first (empty for an unknown user).
+  std::vector<feedback_record> feedback(std::string_view user, const feedback_filter& f) const;
+
+  /// Returns up to n records that pass `f`, in slot order and within a user
+  /// in write order, starting after write number `after_seq` of the user in
+  /// slot `from_slot` (0, 0: from the start). Visits at most `max_users`
+  /// slots (>= 1), so a call's cost is bounded by max_users plus their
+  /// records, whatever matches; the page says where to continue. A record
+  /// present for a whole listing and not overwritten meanwhile is listed
+  /// exactly once (an overwritten one moves to its user's end: listed again
+  /// or later); users added or forgotten meanwhile may or may not be.
+  feedback_page list_feedback(std::uint64_t from_slot, std::uint32_t after_seq, std::size_t n,
+                              const feedback_filter& f, std::size_t max_users) const;
+
+  /// Deletes the user's records of d.item (of every type, or of d.type).
+  /// Then, when no record of the item is left in the history, the item also
+  /// leaves the user's recent window (it no longer seeds the user's
+  /// recommendations) and seen set (it may be recommended to the user
+  /// again). What the item side learnt from the user's events (co-occurrence,
+  /// popularity) and the user's event count stay. Returns how many records
+  /// were deleted (0 and no change for an unknown user or item).
+  std::size_t delete_feedback(const feedback_delete& d);
+
+  /// Feedback records held, over every user.
+  std::uint64_t feedback_records() const noexcept { return feedback_records_; }
+
   /// Returns the profile of `user`, or nullptr.
   const user_profile* find(std::string_view user) const;
 
@@ -124,6 +162,19 @@ class profile_store {
   reject_reason apply_keyed(const event& e, key_t uk, key_t ik, item_delta_batch& out);
   /// The record of profile `p` (whose user key is uk).
   user_record record_of(const user_profile& p, key_t uk) const;
+  /// Applies event `e` (user key uk, item key ik; first_time: the item was
+  /// not in the seen set before it) to the user's history.
+  void record_feedback(user_profile& p, key_t uk, key_t ik, const event& e, bool first_time);
+  /// Forgets the stored texts of entry `x` of user uk, if it has some.
+  void drop_text(key_t uk, const feedback_entry& x);
+  /// Appends the record of entry `x` of profile `p` (user key uk) to `out`.
+  void add_record(const user_profile& p, key_t uk, const feedback_entry& x,
+                  std::vector<feedback_record>& out) const;
+  /// Adds the records of profile `p` (user key uk) from position `from`
+  /// that pass `f` (item key fk) to `page`, up to n in all; returns false
+  /// (page not done, next set) when it stopped because n were reached.
+  bool page_user(const user_profile& p, std::uint64_t slot, std::size_t from,
+                 const feedback_filter& f, key_t fk, std::size_t n, feedback_page& page) const;
   /// Adds an empty profile for `id` (key uk, which must be unused).
   absl::flat_hash_map<key_t, std::uint32_t>::iterator add_profile(key_t uk, std::string_view id);
   user_profile& profile_at(std::uint32_t slot) noexcept {
@@ -146,6 +197,25 @@ class profile_store {
   absl::flat_hash_map<key_t, std::string> item_names_;
   /// Metadata of the users that have any (user key -> metadata).
   absl::flat_hash_map<key_t, user_meta> meta_;
+  /// The texts of the feedback entries that have them (has_text).
+  struct text_key {
+    key_t user = 0;
+    key_t item = 0;
+    event_type type = event_type::view;
+    bool operator==(const text_key& o) const noexcept {
+      return user == o.user && item == o.item && type == o.type;
+    }
+    template <class H>
+    friend H AbslHashValue(H h, const text_key& k) {
+      return H::combine(std::move(h), k.user, k.item, static_cast<std::uint8_t>(k.type));
+    }
+  };
+  struct feedback_text {
+    std::string timestamp_text;
+    std::string comment;
+  };
+  absl::flat_hash_map<text_key, feedback_text> feedback_text_;
+  std::uint64_t feedback_records_ = 0;
   std::uint64_t events_applied_ = 0;
 };
 

@@ -36,6 +36,8 @@
 // the saved object's. Nothing observable depends on it: every ranking breaks
 // ties by key (better()), row pruning keeps a set defined by that order, and
 // candidate sums are accumulated in query order.
+#include <absl/container/flat_hash_set.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -46,6 +48,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/binary_codec.hpp"
@@ -69,6 +72,11 @@ constexpr std::uint32_t item_model_blend_version = 2;
 /// version 1 and the metadata part after it (profile_meta_part). A store
 /// without metadata stays version 1 byte for byte.
 constexpr std::uint32_t profile_store_meta_version = 2;
+/// profile_store blobs of a store holding any feedback history (a user that
+/// was ever given a write number) are version 3: version 2 with its
+/// metadata part always present (maybe empty), then the history part
+/// (profile_history_part). Other stores stay version 1 or 2 byte for byte.
+constexpr std::uint32_t profile_store_history_version = 3;
 /// item_model blobs holding a deleted item or an item with extras (given
 /// Timestamp text, Labels, Comment) are version 3: version 2 (the blend part
 /// always present) and the extras part after it. Every other blob stays
@@ -217,6 +225,11 @@ constexpr std::int64_t max_landmark = std::int64_t{1} << 60;
 //   fewer), each: [ids] [events] [recent count] [seen count] [seen head]
 //   [seen indexed] [recent item] [recent time] [recent weight] [recent type]
 //   [seen items]
+//   version 2 and 3: [meta keys] [labels] [comments] [subscribe counts]
+//   [subscriptions]
+//   version 3: [history users] [record counts] [last write numbers] [items]
+//   [timestamps] [write numbers] [types] [text flags] [timestamp texts]
+//   [comments]
 //
 // Writing block by block through one reused set of columns keeps the scratch
 // memory small and warm; only `out` grows.
@@ -342,6 +355,53 @@ struct profile_meta_part {
   }
 };
 
+/// The users' feedback histories (version 3 of a profile_store blob): per
+/// user that has a write number (in slot order) its key, record count and
+/// last write number; per record (users in that order, each oldest first)
+/// its item key, timestamp, write number, type and text flag; per record
+/// with the flag its timestamp text and comment.
+struct profile_history_part {
+  std::vector<key_t> users;
+  std::vector<std::uint64_t> counts;
+  std::vector<std::uint32_t> last_seq;
+  std::vector<key_t> items;
+  std::vector<std::int64_t> timestamps;
+  std::vector<std::uint32_t> seqs;
+  std::vector<std::uint8_t> types;
+  std::vector<std::uint8_t> has_text;
+  string_column timestamp_texts;
+  string_column comments;
+
+  template <class A>
+  void fields(A& a) {
+    a.column(users);
+    a.column(counts, users.size());
+    a.column(last_seq, users.size());
+    a.column(items);
+    a.column(timestamps, items.size());
+    a.column(seqs, items.size());
+    a.column(types, items.size());
+    a.column(has_text, items.size());
+    const auto texts = static_cast<std::uint64_t>(
+      std::count_if(has_text.begin(), has_text.end(), [](std::uint8_t t) { return t != 0; }));
+    timestamp_texts.fields(a, texts);
+    comments.fields(a, texts);
+  }
+  /// After a read: counts add up, strings fill their bytes, flags and types
+  /// are in range (load_histories() checks the rest record by record).
+  void check() const {
+    checked_sum(counts, items.size(), "feedback record");
+    timestamp_texts.check();
+    comments.check();
+    for (auto t : has_text)
+      if (t > 1)
+        fail("bad feedback text flag");
+    for (auto t : types)
+      if (t >= event_type_count)
+        fail("bad event type in a feedback history");
+  }
+};
+
 /// Fewest bytes one slot takes in a block (id length, four counters, a flag).
 constexpr std::size_t min_slot_bytes = 5 * sizeof(std::uint64_t) + 1;
 
@@ -422,6 +482,28 @@ void load_profile_block(const profile_block& block, std::uint64_t begin,
   }
 }
 
+/// Appends the history of one user (key uk) to `part`; text(entry) gives
+/// the (timestamp text, comment) of an entry with the text flag.
+template <class Text>
+void add_history(profile_history_part& part, const feedback_log& h, key_t uk, Text&& text) {
+  part.users.push_back(uk);
+  part.counts.push_back(h.size());
+  part.last_seq.push_back(h.last_seq());
+  for (std::size_t k = 0; k < h.size(); ++k) {
+    const auto& x = h[k];
+    part.items.push_back(x.item);
+    part.timestamps.push_back(x.timestamp);
+    part.seqs.push_back(x.seq);
+    part.types.push_back(static_cast<std::uint8_t>(x.type));
+    part.has_text.push_back(x.has_text ? 1 : 0);
+    if (x.has_text) {
+      const auto [ts, comment] = text(x);
+      part.timestamp_texts.add(ts);
+      part.comments.add(comment);
+    }
+  }
+}
+
 }  // namespace
 
 void profile_store::save(std::string& out) const {
@@ -446,10 +528,29 @@ void profile_store::save(std::string& out) const {
     bytes += p.id.size() + p.seen_order.size() * sizeof(key_t)
              + p.recent.size() * (sizeof(key_t) + sizeof(std::int64_t) + sizeof(float) + 1);
   }
+  profile_history_part history;
+  for (std::uint32_t s = 0; s < slots; ++s) {
+    const auto& p = profile_at(s);
+    if (p.id.empty() || p.history.last_seq() == 0)
+      continue;
+    const key_t uk = hash_id(p.id);
+    add_history(history, p.history, uk, [&](const feedback_entry& x) {
+      auto t = feedback_text_.find(text_key{uk, x.item, x.type});
+      return t == feedback_text_.end()
+               ? std::pair<std::string_view, std::string_view>{}
+               : std::pair<std::string_view, std::string_view>{t->second.timestamp_text,
+                                                               t->second.comment};
+    });
+  }
+  bytes += history.items.size() * 24 + history.timestamp_texts.bytes.size()
+           + history.comments.bytes.size();
   out.reserve(out.size() + bytes);
 
+  const auto version = !history.users.empty() ? profile_store_history_version
+                       : !meta_.empty()       ? profile_store_meta_version
+                                              : format_version;
   writer w{out};
-  save_header(w, profile_store_tag, meta_.empty() ? format_version : profile_store_meta_version);
+  save_header(w, profile_store_tag, version);
   head.fields(w);
   profile_block block;
   for (std::uint64_t begin = 0; begin < slots; begin += chunk_size) {
@@ -459,12 +560,14 @@ void profile_store::save(std::string& out) const {
       block.add(profile_at(static_cast<std::uint32_t>(s)));
     block.fields(w, block.size());
   }
-  if (meta_.empty())
+  if (version == format_version)
     return;
   profile_meta_part part;
   for (const auto& [k, m] : meta_)
     part.add(k, m);
   part.fields(w);
+  if (version == profile_store_history_version)
+    history.fields(w);
 }
 
 namespace {
@@ -493,13 +596,82 @@ absl::flat_hash_map<key_t, user_meta> load_user_meta(
   return out;
 }
 
+/// A user's history as read from a blob, before it joins the store.
+struct loaded_history {
+  std::uint32_t slot = 0;
+  key_t user = 0;
+  std::uint32_t last_seq = 0;
+  std::vector<feedback_entry> entries;
+  std::vector<std::pair<std::string, std::string>> texts;  ///< per entry with has_text
+};
+
+/// Checks the records of one user (records [first, first + count) of
+/// `part`): write numbers ascending, none above last_seq, every item named,
+/// no (type, item) twice.
+void check_history(const profile_history_part& part, std::size_t first, std::size_t count,
+                   std::uint32_t last_seq,
+                   const absl::flat_hash_map<key_t, std::string>& item_names) {
+  absl::flat_hash_set<std::pair<key_t, std::uint8_t>> seen;
+  std::uint32_t prev = 0;
+  for (auto k = first; k < first + count; ++k) {
+    if (part.seqs[k] <= prev || part.seqs[k] > last_seq)
+      fail("feedback write numbers out of order");
+    prev = part.seqs[k];
+    if (!item_names.contains(part.items[k]))
+      fail("a feedback record names an unknown item");
+    if (!seen.insert({part.items[k], part.types[k]}).second)
+      fail("two feedback records of one (type, item)");
+  }
+}
+
+/// Reads the history part of a version 3 blob: every user must have a
+/// profile in `users`, once. Keeps each user's newest `retention` records.
+std::vector<loaded_history> load_histories(
+  reader& r, const absl::flat_hash_map<key_t, std::uint32_t>& users,
+  const absl::flat_hash_map<key_t, std::string>& item_names, std::size_t retention) {
+  profile_history_part part;
+  part.fields(r);
+  part.check();
+  std::vector<loaded_history> out;
+  out.reserve(part.users.size());
+  absl::flat_hash_set<key_t> done;
+  string_cursor ts_at{part.timestamp_texts}, comment_at{part.comments};
+  std::size_t at = 0;
+  for (std::size_t u = 0; u < part.users.size(); ++u) {
+    auto slot = users.find(part.users[u]);
+    if (slot == users.end() || !done.insert(part.users[u]).second)
+      fail("a feedback history of a user that has no profile, or two of one user");
+    const auto count = static_cast<std::size_t>(part.counts[u]);
+    check_history(part, at, count, part.last_seq[u], item_names);
+    loaded_history h{slot->second, part.users[u], part.last_seq[u], {}, {}};
+    const auto keep_from = at + count - std::min(count, retention);
+    for (auto k = at; k < at + count; ++k) {
+      const bool text = part.has_text[k] == 1;
+      std::pair<std::string, std::string> t;
+      if (text)
+        t = {std::string{ts_at.next()}, std::string{comment_at.next()}};
+      if (text && t.first.empty() && t.second.empty())
+        fail("a feedback text flag without a text");
+      if (k < keep_from)
+        continue;  // beyond today's retention
+      h.entries.push_back({part.items[k], part.timestamps[k], part.seqs[k],
+                           static_cast<event_type>(part.types[k]), text});
+      if (text)
+        h.texts.push_back(std::move(t));
+    }
+    at += count;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
 }  // namespace
 
 void profile_store::load(std::string_view bytes) {
   static constexpr const char* what = "profile_store::load";
   guarded_load(what, [&] {
     reader r{bytes};
-    const auto version = load_header(r, profile_store_tag, profile_store_meta_version);
+    const auto version = load_header(r, profile_store_tag, profile_store_history_version);
     profile_store_head head;
     head.fields(r);
     head.check();
@@ -525,12 +697,34 @@ void profile_store::load(std::string_view bytes) {
       chunks.push_back(std::move(chunk));
     }
     absl::flat_hash_map<key_t, user_meta> meta;
-    if (version == profile_store_meta_version)
+    if (version >= profile_store_meta_version)
       meta = load_user_meta(r, users);
+    std::vector<loaded_history> histories;
+    if (version == profile_store_history_version)
+      histories = load_histories(r, users, item_names, cfg_.feedback_retention);
     expect_end(r);
+
+    absl::flat_hash_map<text_key, feedback_text> texts;
+    std::uint64_t records = 0;
+    for (auto& h : histories) {
+      std::size_t t = 0;
+      for (const auto& x : h.entries)
+        if (x.has_text) {
+          auto& [ts, comment] = h.texts[t++];
+          texts.insert_or_assign(text_key{h.user, x.item, x.type},
+                                 feedback_text{std::move(ts), std::move(comment)});
+        }
+      records += h.entries.size();
+      auto& p = chunks[h.slot >> chunk_bits][h.slot & (chunk_size - 1)];
+      p.history_unseen = std::any_of(h.entries.begin(), h.entries.end(),
+                                     [&](const feedback_entry& x) { return !p.has_seen(x.item); });
+      p.history.assign(std::move(h.entries), h.last_seq);
+    }
 
     chunks_ = std::move(chunks);
     meta_ = std::move(meta);
+    feedback_text_ = std::move(texts);
+    feedback_records_ = records;
     slots_used_ = slots;
     free_slots_ = std::move(free_slots);
     users_ = std::move(users);

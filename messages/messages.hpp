@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "engine/event.hpp"
+#include "engine/feedback.hpp"
 #include "engine/item_model.hpp"
 #include "engine/model_types.hpp"
 #include "engine/user_meta.hpp"
@@ -69,6 +70,7 @@ using users_atom = caf::atom_constant<caf::atom("users")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using coverage_atom = caf::atom_constant<caf::atom("coverage")>;
+using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -304,7 +306,25 @@ namespace rtrec::engine {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event& x) {
-  return f(caf::meta::type_name("event"), x.user, x.item, x.type, x.value, x.timestamp, x.id);
+  return f(caf::meta::type_name("event"), x.user, x.item, x.type, x.value, x.timestamp, x.id,
+           x.comment, x.timestamp_text, x.overwrite);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_record& x) {
+  return f(caf::meta::type_name("feedback_record"), x.type, x.user, x.item, x.timestamp,
+           x.timestamp_text, x.comment);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_filter& x) {
+  return f(caf::meta::type_name("feedback_filter"), x.any_type, x.type, x.item, x.until_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_delete& x) {
+  return f(caf::meta::type_name("feedback_delete"), x.user, x.item, x.any_type, x.type);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_page& x) {
+  return f(caf::meta::type_name("feedback_page"), x.records, x.next_slot, x.next_seq, x.done);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scored& x) {
@@ -412,6 +432,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_page))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::resync_reply))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::item_coverage))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::feedback_filter))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::feedback_delete))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::feedback_page))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -466,6 +489,17 @@ using profile_shard_actor = caf::typed_actor<
   caf::replies_to<user_atom, std::string>::with<engine::user_record>,
   // up to n users from slot `from` (engine::profile_store::list)
   caf::replies_to<users_atom, std::uint64_t, std::uint32_t>::with<engine::user_page>,
+  // the user's feedback records that pass the filter, oldest written first
+  // (engine::profile_store::feedback; next_* unused, done = true)
+  caf::replies_to<feedback_atom, std::string, engine::feedback_filter>::with<
+    engine::feedback_page>,
+  // up to n records that pass the filter after (slot, seq), visiting at most
+  // feedback_scan_users slots (engine::profile_store::list_feedback)
+  caf::replies_to<feedback_atom, std::uint64_t, std::uint32_t, std::uint32_t,
+                  engine::feedback_filter>::with<engine::feedback_page>,
+  // deletes the user's records of an item (logged first when the shard has
+  // a log; engine::profile_store::delete_feedback); replies how many
+  caf::replies_to<feedback_atom, engine::feedback_delete>::with<std::uint64_t>,
   // replies once everything applied before it has reached the item side
   caf::replies_to<flush_atom>::with<std::uint64_t>,
   caf::replies_to<stats_atom>::with<shard_stats>,

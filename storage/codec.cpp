@@ -1,8 +1,11 @@
-// The event-batch, item-metadata and user-upsert log payloads, each declared once as a
+// The event-batch, item-metadata, user-upsert and feedback-delete log
+// payloads, each declared once as a
 // field list that encoding and decoding both run, and CRC-32.
 #include "storage/codec.hpp"
 
 #include <boost/crc.hpp>
+
+#include <algorithm>
 
 namespace rtrec::storage {
 namespace {
@@ -13,6 +16,8 @@ constexpr std::size_t max_field = std::size_t{1} << 20;
 constexpr std::size_t min_event_bytes = 3 * 4 + 1 + 8 + 8;
 /// Fewest bytes one category takes: its length.
 constexpr std::size_t min_category_bytes = 4;
+/// The u8 that opens the event batch's version 2 extension.
+constexpr std::uint8_t events_feedback_version = 2;
 /// The u8 that opens item metadata's version 2 extension.
 constexpr std::uint8_t item_meta_extras_version = 2;
 
@@ -26,9 +31,32 @@ void event_fields(A& a, Event& e) {
   a.str(e.id, max_field);
 }
 
+/// Whether an event has a field of the events payload's version 2.
+bool has_feedback_fields(const engine::event& e) noexcept {
+  return e.overwrite || !e.comment.empty() || !e.timestamp_text.empty();
+}
+
 template <class A, class Events>
 void events_fields(A& a, Events& events) {
   a.sequence(events, min_event_bytes, "event", [&](auto& e) { event_fields(a, e); });
+  // Version 2 appends, per event, the fields only the feedback history
+  // reads, and only when an event has one; a version 1 payload ends here.
+  bool extended = false;
+  if constexpr (A::loading)
+    extended = !a.done();
+  else
+    extended = std::any_of(events.begin(), events.end(), has_feedback_fields);
+  if (!extended)
+    return;
+  std::uint8_t version = events_feedback_version;
+  a.value(version);
+  if (version != events_feedback_version)
+    throw corrupt("event batch extension version " + std::to_string(version) + " is unknown");
+  for (auto& e : events) {
+    a.flag(e.overwrite, "overwrite flag");
+    a.str(e.timestamp_text, max_field);
+    a.str(e.comment, max_field);
+  }
 }
 
 template <class A, class Meta>
@@ -69,7 +97,29 @@ void user_upsert_fields(A& a, User& user, Patch& p) {
              [&](auto& c) { a.str(c, max_field); });
 }
 
+template <class A, class Delete>
+void feedback_delete_fields(A& a, Delete& d) {
+  a.str(d.user, max_field);
+  a.str(d.item, max_field);
+  a.flag(d.any_type, "any-type flag");
+  a.enumeration(d.type, engine::event_type_count, "feedback type");
+}
+
 }  // namespace
+
+void encode_feedback_delete(const engine::feedback_delete& d, std::string& out) {
+  writer w{out};
+  feedback_delete_fields(w, d);
+}
+
+engine::feedback_delete decode_feedback_delete(std::string_view in) {
+  reader r{in};
+  engine::feedback_delete d;
+  feedback_delete_fields(r, d);
+  if (!r.done())
+    throw corrupt(std::to_string(r.left()) + " bytes left after the feedback deletion");
+  return d;
+}
 
 void encode_user_upsert(const std::string& user, const engine::user_patch& p, std::string& out) {
   writer w{out};

@@ -1,4 +1,5 @@
-// The payloads rtrec logs (event batches, item metadata) and the codec every
+// The payloads rtrec logs (event batches, item metadata, user upserts,
+// feedback deletions) and the codec every
 // storage record, snapshot body and manifest is written and read with: the
 // one binary codec of engine/binary_codec.hpp (fixed-width values in the
 // machine's little-endian layout, u32-length strings), plus CRC-32.
@@ -15,6 +16,7 @@
 
 #include "engine/binary_codec.hpp"
 #include "engine/event.hpp"
+#include "engine/feedback.hpp"
 #include "engine/item_model.hpp"
 #include "engine/user_meta.hpp"
 
@@ -28,8 +30,11 @@ using reader = engine::codec::reader;
 /// valid value.
 using corrupt = engine::codec::decode_error;
 
-/// Appends `events` (u32 count, then per event: user, item, u8 type, f64
-/// value, i64 timestamp, id; strings u32-length-prefixed).
+/// Appends `events`. Version 1: u32 count, then per event: user, item, u8
+/// type, f64 value, i64 timestamp, id (strings u32-length-prefixed).
+/// Version 2, written only when an event has a comment, a timestamp text or
+/// the overwrite flag: version 1, then u8 2 and per event u8 overwrite,
+/// timestamp text, comment. Either decodes; version 1 leaves them empty.
 void encode_events(const std::vector<engine::event>& events, std::string& out);
 /// Decodes what encode_events wrote (the whole input). Throws corrupt.
 std::vector<engine::event> decode_events(std::string_view in);
@@ -49,6 +54,11 @@ void encode_user_upsert(const std::string& user, const engine::user_patch& p, st
 /// Decodes what encode_user_upsert wrote (the whole input) into `user` and
 /// the returned patch. Throws corrupt.
 engine::user_patch decode_user_upsert(std::string_view in, std::string& user);
+
+/// Appends a feedback deletion: user, item, u8 any_type, u8 type.
+void encode_feedback_delete(const engine::feedback_delete& d, std::string& out);
+/// Decodes what encode_feedback_delete wrote (the whole input). Throws corrupt.
+engine::feedback_delete decode_feedback_delete(std::string_view in);
 
 /// CRC-32 (IEEE 802.3, Boost.CRC) of `bytes`.
 std::uint32_t crc32(std::string_view bytes) noexcept;

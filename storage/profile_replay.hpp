@@ -12,8 +12,8 @@
 
 namespace rtrec::storage {
 
-/// Applies record `r` (events, forget_user or user_upsert) to `store` and
-/// `window`. The item delta of its events replaces `delta`'s contents
+/// Applies record `r` (events, forget_user, user_upsert or feedback_delete)
+/// to `store` and `window`. The item delta of its events replaces `delta`'s contents
 /// (empty for the other kinds); `outcome` is scratch. Returns the events
 /// applied. Throws std::runtime_error for a kind that does not belong on a
 /// profile shard's stream, and storage::corrupt for a payload that does

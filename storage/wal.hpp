@@ -1,6 +1,6 @@
-// The write-ahead log: every accepted event batch, user deletion and item
-// metadata change is appended here before it is applied, and acknowledged
-// only once the log says it is durable.
+// The write-ahead log: every accepted event batch, user write or deletion,
+// feedback deletion and item metadata change is appended here before it is
+// applied, and acknowledged only once the log says it is durable.
 //
 // On disk: a directory of segments wal-<number>.log. A segment starts with a
 // 16-byte header ("RTRECWAL", format version, 0) followed by records:
@@ -41,9 +41,10 @@ enum class record_kind : std::uint8_t {
   item_meta = 3,    ///< payload: encode_item_meta
   item_remove = 4,  ///< payload: the item id
   user_upsert = 5,  ///< payload: encode_user_upsert (on the user's profile shard stream)
+  feedback_delete = 6,  ///< payload: encode_feedback_delete (on the user's profile shard stream)
 };
 /// The highest record_kind a log may hold (a reader refuses others).
-constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::user_upsert);
+constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::feedback_delete);
 
 /// The stream of item metadata records (profile shards use 0..S-1).
 constexpr std::uint32_t meta_stream = 0xFFFFFFFFu;

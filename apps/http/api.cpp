@@ -193,16 +193,27 @@ struct api::route_row {
   handler run;
 };
 
-// Every route. A pattern's segments are literals or parameters: `{category}`
-// and `{path}` capture any text, any other `{param}` an id that must pass
-// id_problem() (else 400 "path: param id ..."); `{name}` goes to
-// path_args::name, `{user}` and `{item}` to path_args::id. A path takes the
-// first pattern it matches
-// (no match: 404); a method none of that pattern's rows has gets 405 with
-// their methods, in table order, as Allow.
+// Every route. A pattern's segments are literals or parameters: `{category}`,
+// `{type}` and `{path}` capture any text, any other `{param}` an id that must
+// pass id_problem() (else 400 "path: param id ..."); `{name}` goes to
+// path_args::name, `{type}` to path_args::type, `{user}` to path_args::id,
+// `{item}` to path_args::id, or to path_args::item after a `{user}`. A path
+// takes the first pattern it matches (no match: 404); a method none of that
+// pattern's rows has gets 405 with their methods, in table order, as Allow.
 const api::route_row api::routes_[] = {
-  {"POST", "/api/feedback", route::feedback, &api::feedback},
-  {"PUT", "/api/feedback", route::feedback, &api::feedback},
+  {"POST", "/api/feedback", route::feedback, &api::feedback_post},
+  {"PUT", "/api/feedback", route::feedback, &api::feedback_put},
+  {"GET", "/api/feedback", route::feedback_read, &api::feedback_list},
+  {"GET", "/api/feedback/{type}", route::feedback_read, &api::feedback_list},
+  {"GET", "/api/feedback/{user}/{item}", route::feedback_read, &api::feedback_read},
+  {"DELETE", "/api/feedback/{user}/{item}", route::feedback_delete, &api::feedback_delete},
+  {"GET", "/api/feedback/{type}/{user}/{item}", route::feedback_read, &api::feedback_read},
+  {"DELETE", "/api/feedback/{type}/{user}/{item}", route::feedback_delete,
+   &api::feedback_delete},
+  {"GET", "/api/user/{user}/feedback", route::feedback_read, &api::user_feedback},
+  {"GET", "/api/user/{user}/feedback/{type}", route::feedback_read, &api::user_feedback},
+  {"GET", "/api/item/{item}/feedback", route::feedback_read, &api::item_feedback},
+  {"GET", "/api/item/{item}/feedback/{type}", route::feedback_read, &api::item_feedback},
   {"GET", "/api/recommend/{user}", route::recommend, &api::recommend},
   {"GET", "/api/recommend/{user}/{category}", route::recommend, &api::recommend},
   {"POST", "/api/session/recommend", route::session, &api::session},
@@ -284,16 +295,17 @@ std::optional<api::path_args> api::path_params(const call_ptr& c, std::string_vi
     if (!is_param(seg))
       continue;
     const auto name = seg.substr(1, seg.size() - 2);
-    if (name == "category" || name == "path") {
-      if (name == "category")
-        out.category = p;
+    if (name == "category" || name == "path" || name == "type") {
+      if (name != "path")
+        (name == "category" ? out.category : out.type) = p;
       continue;
     }
     if (auto problem = id_problem(p, opts_.limits.ids.max_id_length)) {
       c->finish(error(400, fmt::format("path: {} id {}", name, *problem)));
       return std::nullopt;
     }
-    (name == "name" ? out.name : out.id) = p;
+    const bool second_id = name == "item" && !out.id.empty();
+    (name == "name" ? out.name : second_id ? out.item : out.id) = p;
   }
   return out;
 }
@@ -340,55 +352,6 @@ bool api::begin_query(const call_ptr& c) {
     return false;
   }
   return true;
-}
-
-void api::feedback(const call_ptr& c, path_args) {
-  auto body = json_body(c);
-  if (!body)
-    return;
-  input_error err;
-  auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, true, err);
-  if (!events) {
-    metrics_.events_invalid.Increment(
-      static_cast<double>(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1));
-    return c->finish(error(err.status, err.message));
-  }
-  if (events->empty())
-    return c->finish(ok(json{{"RowAffected", 0}}));
-  const auto n = events->size();
-  engine_.try_ingest_async(std::move(*events), [this, c, n](rtrec::result<ingest_result> r) {
-    if (!r) {
-      if (r.error().code == error_code::overloaded)
-        metrics_.events_overloaded.Increment(static_cast<double>(n));
-      return c->finish(engine_error(r.error()));
-    }
-    metrics_.events_accepted.Increment(static_cast<double>(r->accepted));
-    if (r->accepted == 0 && r->rejected.empty() && !r->failed.empty()) {
-      // Nothing applied because the log or a shard failed: the whole request
-      // can be retried as is.
-      auto e = error(503, std::string{"no event was applied: "} + to_string(r->failed.front().why) +
-                            "; retry the request shortly");
-      e.headers.emplace_back("Retry-After", std::to_string(opts_.retry_after_s));
-      return c->finish(std::move(e));
-    }
-    json out{{"RowAffected", r->accepted}};
-    if (r->duplicates > 0)
-      out["Duplicates"] = r->duplicates;
-    if (!r->rejected.empty() || !r->failed.empty()) {
-      // Invalid and undelivered events in one list, by index.
-      std::vector<std::pair<std::uint32_t, const char*>> all;
-      for (const auto& x : r->rejected)
-        all.emplace_back(x.index, engine::to_string(x.reason));
-      for (const auto& x : r->failed)
-        all.emplace_back(x.index, to_string(x.why));
-      std::sort(all.begin(), all.end());
-      json rejected = json::array();
-      for (const auto& [index, reason] : all)
-        rejected.push_back({{"Index", index}, {"Reason", reason}});
-      out["Rejected"] = std::move(rejected);
-    }
-    c->finish(ok(out));
-  });
 }
 
 void api::recommend(const call_ptr& c, path_args a) {

@@ -4,7 +4,9 @@
 // feedback run asynchronously on the engine; item, user and metrics calls
 // that block run on the `blocking` executor, never on an I/O thread.
 //
-//   POST|PUT /api/feedback            -> {"RowAffected": n}
+//   POST|PUT /api/feedback            -> {"RowAffected": n}   (api_feedback.cpp:
+//   GET  /api/feedback[/{type}]?cursor=&n=, GET|DELETE /api/feedback[/{type}]/{user}/{item},
+//   GET  /api/user/{id}/feedback[/{type}], GET /api/item/{id}/feedback[/{type}])
 //   GET  /api/recommend/{user}[/{category}]?n=&offset=&category=
 //                                      -> ["id", ...]  (X-API-Version: 2:
 //                                         [{"Id","Score"}])
@@ -97,8 +99,10 @@ class api {
   /// What a route's path pattern captured; empty where it has no such part.
   struct path_args {
     std::string id;        ///< the `{user}` or `{item}` segment, checked by id_problem()
+    std::string item;      ///< an `{item}` after a `{user}`, checked by id_problem()
     std::string category;  ///< the `{category}` segment, as sent
     std::string name;      ///< the `{name}` segment (a v0.5 recommender's name)
+    std::string type;      ///< the `{type}` segment (a feedback type), as sent
   };
   /// A route's handler: answers `c` (now or later) exactly once.
   using handler = void (api::*)(const call_ptr& c, path_args a);
@@ -110,7 +114,14 @@ class api {
   void wrong_method(const call_ptr& c, std::string_view pattern);
 
   // The handlers of routes_.
-  void feedback(const call_ptr& c, path_args);
+  // feedback: api_feedback.cpp
+  void feedback_post(const call_ptr& c, path_args);
+  void feedback_put(const call_ptr& c, path_args);
+  void feedback_list(const call_ptr& c, path_args a);
+  void feedback_read(const call_ptr& c, path_args a);
+  void feedback_delete(const call_ptr& c, path_args a);
+  void user_feedback(const call_ptr& c, path_args a);
+  void item_feedback(const call_ptr& c, path_args a);
   void recommend(const call_ptr& c, path_args a);
   void session(const call_ptr& c, path_args a);
   void listing(const call_ptr& c, path_args a);
@@ -138,6 +149,12 @@ class api {
   void live(const call_ptr& c, path_args);
   void ready(const call_ptr& c, path_args);
 
+  /// Ingests a feedback array; overwrite: Gorse's PUT (replace existing
+  /// records in the history), else POST (keep them).
+  void feedback_write(const call_ptr& c, bool overwrite);
+  /// Reads the `{type}` segment into filter `f` (nothing when empty); on an
+  /// unknown type answers 400 and returns false.
+  bool type_filter(const call_ptr& c, const std::string& type, engine::feedback_filter& f);
   void item_write(const call_ptr& c, bool many);
   void user_write(const call_ptr& c, bool many);
   std::optional<std::vector<engine::item_meta>> parse_items(const call_ptr& c,

@@ -232,6 +232,7 @@ parse_feedback(const json& body, std::int64_t now_ms, const input_limits& limits
       return std::nullopt;
     }
     engine::event e;
+    std::optional<std::string> comment;
     auto type = x.find("FeedbackType");
     if (type == x.end() || type->is_null()) {
       fail(err, where + ".FeedbackType: missing (a string is required)");
@@ -252,9 +253,11 @@ parse_feedback(const json& body, std::int64_t now_ms, const input_limits& limits
     if (!read_id(x, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
         !read_id(x, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
         !read_id(x, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
-        !read_timestamp(x, where, now_ms, e.timestamp, err) ||
-        !ignored_string(x, "Comment", where, err))
+        !read_timestamp(x, where, now_ms, e.timestamp, err, &e.timestamp_text,
+                        limits.max_timestamp_bytes) ||
+        !read_comment(x, where, limits, comment, err))
       return std::nullopt;
+    e.comment = comment.value_or(std::string{});
     auto value = x.find("Value");
     if (value != x.end() && !value->is_null()) {
       if (!value->is_number() || value->is_boolean()) {

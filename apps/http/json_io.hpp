@@ -35,8 +35,8 @@ struct input_limits {
   /// Labels and Comment are kept in every item shard's memory, and in the
   /// log and snapshots, so they are bounded per item.
   std::size_t max_labels_bytes = 4096;
-  std::size_t max_comment_bytes = 1024;    ///< an item's Comment
-  std::size_t max_timestamp_bytes = 64;    ///< an item's Timestamp text
+  std::size_t max_comment_bytes = 1024;    ///< an item's or a feedback's Comment
+  std::size_t max_timestamp_bytes = 64;    ///< an item's or a feedback's Timestamp text
 };
 
 /// Parses `body` as JSON. Returns nullopt and sets `err` when it is not
@@ -46,9 +46,11 @@ std::optional<nlohmann::json> parse_json(std::string_view body, const input_limi
 
 /// Parses a Gorse feedback array: objects with "FeedbackType", "UserId",
 /// "ItemId" (strings), optional "Value" (number), "Timestamp" (RFC 3339
-/// string or Unix seconds; default `now_ms`), "EventId" (string) and
-/// "Comment" (ignored). `require_user` = false allows a missing UserId
-/// (session feedback). Every event is validated; on the first problem
+/// string, kept as given in timestamp_text, or Unix seconds; default
+/// `now_ms`), "EventId" (string) and "Comment" (a string of at most
+/// limits.max_comment_bytes). The events' overwrite flag is left false.
+/// `require_user` = false allows a missing UserId (session feedback). Every
+/// event is validated; on the first problem
 /// returns nullopt with `err` naming the index and field (nothing is kept).
 std::optional<std::vector<engine::event>>
 parse_feedback(const nlohmann::json& body, std::int64_t now_ms, const input_limits& limits,

@@ -28,6 +28,8 @@ const char* to_string(route r) noexcept {
     case route::user_read: return "user_read";
     case route::user_write: return "user_write";
     case route::user_delete: return "user_delete";
+    case route::feedback_read: return "feedback_read";
+    case route::feedback_delete: return "feedback_delete";
     case route::metrics: return "metrics";
     case route::health: return "health";
     case route::cluster: return "cluster";

@@ -38,6 +38,8 @@ enum class route : std::uint8_t {
   user_read,
   user_write,
   user_delete,
+  feedback_read,    ///< GET /api/feedback..., /api/user|item/{id}/feedback...
+  feedback_delete,  ///< DELETE /api/feedback/...
   metrics,
   health,
   cluster,

@@ -63,6 +63,10 @@ void add_model_options(CLI::App& cmd, common_options& o) {
     ->capture_default_str()->group(group);
   cmd.add_option("--seen-max", m.seen_max, "Seen items remembered per user")
     ->check(positive)->capture_default_str()->group(group);
+  cmd.add_option("--feedback-retention", m.feedback_retention,
+                 "Feedback records kept per user for GET /api/feedback... (the newest "
+                 "written; 0 = none)")
+    ->capture_default_str()->group(group);
   cmd.add_option("--cooc-half-life-days", o.cooc_half_life_days,
                  "Half-life of co-occurrence evidence in days of event time (0 = none)")
     ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
@@ -152,6 +156,7 @@ nlohmann::json to_json(const common_options& o) {
     {"neighbors_max", m.neighbors_max},
     {"score_neighbors", m.score_neighbors},
     {"seen_max", m.seen_max},
+    {"feedback_retention", m.feedback_retention},
     {"cooc_half_life_days", o.cooc_half_life_days},
     {"trend_half_life_days", o.trend_half_life_days},
     {"alpha", m.similarity_alpha},

@@ -18,9 +18,9 @@
 // - At most max_in_flight_events are accepted but unacknowledged; further
 //   ingest() calls wait (try_ingest() returns error_code::overloaded).
 // - With durability.data_dir set, every acknowledged write (events, user
-//   deletions, item metadata) is in the write-ahead log first; construction
-//   recovers the state from the newest checkpoint plus the log, and stop()
-//   writes a final checkpoint. An event whose id was applied within the
+//   writes and deletions, feedback deletions, item metadata) is in the
+//   write-ahead log first; construction recovers the state from the newest
+//   checkpoint plus the log, and stop() writes a final checkpoint. An event whose id was applied within the
 //   dedup window is acknowledged again (counted in duplicates), not applied.
 #pragma once
 
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "engine/event.hpp"
+#include "engine/feedback.hpp"
 #include "engine/model_types.hpp"
 #include "engine/user_meta.hpp"
 #include "rtrec/cluster.hpp"
@@ -60,6 +61,12 @@ using wall_clock = std::function<std::int64_t()>;
 struct user_listing {
   std::vector<engine::user_record> users;
   std::string cursor;  ///< "" when no users are left
+};
+
+/// One page of service::list_feedback.
+struct feedback_listing {
+  std::vector<engine::feedback_record> feedback;
+  std::string cursor;  ///< "" when no records are left
 };
 
 class service {
@@ -179,6 +186,42 @@ class service {
   /// invalid_request (a cursor this service did not give, n out of range),
   /// shard_unavailable.
   result<user_listing> list_users(const std::string& cursor, std::size_t n);
+
+  // -- feedback history (engine/feedback.hpp; written by ingest) ----------------
+
+  /// Returns up to n records (1..10000) that pass `filter` after `cursor`
+  /// ("" = from the start; filter.item and until_ms apply too), users in
+  /// profile shard and slot order, each user's records oldest written first,
+  /// and the cursor of the next page ("" = none left; a page may hold fewer
+  /// than n records, even none, and still have a cursor). A record present
+  /// for a whole listing and not overwritten is returned exactly once. Cost:
+  /// requests of at most 4096 profile slots each (feedback_scan_users),
+  /// shard after shard, until n records are found or the shards are done; a
+  /// filter that few records pass can visit every user. Errors:
+  /// invalid_request (a cursor this service did not give, n out of range),
+  /// shard_unavailable.
+  result<feedback_listing> list_feedback(const std::string& cursor, std::size_t n,
+                                         const engine::feedback_filter& filter = {});
+  /// Returns the user's records that pass `filter`, oldest written first
+  /// (empty for an unknown user). One request to the user's profile shard.
+  /// Errors: invalid_request (a bad id), shard_unavailable.
+  result<std::vector<engine::feedback_record>> user_feedback(
+    const std::string& user, const engine::feedback_filter& filter = {});
+  /// Returns up to `max` (1..10000) records of `item` that pass `filter`
+  /// (its item is replaced by `item`), over every user. Cost: a listing of
+  /// the whole history filtered by item (see list_feedback): it visits
+  /// every user of every profile shard, in steps of 4096 slots, unless
+  /// `max` records are found first. Errors: invalid_request,
+  /// shard_unavailable.
+  result<std::vector<engine::feedback_record>> item_feedback(const std::string& item,
+                                                             engine::feedback_filter filter,
+                                                             std::size_t max);
+  /// Deletes the user's records of an item (every type, or d.type), durable
+  /// before it returns when the service has a log, and takes the item out of
+  /// the user's scoring window and seen set when none is left (see
+  /// engine::profile_store::delete_feedback for what stays). Returns how
+  /// many records were deleted. Errors: invalid_request, shard_unavailable.
+  result<std::uint64_t> delete_feedback(const engine::feedback_delete& d);
 
   // -- control ------------------------------------------------------------------
 

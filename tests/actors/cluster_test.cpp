@@ -109,7 +109,8 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
     EXPECT_TRUE(answered) << caf::type_name<T>::value;
   };
   engine::event e{"user-1", "item-2", engine::event_type::rating, 4.5, 1'700'000'000'123, "id-9"};
-  engine::event e2{"user-3", "item-4", engine::event_type::dislike, 0, 1'700'000'000'999, ""};
+  engine::event e2{"user-3", "item-4", engine::event_type::dislike, 0, 1'700'000'000'999, "",
+                   "a comment", "2023-11-14T22:13:20+01:00", true};
   roundtrip(ingest_request{{e, e2}});
   roundtrip(ingest_result{7, {{1, engine::reject_reason::empty_user}}, {}, 2});
   roundtrip(shard_batch{{e, e2}, {3, 5}});
@@ -157,6 +158,17 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(engine::user_patch{true, true, "[\"a\"]", true, "hi", true, {"x", "y"}});
   roundtrip(engine::user_record{true, "user-1", {"{\"k\":1}", "c", {"s"}}, 12});
   roundtrip(engine::user_page{{engine::user_record{true, "u", {"", "c", {}}, 1}}, 17, false});
+  engine::feedback_filter ff;
+  ff.any_type = false;
+  ff.type = engine::event_type::purchase;
+  ff.item = "item-7";
+  ff.until_ms = 1'700'000'000'000;
+  roundtrip(ff);
+  roundtrip(engine::feedback_delete{"user-1", "item-2", false, engine::event_type::like});
+  roundtrip(engine::feedback_page{
+    {engine::feedback_record{engine::event_type::rating, "u", "i", 42, "ts", "note"},
+     engine::feedback_record{}},
+    19, 7, false});
   roundtrip(shard_snapshot{"bytes\0with nul", 5, {1, 2}, 3, 4, 6, 7});
   // Handles travel too: the peers' directory of shards.
   auto a1 = net.b->spawn(echo, 1);

@@ -118,7 +118,7 @@ TEST(EventType, ParseRejectsUnknownNames) {
 TEST(RejectReason, ToStringNamesEveryReason) {
   const char* expected[reject_reason_count] = {
       "none",       "empty_user", "empty_item", "id_too_long",  "bad_id_char",
-      "bad_value",  "bad_timestamp", "bad_type", "id_collision"};
+      "bad_value",  "bad_timestamp", "bad_type", "id_collision", "text_too_long"};
   std::set<std::string> names;
   for (std::size_t r = 0; r < reject_reason_count; ++r) {
     EXPECT_STREQ(to_string(static_cast<reject_reason>(r)), expected[r]) << "reason " << r;
@@ -276,6 +276,19 @@ TEST(EventValidate, NegativeTimestamp) {
   EXPECT_EQ(validate(e), reject_reason::bad_timestamp);
   e.timestamp = 0;
   EXPECT_EQ(validate(e), reject_reason::none);
+}
+
+TEST(EventValidate, CommentAndTimestampTextAreBounded) {
+  auto e = valid_event();
+  validation_limits limits;
+  e.comment.assign(limits.max_comment_length, 'c');
+  e.timestamp_text.assign(limits.max_timestamp_text, '1');
+  EXPECT_EQ(validate(e, limits), reject_reason::none);
+  e.comment.push_back('c');
+  EXPECT_EQ(validate(e, limits), reject_reason::text_too_long);
+  e.comment.pop_back();
+  e.timestamp_text.push_back('1');
+  EXPECT_EQ(validate(e, limits), reject_reason::text_too_long);
 }
 
 TEST(EventValidate, TimestampAfterYear9999) {

@@ -16,10 +16,12 @@
 // or give an object that keeps working (the suite runs under ASan/UBSan).
 #include <gtest/gtest.h>
 
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -53,6 +55,7 @@ model_config busy_config() {
   cfg.trend_half_life_s = 2.0;
   cfg.popular_cache = 12;
   cfg.popular_refresh_events = 40;
+  cfg.feedback_retention = 7;  // heavy users' histories are trimmed
   return cfg;
 }
 
@@ -81,7 +84,7 @@ struct world {
 
 /// One step of the workload; the same op is applied to every world.
 struct op {
-  enum kind_t { events, erase, meta, remove, popular } kind = events;
+  enum kind_t { events, erase, meta, remove, popular, unfeedback } kind = events;
   std::vector<event> evs;
   bool batched = false;
   std::string id;  // user (erase) or item (remove)
@@ -89,6 +92,7 @@ struct op {
   std::size_t n = 0;
   item_filter filter;
   absl::flat_hash_set<key_t> exclude;
+  feedback_delete del;
 };
 
 /// What applying an op produced: compared between worlds.
@@ -128,6 +132,12 @@ class workload {
         o.m.labels = "{\"n\":" + std::to_string(o.m.timestamp % 7) + "}";
         o.m.comment = o.m.timestamp % 2 == 0 ? "" : "c" + o.m.id;
       }
+    } else if (r < 92) {
+      o.kind = op::unfeedback;
+      o.del.user = user_name(pick_user());
+      o.del.item = item_name(pick_item());
+      o.del.any_type = rng_() % 2 == 0;
+      o.del.type = static_cast<event_type>(rng_() % event_type_count);
     } else if (r < 94) {
       o.kind = op::remove;
       o.id = item_name(pick_item());
@@ -163,6 +173,12 @@ class workload {
     if (e.type == event_type::rating)
       e.value = static_cast<double>(rng_() % 21) * 0.5;
     e.timestamp = rng_() % 200 == 0 ? 0 : now_;
+    const auto extras = rng_() % 8;  // the feedback history's fields on some
+    e.overwrite = extras % 2 == 1;
+    if (extras >= 6)
+      e.comment = "c" + std::to_string(now_ % 97);
+    if (extras == 5 || extras == 7)
+      e.timestamp_text = "t" + std::to_string(now_);
     return e;
   }
 
@@ -198,6 +214,9 @@ outcome apply_op(world& w, const op& o) {
       for (auto& m : w.models)
         out.lists.push_back(m.popular(o.n, o.filter, o.exclude));
       break;
+    case op::unfeedback:
+      out.flags.push_back(w.store.delete_feedback(o.del) > 0);
+      break;
   }
   return out;
 }
@@ -227,12 +246,35 @@ void expect_same(const outcome& a, const outcome& b) {
     expect_same(a.lists[k], b.lists[k], "popular");
 }
 
+/// Compares two users' feedback histories: records, write numbers.
+void expect_same_history(const profile_store& a, const profile_store& b, const std::string& id) {
+  const auto fa = a.feedback(id, {}), fb = b.feedback(id, {});
+  ASSERT_EQ(fa.size(), fb.size());
+  for (std::size_t k = 0; k < fa.size(); ++k) {
+    EXPECT_EQ(fa[k].type, fb[k].type);
+    EXPECT_EQ(fa[k].user, fb[k].user);
+    EXPECT_EQ(fa[k].item, fb[k].item);
+    EXPECT_EQ(fa[k].timestamp, fb[k].timestamp);
+    EXPECT_EQ(fa[k].timestamp_text, fb[k].timestamp_text);
+    EXPECT_EQ(fa[k].comment, fb[k].comment);
+  }
+  const auto* pa = a.find(id);
+  const auto* pb = b.find(id);
+  if (pa == nullptr || pb == nullptr)
+    return;
+  EXPECT_EQ(pa->history.last_seq(), pb->history.last_seq());
+  for (std::size_t k = 0; k < pa->history.size() && k < pb->history.size(); ++k)
+    EXPECT_EQ(pa->history[k].seq, pb->history[k].seq);
+}
+
 void expect_same_profiles(const profile_store& a, const profile_store& b) {
   EXPECT_EQ(a.users(), b.users());
   EXPECT_EQ(a.events_applied(), b.events_applied());
+  EXPECT_EQ(a.feedback_records(), b.feedback_records());
   for (int u = 0; u < user_pool; ++u) {
     const auto id = user_name(u);
     SCOPED_TRACE(id);
+    expect_same_history(a, b, id);
     const auto va = a.view(id), vb = b.view(id);
     EXPECT_EQ(va.known, vb.known);
     EXPECT_EQ(va.recent, vb.recent);
@@ -562,7 +604,8 @@ TEST(Serialization, CorruptedBlobsNeverCrash) {
 
 
 TEST(Serialization, UserMetadataRoundTripsAndTruncationIsRefused) {
-  const auto cfg = busy_config();
+  auto cfg = busy_config();
+  cfg.feedback_retention = 0;  // no history: metadata alone makes version 2
   world src = small_world(cfg, 1);
   std::string plain;
   src.store.save(plain);
@@ -605,6 +648,71 @@ TEST(Serialization, UserMetadataRoundTripsAndTruncationIsRefused) {
   std::string v1;
   back.save(v1);
   EXPECT_EQ(v1.substr(4, 4), plain.substr(4, 4));
+}
+
+TEST(Serialization, FeedbackHistoryIsVersion3AndRetentionAppliesOnLoad) {
+  auto cfg = busy_config();
+  cfg.feedback_retention = 0;
+  world plain_world = small_world(cfg, 1);
+  std::string plain;
+  plain_world.store.save(plain);
+  std::uint32_t version = 0;
+  std::memcpy(&version, plain.data() + 4, 4);
+  EXPECT_EQ(version, 1u) << "no history: the blob of the previous build";
+
+  cfg.feedback_retention = 5;
+  profile_store src{cfg};
+  item_delta_batch out;
+  for (int k = 0; k < 8; ++k) {
+    event e;
+    e.user = "h";
+    e.item = "i" + std::to_string(k);
+    e.timestamp = 1000 + k;
+    e.comment = k % 2 == 0 ? "c" + std::to_string(k) : "";
+    e.timestamp_text = k % 3 == 0 ? "t" + std::to_string(k) : "";
+    ASSERT_EQ(src.apply(e, out), reject_reason::none);
+  }
+  event once;
+  once.user = "emptied";
+  once.item = "i0";
+  ASSERT_EQ(src.apply(once, out), reject_reason::none);
+  ASSERT_EQ(src.delete_feedback({"emptied", "i0", true, event_type::view}), 1u);
+  std::string blob;
+  src.save(blob);
+  std::memcpy(&version, blob.data() + 4, 4);
+  EXPECT_EQ(version, 3u);
+
+  profile_store same{cfg};
+  same.load(blob);
+  expect_same_history(src, same, "h");
+  ASSERT_NE(same.find("emptied"), nullptr);
+  EXPECT_EQ(same.find("emptied")->history.last_seq(), 1u) << "write numbers survive";
+  std::string again;
+  same.save(again);
+  EXPECT_EQ(again.size(), blob.size());  // (the name dictionary's order may differ)
+
+  // A smaller retention at load keeps each user's newest records.
+  cfg.feedback_retention = 2;
+  profile_store fewer{cfg};
+  fewer.load(blob);
+  const auto kept = fewer.feedback("h", {});
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].item, "i6");
+  EXPECT_EQ(kept[0].comment, "c6");
+  EXPECT_EQ(kept[0].timestamp_text, "t6");
+  EXPECT_EQ(kept[1].item, "i7");
+  EXPECT_EQ(fewer.feedback_records(), 2u);
+
+  // Every truncation of the history part is refused and changes nothing.
+  profile_store target{cfg};
+  for (std::size_t len = 0; len < blob.size(); ++len)
+    expect_rejected(target, std::string_view{blob}.substr(0, len));
+  EXPECT_EQ(target.users(), 0u);
+  // A version 1 blob loads into a store with a retention: empty histories.
+  profile_store from_v1{busy_config()};
+  from_v1.load(plain);
+  EXPECT_EQ(from_v1.feedback_records(), 0u);
+  EXPECT_EQ(from_v1.users(), plain_world.store.users());
 }
 
 }  // namespace

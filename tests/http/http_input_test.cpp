@@ -114,7 +114,7 @@ TEST_F(HttpInputTest, ItemAndQueryErrors) {
   expect_error(call("GET", "/api/nothing/here"), 404, "no such endpoint");
   auto m = call("DELETE", "/api/feedback");
   expect_error(m, 405, "method DELETE is not allowed");
-  EXPECT_EQ(m.header("allow"), "POST, PUT");
+  EXPECT_EQ(m.header("allow"), "POST, PUT, GET");
   expect_error(call("POST", "/api/session/recommend", R"([{"FeedbackType":"like"}])"), 400,
                "[0].ItemId: missing");
 }
@@ -209,6 +209,11 @@ TEST_F(HttpAuthTest, KeyRequiredOnEveryEndpointAndNeverLogged) {
     {"GET", "/api/item-to-item/neighbors/i"},
     {"GET", "/api/user-to-user/neighbors/u"},
     {"POST", "/api/session/recommend/c"},
+    {"GET", "/api/feedback"},         {"GET", "/api/feedback/like"},
+    {"GET", "/api/feedback/u/i"},     {"DELETE", "/api/feedback/u/i"},
+    {"GET", "/api/feedback/like/u/i"}, {"DELETE", "/api/feedback/like/u/i"},
+    {"GET", "/api/user/u/feedback"},  {"GET", "/api/user/u/feedback/like"},
+    {"GET", "/api/item/i/feedback"},  {"GET", "/api/item/i/feedback/like"},
   };
   for (const auto& [method, target] : endpoints) {
     SCOPED_TRACE(method + " " + target);

@@ -3,8 +3,10 @@
 // build has to recover unchanged).
 //
 // A fixed, deterministic state (a reference model fed a fixed event
-// sequence, item metadata, a removal, an erased user and a popular() query;
-// a dedup window fed fixed ids) is saved, and so are fixed event and item
+// sequence, item metadata, a removal, an erased user and a popular() query,
+// without a feedback history; the same events with comments, timestamp
+// texts, overwrites and feedback deletions into a history; a dedup window
+// fed fixed ids) is saved, and so are fixed event and item
 // metadata payloads, a log record, a log segment header, a data directory's
 // IDENTITY file, a manifest file and the shard snapshot payloads' framing.
 // Small payloads are compared as hex; engine blobs by size and XXH3
@@ -254,6 +256,9 @@ engine::model_config golden_config() {
   cfg.trend_half_life_s = 5.0;
   cfg.popular_cache = 6;
   cfg.popular_refresh_events = 10;
+  // No feedback history: the profile store blob of the builds before it
+  // (version 1). golden_history_model() has one.
+  cfg.feedback_retention = 0;
   return cfg;
 }
 
@@ -296,6 +301,30 @@ engine::reference_model golden_model() {
   return m;
 }
 
+/// The golden model with a feedback history (retention 4): the same events,
+/// some with a comment, a timestamp text or the overwrite flag, and two
+/// feedback deletions.
+engine::reference_model golden_history_model() {
+  auto cfg = golden_config();
+  cfg.feedback_retention = 4;
+  engine::reference_model m{cfg};
+  auto events = golden_events();
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    auto& e = events[k];
+    e.overwrite = k % 5 == 0;
+    if (k % 7 == 0)
+      e.comment = "note-" + std::to_string(k);
+    if (k % 11 == 0)
+      e.timestamp_text = "2023-11-14T22:13:" + std::to_string(10 + k % 50) + "Z";
+    m.ingest(e);
+    if (k == 100)
+      m.profiles().delete_feedback({"user-2", "item-4", true, engine::event_type::view});
+    if (k == 130)
+      m.profiles().delete_feedback({"user-5", "item-0", false, engine::event_type::like});
+  }
+  return m;
+}
+
 // -- golden constants ------------------------------------------------------------
 
 constexpr const char* golden_profile_store = "1579:8439f12da9fd11be";
@@ -314,6 +343,20 @@ constexpr const char* golden_events_payload =
   "000000000006000000757365722d37060000006974656d2d340500000000000000006366e5cf8b01"
   "00000400000065762d3106000000757365722d35070000006974656d2d3130040000000000000000"
   "a767e5cf8b0100000400000065762d32";
+// Version 3 (the feedback history), computed by the build that introduced it.
+constexpr const char* golden_profile_store_history = "3007:89f922178cf456eb";
+// Version 2 (the feedback history's fields): version 1 of the first two
+// golden events, then u8 2 and per event u8 overwrite, timestamp text, comment.
+constexpr const char* golden_events_v2_payload =
+  "0200000006000000757365722d30060000006974656d2d300000000000000000004465e5cf8b0100"
+  "000000000006000000757365722d37060000006974656d2d340500000000000000006366e5cf8b01"
+  "00000400000065762d31"
+  "02"
+  "00" "00000000" "0600000061206e6f7465"
+  "01" "14000000323032332d31312d31345432323a31333a32305a" "00000000";
+// user "ann", item "dune", any_type 0, type 2 (like).
+constexpr const char* golden_feedback_delete_payload =
+  "03000000616e6e" "0400000064756e65" "00" "02";
 constexpr const char* golden_item_meta_payload =
   "060000006974656d2d330200000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
 // Written out field by field: u32 length + "ann", must_exist 0, set_labels
@@ -413,6 +456,68 @@ TEST(format_golden, engine_blobs_are_byte_identical) {
   std::string window_blob;
   window.save(window_blob);
   EXPECT_EQ(hex(window_blob), golden_dedup_window);
+}
+
+TEST(format_golden, profile_store_with_a_feedback_history_is_version_3) {
+  auto model = golden_history_model();
+  std::string blob;
+  model.profiles().save(blob);
+  EXPECT_EQ(blob.substr(4, 4), std::string("\x03\0\0\0", 4));
+  EXPECT_EQ(digest(canonical_profile_store(blob)), golden_profile_store_history);
+  engine::profile_store back{model.profiles().config()};
+  back.load(blob);
+  EXPECT_EQ(back.feedback_records(), model.profiles().feedback_records());
+  EXPECT_GT(back.feedback_records(), 0u);
+}
+
+TEST(format_golden, event_payloads_of_both_versions_decode) {
+  auto events = golden_events();
+  events.resize(2);
+  events[0].comment = "a note";
+  events[1].overwrite = true;
+  events[1].timestamp_text = "2023-11-14T22:13:20Z";
+  std::string v2;
+  encode_events(events, v2);
+  EXPECT_EQ(hex(v2), golden_events_v2_payload);
+  const auto back = decode_events(v2);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].comment, "a note");
+  EXPECT_FALSE(back[0].overwrite);
+  EXPECT_TRUE(back[1].overwrite);
+  EXPECT_EQ(back[1].timestamp_text, "2023-11-14T22:13:20Z");
+  // Every proper prefix is refused but the one that ends where version 1
+  // ends (a version 1 payload; the record's CRC guards against that cut).
+  auto plain = golden_events();
+  plain.resize(2);
+  std::string v1_bytes;
+  encode_events(plain, v1_bytes);
+  ASSERT_EQ(v2.substr(0, v1_bytes.size()), v1_bytes);
+  for (std::size_t len = 0; len < v2.size(); ++len) {
+    if (len != v1_bytes.size()) {
+      EXPECT_THROW(decode_events(std::string_view{v2}.substr(0, len)), corrupt) << len;
+    }
+  }
+
+  // A version 1 payload (the previous build's) decodes with empty extras.
+  const auto v1 = decode_events(unhex(golden_events_payload));
+  ASSERT_EQ(v1.size(), 3u);
+  for (const auto& e : v1) {
+    EXPECT_TRUE(e.comment.empty());
+    EXPECT_TRUE(e.timestamp_text.empty());
+    EXPECT_FALSE(e.overwrite);
+  }
+
+  std::string del;
+  encode_feedback_delete({"ann", "dune", false, engine::event_type::like}, del);
+  EXPECT_EQ(hex(del), golden_feedback_delete_payload);
+  const auto d = decode_feedback_delete(del);
+  EXPECT_EQ(d.user, "ann");
+  EXPECT_EQ(d.item, "dune");
+  EXPECT_FALSE(d.any_type);
+  EXPECT_EQ(d.type, engine::event_type::like);
+  for (std::size_t len = 0; len < del.size(); ++len)
+    EXPECT_THROW(decode_feedback_delete(std::string_view{del}.substr(0, len)), corrupt);
+  EXPECT_THROW(decode_feedback_delete(del + '\0'), corrupt);
 }
 
 TEST(format_golden, log_payloads_are_byte_identical) {

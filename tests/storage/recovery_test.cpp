@@ -82,6 +82,7 @@ engine::model_config small_config() {
   cfg.trend_half_life_s = 600.0;
   cfg.popular_cache = 16;
   cfg.popular_refresh_events = 0;
+  cfg.feedback_retention = 4;  // histories are trimmed
   return cfg;
 }
 
@@ -106,6 +107,7 @@ struct step {
   std::vector<engine::event> events;  // record_kind::events
   engine::item_meta meta;             // record_kind::item_meta
   engine::user_patch patch;           // record_kind::user_upsert
+  engine::feedback_delete del;        // record_kind::feedback_delete
   std::string target;                 // user (forget_user, user_upsert) or item (item_remove)
 };
 
@@ -181,6 +183,14 @@ workload make_workload(std::uint64_t seed, std::size_t n, std::uint32_t profile_
       s.patch.set_subscribe = rng() % 3 == 0;
       s.patch.subscribe.assign(rng() % 3, "s" + std::to_string(k));
       encode_user_upsert(u, s.patch, s.record.payload);
+    } else if (roll == 6 || roll == 7) {
+      // A feedback deletion, of every type or one, of a user's item.
+      const auto& u = w.users[rng() % w.users.size()];
+      s.record.kind = record_kind::feedback_delete;
+      s.record.stream = engine::shard_of(engine::hash_id(u), profile_shards);
+      s.del = {u, w.items[rng() % item_pool], rng() % 2 == 0,
+               static_cast<engine::event_type>(rng() % engine::event_type_count)};
+      encode_feedback_delete(s.del, s.record.payload);
     } else if (roll == 3) {
       s.record.kind = record_kind::item_remove;
       s.record.stream = meta_stream;
@@ -201,6 +211,10 @@ workload make_workload(std::uint64_t seed, std::size_t n, std::uint32_t profile_
         e.type = static_cast<engine::event_type>(rng() % engine::event_type_count);
         e.value = e.type == engine::event_type::rating ? static_cast<double>(rng() % 11) : 0.0;
         e.timestamp = now - static_cast<std::int64_t>(rng() % 50000);
+        const auto extras = rng() % 6;  // what only the feedback history keeps
+        e.overwrite = extras % 2 == 0;
+        e.comment = extras == 0 ? "note " + std::to_string(k) : "";
+        e.timestamp_text = extras == 1 ? "ts " + std::to_string(e.timestamp) : "";
         const auto id_roll = rng() % 12;
         if (id_roll < 5) {
           // no id
@@ -257,6 +271,9 @@ struct reference_world {
       case record_kind::user_upsert:
         profiles[r.stream]->upsert(s.target, s.patch);
         break;
+      case record_kind::feedback_delete:
+        profiles[r.stream]->delete_feedback(s.del);
+        break;
       case record_kind::item_meta:
         for (auto& m : items)
           m->set_meta(s.meta);
@@ -308,6 +325,26 @@ struct reference_world {
   std::uint64_t events_applied = 0;
 };
 
+// The user's feedback history is the same on both (records, write numbers).
+void expect_same_feedback(const engine::profile_store& got, const engine::profile_store& want,
+                          const std::string& u) {
+  EXPECT_EQ(got.feedback_records(), want.feedback_records());
+  const auto a = got.feedback(u, {}), b = want.feedback(u, {});
+  ASSERT_EQ(a.size(), b.size()) << u;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].item, b[k].item) << u << " #" << k;
+    EXPECT_EQ(a[k].type, b[k].type) << u << " #" << k;
+    EXPECT_EQ(a[k].timestamp, b[k].timestamp) << u << " #" << k;
+    EXPECT_EQ(a[k].timestamp_text, b[k].timestamp_text) << u << " #" << k;
+    EXPECT_EQ(a[k].comment, b[k].comment) << u << " #" << k;
+  }
+  const auto* pa = got.find(u);
+  const auto* pb = want.find(u);
+  if (pa != nullptr && pb != nullptr) {
+    EXPECT_EQ(pa->history.last_seq(), pb->history.last_seq()) << u;
+  }
+}
+
 // Every query of every shard answers the same on both.
 void expect_same_state(recovered_state& got, reference_world& want, const workload& w) {
   ASSERT_EQ(got.profiles.size(), want.profiles.size());
@@ -339,6 +376,7 @@ void expect_same_state(recovered_state& got, reference_world& want, const worklo
       EXPECT_EQ(ua.meta.labels, ub.meta.labels) << u;
       EXPECT_EQ(ua.meta.comment, ub.meta.comment) << u;
       EXPECT_EQ(ua.meta.subscribe, ub.meta.subscribe) << u;
+      expect_same_feedback(*got.profiles[p], *want.profiles[p], u);
       auto ra = got.profiles[p]->recent(u);
       auto rb = want.profiles[p]->recent(u);
       ASSERT_EQ(ra.size(), rb.size());
@@ -471,6 +509,14 @@ TEST_P(recovery_replay, the_log_alone_rebuilds_the_state_of_direct_application) 
   reference_world ref{opts};
   ref.apply(w, 0, w.steps.size());
   ASSERT_GT(ref.events_applied, 0u);
+  // The workload exercises the feedback history: records kept, deletions
+  // logged (expect_same_state compares every user's history).
+  ASSERT_GT(ref.profiles[0]->feedback_records() + ref.profiles[1]->feedback_records(), 0u);
+  ASSERT_GT(std::count_if(w.steps.begin(), w.steps.end(),
+                          [](const step& s) {
+                            return s.record.kind == record_kind::feedback_delete;
+                          }),
+            5);
 
   auto st = recover(opts);
   EXPECT_FALSE(st.report.from_snapshot);
