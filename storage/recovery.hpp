@@ -4,6 +4,8 @@
 //   IDENTITY      framed: the shard counts it was written with
 //   wal/          log segments (storage/wal.hpp)
 //   snapshots/    checkpoints (storage/snapshot.hpp), the newest two kept
+//   write-back/   rtrec serve's delayed write-backs (storage/deferred_journal.hpp;
+//                 not read by recovery)
 //
 // recover() loads the newest checkpoint that passes every check (falling back
 // to the previous one with a warning), then replays the log records it does
