@@ -63,6 +63,7 @@ api::api(service& eng, api_options o, metrics& m, executor blocking)
   : engine_(eng), opts_(std::move(o)), metrics_(m), blocking_(std::move(blocking)) {
   if (opts_.api_key)
     key_digest_ = sha256(*opts_.api_key);
+  write_backs_ = std::make_unique<write_back_queue>(eng, opts_.write_back, m);
 }
 
 response api::error(int status, const std::string& message) {
@@ -387,21 +388,32 @@ void api::recommend(const call_ptr& c, path_args a) {
   auto page = c->paging(std::move(a.category));
   if (!page)
     return;
+  std::optional<write_back_request> wb;
+  if (!write_back_params(c, wb))
+    return;
   if (!begin_query(c))
     return;
   const bool v2 = c->req.api_version == "2";
-  engine_.recommend_async(std::move(a.id), *page,
-                          [this, c, v2](rtrec::result<std::vector<engine::recommendation>> r) {
-                            metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
-                            if (!r)
-                              return c->finish(engine_error(r.error()));
-                            if (v2)
-                              return c->finish(ok(scored_list(*r)));
-                            json ids = json::array();
-                            for (const auto& x : *r)
-                              ids.push_back(x.item);
-                            c->finish(ok(ids));
-                          });
+  auto user = a.id;
+  engine_.recommend_async(
+    std::move(a.id), *page,
+    [this, c, v2, wb, user = std::move(user)](rtrec::result<std::vector<engine::recommendation>> r) {
+      metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (!r)
+        return c->finish(engine_error(r.error()));
+      if (wb)
+        return write_back(c, user, std::move(*r), *wb, v2);
+      c->finish(recommendations(*r, v2));
+    });
+}
+
+response api::recommendations(const std::vector<engine::recommendation>& recs, bool v2) {
+  if (v2)
+    return ok(scored_list(recs));
+  json ids = json::array();
+  for (const auto& x : recs)
+    ids.push_back(x.item);
+  return ok(ids);
 }
 
 void api::session(const call_ptr& c, path_args a) {

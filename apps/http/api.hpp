@@ -6,8 +6,10 @@
 //
 //   POST|PUT /api/feedback            -> {"RowAffected": n}
 //   GET  /api/recommend/{user}[/{category}]?n=&offset=&category=
+//        &write-back-type=&write-back-delay=
 //                                      -> ["id", ...]  (X-API-Version: 2:
-//                                         [{"Id","Score"}])
+//                                         [{"Id","Score"}]); the write-back
+//                                         in api_write_back.cpp
 //   POST /api/session/recommend[/{category}]?n=&offset=&category=  -> [{"Id","Score"}]
 //   GET  /api/item/{id}/neighbors[/{category}]?n=&offset=
 //   GET  /api/popular[/{category}]?n=&offset=,  GET /api/latest[/{category}]
@@ -41,6 +43,7 @@
 #include "rtrec/rtrec.hpp"
 #include "apps/http/json_io.hpp"
 #include "apps/http/metrics.hpp"
+#include "apps/http/write_back.hpp"
 
 namespace rtrec::http {
 
@@ -75,6 +78,14 @@ struct api_options {
   std::size_t max_queries_in_flight = 4096;
   /// Seconds a client should wait after a 503 (Retry-After).
   int retry_after_s = 1;
+  /// Delayed write-backs of recommend (write_back.hpp).
+  write_back_options write_back;
+};
+
+/// A recommend request's write-back-type and write-back-delay.
+struct write_back_request {
+  engine::event_type type = engine::event_type::view;
+  std::int64_t delay_ms = 0;
 };
 
 class api {
@@ -90,6 +101,11 @@ class api {
 
   /// Returns a JSON error response.
   static response error(int status, const std::string& message);
+
+  /// The delayed write-backs (tests move the clock, then run_due()).
+  write_back_queue& write_backs() noexcept { return *write_backs_; }
+  /// Stops the work the api does on its own (the write-back thread).
+  void stop_background() { write_backs_->stop(); }
 
  private:
   struct call;
@@ -146,6 +162,13 @@ class api {
   /// Applies `change` to item `id` and answers {"RowAffected": 1} (404 for
   /// an unknown item).
   void update(const call_ptr& c, std::string id, engine::item_patch change);
+  // write-back on recommend: api_write_back.cpp
+  bool write_back_params(const call_ptr& c, std::optional<write_back_request>& out);
+  void write_back(const call_ptr& c, const std::string& user,
+                  std::vector<engine::recommendation> recs, write_back_request wb, bool v2);
+  void write_back_now(const call_ptr& c, std::vector<engine::event> events,
+                      std::vector<engine::recommendation> recs, bool v2);
+  static response recommendations(const std::vector<engine::recommendation>& recs, bool v2);
   bool authorized(const request& req) const;
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);
@@ -157,6 +180,7 @@ class api {
   executor blocking_;
   std::atomic<bool> draining_{false};
   std::string key_digest_;  // SHA-256 of the configured key
+  std::unique_ptr<write_back_queue> write_backs_;
 };
 
 }  // namespace rtrec::http

@@ -1,4 +1,4 @@
-// What api.cpp, api_items.cpp and api_users.cpp share, private to the API: one request in
+// What the api*.cpp files share, private to the API: one request in
 // flight (api::call: its parsed path and query, its reply exactly once, its
 // query-parameter readers) and the JSON body writer. Not for other files.
 #pragma once

@@ -378,6 +378,78 @@ std::string format_timestamp(std::int64_t ms) {
                           absl::UTCTimeZone());
 }
 
+namespace {
+
+// Nanoseconds per unit of a Go duration, or 0 for an unknown unit.
+std::int64_t duration_unit_ns(std::string_view unit) {
+  if (unit == "ns")
+    return 1;
+  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")  // µ (micro sign), μ (mu)
+    return 1000;
+  if (unit == "ms")
+    return 1000000;
+  if (unit == "s")
+    return 1000000000;
+  if (unit == "m")
+    return 60000000000;
+  if (unit == "h")
+    return 3600000000000;
+  return 0;
+}
+
+bool is_digit(char c) {
+  return absl::ascii_isdigit(static_cast<unsigned char>(c));
+}
+
+// Reads one "<number><unit>" off the front of `s` and adds it to `total_ns`
+// (integer arithmetic, as Go does). False when malformed or out of range.
+bool add_duration_term(std::string_view& s, __int128& total_ns) {
+  constexpr __int128 limit = (static_cast<__int128>(1) << 63) - 1;  // Go's int64 nanoseconds
+  __int128 whole = 0, frac = 0, scale = 1;
+  bool digits = false, fraction = false;
+  std::size_t k = 0;
+  for (; k < s.size() && (is_digit(s[k]) || (s[k] == '.' && !fraction)); ++k) {
+    if (s[k] == '.') {
+      fraction = true;
+      continue;
+    }
+    digits = true;
+    if (!fraction && (whole = whole * 10 + (s[k] - '0')) > limit)
+      return false;
+    if (fraction && scale < 1000000000000000000)  // further digits are below 1 ns
+      frac = frac * 10 + (s[k] - '0'), scale *= 10;
+  }
+  std::size_t u = k;
+  while (u < s.size() && s[u] != '.' && !is_digit(s[u]))
+    ++u;
+  const auto unit = duration_unit_ns(s.substr(k, u - k));
+  if (!digits || unit == 0)
+    return false;
+  total_ns += whole * unit + frac * unit / scale;
+  s.remove_prefix(u);
+  return total_ns <= limit;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_duration_ms(std::string_view s) {
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s == "0")
+    return 0;
+  if (s.empty())
+    return std::nullopt;
+  __int128 total_ns = 0;
+  while (!s.empty())
+    if (!add_duration_term(s, total_ns))
+      return std::nullopt;
+  const auto ms = static_cast<std::int64_t>(total_ns / 1000000);
+  return negative ? -ms : ms;
+}
+
 std::optional<std::string> percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -88,6 +88,14 @@ std::optional<std::int64_t> parse_timestamp(std::string_view s);
 /// Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ".
 std::string format_timestamp(std::int64_t ms);
 
+/// Parses a Go duration (Go's time.ParseDuration, the format of Gorse's
+/// write-back-delay): an optional sign, then "0" or one or more decimal
+/// numbers each with a unit ns, us, µs, ms, s, m or h ("10m", "1h30m",
+/// "1.5s", "-2h", "0h0m0s"). Returns milliseconds, truncated toward zero;
+/// nullopt for anything else or a duration beyond Go's range (about 292
+/// years).
+std::optional<std::int64_t> parse_duration_ms(std::string_view s);
+
 /// Decodes %XX escapes (and nothing else: '+' stays '+'). Nullopt for a
 /// malformed escape.
 std::optional<std::string> percent_decode(std::string_view s);

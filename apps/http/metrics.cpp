@@ -43,6 +43,15 @@ prometheus::Counter& plain_counter(prometheus::Registry& r, const char* name, co
   return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
 }
 
+// rtrec_write_back_events_total{outcome}: one family, one child per outcome.
+prometheus::Counter& write_back_counter(prometheus::Registry& r, const char* outcome) {
+  return prometheus::BuildCounter()
+    .Name("rtrec_write_back_events_total")
+    .Help("Write-back events of recommend (write-back-type) ingested, by outcome.")
+    .Register(r)
+    .Add({{"outcome", outcome}});
+}
+
 }  // namespace
 
 const prometheus::Histogram::BucketBoundaries& metrics::latency_bounds() {
@@ -61,7 +70,12 @@ metrics::metrics()
     auth_failures(plain_counter(registry_, "rtrec_http_auth_failures_total",
                                 "Requests refused for a missing or wrong API key.")),
     connections_refused(plain_counter(registry_, "rtrec_http_connections_refused_total",
-                                      "Connections refused because max_connections were open.")) {
+                                      "Connections refused because max_connections were open.")),
+    write_back_applied(write_back_counter(registry_, "applied")),
+    write_back_duplicates(write_back_counter(registry_, "duplicate")),
+    write_back_rejected(write_back_counter(registry_, "rejected")),
+    write_back_scheduled(plain_counter(registry_, "rtrec_write_back_delayed_total",
+                                       "Write-back events held for their write-back-delay.")) {
   auto& latency = prometheus::BuildHistogram()
                     .Name("rtrec_http_request_duration_seconds")
                     .Help("Time from a request's arrival to its response, by route.")
@@ -346,6 +360,8 @@ std::string metrics::render(const service_stats* stats, std::size_t events_in_fl
           d(requests_in_flight.load()));
   f.gauge("rtrec_queries_in_flight", "Queries waiting for the engine.",
           d(queries_in_flight.load()));
+  f.gauge("rtrec_write_back_pending", "Write-back events waiting for their write-back-delay.",
+          d(write_back_pending.load()));
   f.gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
           d(events_in_flight));
   if (stats != nullptr)

@@ -289,6 +289,10 @@ metrics& server::counters() noexcept {
   return impl_->counters;
 }
 
+write_back_queue& server::write_backs() noexcept {
+  return impl_->handler.write_backs();
+}
+
 namespace {
 
 bool wait_idle(const metrics& m, std::chrono::steady_clock::time_point deadline) {
@@ -336,6 +340,7 @@ void server::stop() {
   // so this ends; only then may the I/O go away under the connections.
   if (!wait_idle(im.counters, std::chrono::steady_clock::now() + std::chrono::minutes(2)))
     spdlog::error("http: stopping with requests still in flight");
+  im.handler.stop_background();
   im.blocking.join();
   im.work.reset();
   im.ioc.stop();
