@@ -424,9 +424,14 @@ void api::session(const call_ptr& c, path_args a) {
   if (!body)
     return;
   input_error err;
-  auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, false, err);
+  // A session's order is its timestamps' (Gorse sorts a session's feedback
+  // by time); one without a timestamp counts as the oldest (Gorse's zero
+  // time), and equal times keep the order sent.
+  auto events = parse_feedback(*body, 0, opts_.limits, false, err);
   if (!events)
     return c->finish(error(err.status, err.message));
+  std::stable_sort(events->begin(), events->end(),
+                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
   if (!begin_query(c))
     return;
   engine_.session_async(std::move(*events), *page,

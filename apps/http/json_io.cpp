@@ -50,10 +50,23 @@ bool read_id(const json& obj, const char* field, const std::string& where, bool 
   }
   if (!it->is_string())
     return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(*it)));
+  if (!required && it->get_ref<const std::string&>().empty())
+    return true;  // "" where an id is optional: clients with typed structs send it for "none"
   out = it->get<std::string>();
   if (auto p = id_problem(out, max_length))
     return fail(err, fmt::format("{}.{}: {}", where, field, *p));
   return true;
+}
+
+// True for the zero time of Go's time.Time ("0001-01-01T00:00:00Z") and of
+// .NET's DateTime/DateTimeOffset ("0001-01-01T00:00:00[+00:00]"): what Gorse
+// clients with typed structs send when the caller set no time.
+bool is_zero_time(std::string_view s) {
+  constexpr std::string_view zero = "0001-01-01T00:00:00";
+  if (s.substr(0, zero.size()) != zero)
+    return false;
+  s.remove_prefix(zero.size());
+  return s.empty() || s == "Z" || s == "+00:00";
 }
 
 // Reads an optional "Timestamp": RFC 3339 string or Unix seconds. A string
@@ -68,7 +81,7 @@ bool read_timestamp(const json& obj, const std::string& where, std::int64_t fall
     return true;
   if (it->is_string()) {
     const auto& s = it->get_ref<const std::string&>();
-    if (s.empty())
+    if (s.empty() || is_zero_time(s))
       return true;
     if (s.size() > max_text)
       return fail(err, fmt::format("{}.Timestamp: longer than {} bytes", where, max_text));

@@ -46,9 +46,11 @@ std::optional<nlohmann::json> parse_json(std::string_view body, const input_limi
 
 /// Parses a Gorse feedback array: objects with "FeedbackType", "UserId",
 /// "ItemId" (strings), optional "Value" (number), "Timestamp" (RFC 3339
-/// string or Unix seconds; default `now_ms`), "EventId" (string) and
-/// "Comment" (ignored). `require_user` = false allows a missing UserId
-/// (session feedback). Every event is validated; on the first problem
+/// string or Unix seconds; default `now_ms`, also for "" and the zero time
+/// "0001-01-01T00:00:00Z" that Gorse's Go and .NET clients send for "none"),
+/// "EventId" (string, "" = none) and "Comment" (ignored); other fields
+/// ("Labels", "Updated", ...) are ignored. `require_user` = false allows a
+/// missing, null or "" UserId (session feedback). Every event is validated; on the first problem
 /// returns nullopt with `err` naming the index and field (nothing is kept).
 std::optional<std::vector<engine::event>>
 parse_feedback(const nlohmann::json& body, std::int64_t now_ms, const input_limits& limits,
