@@ -1,7 +1,8 @@
 // The item shard actor: a thin wrapper over engine::item_model. Applies delta
 // batches from every profile shard (in each sender's order), answers partial
 // candidate scores, similar items, popularity and item metadata changes, and
-// measures the item-side lag.
+// measures the item-side lag. It also keeps the recent users of the items it
+// owns (engine::recent_users) and answers user-neighbor contributions.
 #pragma once
 
 #include <caf/all.hpp>
@@ -11,6 +12,7 @@
 
 #include "engine/histogram.hpp"
 #include "engine/item_model.hpp"
+#include "engine/recent_users.hpp"
 #include "actors/topology.hpp"
 #include "engine/scoring.hpp"
 #include "messages/messages.hpp"
@@ -20,6 +22,9 @@ namespace rtrec {
 struct item_shard_state {
   static inline const char* name = "rtrec.item_shard";
   std::shared_ptr<engine::item_model> model;  // shared with a snapshot's serializer thread
+  /// The most recent users of the items this shard owns: derived state, not
+  /// in snapshots (recovery rebuilds it from the profiles).
+  engine::recent_users users{0};
   std::uint32_t index = 0;
   std::uint64_t batches = 0;
   std::uint64_t name_lookups = 0;

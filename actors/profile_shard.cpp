@@ -409,6 +409,13 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](users_atom, std::uint64_t from, std::uint32_t n) -> engine::user_page {
       return self->state.store->list(from, n);
     },
+    [=](names_atom, name_lookup& x) {
+      x.names.clear();
+      for (const auto k : x.keys)
+        x.names.push_back(self->state.store->id_of(k));
+      x.keys.clear();
+      return std::move(x);
+    },
     [=](flush_atom) { return on_flush(self); },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },

@@ -50,6 +50,10 @@ struct item_shard_stats {
   std::uint64_t lag_max_ns = 0;
   /// Names looked up for recommenders (name_lookup requests answered).
   std::uint64_t name_lookups = 0;
+  /// User neighbors (engine/recent_users.hpp): users listed over the items
+  /// this shard owns, and users that left a full list for a more recent one.
+  std::uint64_t item_user_entries = 0;
+  std::uint64_t item_user_evictions = 0;
 };
 
 /// Counters of the scheduler's query lane since start (all zero under
