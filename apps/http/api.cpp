@@ -208,8 +208,8 @@ const api::route_row api::routes_[] = {
   {"GET", "/api/latest/{category}", route::latest, &api::listing},
   {"GET", "/api/non-personalized/{name}", route::popular, &api::non_personalized},
   {"GET", "/api/item-to-item/{name}/{item}", route::neighbors, &api::item_to_item},
-  {"GET", "/api/user-to-user/{name}/{user}", route::other, &api::user_to_user},
-  {"GET", "/api/user/{user}/neighbors", route::other, &api::user_to_user},
+  {"GET", "/api/user-to-user/{name}/{user}", route::user_neighbors, &api::user_to_user},
+  {"GET", "/api/user/{user}/neighbors", route::user_neighbors, &api::user_neighbors},
   {"POST", "/api/item", route::item_write, &api::item_post},
   {"POST", "/api/items", route::item_write, &api::items_post},
   {"GET", "/api/items", route::item_read, &api::items_list},
@@ -493,11 +493,6 @@ void api::item_to_item(const call_ptr& c, path_args a) {
                                             "rtrec has \"neighbors\"",
                                             a.name.substr(0, 64))));
   listing(c, std::move(a));
-}
-
-void api::user_to_user(const call_ptr& c, path_args) {
-  c->finish(error(501, "user neighbors (user-to-user) are not supported yet: rtrec keeps no "
-                       "user-to-user similarity"));
 }
 
 void api::metrics_text(const call_ptr& c, path_args) {

@@ -15,7 +15,8 @@
 //   GET  /api/popular[/{category}]?n=&offset=,  GET /api/latest[/{category}]
 //   GET  /api/non-personalized/{popular|latest}?n=&offset=&category=
 //   GET  /api/item-to-item/neighbors/{item}?n=&offset=&category=
-//   GET  /api/user-to-user/{name}/{user}, /api/user/{user}/neighbors -> 501
+//   GET  /api/user/{user}/neighbors?n=&offset=, /api/user-to-user/neighbors/{user}
+//                                      -> [{"Id","Score"}] similar users (api_neighbors.cpp)
 //   POST /api/item, POST /api/items, GET /api/items?cursor=&n=,
 //   GET|PATCH|DELETE /api/item/{id}, PUT|DELETE /api/item/{id}/category/{c}
 //     (the item handlers are in api_items.cpp)
@@ -132,7 +133,9 @@ class api {
   void listing(const call_ptr& c, path_args a);
   void non_personalized(const call_ptr& c, path_args a);
   void item_to_item(const call_ptr& c, path_args a);
+  // user neighbors: api_neighbors.cpp
   void user_to_user(const call_ptr& c, path_args a);
+  void user_neighbors(const call_ptr& c, path_args a);
   void item_post(const call_ptr& c, path_args);
   void items_post(const call_ptr& c, path_args);
   void items_list(const call_ptr& c, path_args);

@@ -32,6 +32,7 @@ const char* to_string(route r) noexcept {
     case route::health: return "health";
     case route::cluster: return "cluster";
     case route::dashboard: return "dashboard";
+    case route::user_neighbors: return "user_neighbors";
     case route::other: return "other";
   }
   return "other";
@@ -331,6 +332,9 @@ void add_shards(families& f, const service_stats& stats) {
   add_per_shard(f, "rtrec_item_shard_row_entries", gauge_t,
                 "Co-occurrence entries held by each item shard.", is,
                 [](const item_shard_stats& s) { return s.model.row_entries; });
+  add_per_shard(f, "rtrec_item_shard_user_entries", gauge_t,
+                "Users listed over the items of each item shard (user neighbors).", is,
+                [](const item_shard_stats& s) { return s.item_user_entries; });
   f.family("rtrec_item_lag_seconds", gauge_t,
            "Delay from a profile update to its item-side application, p99 per item shard.");
   for (const auto& s : is)

@@ -42,6 +42,7 @@ enum class route : std::uint8_t {
   health,
   cluster,
   dashboard,  ///< the dashboard's pages and its stats
+  user_neighbors,
   other,  ///< unknown paths, bad methods, requests rejected before routing (keep last)
 };
 constexpr std::size_t route_count = static_cast<std::size_t>(route::other) + 1;

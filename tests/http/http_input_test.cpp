@@ -207,7 +207,7 @@ TEST_F(HttpAuthTest, KeyRequiredOnEveryEndpointAndNeverLogged) {
     {"DELETE", "/api/item/i/category/c"},
     {"GET", "/api/non-personalized/popular"},
     {"GET", "/api/item-to-item/neighbors/i"},
-    {"GET", "/api/user-to-user/neighbors/u"},
+    {"GET", "/api/user-to-user/neighbors/u"}, {"GET", "/api/user/u/neighbors"},
     {"POST", "/api/session/recommend/c"},
   };
   for (const auto& [method, target] : endpoints) {
