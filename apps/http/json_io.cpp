@@ -192,6 +192,19 @@ bool shaped(std::string_view s, std::string_view pattern) {
          });
 }
 
+// Reads an optional "Value" (a number) into e.value; a rating needs one.
+bool read_value(const json& x, const std::string& where, engine::event& e, input_error& err) {
+  auto value = x.find("Value");
+  if (value != x.end() && !value->is_null()) {
+    if (!value->is_number() || value->is_boolean())
+      return fail(err, fmt::format("{}.Value: expected a number, got {}", where, kind(*value)));
+    e.value = value->get<double>();
+  } else if (e.type == engine::event_type::rating) {
+    return fail(err, where + ".Value: missing (a rating needs a value)");
+  }
+  return true;
+}
+
 // Thrown by the parser callback at the first array or object past the limit.
 struct too_deep {};
 
@@ -222,6 +235,50 @@ std::optional<json> parse_json(std::string_view body, const input_limits& limits
   }
 }
 
+std::optional<engine::event> parse_feedback_object(const json& x, const std::string& where,
+                                                  std::int64_t now_ms, const input_limits& limits,
+                                                  bool require_user, input_error& err) {
+  if (!x.is_object()) {
+    fail(err, fmt::format("{}: expected a feedback object, got {}", where, kind(x)));
+    return std::nullopt;
+  }
+  engine::event e;
+  auto type = x.find("FeedbackType");
+  if (type == x.end() || type->is_null()) {
+    fail(err, where + ".FeedbackType: missing (a string is required)");
+    return std::nullopt;
+  }
+  if (!type->is_string()) {
+    fail(err, fmt::format("{}.FeedbackType: expected a string, got {}", where, kind(*type)));
+    return std::nullopt;
+  }
+  auto t = engine::parse_event_type(type->get_ref<const std::string&>());
+  if (!t) {
+    fail(err, fmt::format("{}.FeedbackType: unknown type \"{}\" (expected view, click, like, "
+                          "rating, purchase or dislike)",
+                          where, type->get_ref<const std::string&>().substr(0, 64)));
+    return std::nullopt;
+  }
+  e.type = *t;
+  if (!read_id(x, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
+      !read_id(x, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
+      !read_id(x, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
+      !read_timestamp(x, where, now_ms, e.timestamp, err) ||
+      !ignored_string(x, "Comment", where, err) || !read_value(x, where, e, err))
+    return std::nullopt;
+  if (e.user.empty())
+    e.user = "session";
+  if (auto r = engine::validate(e, limits.ids); r != engine::reject_reason::none) {
+    if (r == engine::reject_reason::bad_value)
+      fail(err, fmt::format("{}.Value: {} is outside [{}, {}]", where, e.value,
+                            limits.ids.min_rating, limits.ids.max_rating));
+    else
+      fail(err, fmt::format("{}: {}", where, engine::to_string(r)));
+    return std::nullopt;
+  }
+  return e;
+}
+
 std::optional<std::vector<engine::event>>
 parse_feedback(const json& body, std::int64_t now_ms, const input_limits& limits,
                bool require_user, input_error& err) {
@@ -238,58 +295,11 @@ parse_feedback(const json& body, std::int64_t now_ms, const input_limits& limits
   std::vector<engine::event> out;
   out.reserve(body.size());
   for (std::size_t k = 0; k < body.size(); ++k) {
-    const auto& x = body[k];
-    const auto where = fmt::format("[{}]", k);
-    if (!x.is_object()) {
-      fail(err, fmt::format("{}: expected a feedback object, got {}", where, kind(x)));
+    auto e = parse_feedback_object(body[k], fmt::format("[{}]", k), now_ms, limits, require_user,
+                                   err);
+    if (!e)
       return std::nullopt;
-    }
-    engine::event e;
-    auto type = x.find("FeedbackType");
-    if (type == x.end() || type->is_null()) {
-      fail(err, where + ".FeedbackType: missing (a string is required)");
-      return std::nullopt;
-    }
-    if (!type->is_string()) {
-      fail(err, fmt::format("{}.FeedbackType: expected a string, got {}", where, kind(*type)));
-      return std::nullopt;
-    }
-    auto t = engine::parse_event_type(type->get_ref<const std::string&>());
-    if (!t) {
-      fail(err, fmt::format("{}.FeedbackType: unknown type \"{}\" (expected view, click, like, "
-                            "rating, purchase or dislike)",
-                            where, type->get_ref<const std::string&>().substr(0, 64)));
-      return std::nullopt;
-    }
-    e.type = *t;
-    if (!read_id(x, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
-        !read_id(x, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
-        !read_id(x, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
-        !read_timestamp(x, where, now_ms, e.timestamp, err) ||
-        !ignored_string(x, "Comment", where, err))
-      return std::nullopt;
-    auto value = x.find("Value");
-    if (value != x.end() && !value->is_null()) {
-      if (!value->is_number() || value->is_boolean()) {
-        fail(err, fmt::format("{}.Value: expected a number, got {}", where, kind(*value)));
-        return std::nullopt;
-      }
-      e.value = value->get<double>();
-    } else if (e.type == engine::event_type::rating) {
-      fail(err, where + ".Value: missing (a rating needs a value)");
-      return std::nullopt;
-    }
-    if (e.user.empty())
-      e.user = "session";
-    if (auto r = engine::validate(e, limits.ids); r != engine::reject_reason::none) {
-      if (r == engine::reject_reason::bad_value)
-        fail(err, fmt::format("{}.Value: {} is outside [{}, {}]", where, e.value,
-                              limits.ids.min_rating, limits.ids.max_rating));
-      else
-        fail(err, fmt::format("{}: {}", where, engine::to_string(r)));
-      return std::nullopt;
-    }
-    out.push_back(std::move(e));
+    out.push_back(std::move(*e));
   }
   return out;
 }

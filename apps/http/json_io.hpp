@@ -56,6 +56,13 @@ std::optional<std::vector<engine::event>>
 parse_feedback(const nlohmann::json& body, std::int64_t now_ms, const input_limits& limits,
                bool require_user, input_error& err);
 
+/// Parses one feedback object of such an array; `where` names it in errors
+/// ("[3]", "line 7").
+std::optional<engine::event> parse_feedback_object(const nlohmann::json& x,
+                                                  const std::string& where, std::int64_t now_ms,
+                                                  const input_limits& limits, bool require_user,
+                                                  input_error& err);
+
 /// Parses a Gorse item object: "ItemId" (string), optional "IsHidden"
 /// (bool), "Categories" (array of strings), "Timestamp" (default `now_ms`;
 /// a string is also kept as given, to be answered back), "Labels" (any JSON
