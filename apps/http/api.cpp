@@ -110,6 +110,25 @@ void api::handle(request req, responder reply) {
   auto c = std::make_shared<call>();
   c->req = std::move(req);
   c->reply = std::move(reply);
+  start(c);
+}
+
+bool api::wants_stream(std::string_view method, std::string_view target) {
+  return method == "POST" && absl::StartsWith(absl::string_view{target.data(), target.size()},
+                                              "/api/bulk/");
+}
+
+std::shared_ptr<body_sink> api::handle_stream(request req, responder reply) {
+  auto c = std::make_shared<call>();
+  c->req = std::move(req);
+  c->reply = std::move(reply);
+  c->streaming = true;
+  start(c);
+  return c->done ? nullptr : std::move(c->sink);
+}
+
+// Checks the key, parses the target and dispatches `c` to its route.
+void api::start(const call_ptr& c) {
   c->m = &metrics_;
   metrics_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   // The dashboard's pages carry no data; the figures they show come from
@@ -233,6 +252,8 @@ const api::route_row api::routes_[] = {
   {"GET", "/dashboard/user/{path}", route::dashboard, &api::dashboard_page},
   {"GET", "/dashboard/item/{path}", route::dashboard, &api::dashboard_page},
   {"GET", "/api/dashboard/stats", route::dashboard, &api::dashboard_stats},
+  {"GET", "/api/bulk/{name}", route::bulk, &api::bulk_export},
+  {"POST", "/api/bulk/{name}", route::bulk, &api::bulk_import},
 };
 
 void api::dispatch(const call_ptr& c) {

@@ -60,11 +60,40 @@ struct request {
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
+/// A request body handed over piece by piece (bulk import): the server
+/// passes each piece to write() and reads the next one only once the sink
+/// called `more` (so a slow import holds the client back, and memory stays
+/// bounded). The sink answers through the request's responder, once.
+class body_sink {
+ public:
+  virtual ~body_sink() = default;
+  /// The next piece (valid during the call only). Call `more` once, from any
+  /// thread, when ready for the next piece; never calling it stops reading
+  /// (the sink must then answer, and the server closes the connection).
+  virtual void write(std::string_view piece, std::function<void()> more) = 0;
+  /// The body ended: `error` is empty, or why it could not be read whole.
+  virtual void end(std::string error) = 0;
+};
+
+/// A response body produced piece by piece (bulk export), sent chunked.
+class body_source {
+ public:
+  /// Receives the next piece; `last` ends the body. `failed`: the source
+  /// cannot go on; the server then cuts the body off (no final chunk) and
+  /// closes, so the client sees it incomplete.
+  using next_fn = std::function<void(std::string piece, bool last, bool failed)>;
+  virtual ~body_source() = default;
+  /// Produces the next piece through `done`, once, from any thread.
+  virtual void next(next_fn done) = 0;
+};
+
 struct response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  /// When set, the body comes from it (chunked) instead of `body`.
+  std::shared_ptr<body_source> stream;
 };
 
 using responder = std::function<void(response)>;
@@ -96,6 +125,14 @@ class api {
 
   /// Handles `req` and calls `reply` exactly once.
   void handle(request req, responder reply);
+
+  /// True when the server should hand this request's body over piece by
+  /// piece (handle_stream) instead of reading it whole: POST /api/bulk/...
+  static bool wants_stream(std::string_view method, std::string_view target);
+  /// Handles a request whose body is still to come (req.body empty): returns
+  /// the sink to pour it into, or nullptr when `reply` was already called
+  /// (refused: auth, route, headers); the body must then not be read.
+  std::shared_ptr<body_sink> handle_stream(request req, responder reply);
 
   /// While draining, readiness answers 503 (the server is shutting down).
   void set_draining(bool draining) noexcept { draining_ = draining; }
@@ -154,6 +191,9 @@ class api {
   void cluster(const call_ptr& c, path_args);
   void dashboard_page(const call_ptr& c, path_args);
   void dashboard_stats(const call_ptr& c, path_args);
+  // bulk import and export: api_bulk.cpp
+  void bulk_export(const call_ptr& c, path_args a);
+  void bulk_import(const call_ptr& c, path_args a);
   void live(const call_ptr& c, path_args);
   void ready(const call_ptr& c, path_args);
 
@@ -173,6 +213,7 @@ class api {
                       std::vector<engine::recommendation> recs, bool v2);
   static response recommendations(const std::vector<engine::recommendation>& recs, bool v2);
   bool authorized(const request& req) const;
+  void start(const call_ptr& c);
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);
   std::optional<nlohmann::json> json_body(const call_ptr& c);

@@ -34,6 +34,10 @@ struct api::call {
   std::vector<std::string> path;
   std::vector<std::pair<std::string, std::string>> query;
   bool done = false;
+  /// The body is still to come (api::handle_stream): a handler that reads it
+  /// sets `sink` and answers later.
+  bool streaming = false;
+  std::shared_ptr<body_sink> sink;
 
   void finish(response res) {
     if (done)

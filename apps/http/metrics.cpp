@@ -33,6 +33,7 @@ const char* to_string(route r) noexcept {
     case route::cluster: return "cluster";
     case route::dashboard: return "dashboard";
     case route::user_neighbors: return "user_neighbors";
+    case route::bulk: return "bulk";
     case route::other: return "other";
   }
   return "other";

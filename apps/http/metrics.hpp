@@ -43,6 +43,7 @@ enum class route : std::uint8_t {
   cluster,
   dashboard,  ///< the dashboard's pages and its stats
   user_neighbors,
+  bulk,  ///< /api/bulk/{users,items,feedback}: import and export
   other,  ///< unknown paths, bad methods, requests rejected before routing (keep last)
 };
 constexpr std::size_t route_count = static_cast<std::size_t>(route::other) + 1;
