@@ -10,6 +10,9 @@ namespace rtrec::http {
 namespace {
 
 constexpr std::size_t stream_piece_bytes = 64 * 1024;
+// "No limit" for Beast 1.74: its header check compares the Content-Length
+// with an optional limit, and an empty one (boost::none) refuses every body.
+constexpr std::uint64_t no_body_limit = ~std::uint64_t{0};
 
 bool expects_continue(const bhttp::request_header<>& h) {
   const auto v = h[bhttp::field::expect];
@@ -53,7 +56,9 @@ void session::read() {
     return close();
   header_parser_.emplace();
   header_parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
-  header_parser_->body_limit(srv_.opts.max_body_bytes);
+  // The limit depends on the route (a streamed import has none): checked
+  // once the header is known.
+  header_parser_->body_limit(no_body_limit);
   stream_.expires_after(srv_.opts.read_timeout);
   bhttp::async_read_header(stream_, buffer_, *header_parser_,
                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -100,6 +105,9 @@ void session::on_header(beast::error_code ec) {
   }
   if (api::wants_stream(h.method_string(), h.target()))
     return start_stream();
+  if (auto n = header_parser_->content_length(); n && *n > srv_.opts.max_body_bytes)
+    return fail(413, fmt::format("request body larger than {} bytes", srv_.opts.max_body_bytes),
+                version_);
   if (expects_continue(h))
     return continue_then(&session::read_body);
   read_body();
@@ -176,7 +184,7 @@ void session::start_stream() {
   if (!has_body)
     return end_stream();
   stream_parser_.emplace(std::move(*header_parser_));
-  stream_parser_->body_limit(boost::none);  // the sink bounds what is held
+  stream_parser_->body_limit(no_body_limit);  // the sink bounds what is held
   piece_.resize(stream_piece_bytes);
   if (expect)
     return continue_then(&session::read_piece);

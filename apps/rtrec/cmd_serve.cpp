@@ -30,6 +30,7 @@
 #include "actors/openssl_error_queue.hpp"
 #include "apps/http/server.hpp"
 #include "apps/rtrec/commands.hpp"
+#include "apps/rtrec/data_dir_lock.hpp"
 #include "apps/rtrec/support.hpp"
 
 namespace rtrec::cli {
@@ -177,6 +178,9 @@ int run_serve(serve_options o, const common_options& common) {
     // costs (docs/benchmarks.md, "HTTP API").
     eo.worker_threads = std::max(1u, std::thread::hardware_concurrency());
   }
+  std::optional<data_dir_lock> lock;
+  if (!eo.durability.data_dir.empty())
+    lock.emplace(eo.durability.data_dir);  // rtrec import --data-dir waits for us to stop
   service eng{eo};
   if (eo.cluster.enabled())
     spdlog::info("rtrec node: node {} of a {}-node cluster; in memory (a restarted node "

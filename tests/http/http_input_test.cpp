@@ -209,6 +209,9 @@ TEST_F(HttpAuthTest, KeyRequiredOnEveryEndpointAndNeverLogged) {
     {"GET", "/api/item-to-item/neighbors/i"},
     {"GET", "/api/user-to-user/neighbors/u"}, {"GET", "/api/user/u/neighbors"},
     {"POST", "/api/session/recommend/c"},
+    {"GET", "/api/bulk/users"},       {"GET", "/api/bulk/items"},
+    {"GET", "/api/bulk/feedback"},    {"POST", "/api/bulk/users"},
+    {"POST", "/api/bulk/items"},      {"POST", "/api/bulk/feedback"},
   };
   for (const auto& [method, target] : endpoints) {
     SCOPED_TRACE(method + " " + target);
