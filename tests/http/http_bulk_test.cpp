@@ -237,3 +237,52 @@ TEST_F(HttpBulkTest, ARefusedUploadIsAnsweredWithoutReadingItsBody) {
 }
 
 }  // namespace
+
+// A real `rtrec serve`: an import of 24 MiB (three times --max-body) of
+// feedback on a fixed set of users and items, whose engine state therefore
+// stays small, must not grow the server's peak memory by anything like the
+// body's size: the body is never held whole.
+#include "tests/http/serve_process.hpp"
+
+namespace {
+
+std::uint64_t peak_rss_kib(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stoull(line.substr(6));
+  return 0;
+}
+
+TEST(BulkProcess, AnImportThreeTimesMaxBodyKeepsMemoryBounded) {
+  rtrec::testing::serve_process p{{}, {"--sync", "none"}};
+  std::string body;
+  const std::size_t target = 24u << 20;
+  std::size_t n = 0;
+  // Warm up: the same users and items once, so the state exists before.
+  for (; n < 20000; ++n)
+    body += fmt::format(R"({{"FeedbackType":"view","UserId":"u{}","ItemId":"i{}"}})", n % 200,
+                        n % 100) + "\n";
+  rtrec::testing::http_client warm{p.port()};
+  ASSERT_EQ(warm.request("POST", "/api/bulk/feedback", body, {{"Content-Type", "application/jsonl"}})
+              .status,
+            200);
+  const auto before = peak_rss_kib(p.pid());
+  ASSERT_GT(before, 0u);
+  while (body.size() < target) {
+    body += fmt::format(R"({{"FeedbackType":"view","UserId":"u{}","ItemId":"i{}"}})", n % 200,
+                        n % 100) + "\n";
+    ++n;
+  }
+  rtrec::testing::http_client c{p.port()};
+  auto r = c.request("POST", "/api/bulk/feedback", body, {{"Content-Type", "application/jsonl"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["RowAffected"], n);
+  const auto after = peak_rss_kib(p.pid());
+  EXPECT_LT(after - before, (target >> 10) / 3)
+    << "peak RSS grew from " << before << " KiB to " << after << " KiB for a "
+    << (target >> 10) << " KiB body";
+  EXPECT_EQ(p.terminate(), 0) << p.log();
+}
+
+}  // namespace
