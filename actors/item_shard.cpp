@@ -16,6 +16,8 @@ using self_ptr = item_shard_actor::stateful_pointer<item_shard_state>;
 // Applies a delta batch and measures its lag.
 void apply(item_shard_state& st, const delta_batch& x) {
   st.model->apply(x.delta);
+  const auto& model = *st.model;
+  st.users.apply(x.delta, [&model](engine::key_t item) { return model.owns(item); });
   ++st.batches;
   st.streams.advance(x.source, x.seq);
   if (x.created_ns > 0) {
@@ -230,6 +232,8 @@ item_shard_stats stats_of(const item_shard_state& st) {
   out.gaps = st.gaps;
   out.resyncs = st.resyncs;
   out.resync_failures = st.resync_failures;
+  out.item_user_entries = st.users.entries();
+  out.item_user_evictions = st.users.evictions();
   return out;
 }
 
@@ -250,6 +254,10 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
   } else {
     init.model = std::make_unique<engine::item_model>(cfg.model, index, count);
   }
+  if (rec && index < rec->item_users.size() && rec->item_users[index])
+    init.users = std::move(*rec->item_users[index]);
+  else
+    init.users = engine::recent_users{cfg.model.item_users_max};
   // A delta batch or a flush waits while a snapshot is serialized.
   auto when_free = [=](delta_batch x, bool flush) {
     // Before the promise takes the request's sender over.
@@ -278,6 +286,9 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
       return engine::score_chained_on_shard(*self->state.model, q, std::move(upstream), last);
     },
     [=](names_atom, name_lookup& x) { return names_of(self->state, x); },
+    [=](user_nb_atom, const engine::user_neighbor_query& q) {
+      return engine::user_neighbor_contributions(self->state.users, *self->state.model, q);
+    },
     [=](similar_atom, const std::string& item, std::uint32_t n,
         const std::string& category) -> recommendations {
       auto& m = *self->state.model;

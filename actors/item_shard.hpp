@@ -7,6 +7,9 @@
 // (engine::delta_streams): a duplicate is skipped, a gap makes the shard ask
 // the sender for a resync (the batches after what it has, re-derived from
 // the sender's data directory; docs/replication.md, "Stage 1").
+//
+// It also keeps the recent users of the items it owns (engine::recent_users)
+// and answers user-neighbor contributions.
 #pragma once
 
 #include <caf/all.hpp>
@@ -19,6 +22,7 @@
 #include "engine/delta_stream.hpp"
 #include "engine/histogram.hpp"
 #include "engine/item_model.hpp"
+#include "engine/recent_users.hpp"
 #include "actors/topology.hpp"
 #include "engine/scoring.hpp"
 #include "messages/messages.hpp"
@@ -28,6 +32,9 @@ namespace rtrec {
 struct item_shard_state {
   static inline const char* name = "rtrec.item_shard";
   std::shared_ptr<engine::item_model> model;  // shared with a snapshot's serializer thread
+  /// The most recent users of the items this shard owns: derived state, not
+  /// in snapshots (recovery rebuilds it from the profiles).
+  engine::recent_users users{0};
   std::uint32_t index = 0;
   std::uint64_t batches = 0;
   std::uint64_t name_lookups = 0;

@@ -501,6 +501,13 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](feedback_atom, engine::feedback_delete& d) {
       return on_feedback_delete(self, std::move(d));
     },
+    [=](names_atom, name_lookup& x) {
+      x.names.clear();
+      for (const auto k : x.keys)
+        x.names.push_back(self->state.store->id_of(k));
+      x.keys.clear();
+      return std::move(x);
+    },
     [=](flush_atom) { return on_flush(self); },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },

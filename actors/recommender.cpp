@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "actors/recommender_steps.hpp"
 #include "engine/profile_store.hpp"
 #include "engine/scoring.hpp"
 
@@ -12,44 +13,7 @@ namespace rtrec {
 
 namespace {
 
-using self_ptr = recommender_actor::stateful_pointer<recommender_state>;
-using promise = caf::typed_response_promise<recommendations>;
-using reply = reply_to<recommendations>;
-
-caf::error unavailable(self_ptr self, const char* step, const caf::error& err) {
-  return caf::make_error(error_code::shard_unavailable,
-                         std::string{step} + ": " + self->system().render(err));
-}
-
-// Registers a query's deadline: when it passes first, `rp` gets
-// shard_unavailable naming `step`.
-done_flag track(self_ptr self, reply rp, const char* step) {
-  const auto timeout = self->state.deadlines.timeout();
-  return self->state.deadlines.add(self, [=]() mutable {
-    rp.deliver(caf::make_error(error_code::shard_unavailable,
-                               std::string{step} + ": "
-                                 + self->system().render(deadline_error(timeout))));
-  });
-}
-
-// One step of a query (step_request): high priority to a local shard
-// (queries overtake ingest batches in its mailbox, and the shard goes to the
-// scheduler's query lane), normal priority to a remote one. CAF 0.17 loses
-// the answer to a high-priority request that crosses a node (the response id
-// keeps the priority bit and matches no pending request; actor-framework
-// issue #1299), so remote queries fall back to arrival order in the remote
-// shard's mailbox. A failed step answers shard_unavailable naming `step`.
-template <class Reply, class Dest, class Ok, class... Ts>
-void ask(self_ptr self, done_flag done, reply rp, const char* step, const Dest& dest, Ok ok,
-         Ts&&... xs) {
-  const bool local = dest.node() == self->node();
-  if (local)
-    expedite(self->state.lane, dest);
-  step_request<Reply>(
-    self, std::move(done), dest, local, std::move(ok),
-    [=](caf::error& err) mutable { rp.deliver(unavailable(self, step, err)); },
-    std::forward<Ts>(xs)...);
-}
+using namespace recommender_steps;
 
 // Asks the item shard `dest` and relays its answer.
 template <class... Ts>
@@ -268,6 +232,11 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
       session(self, reply{rp}, std::move(x));
       return rp;
     },
+    [=](user_neighbors_request& x) -> promise {
+      auto rp = self->make_response_promise<recommendations>();
+      user_neighbors(self, reply{rp}, std::move(x));
+      return rp;
+    },
     [=](similar_atom, std::string& item, std::uint32_t n, std::string& category) -> promise {
       auto rp = self->make_response_promise<recommendations>();
       similar(self, reply{rp}, std::move(item), n, std::move(category));
@@ -290,6 +259,10 @@ recommender(recommender_actor::stateful_pointer<recommender_state> self, topolog
     [=](query_atom, std::uint64_t t, session_request& x) {
       if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
         session(self, std::move(*rp), std::move(x));
+    },
+    [=](query_atom, std::uint64_t t, user_neighbors_request& x) {
+      if (auto rp = ticketed<recommendations>(self->state.sink, t, "recommender"))
+        user_neighbors(self, std::move(*rp), std::move(x));
     },
     [=](query_atom, std::uint64_t t, similar_atom, std::string& item, std::uint32_t n,
         std::string& category) {

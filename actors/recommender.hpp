@@ -8,6 +8,11 @@
 //                                    items and names its best offset + n)
 //                   fill and page                            (engine::merge_shard_page)
 //
+//   user neighbors(user) --profile_atom--> owning profile shard
+//                   --user_nb_atom--> every item shard at once
+//                   --names_atom--> the candidates' profile shards
+//                   (user_neighbors.cpp; engine/recent_users.hpp)
+//
 // Requests come from an actor (a response promise answers it) or, from the
 // embedding API in this process, as `query_atom, ticket, request` with no
 // requester: the answer then goes to the topology's reply sink.

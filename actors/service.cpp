@@ -342,6 +342,20 @@ void service::session_async(std::vector<engine::event> events, const engine::rec
                         static_cast<std::uint32_t>(o.offset), o.filter.category});
 }
 
+void service::user_neighbors_async(std::string user, std::size_t n, std::size_t offset,
+                                   recommendations_callback done) {
+  if (auto err = check_limits(n, offset))
+    return done(std::move(err));
+  query(*impl_, std::move(done),
+        user_neighbors_request{std::move(user), static_cast<std::uint32_t>(n),
+                               static_cast<std::uint32_t>(offset)});
+}
+
+result<recs> service::user_neighbors(const std::string& user, std::size_t n, std::size_t offset) {
+  return wait_for<recs>(
+    [&](recommendations_callback cb) { user_neighbors_async(user, n, offset, std::move(cb)); });
+}
+
 result<recs> service::recommend(const std::string& user, const engine::recommend_options& o) {
   return wait_for<recs>([&](recommendations_callback cb) { recommend_async(user, o, std::move(cb)); });
 }

@@ -51,6 +51,12 @@ struct model_config {
   /// place. similar() always reads the whole row. MovieLens figures for
   /// quality and speed per value: docs/benchmarks.md.
   std::size_t score_neighbors = 0;
+  /// Users remembered per item for user neighbors (engine/recent_users.hpp):
+  /// the K most recent, on the item's item shard. Bounds a user-neighbor
+  /// query at recent_max * item_users_max candidates and the memory at K
+  /// entries (24 bytes each) per item; 0 = no lists (user neighbors answer
+  /// nothing).
+  std::size_t item_users_max = 32;
 
   /// Half-life of co-occurrence evidence, seconds of event time (0 = none).
   double cooc_half_life_s = 365.0 * 86400.0;

@@ -43,6 +43,9 @@ struct item_delta_batch {
   std::vector<float> weight;
   std::vector<std::int64_t> timestamp;
   std::vector<std::uint8_t> flags;
+  /// The key of event k's user (the item side's per-item recent users,
+  /// engine/recent_users.hpp).
+  std::vector<key_t> user;
   /// Event k's context is ctx_item[ctx_end[k-1] .. ctx_end[k]) (ctx_end[-1]=0):
   /// the user's most recent distinct items before the event, newest first.
   std::vector<std::uint32_t> ctx_end;
@@ -55,7 +58,7 @@ struct item_delta_batch {
   std::size_t size() const noexcept { return item.size(); }
   bool empty() const noexcept { return item.empty(); }
   void clear() noexcept {
-    item.clear(); weight.clear(); timestamp.clear(); flags.clear();
+    item.clear(); weight.clear(); timestamp.clear(); flags.clear(); user.clear();
     ctx_end.clear(); ctx_item.clear(); ctx_weight.clear();
     new_keys.clear(); new_ids.clear();
   }

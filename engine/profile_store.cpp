@@ -123,6 +123,7 @@ reject_reason profile_store::apply_keyed(const event& e, key_t uk, key_t ik,
   if (negative)
     flags |= item_delta_batch::negative;
   out.flags.push_back(flags);
+  out.user.push_back(uk);
   if (first_time && !negative) {
     std::size_t taken = 0;
     for (auto it = p.recent.rbegin(); it != p.recent.rend() && taken < cfg_.context_window(); ++it) {
@@ -298,6 +299,11 @@ std::size_t profile_store::memory_bytes() const noexcept {
   for (const auto& [k, s] : item_names_)
     total += s.capacity() > 15 ? s.capacity() + 1 : 0;
   return total;
+}
+
+std::string profile_store::id_of(key_t user) const {
+  auto it = users_.find(user);
+  return it == users_.end() ? std::string{} : profile_at(it->second).id;
 }
 
 profile_view session_view(const model_config& cfg, const std::vector<event>& events) {

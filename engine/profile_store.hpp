@@ -135,6 +135,16 @@ class profile_store {
 
   /// Returns the profile of `user`, or nullptr.
   const user_profile* find(std::string_view user) const;
+  /// Returns the id of the user whose key is `user`, or "" if none.
+  std::string id_of(key_t user) const;
+  /// Calls f(user key, entry) for every recent entry of every user, in no
+  /// particular order (recovery rebuilds the item side's recent users).
+  template <class F>
+  void for_each_recent(F&& f) const {
+    for (const auto& [uk, slot] : users_)
+      for (const auto& r : profile_at(slot).recent)
+        f(uk, r);
+  }
 
   std::size_t users() const noexcept { return users_.size(); }
   std::uint64_t events_applied() const noexcept { return events_applied_; }

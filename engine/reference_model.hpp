@@ -11,6 +11,7 @@
 #include "engine/config.hpp"
 #include "engine/item_model.hpp"
 #include "engine/profile_store.hpp"
+#include "engine/recent_users.hpp"
 #include "engine/scoring.hpp"
 
 namespace rtrec::engine {
@@ -34,6 +35,11 @@ class reference_model {
   std::vector<recommendation> popular(std::size_t n, const item_filter& f = {});
   /// Returns up to n newest visible items, newest first.
   std::vector<recommendation> latest(std::size_t n, const item_filter& f = {}) const;
+  /// Returns up to n users most similar to `user` after skipping `offset`,
+  /// best first (engine/recent_users.hpp; score in recommendation::score,
+  /// the user id in recommendation::item). Empty for an unknown user.
+  std::vector<recommendation> user_neighbors(std::string_view user, std::size_t n,
+                                             std::size_t offset = 0) const;
   /// Returns recommendations for an anonymous session made of `events`
   /// (validated; nothing is stored).
   std::vector<recommendation> session(const std::vector<event>& events,
@@ -44,13 +50,17 @@ class reference_model {
   std::vector<interaction> user_recent(std::string_view user) const { return profiles_.recent(user); }
 
   profile_store& profiles() noexcept { return profiles_; }
+  const profile_store& profiles() const noexcept { return profiles_; }
   item_model& items() noexcept { return items_; }
+  const item_model& items() const noexcept { return items_; }
+  const recent_users& item_users() const noexcept { return item_users_; }
   const model_config& config() const noexcept { return cfg_; }
 
  private:
   model_config cfg_;
   profile_store profiles_;
   item_model items_;
+  recent_users item_users_;
   item_delta_batch scratch_;
 };
 

@@ -11,6 +11,10 @@
 //        recommender --score_atom--> each item_shard in turn (each adds
 //                                    its partial scores to the earlier
 //                                    ones'; shard 0 adds the popular list)
+//   application --user_neighbors_request--> recommender
+//        recommender --profile_atom--> owning profile_shard
+//        recommender --user_nb_atom--> every item_shard (at once)
+//        recommender --names_atom--> the candidates' profile_shards
 //   application --item_atom / remove_atom--> item_writer --> every item_shard
 //   checkpointer --snapshot_atom--> profile shards, item_writer (item shards)
 //
@@ -38,6 +42,7 @@
 #include "engine/feedback.hpp"
 #include "engine/item_model.hpp"
 #include "engine/model_types.hpp"
+#include "engine/recent_users.hpp"
 #include "engine/user_meta.hpp"
 #include "rtrec/error.hpp"
 #include "rtrec/ingest.hpp"
@@ -71,6 +76,7 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using coverage_atom = caf::atom_constant<caf::atom("coverage")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
+using user_nb_atom = caf::atom_constant<caf::atom("usernbrs")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -174,6 +180,15 @@ struct session_request {
   std::string category;
 };
 
+/// application -> recommender: the users most similar to `user`
+/// (engine/recent_users.hpp), answered as recommendations whose `item` is a
+/// user id.
+struct user_neighbors_request {
+  std::string user;
+  std::uint32_t n = 10;
+  std::uint32_t offset = 0;
+};
+
 struct recommendations {
   std::vector<engine::recommendation> items;
   /// Item shards that could not contribute because their node is down
@@ -183,7 +198,9 @@ struct recommendations {
 
 /// recommender <-> item shard: the names of `keys` (request), answered as
 /// `names` (names[k] of keys[k]; empty when the item is unknown or hidden).
-/// For the few page items no shard named with its partial scores.
+/// For the few page items no shard named with its partial scores. The same
+/// between recommender and profile shard for user keys (a user neighbor
+/// query's candidates; empty when the shard holds no such user).
 struct name_lookup {
   std::vector<engine::key_t> keys;
   std::vector<std::string> names;
@@ -265,6 +282,10 @@ typename Inspector::result_type inspect(Inspector& f, session_request& x) {
   return f(caf::meta::type_name("session_request"), x.events, x.n, x.offset, x.category);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_neighbors_request& x) {
+  return f(caf::meta::type_name("user_neighbors_request"), x.user, x.n, x.offset);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
   return f(caf::meta::type_name("recommendations"), x.items, x.missing_shards);
 }
@@ -286,7 +307,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
   return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.model, x.lag_p50_ns,
            x.lag_p99_ns, x.lag_max_ns, x.name_lookups, x.duplicates, x.gaps,
-           x.resyncs, x.resync_failures);
+           x.resyncs, x.resync_failures, x.item_user_entries, x.item_user_evictions);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, name_lookup& x) {
@@ -337,7 +358,15 @@ typename Inspector::result_type inspect(Inspector& f, recommendation& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_delta_batch& x) {
   return f(caf::meta::type_name("item_delta_batch"), x.item, x.weight, x.timestamp, x.flags,
-           x.ctx_end, x.ctx_item, x.ctx_weight, x.new_keys, x.new_ids);
+           x.user, x.ctx_end, x.ctx_item, x.ctx_weight, x.new_keys, x.new_ids);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_neighbor_query& x) {
+  return f(caf::meta::type_name("user_neighbor_query"), x.items, x.weights);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_neighbor_parts& x) {
+  return f(caf::meta::type_name("user_neighbor_parts"), x.end, x.users);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_view& x) {
@@ -435,6 +464,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::feedback_filter))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::feedback_delete))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::feedback_page))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::user_neighbors_request))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_neighbor_query))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_neighbor_parts))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -456,6 +488,8 @@ using item_shard_actor = caf::typed_actor<
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
   // names of the given keys (empty: unknown or hidden), from recommenders
   caf::replies_to<names_atom, name_lookup>::with<name_lookup>,
+  // a user neighbor query's contributions from the items this shard owns
+  caf::replies_to<user_nb_atom, engine::user_neighbor_query>::with<engine::user_neighbor_parts>,
   // latest(n, category): newest visible items, answered by shard 0
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   // item metadata (sent to every item shard); false on an id collision
@@ -500,6 +534,8 @@ using profile_shard_actor = caf::typed_actor<
   // deletes the user's records of an item (logged first when the shard has
   // a log; engine::profile_store::delete_feedback); replies how many
   caf::replies_to<feedback_atom, engine::feedback_delete>::with<std::uint64_t>,
+  // the ids of user keys (empty: no such user here), from recommenders
+  caf::replies_to<names_atom, name_lookup>::with<name_lookup>,
   // replies once everything applied before it has reached the item side
   caf::replies_to<flush_atom>::with<std::uint64_t>,
   caf::replies_to<stats_atom>::with<shard_stats>,
@@ -541,6 +577,7 @@ using recommender_actor = caf::typed_actor<
   caf::replies_to<popular_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
   caf::replies_to<session_request>::with<recommendations>,
+  caf::replies_to<user_neighbors_request>::with<recommendations>,
   // the same queries from the embedding API in this process, answered
   // through the topology's reply sink under the ticket (no requester)
   caf::reacts_to<query_atom, std::uint64_t, recommend_request>,
@@ -549,6 +586,7 @@ using recommender_actor = caf::typed_actor<
   caf::reacts_to<query_atom, std::uint64_t, popular_atom, std::uint32_t, std::string>,
   caf::reacts_to<query_atom, std::uint64_t, latest_atom, std::uint32_t, std::string>,
   caf::reacts_to<query_atom, std::uint64_t, session_request>,
+  caf::reacts_to<query_atom, std::uint64_t, user_neighbors_request>,
   // sent by a recommender to itself: expire queries past their deadline
   caf::reacts_to<tick_atom>,
   // from the cluster manager: where the shards live now

@@ -364,6 +364,20 @@ void replay_log(const recovery_options& opts, recovered_state& st) {
   st.report.log_bytes = rep.bytes;
 }
 
+// The item shards' recent users of their items (derived state, not in
+// checkpoints): rebuilt from every recovered profile's recent window.
+void rebuild_item_users(const recovery_options& opts, recovered_state& st) {
+  for (std::uint32_t m = 0; m < opts.item_shards; ++m)
+    st.item_users.push_back(std::make_unique<engine::recent_users>(opts.model.item_users_max));
+  if (opts.model.item_users_max == 0)
+    return;
+  for (const auto& store : st.profiles)
+    store->for_each_recent([&](engine::key_t user, const auto& r) {
+      const auto m = engine::shard_of(r.item, opts.item_shards);
+      st.item_users[m]->add(r.item, user, r.timestamp, r.weight);
+    });
+}
+
 }  // namespace
 
 recovered_state recover(const recovery_options& opts) {
@@ -374,6 +388,7 @@ recovered_state recover(const recovery_options& opts) {
   st.report.load_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
   replay_log(opts, st);
+  rebuild_item_users(opts, st);
   st.report.replay_ms = ms_since(t0);
   for (auto& p : st.profiles)
     st.report.users += p->users();

@@ -5,6 +5,8 @@
 //   NODE          framed, cluster nodes only: the node's index and the node count
 //   wal/          log segments (storage/wal.hpp)
 //   snapshots/    checkpoints (storage/snapshot.hpp), the newest two kept
+//   write-back/   rtrec serve's delayed write-backs (storage/deferred_journal.hpp;
+//                 not read by recovery)
 //
 // recover() loads the newest checkpoint that passes every check (falling back
 // to the previous one with a warning), then replays the log records it does
@@ -23,6 +25,7 @@
 #include "engine/dedup_window.hpp"
 #include "engine/item_model.hpp"
 #include "engine/profile_store.hpp"
+#include "engine/recent_users.hpp"
 #include "storage/snapshot.hpp"
 #include "storage/types.hpp"
 #include "storage/wal.hpp"
@@ -53,6 +56,9 @@ struct recovered_state {
   std::vector<std::uint64_t> profile_seq;  ///< last log seq applied, per profile shard
   std::vector<std::unique_ptr<engine::item_model>> items;
   std::vector<std::vector<std::uint64_t>> item_applied;  ///< [item shard][profile shard]
+  /// Per item shard, the recent users of its items, rebuilt from the
+  /// recovered profiles (engine/recent_users.hpp: derived, not checkpointed).
+  std::vector<std::unique_ptr<engine::recent_users>> item_users;
   std::uint64_t meta_seq = 0;
   std::uint64_t next_checkpoint_id = 1;
   std::vector<segment_info> segments;  ///< for the wal that continues the log

@@ -71,6 +71,7 @@ api::api(service& eng, api_options o, metrics& m, executor blocking)
   : engine_(eng), opts_(std::move(o)), metrics_(m), blocking_(std::move(blocking)) {
   if (opts_.api_key)
     key_digest_ = sha256(*opts_.api_key);
+  write_backs_ = std::make_unique<write_back_queue>(eng, opts_.write_back, m);
 }
 
 response api::error(int status, const std::string& message) {
@@ -117,6 +118,25 @@ void api::handle(request req, responder reply) {
   auto c = std::make_shared<call>();
   c->req = std::move(req);
   c->reply = std::move(reply);
+  start(c);
+}
+
+bool api::wants_stream(std::string_view method, std::string_view target) {
+  return method == "POST" && absl::StartsWith(absl::string_view{target.data(), target.size()},
+                                              "/api/bulk/");
+}
+
+std::shared_ptr<body_sink> api::handle_stream(request req, responder reply) {
+  auto c = std::make_shared<call>();
+  c->req = std::move(req);
+  c->reply = std::move(reply);
+  c->streaming = true;
+  start(c);
+  return c->done ? nullptr : std::move(c->sink);
+}
+
+// Checks the key, parses the target and dispatches `c` to its route.
+void api::start(const call_ptr& c) {
   c->m = &metrics_;
   metrics_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   // The dashboard's pages carry no data; the figures they show come from
@@ -226,8 +246,8 @@ const api::route_row api::routes_[] = {
   {"GET", "/api/latest/{category}", route::latest, &api::listing},
   {"GET", "/api/non-personalized/{name}", route::popular, &api::non_personalized},
   {"GET", "/api/item-to-item/{name}/{item}", route::neighbors, &api::item_to_item},
-  {"GET", "/api/user-to-user/{name}/{user}", route::other, &api::user_to_user},
-  {"GET", "/api/user/{user}/neighbors", route::other, &api::user_to_user},
+  {"GET", "/api/user-to-user/{name}/{user}", route::user_neighbors, &api::user_to_user},
+  {"GET", "/api/user/{user}/neighbors", route::user_neighbors, &api::user_neighbors},
   {"POST", "/api/item", route::item_write, &api::item_post},
   {"POST", "/api/items", route::item_write, &api::items_post},
   {"GET", "/api/items", route::item_read, &api::items_list},
@@ -251,6 +271,8 @@ const api::route_row api::routes_[] = {
   {"GET", "/dashboard/user/{path}", route::dashboard, &api::dashboard_page},
   {"GET", "/dashboard/item/{path}", route::dashboard, &api::dashboard_page},
   {"GET", "/api/dashboard/stats", route::dashboard, &api::dashboard_stats},
+  {"GET", "/api/bulk/{name}", route::bulk, &api::bulk_export},
+  {"POST", "/api/bulk/{name}", route::bulk, &api::bulk_import},
 };
 
 void api::dispatch(const call_ptr& c) {
@@ -358,21 +380,32 @@ void api::recommend(const call_ptr& c, path_args a) {
   auto page = c->paging(std::move(a.category));
   if (!page)
     return;
+  std::optional<write_back_request> wb;
+  if (!write_back_params(c, wb))
+    return;
   if (!begin_query(c))
     return;
   const bool v2 = c->req.api_version == "2";
-  engine_.recommend_async(std::move(a.id), *page,
-                          [this, c, v2](rtrec::result<std::vector<engine::recommendation>> r) {
-                            metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
-                            if (!r)
-                              return c->finish(engine_error(r.error()));
-                            if (v2)
-                              return c->finish(ok(scored_list(*r)));
-                            json ids = json::array();
-                            for (const auto& x : *r)
-                              ids.push_back(x.item);
-                            c->finish(ok(ids));
-                          });
+  auto user = a.id;
+  engine_.recommend_async(
+    std::move(a.id), *page,
+    [this, c, v2, wb, user = std::move(user)](rtrec::result<std::vector<engine::recommendation>> r) {
+      metrics_.queries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (!r)
+        return c->finish(engine_error(r.error()));
+      if (wb)
+        return write_back(c, user, std::move(*r), *wb, v2);
+      c->finish(recommendations(*r, v2));
+    });
+}
+
+response api::recommendations(const std::vector<engine::recommendation>& recs, bool v2) {
+  if (v2)
+    return ok(scored_list(recs));
+  json ids = json::array();
+  for (const auto& x : recs)
+    ids.push_back(x.item);
+  return ok(ids);
 }
 
 void api::session(const call_ptr& c, path_args a) {
@@ -383,9 +416,14 @@ void api::session(const call_ptr& c, path_args a) {
   if (!body)
     return;
   input_error err;
-  auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, false, err);
+  // A session's order is its timestamps' (Gorse sorts a session's feedback
+  // by time); one without a timestamp counts as the oldest (Gorse's zero
+  // time), and equal times keep the order sent.
+  auto events = parse_feedback(*body, 0, opts_.limits, false, err);
   if (!events)
     return c->finish(error(err.status, err.message));
+  std::stable_sort(events->begin(), events->end(),
+                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
   if (!begin_query(c))
     return;
   engine_.session_async(std::move(*events), *page,
@@ -447,11 +485,6 @@ void api::item_to_item(const call_ptr& c, path_args a) {
                                             "rtrec has \"neighbors\"",
                                             a.name.substr(0, 64))));
   listing(c, std::move(a));
-}
-
-void api::user_to_user(const call_ptr& c, path_args) {
-  c->finish(error(501, "user neighbors (user-to-user) are not supported yet: rtrec keeps no "
-                       "user-to-user similarity"));
 }
 
 void api::metrics_text(const call_ptr& c, path_args) {

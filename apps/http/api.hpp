@@ -8,14 +8,17 @@
 //   GET  /api/feedback[/{type}]?cursor=&n=, GET|DELETE /api/feedback[/{type}]/{user}/{item},
 //   GET  /api/user/{id}/feedback[/{type}], GET /api/item/{id}/feedback[/{type}])
 //   GET  /api/recommend/{user}[/{category}]?n=&offset=&category=
+//        &write-back-type=&write-back-delay=
 //                                      -> ["id", ...]  (X-API-Version: 2:
-//                                         [{"Id","Score"}])
+//                                         [{"Id","Score"}]); the write-back
+//                                         in api_write_back.cpp
 //   POST /api/session/recommend[/{category}]?n=&offset=&category=  -> [{"Id","Score"}]
 //   GET  /api/item/{id}/neighbors[/{category}]?n=&offset=
 //   GET  /api/popular[/{category}]?n=&offset=,  GET /api/latest[/{category}]
 //   GET  /api/non-personalized/{popular|latest}?n=&offset=&category=
 //   GET  /api/item-to-item/neighbors/{item}?n=&offset=&category=
-//   GET  /api/user-to-user/{name}/{user}, /api/user/{user}/neighbors -> 501
+//   GET  /api/user/{user}/neighbors?n=&offset=, /api/user-to-user/neighbors/{user}
+//                                      -> [{"Id","Score"}] similar users (api_neighbors.cpp)
 //   POST /api/item, POST /api/items, GET /api/items?cursor=&n=,
 //   GET|PATCH|DELETE /api/item/{id}, PUT|DELETE /api/item/{id}/category/{c}
 //     (the item handlers are in api_items.cpp)
@@ -43,6 +46,7 @@
 #include "rtrec/rtrec.hpp"
 #include "apps/http/json_io.hpp"
 #include "apps/http/metrics.hpp"
+#include "apps/http/write_back.hpp"
 
 namespace rtrec::http {
 
@@ -58,11 +62,40 @@ struct request {
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
+/// A request body handed over piece by piece (bulk import): the server
+/// passes each piece to write() and reads the next one only once the sink
+/// called `more` (so a slow import holds the client back, and memory stays
+/// bounded). The sink answers through the request's responder, once.
+class body_sink {
+ public:
+  virtual ~body_sink() = default;
+  /// The next piece (valid during the call only). Call `more` once, from any
+  /// thread, when ready for the next piece; never calling it stops reading
+  /// (the sink must then answer, and the server closes the connection).
+  virtual void write(std::string_view piece, std::function<void()> more) = 0;
+  /// The body ended: `error` is empty, or why it could not be read whole.
+  virtual void end(std::string error) = 0;
+};
+
+/// A response body produced piece by piece (bulk export), sent chunked.
+class body_source {
+ public:
+  /// Receives the next piece; `last` ends the body. `failed`: the source
+  /// cannot go on; the server then cuts the body off (no final chunk) and
+  /// closes, so the client sees it incomplete.
+  using next_fn = std::function<void(std::string piece, bool last, bool failed)>;
+  virtual ~body_source() = default;
+  /// Produces the next piece through `done`, once, from any thread.
+  virtual void next(next_fn done) = 0;
+};
+
 struct response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  /// When set, the body comes from it (chunked) instead of `body`.
+  std::shared_ptr<body_source> stream;
 };
 
 using responder = std::function<void(response)>;
@@ -77,6 +110,14 @@ struct api_options {
   std::size_t max_queries_in_flight = 4096;
   /// Seconds a client should wait after a 503 (Retry-After).
   int retry_after_s = 1;
+  /// Delayed write-backs of recommend (write_back.hpp).
+  write_back_options write_back;
+};
+
+/// A recommend request's write-back-type and write-back-delay.
+struct write_back_request {
+  engine::event_type type = engine::event_type::view;
+  std::int64_t delay_ms = 0;
 };
 
 class api {
@@ -87,11 +128,24 @@ class api {
   /// Handles `req` and calls `reply` exactly once.
   void handle(request req, responder reply);
 
+  /// True when the server should hand this request's body over piece by
+  /// piece (handle_stream) instead of reading it whole: POST /api/bulk/...
+  static bool wants_stream(std::string_view method, std::string_view target);
+  /// Handles a request whose body is still to come (req.body empty): returns
+  /// the sink to pour it into, or nullptr when `reply` was already called
+  /// (refused: auth, route, headers); the body must then not be read.
+  std::shared_ptr<body_sink> handle_stream(request req, responder reply);
+
   /// While draining, readiness answers 503 (the server is shutting down).
   void set_draining(bool draining) noexcept { draining_ = draining; }
 
   /// Returns a JSON error response.
   static response error(int status, const std::string& message);
+
+  /// The delayed write-backs (tests move the clock, then run_due()).
+  write_back_queue& write_backs() noexcept { return *write_backs_; }
+  /// Stops the work the api does on its own (the write-back thread).
+  void stop_background() { write_backs_->stop(); }
 
  private:
   struct call;
@@ -127,7 +181,9 @@ class api {
   void listing(const call_ptr& c, path_args a);
   void non_personalized(const call_ptr& c, path_args a);
   void item_to_item(const call_ptr& c, path_args a);
+  // user neighbors: api_neighbors.cpp
   void user_to_user(const call_ptr& c, path_args a);
+  void user_neighbors(const call_ptr& c, path_args a);
   void item_post(const call_ptr& c, path_args);
   void items_post(const call_ptr& c, path_args);
   void items_list(const call_ptr& c, path_args);
@@ -146,6 +202,9 @@ class api {
   void cluster(const call_ptr& c, path_args);
   void dashboard_page(const call_ptr& c, path_args);
   void dashboard_stats(const call_ptr& c, path_args);
+  // bulk import and export: api_bulk.cpp
+  void bulk_export(const call_ptr& c, path_args a);
+  void bulk_import(const call_ptr& c, path_args a);
   void live(const call_ptr& c, path_args);
   void ready(const call_ptr& c, path_args);
 
@@ -163,7 +222,15 @@ class api {
   /// Applies `change` to item `id` and answers {"RowAffected": 1} (404 for
   /// an unknown item).
   void update(const call_ptr& c, std::string id, engine::item_patch change);
+  // write-back on recommend: api_write_back.cpp
+  bool write_back_params(const call_ptr& c, std::optional<write_back_request>& out);
+  void write_back(const call_ptr& c, const std::string& user,
+                  std::vector<engine::recommendation> recs, write_back_request wb, bool v2);
+  void write_back_now(const call_ptr& c, std::vector<engine::event> events,
+                      std::vector<engine::recommendation> recs, bool v2);
+  static response recommendations(const std::vector<engine::recommendation>& recs, bool v2);
   bool authorized(const request& req) const;
+  void start(const call_ptr& c);
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);
   std::optional<nlohmann::json> json_body(const call_ptr& c);
@@ -174,6 +241,7 @@ class api {
   executor blocking_;
   std::atomic<bool> draining_{false};
   std::string key_digest_;  // SHA-256 of the configured key
+  std::unique_ptr<write_back_queue> write_backs_;
 };
 
 }  // namespace rtrec::http

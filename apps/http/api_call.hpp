@@ -1,4 +1,4 @@
-// What api.cpp, api_items.cpp and api_users.cpp share, private to the API: one request in
+// What the api*.cpp files share, private to the API: one request in
 // flight (api::call: its parsed path and query, its reply exactly once, its
 // query-parameter readers) and the JSON body writer. Not for other files.
 #pragma once
@@ -34,6 +34,10 @@ struct api::call {
   std::vector<std::string> path;
   std::vector<std::pair<std::string, std::string>> query;
   bool done = false;
+  /// The body is still to come (api::handle_stream): a handler that reads it
+  /// sets `sink` and answers later.
+  bool streaming = false;
+  std::shared_ptr<body_sink> sink;
 
   void finish(response res) {
     if (done)

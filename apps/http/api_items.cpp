@@ -12,6 +12,7 @@
 // RFC 3339), Labels the JSON given (null when none), Comment "" when none.
 #include "apps/http/api.hpp"
 #include "apps/http/api_call.hpp"
+#include "apps/http/shapes.hpp"
 
 #include <fmt/format.h>
 
@@ -21,24 +22,6 @@ namespace rtrec::http {
 
 using nlohmann::json;
 
-namespace {
-
-json item_json(const engine::item_meta& m) {
-  json labels;  // null
-  if (!m.labels.empty()) {
-    labels = json::parse(m.labels, nullptr, false);
-    if (labels.is_discarded())  // never stored so; answered as text rather than lost
-      labels = m.labels;
-  }
-  std::string ts = m.timestamp_text;
-  if (ts.empty() && m.timestamp > 0)
-    ts = format_timestamp(m.timestamp);
-  return json{{"ItemId", m.id},       {"IsHidden", m.hidden}, {"Categories", m.categories},
-              {"Timestamp", ts},      {"Labels", std::move(labels)},
-              {"Comment", m.comment}};
-}
-
-}  // namespace
 
 void api::item_post(const call_ptr& c, path_args) {
   item_write(c, false);

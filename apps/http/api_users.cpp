@@ -14,72 +14,12 @@
 
 #include "apps/http/api.hpp"
 #include "apps/http/api_call.hpp"
+#include "apps/http/shapes.hpp"
 
 namespace rtrec::http {
 
 using nlohmann::json;
 
-namespace {
-
-/// Reads the user fields of object `x` into a patch; `where` names `x` in
-/// errors ("body", "[3]"). With `id_required`, UserId must be there (into
-/// `id`).
-bool parse_user_fields(const json& x, const std::string& where, bool id_required,
-                       const input_limits& limits, std::string& id, engine::user_patch& p,
-                       input_error& err) {
-  auto fail = [&](const std::string& field, const std::string& why) {
-    err = {400, fmt::format("{}.{}: {}", where, field, why)};
-    return false;
-  };
-  if (!x.is_object())
-    return err = {400, where + ": expected a JSON object"}, false;
-  if (id_required) {
-    auto it = x.find("UserId");
-    if (it == x.end() || !it->is_string())
-      return fail("UserId", "expected a string");
-    id = it->get<std::string>();
-    if (auto problem = id_problem(id, limits.ids.max_id_length))
-      return fail("UserId", *problem);
-  }
-  if (auto it = x.find("Labels"); it != x.end()) {
-    p.set_labels = true;
-    p.labels = it->is_null() ? std::string{} : it->dump();
-  }
-  if (auto it = x.find("Comment"); it != x.end()) {
-    if (!it->is_string() && !it->is_null())
-      return fail("Comment", "expected a string");
-    p.set_comment = true;
-    p.comment = it->is_null() ? std::string{} : it->get<std::string>();
-  }
-  if (auto it = x.find("Subscribe"); it != x.end()) {
-    if (!it->is_array() && !it->is_null())
-      return fail("Subscribe", "expected an array of strings");
-    p.set_subscribe = true;
-    for (std::size_t k = 0; it->is_array() && k < it->size(); ++k) {
-      if (!(*it)[k].is_string())
-        return fail(fmt::format("Subscribe[{}]", k), "expected a string");
-      p.subscribe.push_back((*it)[k].get<std::string>());
-    }
-  }
-  if (auto why = p.check(); !why.empty())
-    return err = {400, where + "." + why}, false;
-  return true;
-}
-
-json user_json(const engine::user_record& u) {
-  json labels = nullptr;
-  if (!u.meta.labels.empty())
-    labels = json::parse(u.meta.labels, nullptr, false);
-  json subscribe = nullptr;
-  if (!u.meta.subscribe.empty())
-    subscribe = u.meta.subscribe;
-  return json{{"UserId", u.id},
-              {"Labels", std::move(labels)},
-              {"Comment", u.meta.comment},
-              {"Subscribe", std::move(subscribe)}};
-}
-
-}  // namespace
 
 void api::user_post(const call_ptr& c, path_args) {
   user_write(c, false);
@@ -103,7 +43,7 @@ void api::user_write(const call_ptr& c, bool many) {
   for (std::size_t k = 0; k < count; ++k) {
     users.emplace_back();
     input_error err;
-    if (!parse_user_fields(many ? (*body)[k] : *body, many ? fmt::format("[{}]", k) : "body",
+    if (!parse_user(many ? (*body)[k] : *body, many ? fmt::format("[{}]", k) : "body",
                            true, opts_.limits, users.back().first, users.back().second, err))
       return c->finish(error(err.status, err.message));
   }
@@ -172,7 +112,7 @@ void api::user_patch(const call_ptr& c, path_args a) {
   patch.must_exist = true;
   std::string unused;
   input_error err;
-  if (!parse_user_fields(*body, "body", false, opts_.limits, unused, patch, err))
+  if (!parse_user(*body, "body", false, opts_.limits, unused, patch, err))
     return c->finish(error(err.status, err.message));
   blocking_([this, c, id = std::move(a.id), patch = std::move(patch)] {
     auto r = engine_.put_user(id, patch);

@@ -50,10 +50,23 @@ bool read_id(const json& obj, const char* field, const std::string& where, bool 
   }
   if (!it->is_string())
     return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(*it)));
+  if (!required && it->get_ref<const std::string&>().empty())
+    return true;  // "" where an id is optional: clients with typed structs send it for "none"
   out = it->get<std::string>();
   if (auto p = id_problem(out, max_length))
     return fail(err, fmt::format("{}.{}: {}", where, field, *p));
   return true;
+}
+
+// True for the zero time of Go's time.Time ("0001-01-01T00:00:00Z") and of
+// .NET's DateTime/DateTimeOffset ("0001-01-01T00:00:00[+00:00]"): what Gorse
+// clients with typed structs send when the caller set no time.
+bool is_zero_time(std::string_view s) {
+  constexpr std::string_view zero = "0001-01-01T00:00:00";
+  if (s.substr(0, zero.size()) != zero)
+    return false;
+  s.remove_prefix(zero.size());
+  return s.empty() || s == "Z" || s == "+00:00";
 }
 
 // Reads an optional "Timestamp": RFC 3339 string or Unix seconds. A string
@@ -68,7 +81,7 @@ bool read_timestamp(const json& obj, const std::string& where, std::int64_t fall
     return true;
   if (it->is_string()) {
     const auto& s = it->get_ref<const std::string&>();
-    if (s.empty())
+    if (s.empty() || is_zero_time(s))
       return true;
     if (s.size() > max_text)
       return fail(err, fmt::format("{}.Timestamp: longer than {} bytes", where, max_text));
@@ -179,6 +192,19 @@ bool shaped(std::string_view s, std::string_view pattern) {
          });
 }
 
+// Reads an optional "Value" (a number) into e.value; a rating needs one.
+bool read_value(const json& x, const std::string& where, engine::event& e, input_error& err) {
+  auto value = x.find("Value");
+  if (value != x.end() && !value->is_null()) {
+    if (!value->is_number() || value->is_boolean())
+      return fail(err, fmt::format("{}.Value: expected a number, got {}", where, kind(*value)));
+    e.value = value->get<double>();
+  } else if (e.type == engine::event_type::rating) {
+    return fail(err, where + ".Value: missing (a rating needs a value)");
+  }
+  return true;
+}
+
 // Thrown by the parser callback at the first array or object past the limit.
 struct too_deep {};
 
@@ -209,6 +235,53 @@ std::optional<json> parse_json(std::string_view body, const input_limits& limits
   }
 }
 
+std::optional<engine::event> parse_feedback_object(const json& x, const std::string& where,
+                                                  std::int64_t now_ms, const input_limits& limits,
+                                                  bool require_user, input_error& err) {
+  if (!x.is_object()) {
+    fail(err, fmt::format("{}: expected a feedback object, got {}", where, kind(x)));
+    return std::nullopt;
+  }
+  engine::event e;
+  std::optional<std::string> comment;
+  auto type = x.find("FeedbackType");
+  if (type == x.end() || type->is_null()) {
+    fail(err, where + ".FeedbackType: missing (a string is required)");
+    return std::nullopt;
+  }
+  if (!type->is_string()) {
+    fail(err, fmt::format("{}.FeedbackType: expected a string, got {}", where, kind(*type)));
+    return std::nullopt;
+  }
+  auto t = engine::parse_event_type(type->get_ref<const std::string&>());
+  if (!t) {
+    fail(err, fmt::format("{}.FeedbackType: unknown type \"{}\" (expected view, click, like, "
+                          "rating, purchase or dislike)",
+                          where, type->get_ref<const std::string&>().substr(0, 64)));
+    return std::nullopt;
+  }
+  e.type = *t;
+  if (!read_id(x, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
+      !read_id(x, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
+      !read_id(x, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
+      !read_timestamp(x, where, now_ms, e.timestamp, err, &e.timestamp_text,
+                      limits.max_timestamp_bytes) ||
+      !read_comment(x, where, limits, comment, err) || !read_value(x, where, e, err))
+    return std::nullopt;
+  e.comment = comment.value_or(std::string{});
+  if (e.user.empty())
+    e.user = "session";
+  if (auto r = engine::validate(e, limits.ids); r != engine::reject_reason::none) {
+    if (r == engine::reject_reason::bad_value)
+      fail(err, fmt::format("{}.Value: {} is outside [{}, {}]", where, e.value,
+                            limits.ids.min_rating, limits.ids.max_rating));
+    else
+      fail(err, fmt::format("{}: {}", where, engine::to_string(r)));
+    return std::nullopt;
+  }
+  return e;
+}
+
 std::optional<std::vector<engine::event>>
 parse_feedback(const json& body, std::int64_t now_ms, const input_limits& limits,
                bool require_user, input_error& err) {
@@ -225,61 +298,11 @@ parse_feedback(const json& body, std::int64_t now_ms, const input_limits& limits
   std::vector<engine::event> out;
   out.reserve(body.size());
   for (std::size_t k = 0; k < body.size(); ++k) {
-    const auto& x = body[k];
-    const auto where = fmt::format("[{}]", k);
-    if (!x.is_object()) {
-      fail(err, fmt::format("{}: expected a feedback object, got {}", where, kind(x)));
+    auto e = parse_feedback_object(body[k], fmt::format("[{}]", k), now_ms, limits, require_user,
+                                   err);
+    if (!e)
       return std::nullopt;
-    }
-    engine::event e;
-    std::optional<std::string> comment;
-    auto type = x.find("FeedbackType");
-    if (type == x.end() || type->is_null()) {
-      fail(err, where + ".FeedbackType: missing (a string is required)");
-      return std::nullopt;
-    }
-    if (!type->is_string()) {
-      fail(err, fmt::format("{}.FeedbackType: expected a string, got {}", where, kind(*type)));
-      return std::nullopt;
-    }
-    auto t = engine::parse_event_type(type->get_ref<const std::string&>());
-    if (!t) {
-      fail(err, fmt::format("{}.FeedbackType: unknown type \"{}\" (expected view, click, like, "
-                            "rating, purchase or dislike)",
-                            where, type->get_ref<const std::string&>().substr(0, 64)));
-      return std::nullopt;
-    }
-    e.type = *t;
-    if (!read_id(x, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
-        !read_id(x, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
-        !read_id(x, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
-        !read_timestamp(x, where, now_ms, e.timestamp, err, &e.timestamp_text,
-                        limits.max_timestamp_bytes) ||
-        !read_comment(x, where, limits, comment, err))
-      return std::nullopt;
-    e.comment = comment.value_or(std::string{});
-    auto value = x.find("Value");
-    if (value != x.end() && !value->is_null()) {
-      if (!value->is_number() || value->is_boolean()) {
-        fail(err, fmt::format("{}.Value: expected a number, got {}", where, kind(*value)));
-        return std::nullopt;
-      }
-      e.value = value->get<double>();
-    } else if (e.type == engine::event_type::rating) {
-      fail(err, where + ".Value: missing (a rating needs a value)");
-      return std::nullopt;
-    }
-    if (e.user.empty())
-      e.user = "session";
-    if (auto r = engine::validate(e, limits.ids); r != engine::reject_reason::none) {
-      if (r == engine::reject_reason::bad_value)
-        fail(err, fmt::format("{}.Value: {} is outside [{}, {}]", where, e.value,
-                              limits.ids.min_rating, limits.ids.max_rating));
-      else
-        fail(err, fmt::format("{}: {}", where, engine::to_string(r)));
-      return std::nullopt;
-    }
-    out.push_back(std::move(e));
+    out.push_back(std::move(*e));
   }
   return out;
 }
@@ -379,6 +402,78 @@ std::optional<std::int64_t> parse_timestamp(std::string_view s) {
 std::string format_timestamp(std::int64_t ms) {
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
                           absl::UTCTimeZone());
+}
+
+namespace {
+
+// Nanoseconds per unit of a Go duration, or 0 for an unknown unit.
+std::int64_t duration_unit_ns(std::string_view unit) {
+  if (unit == "ns")
+    return 1;
+  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")  // µ (micro sign), μ (mu)
+    return 1000;
+  if (unit == "ms")
+    return 1000000;
+  if (unit == "s")
+    return 1000000000;
+  if (unit == "m")
+    return 60000000000;
+  if (unit == "h")
+    return 3600000000000;
+  return 0;
+}
+
+bool is_digit(char c) {
+  return absl::ascii_isdigit(static_cast<unsigned char>(c));
+}
+
+// Reads one "<number><unit>" off the front of `s` and adds it to `total_ns`
+// (integer arithmetic, as Go does). False when malformed or out of range.
+bool add_duration_term(std::string_view& s, __int128& total_ns) {
+  constexpr __int128 limit = (static_cast<__int128>(1) << 63) - 1;  // Go's int64 nanoseconds
+  __int128 whole = 0, frac = 0, scale = 1;
+  bool digits = false, fraction = false;
+  std::size_t k = 0;
+  for (; k < s.size() && (is_digit(s[k]) || (s[k] == '.' && !fraction)); ++k) {
+    if (s[k] == '.') {
+      fraction = true;
+      continue;
+    }
+    digits = true;
+    if (!fraction && (whole = whole * 10 + (s[k] - '0')) > limit)
+      return false;
+    if (fraction && scale < 1000000000000000000)  // further digits are below 1 ns
+      frac = frac * 10 + (s[k] - '0'), scale *= 10;
+  }
+  std::size_t u = k;
+  while (u < s.size() && s[u] != '.' && !is_digit(s[u]))
+    ++u;
+  const auto unit = duration_unit_ns(s.substr(k, u - k));
+  if (!digits || unit == 0)
+    return false;
+  total_ns += whole * unit + frac * unit / scale;
+  s.remove_prefix(u);
+  return total_ns <= limit;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_duration_ms(std::string_view s) {
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s == "0")
+    return 0;
+  if (s.empty())
+    return std::nullopt;
+  __int128 total_ns = 0;
+  while (!s.empty())
+    if (!add_duration_term(s, total_ns))
+      return std::nullopt;
+  const auto ms = static_cast<std::int64_t>(total_ns / 1000000);
+  return negative ? -ms : ms;
 }
 
 std::optional<std::string> percent_decode(std::string_view s) {

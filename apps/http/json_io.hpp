@@ -47,14 +47,23 @@ std::optional<nlohmann::json> parse_json(std::string_view body, const input_limi
 /// Parses a Gorse feedback array: objects with "FeedbackType", "UserId",
 /// "ItemId" (strings), optional "Value" (number), "Timestamp" (RFC 3339
 /// string, kept as given in timestamp_text, or Unix seconds; default
-/// `now_ms`), "EventId" (string) and "Comment" (a string of at most
-/// limits.max_comment_bytes). The events' overwrite flag is left false.
-/// `require_user` = false allows a missing UserId (session feedback). Every
-/// event is validated; on the first problem
+/// `now_ms`, also for "" and the zero time "0001-01-01T00:00:00Z" that
+/// Gorse's Go and .NET clients send for "none"), "EventId" (string, "" =
+/// none) and "Comment" (a string of at most limits.max_comment_bytes); other
+/// fields ("Labels", "Updated", ...) are ignored. The events' overwrite flag
+/// is left false. `require_user` = false allows a missing, null or ""
+/// UserId (session feedback). Every event is validated; on the first problem
 /// returns nullopt with `err` naming the index and field (nothing is kept).
 std::optional<std::vector<engine::event>>
 parse_feedback(const nlohmann::json& body, std::int64_t now_ms, const input_limits& limits,
                bool require_user, input_error& err);
+
+/// Parses one feedback object of such an array; `where` names it in errors
+/// ("[3]", "line 7").
+std::optional<engine::event> parse_feedback_object(const nlohmann::json& x,
+                                                  const std::string& where, std::int64_t now_ms,
+                                                  const input_limits& limits, bool require_user,
+                                                  input_error& err);
 
 /// Parses a Gorse item object: "ItemId" (string), optional "IsHidden"
 /// (bool), "Categories" (array of strings), "Timestamp" (default `now_ms`;
@@ -89,6 +98,14 @@ std::optional<std::int64_t> parse_timestamp(std::string_view s);
 
 /// Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ".
 std::string format_timestamp(std::int64_t ms);
+
+/// Parses a Go duration (Go's time.ParseDuration, the format of Gorse's
+/// write-back-delay): an optional sign, then "0" or one or more decimal
+/// numbers each with a unit ns, us, µs, ms, s, m or h ("10m", "1h30m",
+/// "1.5s", "-2h", "0h0m0s"). Returns milliseconds, truncated toward zero;
+/// nullopt for anything else or a duration beyond Go's range (about 292
+/// years).
+std::optional<std::int64_t> parse_duration_ms(std::string_view s);
 
 /// Decodes %XX escapes (and nothing else: '+' stays '+'). Nullopt for a
 /// malformed escape.

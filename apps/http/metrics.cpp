@@ -34,6 +34,8 @@ const char* to_string(route r) noexcept {
     case route::health: return "health";
     case route::cluster: return "cluster";
     case route::dashboard: return "dashboard";
+    case route::user_neighbors: return "user_neighbors";
+    case route::bulk: return "bulk";
     case route::other: return "other";
   }
   return "other";
@@ -43,6 +45,15 @@ namespace {
 
 prometheus::Counter& plain_counter(prometheus::Registry& r, const char* name, const char* help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
+// rtrec_write_back_events_total{outcome}: one family, one child per outcome.
+prometheus::Counter& write_back_counter(prometheus::Registry& r, const char* outcome) {
+  return prometheus::BuildCounter()
+    .Name("rtrec_write_back_events_total")
+    .Help("Write-back events of recommend (write-back-type) ingested, by outcome.")
+    .Register(r)
+    .Add({{"outcome", outcome}});
 }
 
 }  // namespace
@@ -63,7 +74,12 @@ metrics::metrics()
     auth_failures(plain_counter(registry_, "rtrec_http_auth_failures_total",
                                 "Requests refused for a missing or wrong API key.")),
     connections_refused(plain_counter(registry_, "rtrec_http_connections_refused_total",
-                                      "Connections refused because max_connections were open.")) {
+                                      "Connections refused because max_connections were open.")),
+    write_back_applied(write_back_counter(registry_, "applied")),
+    write_back_duplicates(write_back_counter(registry_, "duplicate")),
+    write_back_rejected(write_back_counter(registry_, "rejected")),
+    write_back_scheduled(plain_counter(registry_, "rtrec_write_back_delayed_total",
+                                       "Write-back events held for their write-back-delay.")) {
   auto& latency = prometheus::BuildHistogram()
                     .Name("rtrec_http_request_duration_seconds")
                     .Help("Time from a request's arrival to its response, by route.")
@@ -319,6 +335,9 @@ void add_shards(families& f, const service_stats& stats) {
   add_per_shard(f, "rtrec_item_shard_row_entries", gauge_t,
                 "Co-occurrence entries held by each item shard.", is,
                 [](const item_shard_stats& s) { return s.model.row_entries; });
+  add_per_shard(f, "rtrec_item_shard_user_entries", gauge_t,
+                "Users listed over the items of each item shard (user neighbors).", is,
+                [](const item_shard_stats& s) { return s.item_user_entries; });
   f.family("rtrec_item_lag_seconds", gauge_t,
            "Delay from a profile update to its item-side application, p99 per item shard.");
   for (const auto& s : is)
@@ -348,6 +367,8 @@ std::string metrics::render(const service_stats* stats, std::size_t events_in_fl
           d(requests_in_flight.load()));
   f.gauge("rtrec_queries_in_flight", "Queries waiting for the engine.",
           d(queries_in_flight.load()));
+  f.gauge("rtrec_write_back_pending", "Write-back events waiting for their write-back-delay.",
+          d(write_back_pending.load()));
   f.gauge("rtrec_events_in_flight", "Events accepted by the engine and not yet acknowledged.",
           d(events_in_flight));
   if (stats != nullptr)

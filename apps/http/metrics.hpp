@@ -44,6 +44,8 @@ enum class route : std::uint8_t {
   health,
   cluster,
   dashboard,  ///< the dashboard's pages and its stats
+  user_neighbors,
+  bulk,  ///< /api/bulk/{users,items,feedback}: import and export
   other,  ///< unknown paths, bad methods, requests rejected before routing (keep last)
 };
 constexpr std::size_t route_count = static_cast<std::size_t>(route::other) + 1;
@@ -74,11 +76,18 @@ class metrics {
   prometheus::Counter& events_overloaded;  ///< feedback events refused with 503
   prometheus::Counter& auth_failures;
   prometheus::Counter& connections_refused;
+  // Write-back on recommend (write_back.hpp): events written back at once
+  // or when due, by outcome, and those held for their delay.
+  prometheus::Counter& write_back_applied;
+  prometheus::Counter& write_back_duplicates;
+  prometheus::Counter& write_back_rejected;
+  prometheus::Counter& write_back_scheduled;
   // Plain atomics, not gauges: the server also decides with them (limits,
   // drain), which needs the value fetch_add returns. render() exports them.
   std::atomic<std::int64_t> connections{0};         ///< open connections
   std::atomic<std::int64_t> requests_in_flight{0};  ///< being handled
   std::atomic<std::int64_t> queries_in_flight{0};   ///< waiting on the engine
+  std::atomic<std::int64_t> write_back_pending{0};  ///< write-back events waiting for their delay
 
   /// Requests answered on route `r` so far, any status.
   double requests(route r) const noexcept;

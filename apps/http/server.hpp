@@ -56,6 +56,8 @@ class server {
   void stop();
 
   metrics& counters() noexcept;
+  /// The delayed write-backs of recommend (tests run them after moving the clock).
+  write_back_queue& write_backs() noexcept;
 
   struct impl;
 

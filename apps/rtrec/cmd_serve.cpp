@@ -9,7 +9,8 @@
 //   -> stop the engine (final checkpoint, log closed) -> exit 0.
 //
 // Durable by default: ./rtrec-data holds the write-ahead log and checkpoints
-// (--data-dir, --in-memory to turn it off).
+// (--data-dir, --in-memory to turn it off), and write-back/ the journal of
+// recommend's delayed write-backs (apps/http/write_back.hpp).
 //
 // The API key comes from the environment (RTREC_API_KEY) or a file
 // (--api-key-file), never from the command line where `ps` would show it.
@@ -29,6 +30,7 @@
 #include "actors/openssl_error_queue.hpp"
 #include "apps/http/server.hpp"
 #include "apps/rtrec/commands.hpp"
+#include "apps/rtrec/data_dir_lock.hpp"
 #include "apps/rtrec/support.hpp"
 
 namespace rtrec::cli {
@@ -159,6 +161,11 @@ int run_serve(serve_options o, const common_options& common) {
   } else {
     apply_durability(o.durability, eo);
   }
+  if (!eo.durability.data_dir.empty()) {
+    // Delayed write-backs of recommend wait in a journal beside the log.
+    o.api.write_back.journal_dir = eo.durability.data_dir + "/write-back";
+    o.api.write_back.sync = eo.durability.sync;
+  }
   if (common.scheduler == "auto") {
     // A server under a recommend flood must keep ingesting: the query lane
     // gave HTTP recommends nothing while holding the ingest path's actors
@@ -178,6 +185,9 @@ int run_serve(serve_options o, const common_options& common) {
     // costs (docs/benchmarks.md, "HTTP API").
     eo.worker_threads = std::max(1u, std::thread::hardware_concurrency());
   }
+  std::optional<data_dir_lock> lock;
+  if (!eo.durability.data_dir.empty())
+    lock.emplace(eo.durability.data_dir);  // rtrec import --data-dir waits for us to stop
   service eng{eo};
   if (eo.cluster.enabled())
     spdlog::info("rtrec node: node {} of a {}-node cluster; {}; cluster status: GET "
@@ -243,6 +253,10 @@ void add_http_options(CLI::App* cmd, const std::shared_ptr<serve_options>& o) {
   cmd->add_option("--max-feedback", o->api.limits.max_array,
                   "Feedback or items per request (more: 413)")
     ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))->capture_default_str();
+  cmd->add_option("--max-write-back-pending", o->api.write_back.max_pending_events,
+                  "Write-back events (recommend's write-back-delay) waiting for their time "
+                  "before more get 503")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26))->capture_default_str();
   cmd->add_option("--api-key-file", o->api_key_file,
                   "File whose first line is the API key (else $RTREC_API_KEY; unset = no auth)");
   cmd->add_option("--read-timeout", o->read_timeout_s,

@@ -11,6 +11,8 @@
 //   soak       long ingest run watching memory
 //   serve      the HTTP/JSON API server (the main job)
 //   node       one node of a cluster (serve with the shards spread over nodes)
+//   import     Gorse JSON lines into a server (--url) or a data directory
+//   export     users or items as Gorse JSON lines, from a server or a data directory
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -40,5 +42,7 @@ void add_serve_command(CLI::App& root, common_options& common, command_runner& r
 /// TOML file read for rtrec node only; "[openssl] certificate = x" is
 /// --openssl-certificate x; flags on the command line win).
 void add_node_command(CLI::App& root, common_options& common, command_runner& run);
+/// rtrec import and rtrec export (cmd_bulk.cpp).
+void add_bulk_commands(CLI::App& root, common_options& common, command_runner& run);
 
 }  // namespace rtrec::cli

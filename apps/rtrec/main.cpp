@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   add_soak_command(app, common, run);
   add_serve_command(app, common, run);
   add_node_command(app, common, run);
+  add_bulk_commands(app, common, run);
   try {
     app.parse(argc, argv);
   } catch (const usage_error& e) {

@@ -61,6 +61,9 @@ void add_model_options(CLI::App& cmd, common_options& o) {
   cmd.add_option("--score-neighbors", m.score_neighbors,
                  "Strongest neighbors of each recent item a recommendation scores (0 = all)")
     ->capture_default_str()->group(group);
+  cmd.add_option("--item-users-max", m.item_users_max,
+                 "Most recent users remembered per item, for user neighbors (0 = none)")
+    ->check(CLI::Range(std::size_t{0}, std::size_t{4096}))->capture_default_str()->group(group);
   cmd.add_option("--seen-max", m.seen_max, "Seen items remembered per user")
     ->check(positive)->capture_default_str()->group(group);
   cmd.add_option("--feedback-retention", m.feedback_retention,
@@ -155,6 +158,7 @@ nlohmann::json to_json(const common_options& o) {
     {"popular_refresh_events", m.popular_refresh_events},
     {"neighbors_max", m.neighbors_max},
     {"score_neighbors", m.score_neighbors},
+    {"item_users_max", m.item_users_max},
     {"seen_max", m.seen_max},
     {"feedback_retention", m.feedback_retention},
     {"cooc_half_life_days", o.cooc_half_life_days},

@@ -137,6 +137,18 @@ class service {
   result<std::vector<engine::recommendation>> latest(std::size_t n,
                                                      const std::string& category = {});
 
+  /// Returns up to n users most similar to `user` after skipping `offset`,
+  /// best first, as recommendations whose `item` is a user id: scored by the
+  /// recent items they share with `user`, from the most recent users of
+  /// each of its recent items (bounded cost; formula and what a restart
+  /// keeps in engine/recent_users.hpp). Empty for an unknown user or one
+  /// with no recent items. Errors: invalid_request, shard_unavailable.
+  result<std::vector<engine::recommendation>> user_neighbors(const std::string& user,
+                                                             std::size_t n,
+                                                             std::size_t offset = 0);
+  void user_neighbors_async(std::string user, std::size_t n, std::size_t offset,
+                            recommendations_callback done);
+
   /// Returns recommendations for an anonymous session made of `events` (only
   /// their items, types, values and timestamps count; nothing is stored).
   /// Errors: invalid_request naming the first invalid event.

@@ -56,6 +56,10 @@ struct item_shard_stats {
   std::uint64_t gaps = 0;
   std::uint64_t resyncs = 0;
   std::uint64_t resync_failures = 0;
+  /// User neighbors (engine/recent_users.hpp): users listed over the items
+  /// this shard owns, and users that left a full list for a more recent one.
+  std::uint64_t item_user_entries = 0;
+  std::uint64_t item_user_evictions = 0;
 };
 
 /// Counters of the scheduler's query lane since start (all zero under

@@ -47,6 +47,7 @@ inline topology_config cluster_topology() {
   tc.ingestors = 2;
   tc.recommenders = 2;
   tc.model.neighbors_max = 100000;  // no pruning: exact comparison (compare.hpp)
+  tc.model.item_users_max = 100000;  // no evictions from an item's users: the same
   tc.model.popular_refresh_events = 0;
   tc.request_timeout = 5s;
   return tc;

@@ -129,12 +129,17 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(delta_batch{d, 3, 77, 123456789, 70});
   roundtrip(resync_reply{{delta_batch{d, 3, 78, 0, 77}, delta_batch{d, 3, 80, 0, 78}}, 81});
   roundtrip(item_coverage{{0, 2}, {{1, 2, 3}, {4, 5, 6}}});
+  d.user = {31, 32};
+  roundtrip(delta_batch{d, 3, 82, 123456789, 80});
+  roundtrip(user_neighbors_request{"user-1", 7, 2});
+  roundtrip(engine::user_neighbor_query{{11, 12}, {0.5f, 0.25f}});
+  roundtrip(engine::user_neighbor_parts{{1, 1, 2}, {{31, 0.5}, {32, 0.125}}});
   roundtrip(recommend_request{"user-1", 25, 5, "books", false});
   roundtrip(session_request{{e}, 12, 3, "films"});
   roundtrip(recommendations{{{"item-1", 0.5}, {"item-2", 0.25}}, 2});
   roundtrip(user_interactions{{{"item-1", engine::event_type::purchase, 3.f, 42}}});
   roundtrip(shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  roundtrip(item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14, 15, 16, 17, 18});
+  roundtrip(item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
   roundtrip(ingest_stats{1, 2, 3, {4, 5, 6}, {7, 8}});
   roundtrip(engine::item_patch{true, true, true, {"a", "b"}, true, 42, "ts", true, "[1]", true,
                                "note", "add", "remove"});
@@ -228,7 +233,7 @@ TEST(cluster, three_nodes_answer_exactly_like_the_embedded_engine) {
 
   // Read through node 2 (and node 1 for a sample): the events went in
   // through node 0.
-  std::size_t compared = 0;
+  std::size_t compared = 0, with_neighbors = 0;
   for (const auto& user : users) {
     engine::recommend_options o;
     o.n = 10;
@@ -244,9 +249,20 @@ TEST(cluster, three_nodes_answer_exactly_like_the_embedded_engine) {
     auto recent_want = ref.user_recent(user);
     ASSERT_TRUE(recent && recent_want);
     ASSERT_EQ(recent->size(), recent_want->size()) << user;
+    // User neighbors: the query, its contributions and the names cross nodes.
+    auto nb = cluster[compared % 3]->user_neighbors(user, 5, compared % 2);
+    auto nb_want = ref.user_neighbors(user, 5, compared % 2);
+    ASSERT_TRUE(nb) << user << ": " << nb.error().to_string();
+    ASSERT_TRUE(nb_want);
+    diff = rtrec::testing::compare(*nb, *nb_want);
+    ASSERT_TRUE(diff.empty()) << "user neighbors of " << user << ": " << diff << "\ncluster: "
+                              << rtrec::testing::describe(*nb) << "\nembedded: "
+                              << rtrec::testing::describe(*nb_want);
+    with_neighbors += nb_want->empty() ? 0 : 1;
     ++compared;
   }
   EXPECT_GT(compared, 100u);
+  EXPECT_GT(with_neighbors, compared / 2);
   for (const auto& item : items) {
     auto got = cluster[2]->similar(item, 10);
     auto want = ref.similar(item, 10);

@@ -11,6 +11,8 @@
 #include <random>
 
 #include "actors/cluster.hpp"
+#include "engine/recent_users.hpp"
+#include "engine/reference_model.hpp"
 #include "actors/service_impl.hpp"
 #include "messages/messages.hpp"
 #include "rtrec/rtrec.hpp"
@@ -149,6 +151,63 @@ TEST(Durability, RestartAnswersExactlyLikeBefore) {
     auto u4 = eng.user_recent("u4");  // forgotten after the checkpoint
     ASSERT_TRUE(u4);
     EXPECT_TRUE(u4->empty());
+  }
+}
+
+// User neighbors after a restart: the item shards' lists of recent users
+// are not checkpointed but rebuilt from the recovered profiles
+// (engine/recent_users.hpp). The answers must equal that rebuild computed
+// from a reference model fed the same events; and, where no user's window
+// and no item's list overflowed, the answers before the restart.
+std::vector<engine::recommendation> rebuilt_neighbors(const engine::reference_model& ref,
+                                                      const std::string& user, std::size_t n) {
+  engine::recent_users lists{ref.config().item_users_max};
+  ref.profiles().for_each_recent([&](engine::key_t u, const auto& r) {
+    lists.add(r.item, u, r.timestamp, r.weight);
+  });
+  const auto view = ref.profiles().view(user);
+  const auto ranked = engine::rank_user_neighbors(
+    {engine::user_neighbor_contributions(lists, ref.items(), {view.recent, view.recent_weight})},
+    engine::hash_id(user));
+  std::vector<engine::recommendation> out;
+  for (std::size_t k = 0; k < ranked.size() && out.size() < n; ++k)
+    out.push_back({ref.profiles().id_of(ranked[k].key), ranked[k].score});
+  return out;
+}
+
+TEST(Durability, UserNeighborsAreRebuiltFromTheProfilesOnRestart) {
+  for (const bool overflow : {false, true}) {
+    const std::uint64_t seed = overflow ? 99 : 98;
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    temp_dir dir{"neighbors" + std::to_string(seed)};
+    auto o = options(dir.path);
+    o.topology.model.recent_max = overflow ? 8 : 1000;
+    o.topology.model.item_users_max = overflow ? 4 : 1000;
+    engine::reference_model ref{o.topology.model};
+    const auto events = workload(seed, overflow ? 3000 : 600, 0);
+    for (const auto& e : events)
+      ASSERT_EQ(ref.ingest(e), engine::reject_reason::none);
+    answers before;
+    {
+      service eng{o};
+      ASSERT_EQ(eng.ingest(events)->accepted, events.size());
+      ASSERT_TRUE(eng.flush());
+      for (int u = 0; u < 50; ++u)
+        before.push_back(*eng.user_neighbors("u" + std::to_string(u), 10));
+    }
+    service eng{o};
+    answers after, want;
+    std::size_t nonempty = 0;
+    for (int u = 0; u < 50; ++u) {
+      const auto user = "u" + std::to_string(u);
+      after.push_back(*eng.user_neighbors(user, 10));
+      want.push_back(rebuilt_neighbors(ref, user, 10));
+      nonempty += want.back().empty() ? 0 : 1;
+    }
+    EXPECT_GT(nonempty, 40u);
+    expect_same(want, after, "after a restart: the rebuild from the profiles");
+    if (!overflow)
+      expect_same(before, after, "nothing overflowed: the same as before the restart");
   }
 }
 

@@ -48,6 +48,7 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
   cfg.model.recent_max = 4 + rng() % 12;
   cfg.model.pair_window = 1 + rng() % 8;
   cfg.model.seen_max = 20 + rng() % 200;
+  cfg.model.item_users_max = 100000;  // no evictions: order-independent lists
   // Every other seed scores only each row's strongest 2..6 neighbors. Then
   // the rows' weights must be equal bit for bit in both (the choice of
   // neighbors depends on them, ties included): no decay and dyadic event
@@ -119,10 +120,12 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
   EXPECT_EQ(*applied, acked);
 
   std::uint64_t prunes = 0;
+  std::size_t neighbor_answers = 0;
   for (std::size_t m = 0; m < cfg.item_shards; ++m) {
     auto st = item_stats(m);
     ASSERT_TRUE(st);
     prunes += st->model.prunes;
+    ASSERT_EQ(st->item_user_evictions, 0u) << "an item's user list overflowed";
     EXPECT_EQ(st->model.collisions, 0u);
   }
   ASSERT_EQ(prunes, 0u) << "rows were pruned: the comparison would not be exact";
@@ -142,6 +145,19 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
       if (bounded && !compare(want, ref_all.recommend(user, o)).empty())
         ++changed_by_bound;
     }
+    // User neighbors: the lists on the item shards are the reference's
+    // (room enough: no evictions, asserted below), the sums the same.
+    for (std::uint32_t offset : {0u, 2u}) {
+      auto got_users = user_neighbors(user, 5, offset);
+      ASSERT_TRUE(got_users) << sys().render(got_users.error());
+      auto want_users = ref.user_neighbors(user, 5, offset);
+      auto diff_users = compare(*got_users, want_users);
+      ASSERT_TRUE(diff_users.empty()) << "user neighbors of " << user << " offset " << offset
+                                      << ": " << diff_users << "\n actors:    "
+                                      << describe(*got_users)
+                                      << "\n reference: " << describe(want_users);
+      neighbor_answers += want_users.empty() ? 0 : 1;
+    }
     // Per-user order: the profile view equals the reference's.
     auto view = profile(user);
     ASSERT_TRUE(view);
@@ -149,6 +165,7 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
     EXPECT_EQ(view->recent, want_view.recent) << "user " << user;
     EXPECT_EQ(view->seen, want_view.seen) << "user " << user;
   }
+  EXPECT_GT(neighbor_answers, sc.users) << "most users should have user neighbors";
   for (std::size_t i = 0; i < sc.items; i += 3) {
     auto item = engine::synthetic_generator::item_id(i);
     auto got = similar(item, 10);

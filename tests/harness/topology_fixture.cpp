@@ -122,6 +122,12 @@ topology_fixture::latest(std::uint32_t n, const std::string& category) {
 }
 
 caf::expected<std::vector<engine::recommendation>>
+topology_fixture::user_neighbors(const std::string& user, std::uint32_t n, std::uint32_t offset) {
+  auto& r = topo_.recommenders.at(next_recommender_++ % topo_.recommenders.size());
+  return items_of(ask<recommendations>(r, user_neighbors_request{user, n, offset}));
+}
+
+caf::expected<std::vector<engine::recommendation>>
 topology_fixture::session(std::vector<engine::event> events, std::uint32_t n) {
   auto& r = topo_.recommenders.at(next_recommender_++ % topo_.recommenders.size());
   return items_of(ask<recommendations>(r, session_request{std::move(events), n, 0, {}}));

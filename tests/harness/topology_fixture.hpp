@@ -69,6 +69,9 @@ class topology_fixture : public ::testing::Test {
   caf::expected<std::vector<engine::recommendation>> popular(std::uint32_t n = 10);
   caf::expected<std::vector<engine::recommendation>> latest(std::uint32_t n = 10,
                                                             const std::string& category = {});
+  /// The users most similar to `user` (item = user id).
+  caf::expected<std::vector<engine::recommendation>>
+  user_neighbors(const std::string& user, std::uint32_t n = 10, std::uint32_t offset = 0);
   /// Recommendations for an anonymous session of `events` (nothing stored).
   caf::expected<std::vector<engine::recommendation>>
   session(std::vector<engine::event> events, std::uint32_t n = 10);

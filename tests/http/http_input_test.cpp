@@ -207,13 +207,16 @@ TEST_F(HttpAuthTest, KeyRequiredOnEveryEndpointAndNeverLogged) {
     {"DELETE", "/api/item/i/category/c"},
     {"GET", "/api/non-personalized/popular"},
     {"GET", "/api/item-to-item/neighbors/i"},
-    {"GET", "/api/user-to-user/neighbors/u"},
+    {"GET", "/api/user-to-user/neighbors/u"}, {"GET", "/api/user/u/neighbors"},
     {"POST", "/api/session/recommend/c"},
     {"GET", "/api/feedback"},         {"GET", "/api/feedback/like"},
     {"GET", "/api/feedback/u/i"},     {"DELETE", "/api/feedback/u/i"},
     {"GET", "/api/feedback/like/u/i"}, {"DELETE", "/api/feedback/like/u/i"},
     {"GET", "/api/user/u/feedback"},  {"GET", "/api/user/u/feedback/like"},
     {"GET", "/api/item/i/feedback"},  {"GET", "/api/item/i/feedback/like"},
+    {"GET", "/api/bulk/users"},       {"GET", "/api/bulk/items"},
+    {"GET", "/api/bulk/feedback"},    {"POST", "/api/bulk/users"},
+    {"POST", "/api/bulk/items"},      {"POST", "/api/bulk/feedback"},
   };
   for (const auto& [method, target] : endpoints) {
     SCOPED_TRACE(method + " " + target);

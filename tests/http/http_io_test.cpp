@@ -24,6 +24,29 @@ TEST(HttpIo, ParsesRfc3339Timestamps) {
     EXPECT_FALSE(parse_timestamp(bad)) << bad;
 }
 
+// Go's time.ParseDuration, the format of Gorse's write-back-delay.
+TEST(HttpIo, ParsesGoDurations) {
+  EXPECT_EQ(parse_duration_ms("0"), 0);
+  EXPECT_EQ(parse_duration_ms("0h0m0s"), 0);
+  EXPECT_EQ(parse_duration_ms("10m"), 600000);
+  EXPECT_EQ(parse_duration_ms("1h30m"), 5400000);
+  EXPECT_EQ(parse_duration_ms("1.5s"), 1500);
+  EXPECT_EQ(parse_duration_ms(".5s"), 500);
+  EXPECT_EQ(parse_duration_ms("2.h"), 7200000);
+  EXPECT_EQ(parse_duration_ms("0.001s"), 1);
+  EXPECT_EQ(parse_duration_ms("300ms"), 300);
+  EXPECT_EQ(parse_duration_ms("1500us"), 1);
+  EXPECT_EQ(parse_duration_ms("1500\xC2\xB5s"), 1);  // micro sign
+  EXPECT_EQ(parse_duration_ms("1500\xCE\xBCs"), 1);  // Greek mu
+  EXPECT_EQ(parse_duration_ms("999999ns"), 0);         // truncated toward zero
+  EXPECT_EQ(parse_duration_ms("-1h"), -3600000);
+  EXPECT_EQ(parse_duration_ms("+1m1s"), 61000);
+  EXPECT_EQ(parse_duration_ms("2562047h"), 2562047LL * 3600000);  // Go's largest hours
+  for (const char* bad : {"", "-", "10", "1x", "h", "1h-", "1..5s", "1h 30m", " 1h", "1H",
+                          "2562048h", "9223372036854775808ns"})
+    EXPECT_FALSE(parse_duration_ms(bad)) << bad;
+}
+
 TEST(HttpIo, Rfc3339EdgeCases) {
   // Lower-case separators, offsets moving across midnight, fractions
   // truncated (not rounded) to milliseconds, the last millisecond of 9999.

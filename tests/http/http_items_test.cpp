@@ -249,8 +249,12 @@ TEST_F(HttpItemsTest, GorseV05NamesAnswerLikeTheV04Routes) {
   expect_error(call("GET", "/api/non-personalized/popular?user-id=bob"), 400,
                "query parameter user-id");
   expect_error(call("GET", "/api/non-personalized/popular?n=x"), 400, "query parameter n");
-  expect_error(call("GET", "/api/user-to-user/neighbors/bob"), 501, "not supported yet");
-  expect_error(call("GET", "/api/user/bob/neighbors"), 501, "not supported yet");
+  // User neighbors under both names (tests/http/http_neighbors_test.cpp).
+  auto users = call("GET", "/api/user-to-user/neighbors/bob");
+  EXPECT_EQ(users.status, 200) << users.body;
+  EXPECT_EQ(users.body, call("GET", "/api/user/bob/neighbors").body);
+  expect_error(call("GET", "/api/user-to-user/similar/bob"), 404,
+               "user-to-user recommender \"similar\" does not exist");
 }
 
 // Restarts the service on `dir`: item metadata comes back from the log alone

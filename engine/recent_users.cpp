@@ -1,0 +1,117 @@
+// The per-item lists of recent users and the user-neighbor scoring over them
+// (see recent_users.hpp for the formula and what is listed).
+#include "engine/recent_users.hpp"
+
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/item_model.hpp"
+
+namespace rtrec::engine {
+
+namespace {
+
+// True if a is more recent than b: later time, then larger key.
+bool more_recent(std::int64_t ts_a, key_t a, std::int64_t ts_b, key_t b) noexcept {
+  return ts_a > ts_b || (ts_a == ts_b && a > b);
+}
+
+}  // namespace
+
+void recent_users::add(key_t item, key_t user, std::int64_t timestamp, float weight) {
+  if (k_ == 0)
+    return;
+  auto& list = lists_[item];
+  for (auto& m : list)
+    if (m.user == user) {
+      m.timestamp = std::max(m.timestamp, timestamp);
+      m.weight = std::max(m.weight, weight);
+      return;
+    }
+  if (list.size() < k_) {
+    list.push_back({user, timestamp, weight});
+    ++entries_;
+    return;
+  }
+  auto oldest = std::min_element(list.begin(), list.end(), [](const auto& a, const auto& b) {
+    return more_recent(b.timestamp, b.user, a.timestamp, a.user);
+  });
+  if (!more_recent(timestamp, user, oldest->timestamp, oldest->user))
+    return;
+  *oldest = {user, timestamp, weight};
+  ++evictions_;
+}
+
+void recent_users::remove(key_t item, key_t user) {
+  auto it = lists_.find(item);
+  if (it == lists_.end())
+    return;
+  auto& list = it->second;
+  auto m = std::find_if(list.begin(), list.end(), [user](const auto& x) { return x.user == user; });
+  if (m == list.end())
+    return;
+  *m = list.back();
+  list.pop_back();
+  --entries_;
+  if (list.empty())
+    lists_.erase(it);
+}
+
+const std::vector<user_mark>* recent_users::users_of(key_t item) const {
+  auto it = lists_.find(item);
+  return it == lists_.end() ? nullptr : &it->second;
+}
+
+std::size_t recent_users::memory_bytes() const noexcept {
+  std::size_t bytes = lists_.capacity() * (sizeof(key_t) + sizeof(std::vector<user_mark>) + 1);
+  for (const auto& [item, list] : lists_)
+    bytes += list.capacity() * sizeof(user_mark);
+  return bytes;
+}
+
+user_neighbor_parts user_neighbor_contributions(const recent_users& index,
+                                                const item_model& model,
+                                                const user_neighbor_query& q) {
+  user_neighbor_parts out;
+  out.end.reserve(q.items.size());
+  for (std::size_t k = 0; k < q.items.size(); ++k) {
+    const auto item = q.items[k];
+    const auto* list = model.owns(item) ? index.users_of(item) : nullptr;
+    const auto* entry = list != nullptr ? model.find(item) : nullptr;
+    if (entry != nullptr) {
+      const double damping = std::log2(2.0 + static_cast<double>(entry->events));
+      const double qw = k < q.weights.size() ? q.weights[k] : 0.0;
+      for (const auto& m : *list)
+        out.users.push_back({m.user, qw * static_cast<double>(m.weight) / damping});
+    }
+    out.end.push_back(static_cast<std::uint32_t>(out.users.size()));
+  }
+  return out;
+}
+
+std::vector<scored> rank_user_neighbors(const std::vector<user_neighbor_parts>& parts,
+                                        key_t self) {
+  absl::flat_hash_map<key_t, double> sums;
+  std::size_t items = 0;
+  for (const auto& p : parts)
+    items = std::max(items, p.end.size());
+  for (std::size_t k = 0; k < items; ++k)
+    for (const auto& p : parts) {
+      if (k >= p.end.size())
+        continue;
+      const std::size_t begin = k == 0 ? 0 : p.end[k - 1];
+      for (std::size_t j = begin; j < p.end[k] && j < p.users.size(); ++j)
+        if (p.users[j].key != self)
+          sums[p.users[j].key] += p.users[j].score;
+    }
+  std::vector<scored> out;
+  out.reserve(sums.size());
+  for (const auto& [user, score] : sums)
+    out.push_back({user, score});
+  std::sort(out.begin(), out.end(), by_better);
+  return out;
+}
+
+}  // namespace rtrec::engine

@@ -1,0 +1,227 @@
+// rtrec import / rtrec export as a user runs them: against a running
+// `rtrec serve` (--url, with and without an API key) and against a stopped
+// server's data directory (--data-dir, refused while the server runs), bad
+// lines named and counted with exit code 1, usage errors exit 2, and the
+// progress bar drawn when stderr is a terminal (run under script(1)).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/http/serve_process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using rtrec::testing::serve_process;
+
+struct cli_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string quote(const std::string& arg) {
+  std::string q = "'";
+  for (char c : arg)
+    q += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
+  return q + "'";
+}
+
+class BulkCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("rtrec_bulk_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  /// Runs a shell command line; stdout and stderr captured apart.
+  cli_result shell(const std::string& line) {
+    const auto err_path = dir_ / "stderr.txt";
+    cli_result r;
+    FILE* pipe = ::popen((line + " 2>" + quote(err_path.string())).c_str(), "r");
+    if (pipe == nullptr)
+      return r;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
+      r.out.append(buf, n);
+    const int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in{err_path};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    r.err = ss.str();
+    return r;
+  }
+
+  cli_result run(const std::vector<std::string>& args, const std::string& env = {}) {
+    std::string line = env.empty() ? "" : env + " ";
+    line += quote(RTREC_CLI);
+    for (const auto& a : args)
+      line += " " + quote(a);
+    return shell(line);
+  }
+
+  std::string write(const std::string& name, const std::string& content) {
+    const auto path = (dir_ / name).string();
+    std::ofstream{path} << content;
+    return path;
+  }
+
+  static std::vector<json> lines_of(const std::string& text) {
+    std::vector<json> out;
+    std::istringstream in{text};
+    for (std::string l; std::getline(in, l);)
+      out.push_back(json::parse(l));
+    return out;
+  }
+
+  static std::string url(const serve_process& p) {
+    return "http://127.0.0.1:" + std::to_string(p.port());
+  }
+
+  static std::set<std::string> ids(const std::vector<json>& lines, const char* field) {
+    std::set<std::string> out;
+    for (const auto& x : lines)
+      out.insert(x[field].get<std::string>());
+    return out;
+  }
+
+  static constexpr const char* users =
+    R"({"UserId":"alice","Labels":{"age":30},"Comment":"a"})" "\n"
+    R"({"UserId":"bob"})" "\n"
+    R"({"UserId":"carol","Subscribe":["x"]})" "\n"
+    R"({"UserId":["not","a","string"]})" "\n";
+  static constexpr const char* feedback =
+    R"({"FeedbackType":"like","UserId":"bob","ItemId":"dune","Timestamp":"2024-05-01T00:00:00Z"})" "\n"
+    R"({"FeedbackType":"like","UserId":"bob","ItemId":"emma","Timestamp":"2024-05-02T00:00:00Z"})" "\n"
+    R"({"FeedbackType":"like","UserId":"alice","ItemId":"dune","Timestamp":"2024-05-03T00:00:00Z"})" "\n";
+
+  fs::path dir_;
+};
+
+TEST_F(BulkCliTest, ImportAndExportAgainstARunningServer) {
+  serve_process p;
+  auto imp = run({"import", "users", write("users.jsonl", users), "--url", url(p)});
+  EXPECT_EQ(imp.exit_code, 1) << imp.err;  // one line was refused
+  const auto report = json::parse(imp.out);
+  EXPECT_EQ(report["RowAffected"], 3);
+  EXPECT_EQ(report["Errors"], 1);
+  EXPECT_NE(imp.err.find("line 4: UserId: expected a string"), std::string::npos) << imp.err;
+  auto exp = run({"export", "users", "--url", url(p)});
+  ASSERT_EQ(exp.exit_code, 0) << exp.err;
+  const auto exported = lines_of(exp.out);
+  EXPECT_EQ(ids(exported, "UserId"), (std::set<std::string>{"alice", "bob", "carol"}));
+  for (const auto& u : exported) {
+    if (u["UserId"] == "alice") {
+      EXPECT_EQ(u["Labels"], (json{{"age", 30}}));
+    }
+  }
+  auto fb = run({"import", "feedback", write("feedback.jsonl", feedback), "--url", url(p)});
+  EXPECT_EQ(fb.exit_code, 0) << fb.err;
+  EXPECT_EQ(json::parse(fb.out)["RowAffected"], 3);
+  // Items appear through feedback; their export re-imports unchanged.
+  auto items = run({"export", "items", "--url", url(p)});
+  ASSERT_EQ(items.exit_code, 0) << items.err;
+  EXPECT_EQ(ids(lines_of(items.out), "ItemId"), (std::set<std::string>{"dune", "emma"}));
+  auto again = run({"import", "items", write("items.jsonl", items.out), "--url", url(p)});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(json::parse(again.out)["RowAffected"], 2);
+  // From stdin too.
+  auto piped = shell("printf '{\"UserId\":\"dave\"}\\n' | " + quote(RTREC_CLI) +
+                     " import users - --url " + url(p));
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+}
+
+TEST_F(BulkCliTest, FeedbackExportNamesWhatIsMissing) {
+  serve_process p;
+  auto r = run({"export", "feedback", "--url", url(p)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("501"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("feedback history"), std::string::npos) << r.err;
+}
+
+TEST_F(BulkCliTest, TheServersApiKeyFromTheFlagOrTheEnvironment) {
+  serve_process p{"bulk-key"};
+  const auto file = write("users.jsonl", R"({"UserId":"u1"})" "\n");
+  auto refused = run({"import", "users", file, "--url", url(p)});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("401"), std::string::npos) << refused.err;
+  EXPECT_EQ(run({"import", "users", file, "--url", url(p), "--api-key", "bulk-key"}).exit_code, 0);
+  EXPECT_EQ(run({"export", "users", "--url", url(p)}, "RTREC_API_KEY=bulk-key").exit_code, 0);
+}
+
+TEST_F(BulkCliTest, ADataDirectoryOfAStoppedServer) {
+  const auto data = (dir_ / "data").string();
+  auto imp = run({"import", "users", write("users.jsonl", users), "--data-dir", data});
+  EXPECT_EQ(imp.exit_code, 1) << imp.err;
+  EXPECT_EQ(json::parse(imp.out)["RowAffected"], 3);
+  auto fb = run({"import", "feedback", write("feedback.jsonl", feedback), "--data-dir", data});
+  EXPECT_EQ(fb.exit_code, 0) << fb.err;
+  auto local = run({"export", "users", "--data-dir", data});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_EQ(ids(lines_of(local.out), "UserId"), (std::set<std::string>{"alice", "bob", "carol"}));
+  // A server started on the directory has them; meanwhile the directory is
+  // locked against offline imports.
+  serve_process p{{}, {}, data};
+  auto served = run({"export", "items", "--url", url(p)});
+  EXPECT_EQ(ids(lines_of(served.out), "ItemId"), (std::set<std::string>{"dune", "emma"}));
+  auto locked = run({"import", "users", write("more.jsonl", R"({"UserId":"x"})"), "--data-dir",
+                     data});
+  EXPECT_EQ(locked.exit_code, 1);
+  EXPECT_NE(locked.err.find("in use"), std::string::npos) << locked.err;
+  EXPECT_EQ(p.terminate(), 0) << p.log();
+}
+
+TEST_F(BulkCliTest, UsageErrors) {
+  const auto file = write("u.jsonl", "{}\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+         {"import", "users", file},
+         {"import", "users", file, "--url", "http://127.0.0.1:1", "--data-dir", "x"},
+         {"import", "ratings", file, "--url", "http://127.0.0.1:1"},
+         {"import", "users", (dir_ / "missing.jsonl").string(), "--url", "http://127.0.0.1:1"},
+         {"export", "users", "--url", "https://example.com"},
+         {"export", "users", "--url", "127.0.0.1:8087"},
+         {"export", "feedback", "--data-dir", "x"}}) {
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << args[1] << " " << args.back() << ": " << r.err;
+  }
+  auto unreachable = run({"export", "users", "--url", "http://127.0.0.1:1"});
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.err.find("cannot reach"), std::string::npos) << unreachable.err;
+}
+
+// script(1) gives the command a terminal: the bar is redrawn in place.
+TEST_F(BulkCliTest, ProgressBarWhenStderrIsATerminal) {
+  serve_process p;
+  std::string lines;
+  for (int k = 0; k < 20000; ++k)
+    lines += R"({"FeedbackType":"view","UserId":"u)" + std::to_string(k % 300) +
+             R"(","ItemId":"i)" + std::to_string(k % 500) + "\"}\n";
+  const auto file = write("big.jsonl", lines);
+  auto r = shell("script -qfec " +
+                 quote(quote(RTREC_CLI) + " import feedback " + quote(file) + " --url " + url(p)) +
+                 " /dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\rimport feedback ["), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("100%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"RowAffected\":20000"), std::string::npos) << r.out;
+}
+
+}  // namespace
