@@ -33,7 +33,7 @@ struct model_config {
   /// the answers of GET /api/feedback...): the newest written, at most one
   /// per (type, item). Writing a record beyond it drops the user's oldest
   /// written record (its text too); lowering it drops the oldest at the next
-  /// load of a snapshot. 0 keeps no history. Costs 24 bytes per record (up
+  /// load of a snapshot. 0 keeps no history. Costs 32 bytes per record (up
   /// to a third more while dropped ones await compaction), plus the
   /// comment and timestamp text of the records that have them. It bounds
   /// the history only: the model keeps its own windows (recent_max,

@@ -26,14 +26,15 @@ std::size_t feedback_log::after(std::uint32_t seq) const noexcept {
   return static_cast<std::size_t>(it - entries_.begin()) - head_;
 }
 
-void feedback_log::append(key_t item, std::int64_t timestamp, event_type type, bool has_text) {
+void feedback_log::append(key_t item, std::int64_t timestamp, event_type type, float value,
+                          bool has_text) {
   if (seq_ == std::numeric_limits<std::uint32_t>::max()) {
     compact();
     seq_ = 0;
     for (auto k = head_; k < entries_.size(); ++k)
       entries_[k].seq = ++seq_;
   }
-  entries_.push_back({item, timestamp, ++seq_, type, has_text});
+  entries_.push_back({item, timestamp, ++seq_, value, type, has_text});
 }
 
 void feedback_log::remove(std::size_t k) {

@@ -30,6 +30,7 @@ struct feedback_record {
   std::string user;
   std::string item;
   std::int64_t timestamp = 0;  ///< ms since the Unix epoch
+  double value = 0;            ///< the event's Value (as a float: 7 digits)
   /// The Timestamp exactly as it was written (empty: given as Unix seconds
   /// or not given; answer `timestamp` formatted).
   std::string timestamp_text;
@@ -63,11 +64,12 @@ struct feedback_page {
   bool done = true;
 };
 
-/// One stored record (24 bytes); its name, user and texts live elsewhere.
+/// One stored record (32 bytes); its name, user and texts live elsewhere.
 struct feedback_entry {
   key_t item = 0;
   std::int64_t timestamp = 0;
   std::uint32_t seq = 0;      ///< the user's write number, ascending in a log
+  float value = 0;            ///< the event's Value
   event_type type = event_type::view;
   bool has_text = false;      ///< a timestamp text or comment is stored aside
 };
@@ -94,7 +96,7 @@ class feedback_log {
   /// Appends a record with the next write number. When the numbers run out,
   /// the records are renumbered 1..size() first (a listing paused on this
   /// user may then repeat some of its records).
-  void append(key_t item, std::int64_t timestamp, event_type type, bool has_text);
+  void append(key_t item, std::int64_t timestamp, event_type type, float value, bool has_text);
   /// Removes the record at position k.
   void remove(std::size_t k);
   /// Drops the oldest records until at most `max` are left, calling

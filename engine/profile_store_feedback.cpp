@@ -23,7 +23,7 @@ void profile_store::record_feedback(user_profile& p, key_t uk, key_t ik, const e
     --feedback_records_;
   }
   const bool text = !e.comment.empty() || !e.timestamp_text.empty();
-  h.append(ik, e.timestamp, e.type, text);
+  h.append(ik, e.timestamp, e.type, static_cast<float>(e.value), text);
   ++feedback_records_;
   if (text)
     feedback_text_.insert_or_assign(text_key{uk, ik, e.type},
@@ -46,6 +46,7 @@ void profile_store::add_record(const user_profile& p, key_t uk, const feedback_e
   if (auto name = item_names_.find(x.item); name != item_names_.end())
     r.item = name->second;
   r.timestamp = x.timestamp;
+  r.value = x.value;
   if (x.has_text) {
     if (auto t = feedback_text_.find(text_key{uk, x.item, x.type}); t != feedback_text_.end()) {
       r.timestamp_text = t->second.timestamp_text;

@@ -358,7 +358,8 @@ struct profile_meta_part {
 /// The users' feedback histories (version 3 of a profile_store blob): per
 /// user that has a write number (in slot order) its key, record count and
 /// last write number; per record (users in that order, each oldest first)
-/// its item key, timestamp, write number, type and text flag; per record
+/// its item key, timestamp, write number, value (float), type and text
+/// flag; per record
 /// with the flag its timestamp text and comment.
 struct profile_history_part {
   std::vector<key_t> users;
@@ -367,6 +368,7 @@ struct profile_history_part {
   std::vector<key_t> items;
   std::vector<std::int64_t> timestamps;
   std::vector<std::uint32_t> seqs;
+  std::vector<float> values;
   std::vector<std::uint8_t> types;
   std::vector<std::uint8_t> has_text;
   string_column timestamp_texts;
@@ -380,6 +382,7 @@ struct profile_history_part {
     a.column(items);
     a.column(timestamps, items.size());
     a.column(seqs, items.size());
+    a.column(values, items.size());
     a.column(types, items.size());
     a.column(has_text, items.size());
     const auto texts = static_cast<std::uint64_t>(
@@ -494,6 +497,7 @@ void add_history(profile_history_part& part, const feedback_log& h, key_t uk, Te
     part.items.push_back(x.item);
     part.timestamps.push_back(x.timestamp);
     part.seqs.push_back(x.seq);
+    part.values.push_back(x.value);
     part.types.push_back(static_cast<std::uint8_t>(x.type));
     part.has_text.push_back(x.has_text ? 1 : 0);
     if (x.has_text) {
@@ -654,7 +658,7 @@ std::vector<loaded_history> load_histories(
         fail("a feedback text flag without a text");
       if (k < keep_from)
         continue;  // beyond today's retention
-      h.entries.push_back({part.items[k], part.timestamps[k], part.seqs[k],
+      h.entries.push_back({part.items[k], part.timestamps[k], part.seqs[k], part.values[k],
                            static_cast<event_type>(part.types[k]), text});
       if (text)
         h.texts.push_back(std::move(t));

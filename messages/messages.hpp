@@ -333,7 +333,7 @@ typename Inspector::result_type inspect(Inspector& f, event& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, feedback_record& x) {
   return f(caf::meta::type_name("feedback_record"), x.type, x.user, x.item, x.timestamp,
-           x.timestamp_text, x.comment);
+           x.value, x.timestamp_text, x.comment);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, feedback_filter& x) {

@@ -4,7 +4,9 @@
 //        one user ({"UserId","Labels","Comment","Subscribe"}) or item
 //        ({"ItemId","IsHidden","Categories","Timestamp","Labels","Comment"})
 //        a line, read page by page (bounded memory whatever the count)
-//   GET  /api/bulk/feedback                -> 501 (needs the feedback history)
+//   GET  /api/bulk/feedback                -> the same for the users' feedback
+//        histories ({"FeedbackType","UserId","ItemId","Value","Timestamp","Comment"};
+//        what --feedback-retention keeps)
 //   POST /api/bulk/users|items|feedback    <- JSON lines as the body, or
 //        Gorse's multipart/form-data upload (the part named "file"); read
 //        piece by piece as the import goes (the server's body_sink), written
@@ -23,8 +25,8 @@
 #include "apps/http/api.hpp"
 #include "apps/http/api_call.hpp"
 #include "apps/http/body_reader.hpp"
+#include "apps/http/bulk_export.hpp"
 #include "apps/http/bulk_import.hpp"
-#include "apps/http/shapes.hpp"
 
 namespace rtrec::http {
 
@@ -153,25 +155,11 @@ class page_source : public body_source, public std::enable_shared_from_this<page
   std::string cursor_;
 };
 
-// A page of users or items as JSON lines; "" or why it failed.
+// A page of an export as JSON lines; "" or why it failed.
 std::string export_page_of(service& eng, bulk_kind kind, std::string& cursor,
                            std::string& lines) {
-  if (kind == bulk_kind::users) {
-    auto r = eng.list_users(cursor, export_page);
-    if (!r)
-      return r.error().to_string();
-    for (const auto& u : r->users)
-      lines.append(user_json(u).dump(-1, ' ', false, json::error_handler_t::replace)) += '\n';
-    cursor = r->cursor;
-    return {};
-  }
-  auto r = eng.items(cursor, export_page);
-  if (!r)
-    return r.error().to_string();
-  for (const auto& m : r->items)
-    lines.append(item_json(m).dump(-1, ' ', false, json::error_handler_t::replace)) += '\n';
-  cursor = r->cursor;
-  return {};
+  std::size_t count = 0;
+  return bulk_export_page(eng, kind, cursor, export_page, lines, count);
 }
 
 // The multipart boundary, or nullopt for a JSON-lines body; sets `err` for
@@ -205,11 +193,6 @@ void api::bulk_export(const call_ptr& c, path_args a) {
     return c->finish(error(404, fmt::format("bulk: no collection \"{}\"; rtrec has users, items "
                                             "and feedback",
                                             a.name.substr(0, 64))));
-  if (*kind == bulk_kind::feedback)
-    return c->finish(error(501, "GET /api/bulk/feedback: exporting feedback needs the per-user "
-                                "feedback history and its listing (Gorse's GET /api/feedback), "
-                                "which this build does not have yet; importing feedback (POST) "
-                                "works"));
   blocking_([this, c, kind = *kind] {
     std::string cursor, first;
     if (auto why = export_page_of(engine_, kind, cursor, first); !why.empty()) {

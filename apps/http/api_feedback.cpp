@@ -11,7 +11,7 @@
 //   GET    /api/item/{id}/feedback[/{type}]?n= -> [feedback, ...] (n: at most
 //                                                  this many, default 10,000)
 //
-// A feedback reads {"FeedbackType","UserId","ItemId","Timestamp","Comment"};
+// A feedback reads {"FeedbackType","UserId","ItemId","Value","Timestamp","Comment"};
 // Timestamp is the text written when it was a string, else the time as
 // RFC 3339 in UTC. The user's and item's feedback leave out records whose
 // time is in the future, as Gorse does. Records live in the users' feedback
@@ -20,6 +20,7 @@
 
 #include "apps/http/api.hpp"
 #include "apps/http/api_call.hpp"
+#include "apps/http/shapes.hpp"
 
 #include <algorithm>
 
@@ -28,15 +29,6 @@ namespace rtrec::http {
 using nlohmann::json;
 
 namespace {
-
-json feedback_json(const engine::feedback_record& r) {
-  return json{{"FeedbackType", engine::to_string(r.type)},
-              {"UserId", r.user},
-              {"ItemId", r.item},
-              {"Timestamp", r.timestamp_text.empty() ? format_timestamp(r.timestamp)
-                                                     : r.timestamp_text},
-              {"Comment", r.comment}};
-}
 
 json feedback_array(const std::vector<engine::feedback_record>& records) {
   json out = json::array();

@@ -1,4 +1,4 @@
-// Gorse's user and item objects, read and written (see shapes.hpp).
+// Gorse's user, item and feedback objects, read and written (see shapes.hpp).
 #include "apps/http/shapes.hpp"
 
 #include <fmt/format.h>
@@ -75,6 +75,16 @@ json item_json(const engine::item_meta& m) {
   return json{{"ItemId", m.id},       {"IsHidden", m.hidden}, {"Categories", m.categories},
               {"Timestamp", ts},      {"Labels", std::move(labels)},
               {"Comment", m.comment}};
+}
+
+json feedback_json(const engine::feedback_record& r) {
+  return json{{"FeedbackType", engine::to_string(r.type)},
+              {"UserId", r.user},
+              {"ItemId", r.item},
+              {"Value", r.value},
+              {"Timestamp", r.timestamp_text.empty() ? format_timestamp(r.timestamp)
+                                                     : r.timestamp_text},
+              {"Comment", r.comment}};
 }
 
 }  // namespace rtrec::http

@@ -1,9 +1,11 @@
-// Gorse's user and item objects as rtrec reads and writes them (the users,
-// items and bulk routes share them): a user object's fields into a patch,
-// and a user record or item metadata as the JSON object Gorse answers.
+// Gorse's user, item and feedback objects as rtrec reads and writes them (the
+// users, items, feedback and bulk routes share them): a user object's fields
+// into a patch, and a user record, item metadata or feedback record as the
+// JSON object Gorse answers.
 //
 //   user: {"UserId", "Labels", "Comment", "Subscribe"}
 //   item: {"ItemId", "IsHidden", "Categories", "Timestamp", "Labels", "Comment"}
+//   feedback: {"FeedbackType", "UserId", "ItemId", "Value", "Timestamp", "Comment"}
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "apps/http/json_io.hpp"
+#include "engine/feedback.hpp"
 #include "engine/model_types.hpp"
 #include "engine/user_meta.hpp"
 
@@ -30,5 +33,9 @@ nlohmann::json user_json(const engine::user_record& u);
 /// creation time in RFC 3339), Labels the JSON given (null when none),
 /// Comment "" when none.
 nlohmann::json item_json(const engine::item_meta& m);
+
+/// A feedback record in Gorse's shape: Timestamp as the client wrote it when
+/// it was a string, else the time in RFC 3339 (UTC).
+nlohmann::json feedback_json(const engine::feedback_record& r);
 
 }  // namespace rtrec::http

@@ -1,7 +1,7 @@
 // rtrec import / rtrec export: Gorse's JSON-lines bulk format in and out.
 //
 //   rtrec import {users|items|feedback} FILE --url http://host:port [--api-key K]
-//   rtrec export {users|items} --url http://host:port > FILE
+//   rtrec export {users|items|feedback} --url http://host:port > FILE
 //   ... or --data-dir DIR instead of --url: the data directory of a stopped
 //       server, opened in this process (its lock refuses a running one)
 //
@@ -9,7 +9,7 @@
 // export read from GET /api/bulk/<kind>) in 64 KiB pieces; with --data-dir
 // it goes through the same importer (apps/http/bulk_import.hpp). A progress
 // bar is drawn on stderr when it is a terminal (bytes sent, or lines
-// exported of the users or items there are). The import's report (the
+// exported, of the users or items there are). The import's report (the
 // server's JSON) goes to stdout; bad lines are named on stderr by line
 // number, and make the exit code 1.
 #include <nlohmann/json.hpp>
@@ -22,8 +22,8 @@
 #include <memory>
 
 #include "apps/http/body_reader.hpp"
+#include "apps/http/bulk_export.hpp"
 #include "apps/http/bulk_import.hpp"
-#include "apps/http/shapes.hpp"
 #include "apps/rtrec/commands.hpp"
 #include "apps/rtrec/data_dir_lock.hpp"
 #include "apps/rtrec/http_transfer.hpp"
@@ -44,13 +44,10 @@ struct bulk_cli {
   std::string sync = "fsync";
 };
 
-http::bulk_kind kind_of(const bulk_cli& o, bool exporting) {
+http::bulk_kind kind_of(const bulk_cli& o) {
   auto k = http::parse_bulk_kind(o.kind);
   if (!k)
     throw usage_error("expected users, items or feedback, not " + o.kind);
-  if (exporting && *k == http::bulk_kind::feedback && !o.data_dir.empty())
-    throw usage_error("rtrec export feedback: exporting feedback needs the per-user feedback "
-                      "history, which this build does not have");
   if (o.url.empty() == o.data_dir.empty())
     throw usage_error("give either --url (a running server) or --data-dir (a stopped one)");
   return *k;
@@ -151,13 +148,28 @@ int import_local(const bulk_cli& o, http::bulk_kind kind, const common_options& 
   return print_report(report.to_json(), http::to_string(kind));
 }
 
+// How many objects an export will write, for its progress bar: the users
+// or items there are (0, unknown, for feedback: no count is kept).
+std::size_t export_total(http::bulk_kind kind, std::size_t users, std::size_t items) {
+  switch (kind) {
+    case http::bulk_kind::users:
+      return users;
+    case http::bulk_kind::items:
+      return items;
+    case http::bulk_kind::feedback:
+      return 0;
+  }
+  return 0;
+}
+
 int export_remote(const bulk_cli& o, http::bulk_kind kind) {
   const auto url = parse_server_url(o.url);
   const auto headers = headers_for(o);
   std::size_t total = 0;
   auto ready = json::parse(get(url, "/api/health/ready", headers).body, nullptr, false);
   if (ready.is_object())
-    total = ready.value(http::to_string(kind), std::size_t{0});
+    total = export_total(kind, ready.value("users", std::size_t{0}),
+                         ready.value("items", std::size_t{0}));
   progress bar{std::string{"export "} + http::to_string(kind), total};
   std::uint64_t exported = 0;
   auto answer = download(url, std::string{"/api/bulk/"} + http::to_string(kind), std::cout,
@@ -175,7 +187,7 @@ int export_remote(const bulk_cli& o, http::bulk_kind kind) {
   return 0;
 }
 
-// Pages through a local service's users or items.
+// Pages through a local service's users, items or feedback.
 int export_local(const bulk_cli& o, http::bulk_kind kind, const common_options& common) {
   data_dir_lock lock{o.data_dir};
   auto eo = make_service_options(common);
@@ -184,24 +196,16 @@ int export_local(const bulk_cli& o, http::bulk_kind kind, const common_options& 
   service eng{eo};
   const auto stats = unwrap(eng.stats(), "stats");
   progress bar{std::string{"export "} + http::to_string(kind),
-               static_cast<std::size_t>(kind == http::bulk_kind::users ? stats.users
-                                                                        : stats.items)};
-  std::string cursor;
+               export_total(kind, static_cast<std::size_t>(stats.users),
+                            static_cast<std::size_t>(stats.items))};
+  std::string cursor, lines;
   std::size_t exported = 0;
   do {
-    if (kind == http::bulk_kind::users) {
-      auto page = unwrap(eng.list_users(cursor, 1000), "list users");
-      for (const auto& u : page.users)
-        std::cout << http::user_json(u).dump() << '\n';
-      exported += page.users.size();
-      cursor = page.cursor;
-    } else {
-      auto page = unwrap(eng.items(cursor, 1000), "list items");
-      for (const auto& m : page.items)
-        std::cout << http::item_json(m).dump() << '\n';
-      exported += page.items.size();
-      cursor = page.cursor;
-    }
+    lines.clear();
+    if (auto why = http::bulk_export_page(eng, kind, cursor, 1000, lines, exported); !why.empty())
+      throw std::runtime_error("the export stopped after " + std::to_string(exported) + " " +
+                               http::to_string(kind) + ": " + why);
+    std::cout << lines;
     bar.update(exported);
   } while (!cursor.empty());
   std::cout.flush();
@@ -234,7 +238,7 @@ void add_bulk_commands(CLI::App& root, common_options& common, command_runner& r
     ->check(CLI::IsMember({"fsync", "none"}))->capture_default_str();
   add_common_options(*imp, common);
   bind_runner(*imp, run, [io, &common] {
-    const auto kind = kind_of(*io, false);
+    const auto kind = kind_of(*io);
     return io->url.empty() ? import_local(*io, kind, common) : import_remote(*io, kind);
   });
 
@@ -246,7 +250,7 @@ void add_bulk_commands(CLI::App& root, common_options& common, command_runner& r
   add_target_options(exp, eo);
   add_common_options(*exp, common);
   bind_runner(*exp, run, [eo, &common] {
-    const auto kind = kind_of(*eo, true);
+    const auto kind = kind_of(*eo);
     return eo->url.empty() ? export_local(*eo, kind, common) : export_remote(*eo, kind);
   });
 }

@@ -92,6 +92,16 @@ void progress::draw(std::size_t done, bool final) {
   const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
   const double fraction =
     total_ > 0 ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total_)) : 0.0;
+  if (total_ == 0) {  // unknown total: the count and the rate
+    if (!terminal_) {
+      spdlog::info("{}: {}, {:.0f}/s", label_, done, rate);
+      return;
+    }
+    std::fprintf(stderr, "\r%s %zu %.0f/s\033[K%s", label_.c_str(), done, rate,
+                 final ? "\n" : "");
+    std::fflush(stderr);
+    return;
+  }
   if (!terminal_) {
     spdlog::info("{}: {}/{} ({:.0f}%), {:.0f}/s", label_, done, total_, 100 * fraction, rate);
     return;

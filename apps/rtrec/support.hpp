@@ -49,7 +49,8 @@ std::vector<engine::scored> to_scored(const std::vector<engine::recommendation>&
 
 /// Shows how far a long loop has come, on stderr: a redrawn bar when stderr
 /// is a terminal, else a log line at most once a second. Silent when the log
-/// level is above info.
+/// level is above info. A `total` of 0 means unknown: the count and the rate
+/// are shown, without a bar.
 class progress {
  public:
   progress(std::string label, std::size_t total);

@@ -171,7 +171,7 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(ff);
   roundtrip(engine::feedback_delete{"user-1", "item-2", false, engine::event_type::like});
   roundtrip(engine::feedback_page{
-    {engine::feedback_record{engine::event_type::rating, "u", "i", 42, "ts", "note"},
+    {engine::feedback_record{engine::event_type::rating, "u", "i", 42, 4.5, "ts", "note"},
      engine::feedback_record{}},
     19, 7, false});
   roundtrip(shard_snapshot{"bytes\0with nul", 5, {1, 2}, 3, 4, 6, 7});

@@ -193,7 +193,7 @@ TEST(FeedbackHistory, EraseForgetsTheHistoryAndItsTexts) {
 TEST(FeedbackLog, AfterFindsTheNextWriteNumberAndRenumbersWhenTheyRunOut) {
   feedback_log h;
   for (key_t k = 1; k <= 5; ++k)
-    h.append(k, 0, event_type::view, false);
+    h.append(k, 0, event_type::view, 1.f, false);
   EXPECT_EQ(h.after(0), 0u);
   EXPECT_EQ(h.after(3), 3u);
   EXPECT_EQ(h.after(5), 5u);
@@ -203,8 +203,8 @@ TEST(FeedbackLog, AfterFindsTheNextWriteNumberAndRenumbersWhenTheyRunOut) {
   h.trim(2, [](const feedback_entry&) {});
   ASSERT_EQ(h.size(), 2u);
   EXPECT_EQ(h[0].item, 4u);
-  h.assign({{7, 0, 0xFFFFFFF0u, event_type::like, false}}, 0xFFFFFFFFu);
-  h.append(8, 0, event_type::like, false);
+  h.assign({{7, 0, 0xFFFFFFF0u, 1.f, event_type::like, false}}, 0xFFFFFFFFu);
+  h.append(8, 0, event_type::like, 1.f, false);
   ASSERT_EQ(h.size(), 2u);
   EXPECT_EQ(h[0].seq, 1u);
   EXPECT_EQ(h[1].seq, 2u);
@@ -248,7 +248,8 @@ struct reference {
         return;
       h.erase(same);
     }
-    h.push_back({e.type, e.user, e.item, e.timestamp, e.timestamp_text, e.comment});
+    h.push_back({e.type, e.user, e.item, e.timestamp, static_cast<float>(e.value), e.timestamp_text,
+                 e.comment});
     if (h.size() > retention)
       h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(h.size() - retention));
   }
@@ -272,6 +273,7 @@ void expect_same_records(const std::vector<feedback_record>& a,
     EXPECT_EQ(a[k].item, b[k].item) << k;
     EXPECT_EQ(a[k].type, b[k].type) << k;
     EXPECT_EQ(a[k].timestamp, b[k].timestamp) << k;
+    EXPECT_EQ(a[k].value, b[k].value) << k;
     EXPECT_EQ(a[k].comment, b[k].comment) << k;
     EXPECT_EQ(a[k].timestamp_text, b[k].timestamp_text) << k;
   }
@@ -300,6 +302,7 @@ void random_workload(std::size_t seen_max) {
     }
     auto e = fb(user, item, type, static_cast<std::int64_t>(rng() % 100000), rng() % 3 == 0,
                 rng() % 4 == 0 ? "c" + std::to_string(k) : "");
+    e.value = static_cast<double>(rng() % 11) / 2;  // 0, 0.5, ..., 5: each PUT may change it
     apply(s, e);
     ref.apply(e);
   }

@@ -255,6 +255,7 @@ void expect_same_history(const profile_store& a, const profile_store& b, const s
     EXPECT_EQ(fa[k].user, fb[k].user);
     EXPECT_EQ(fa[k].item, fb[k].item);
     EXPECT_EQ(fa[k].timestamp, fb[k].timestamp);
+    EXPECT_EQ(fa[k].value, fb[k].value);
     EXPECT_EQ(fa[k].timestamp_text, fb[k].timestamp_text);
     EXPECT_EQ(fa[k].comment, fb[k].comment);
   }

@@ -81,6 +81,7 @@ TEST_F(HttpFeedbackTest, PostKeepsAnExistingRecordPutReplacesItTimestampEchoed) 
   EXPECT_EQ(f, (json{{"FeedbackType", "like"},
                      {"UserId", "ann"},
                      {"ItemId", "dune"},
+                     {"Value", 0.0},
                      {"Timestamp", "2024-05-01T12:30:00+02:00"},
                      {"Comment", "first"}}));
 
@@ -97,6 +98,17 @@ TEST_F(HttpFeedbackTest, PostKeepsAnExistingRecordPutReplacesItTimestampEchoed) 
   // Gorse's synonyms are stored under rtrec's type names.
   post("POST", json::array({fbj("star", "ann", "emma")}));
   EXPECT_EQ(parse(call("GET", "/api/feedback/star/ann/emma"))["FeedbackType"], "like");
+  // A rating keeps its Value; PUT replaces it, POST does not.
+  auto rating = [](double v) {
+    return json::array({json{{"FeedbackType", "rating"}, {"UserId", "ann"}, {"ItemId", "zola"},
+                             {"Value", v}}});
+  };
+  post("POST", rating(4.5));
+  EXPECT_EQ(parse(call("GET", "/api/feedback/rating/ann/zola"))["Value"], 4.5);
+  post("POST", rating(2));
+  EXPECT_EQ(parse(call("GET", "/api/feedback/rating/ann/zola"))["Value"], 4.5);
+  post("PUT", rating(3));
+  EXPECT_EQ(parse(call("GET", "/api/feedback/rating/ann/zola"))["Value"], 3.0);
 }
 
 TEST_F(HttpFeedbackTest, ReadsByUserItemPairAndTypeAndFutureRecordsAreHidden) {
@@ -109,7 +121,7 @@ TEST_F(HttpFeedbackTest, ReadsByUserItemPairAndTypeAndFutureRecordsAreHidden) {
   ASSERT_EQ(pair.size(), 2u);
   EXPECT_EQ(pair[0]["FeedbackType"], "like");
   EXPECT_EQ(pair[1]["FeedbackType"], "view");
-  EXPECT_EQ(pair[0].size(), 5u) << "exactly Gorse's fields: " << pair[0].dump();
+  EXPECT_EQ(pair[0].size(), 6u) << "exactly Gorse's fields: " << pair[0].dump();
 
   auto mine = parse(call("GET", "/api/user/ann/feedback"));
   ASSERT_EQ(mine.size(), 3u);

@@ -344,7 +344,7 @@ constexpr const char* golden_events_payload =
   "00000400000065762d3106000000757365722d35070000006974656d2d3130040000000000000000"
   "a767e5cf8b0100000400000065762d32";
 // Version 3 (the feedback history), computed by the build that introduced it.
-constexpr const char* golden_profile_store_history = "3007:89f922178cf456eb";
+constexpr const char* golden_profile_store_history = "3159:b57b1fab48a827d4";
 // Version 2 (the feedback history's fields): version 1 of the first two
 // golden events, then u8 2 and per event u8 overwrite, timestamp text, comment.
 constexpr const char* golden_events_v2_payload =

@@ -335,6 +335,7 @@ void expect_same_feedback(const engine::profile_store& got, const engine::profil
     EXPECT_EQ(a[k].item, b[k].item) << u << " #" << k;
     EXPECT_EQ(a[k].type, b[k].type) << u << " #" << k;
     EXPECT_EQ(a[k].timestamp, b[k].timestamp) << u << " #" << k;
+    EXPECT_EQ(a[k].value, b[k].value) << u << " #" << k;
     EXPECT_EQ(a[k].timestamp_text, b[k].timestamp_text) << u << " #" << k;
     EXPECT_EQ(a[k].comment, b[k].comment) << u << " #" << k;
   }
