@@ -40,6 +40,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 
+# Node.js and npm for the Gorse client test (tests/clients/gorsejs): the
+# machine's when it has them, else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing Node.js and npm (Debian's nodejs, npm)"
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm
+fi
+# Gorse's JavaScript client at the versions package-lock.json pins.
+clients=tests/clients/gorsejs
+if [ ! -f "$clients/node_modules/.package-lock.json" ] ||
+   [ "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]; then
+  echo "setup: installing Gorse's JavaScript client (npm ci in $clients)"
+  npm ci --prefix "$clients" --no-audit --no-fund --loglevel=error
+fi
+
 jobs="${RTREC_JOBS:-$(nproc)}"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
   -DRTREC_SANITIZE="$sanitize" >/dev/null

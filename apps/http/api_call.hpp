@@ -58,6 +58,15 @@ struct api::call {
     return nullptr;
   }
 
+  // The listing cursor: "cursor", as Gorse reads it, or "Cursor", as Gorse's
+  // JavaScript client (gorsejs) sends it; "" when neither is there.
+  std::string cursor() const {
+    for (const char* name : {"cursor", "Cursor"})
+      if (const auto* v = param(name))
+        return *v;
+    return {};
+  }
+
   // Reads an integer query parameter in [0, max]; on a bad value answers 400.
   std::optional<std::size_t> count(std::string_view name, std::size_t fallback, std::size_t max) {
     const auto* v = param(name);

@@ -127,9 +127,8 @@ void api::feedback_list(const call_ptr& c, path_args a) {
     return;
   if (*n == 0)
     return c->finish(error(400, "query parameter n: must be at least 1"));
-  const auto* cursor = c->param("cursor");
   blocking_([this, c, n = *n, filter = std::move(filter),
-             cursor = cursor ? *cursor : std::string{}] {
+             cursor = c->cursor()] {
     auto r = engine_.list_feedback(cursor, n, filter);
     if (!r)
       return c->finish(engine_error(r.error()));

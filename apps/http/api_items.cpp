@@ -93,9 +93,8 @@ void api::items_list(const call_ptr& c, path_args) {
   auto n = c->count("n", 10, max_results);
   if (!n)
     return;
-  const auto* cursor = c->param("cursor");
   blocking_([this, c, n = std::max<std::size_t>(*n, 1),
-             cursor = cursor != nullptr ? *cursor : std::string{}] {
+             cursor = c->cursor()] {
     auto r = engine_.items(cursor, static_cast<std::uint32_t>(n));
     if (!r)
       return c->finish(engine_error(r.error()));

@@ -70,8 +70,7 @@ void api::users_list(const call_ptr& c, path_args) {
     return;
   if (*n == 0)
     return c->finish(error(400, "query parameter n: must be at least 1"));
-  const auto* cursor = c->param("cursor");
-  blocking_([this, c, n = *n, cursor = cursor ? *cursor : std::string{}] {
+  blocking_([this, c, n = *n, cursor = c->cursor()] {
     auto r = engine_.list_users(cursor, n);
     if (!r)
       return c->finish(engine_error(r.error()));
