@@ -13,12 +13,15 @@
 // TCP): ingested through node 0, queried through node N-1, next to the
 // embedded figures of the same run. Bytes on the wire per event come from
 // the loopback interface's counters (TCP/IP headers included), so run it on
-// an otherwise quiet machine.
+// an otherwise quiet machine. With --data-dir (and --cluster) every node
+// keeps a log and checkpoints too, in <data-dir>-node<I> (emptied first), so
+// a durable and an --in-memory run give the cost of durable nodes.
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -233,6 +236,13 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
     eo.worker_threads = common.workers > 0 ? common.workers : 1;
     eo.cluster.nodes = nodes;
     eo.cluster.self = n;
+    if (!o.durability.data_dir.empty()) {
+      // Each node its own fresh directory, beside the embedded run's.
+      auto d = o.durability;
+      d.data_dir = o.durability.data_dir + "-node" + std::to_string(n);
+      std::filesystem::remove_all(d.data_dir);
+      apply_durability(d, eo);
+    }
     cluster.push_back(std::make_unique<service>(eo));
   }
   for (auto& node : cluster)
@@ -252,6 +262,7 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
   r["wire_bytes_per_event"] = ratio(static_cast<double>(tx), static_cast<double>(events));
   r["wire_bytes_note"] = "loopback tx bytes during the run (TCP/IP headers, query traffic and "
                          "any other loopback traffic on the machine included)";
+  r["durable_nodes"] = !o.durability.data_dir.empty();
   for (auto& node : cluster)
     node->stop();
   return r;
@@ -390,7 +401,8 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
                 "(newest periodic checkpoint + log tail)");
   cmd->add_option("--cluster", o->cluster,
                   "Then run the same events through an N-node cluster in this process "
-                  "(loopback TCP) and report both")
+                  "(loopback TCP) and report both; with --data-dir DIR each node keeps its log "
+                  "and checkpoints in DIR-node<I> (emptied first)")
     ->check(CLI::Range(std::size_t{0}, std::size_t{16}))->capture_default_str();
   add_common_options(*cmd, common);
   bind_runner(*cmd, run, [o, &common] { return run_bench(*o, common); });
