@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/http/serve_process.hpp"
+#include "tests/support/shell.hpp"
 
 namespace {
 
@@ -24,17 +25,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using rtrec::testing::serve_process;
 
-struct cli_result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using cli_result = rtrec::testing::shell_result;
 
 std::string quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg)
-    q += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
-  return q + "'";
+  return rtrec::testing::shell_quote(arg);
 }
 
 class BulkCliTest : public ::testing::Test {
@@ -53,21 +47,7 @@ class BulkCliTest : public ::testing::Test {
 
   /// Runs a shell command line; stdout and stderr captured apart.
   cli_result shell(const std::string& line) {
-    const auto err_path = dir_ / "stderr.txt";
-    cli_result r;
-    FILE* pipe = ::popen((line + " 2>" + quote(err_path.string())).c_str(), "r");
-    if (pipe == nullptr)
-      return r;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
-      r.out.append(buf, n);
-    const int status = ::pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream in{err_path};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    r.err = ss.str();
-    return r;
+    return rtrec::testing::run_shell(line, dir_ / "stderr.txt");
   }
 
   cli_result run(const std::vector<std::string>& args, const std::string& env = {}) {

@@ -16,30 +16,14 @@
 #include <vector>
 
 #include "engine/synthetic.hpp"
+#include "tests/support/shell.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct cli_result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg)
-    q += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in{path};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using cli_result = rtrec::testing::shell_result;
+using rtrec::testing::shell_quote;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -75,22 +59,10 @@ class CliTest : public ::testing::Test {
 
   /// Runs the CLI with `args`; stdout and stderr are captured separately.
   static cli_result run(const std::vector<std::string>& args) {
-    const auto err_path = dir_ / "stderr.txt";
-    std::string cmd = quote(RTREC_CLI);
+    std::string cmd = shell_quote(RTREC_CLI);
     for (const auto& a : args)
-      cmd += " " + quote(a);
-    cmd += " 2>" + quote(err_path.string());
-    cli_result r;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    if (pipe == nullptr)
-      return r;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
-      r.out.append(buf, n);
-    const int status = ::pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = slurp(err_path);
-    return r;
+      cmd += " " + shell_quote(a);
+    return rtrec::testing::run_shell(cmd, dir_ / "stderr.txt");
   }
 
   /// Runs the CLI expecting success and one JSON object on stdout.

@@ -6,50 +6,32 @@
 // from npm (tests/clients/gorsejs/package-lock.json), installed by
 // scripts/setup.sh; Node.js is the machine's or Debian's.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include "tests/http/serve_process.hpp"
+#include "tests/support/shell.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct run_result {
-  int exit_code = -1;
-  std::string output;
-};
-
-run_result run(const std::string& line) {
-  run_result r;
-  FILE* pipe = ::popen((line + " 2>&1").c_str(), "r");
-  if (pipe == nullptr)
-    return r;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
-    r.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 TEST(GorseClient, GorsejsWorksUnchangedAgainstRtrecServe) {
   const fs::path dir = fs::path{RTREC_SOURCE_DIR} / "tests" / "clients" / "gorsejs";
   ASSERT_TRUE(fs::exists(dir / "node_modules" / "gorsejs" / "package.json"))
     << "gorsejs is not installed in " << dir
     << ": run scripts/setup.sh (it installs it with npm ci from package-lock.json)";
-  ASSERT_EQ(run("node --version").exit_code, 0)
+  ASSERT_EQ(rtrec::testing::run_shell("node --version").exit_code, 0)
     << "node is not on PATH: run scripts/setup.sh (it installs Debian's nodejs and npm)";
 
   rtrec::testing::serve_process server{"gorse-key"};
-  const auto r = run("node '" + (dir / "check.js").string() + "' http://127.0.0.1:" +
-                     std::to_string(server.port()) + " gorse-key");
-  EXPECT_EQ(r.exit_code, 0) << r.output << "\nserver log:\n" << server.log();
+  const auto r = rtrec::testing::run_shell(
+    "node " + rtrec::testing::shell_quote((dir / "check.js").string()) +
+    " http://127.0.0.1:" + std::to_string(server.port()) + " gorse-key");
+  EXPECT_EQ(r.exit_code, 0) << r.out << "\nserver log:\n" << server.log();
   // Every step ran: a step left out would change the count.
-  EXPECT_NE(r.output.find("all 25 checks passed"), std::string::npos) << r.output;
+  EXPECT_NE(r.out.find("all 25 checks passed"), std::string::npos) << r.out;
   EXPECT_EQ(server.terminate(), 0) << server.log();
 }
 
