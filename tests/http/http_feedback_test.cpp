@@ -52,21 +52,9 @@ class HttpFeedbackTest : public http_fixture {
   std::multiset<std::tuple<std::string, std::string, std::string>> list_all(
     std::size_t n, const std::string& path = "/api/feedback", int* pages = nullptr) {
     std::multiset<std::tuple<std::string, std::string, std::string>> out;
-    std::string cursor;
-    for (int k = 0; k < 10000; ++k) {
-      auto r = call("GET", path + "?n=" + std::to_string(n) + "&cursor=" + cursor);
-      EXPECT_EQ(r.status, 200) << r.body;
-      auto body = parse(r);
-      EXPECT_LE(body["Feedback"].size(), n);
-      for (const auto& f : body["Feedback"])
-        out.insert({f["FeedbackType"].get<std::string>(), f["UserId"].get<std::string>(),
-                    f["ItemId"].get<std::string>()});
-      if (pages != nullptr)
-        ++*pages;
-      cursor = body["Cursor"].get<std::string>();
-      if (cursor.empty())
-        break;
-    }
+    for (const auto& f : every_page(path, "Feedback", n, pages))
+      out.insert({f["FeedbackType"].get<std::string>(), f["UserId"].get<std::string>(),
+                  f["ItemId"].get<std::string>()});
     return out;
   }
 };

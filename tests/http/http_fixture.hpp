@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rtrec/rtrec.hpp"
 #include "apps/http/server.hpp"
@@ -54,6 +55,30 @@ class http_fixture : public ::testing::Test {
   static std::string fb(const std::string& type, const std::string& user,
                         const std::string& item) {
     return nlohmann::json{{"FeedbackType", type}, {"UserId", user}, {"ItemId", item}}.dump();
+  }
+
+  /// Every object of a cursor listing (`path` answers {"Cursor", field:
+  /// [...]}), read in pages of n; each page is checked (200, at most n).
+  /// Counts the pages into `pages` when given.
+  std::vector<nlohmann::json> every_page(const std::string& path, const char* field,
+                                         std::size_t n, int* pages = nullptr) {
+    std::vector<nlohmann::json> out;
+    std::string cursor;
+    const char sep = path.find('?') == std::string::npos ? '?' : '&';
+    for (int k = 0; k < 10000; ++k) {
+      auto r = call("GET", path + sep + "n=" + std::to_string(n) + "&cursor=" + cursor);
+      EXPECT_EQ(r.status, 200) << r.body;
+      auto body = parse(r);
+      EXPECT_LE(body[field].size(), n);
+      for (auto& x : body[field])
+        out.push_back(std::move(x));
+      if (pages != nullptr)
+        ++*pages;
+      cursor = body["Cursor"].get<std::string>();
+      if (cursor.empty())
+        break;
+    }
+    return out;
   }
 
   std::uint64_t applied() {

@@ -24,20 +24,8 @@ class HttpUsersTest : public http_fixture {
   // Every user of a full listing with pages of n.
   std::multiset<std::string> list_all(std::size_t n, int* pages = nullptr) {
     std::multiset<std::string> out;
-    std::string cursor;
-    for (int k = 0; k < 1000; ++k) {
-      auto r = call("GET", "/api/users?n=" + std::to_string(n) + "&cursor=" + cursor);
-      EXPECT_EQ(r.status, 200) << r.body;
-      auto body = parse(r);
-      EXPECT_LE(body["Users"].size(), n);
-      for (const auto& u : body["Users"])
-        out.insert(u["UserId"].get<std::string>());
-      if (pages != nullptr)
-        ++*pages;
-      cursor = body["Cursor"].get<std::string>();
-      if (cursor.empty())
-        break;
-    }
+    for (const auto& u : every_page("/api/users", "Users", n, pages))
+      out.insert(u["UserId"].get<std::string>());
     return out;
   }
 };
