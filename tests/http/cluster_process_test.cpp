@@ -346,6 +346,33 @@ TEST_F(cluster_process, ThreeNodesShareEventsSurviveAKillAndRejoin) {
     EXPECT_EQ(listed, 1u);
   }
 
+  // --- 1c. The feedback history across nodes: a record written through node
+  // 0 (Comment, Timestamp as written) reads back through node 2, alone and
+  // in the bulk export; deleted through node 2, it is gone through node 0.
+  {
+    const json fb{{"FeedbackType", "like"},   {"UserId", "history-user"},
+                  {"ItemId", "history-item"}, {"Timestamp", "2024-05-01T12:30:00+02:00"},
+                  {"Comment", "through node 0"}};
+    auto w = call(node[entry]->port(), "POST", "/api/feedback", json::array({fb}).dump()).reply;
+    ASSERT_EQ(w.status, 200) << w.body;
+    auto r = call(node[reader]->port(), "GET", "/api/feedback/like/history-user/history-item")
+               .reply;
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto got = json::parse(r.body);
+    EXPECT_EQ(got["Comment"], "through node 0") << r.body;
+    EXPECT_EQ(got["Timestamp"], "2024-05-01T12:30:00+02:00") << r.body;
+    auto bulk = call(node[reader]->port(), "GET", "/api/bulk/feedback").reply;
+    ASSERT_EQ(bulk.status, 200) << bulk.body.substr(0, 500);
+    EXPECT_NE(bulk.body.find(R"("ItemId":"history-item")"), std::string::npos);
+    auto del = call(node[reader]->port(), "DELETE", "/api/feedback/history-user/history-item")
+                 .reply;
+    ASSERT_EQ(del.status, 200) << del.body;
+    EXPECT_EQ(json::parse(del.body)["RowAffected"], 1) << del.body;
+    EXPECT_EQ(call(node[entry]->port(), "GET", "/api/feedback/like/history-user/history-item")
+                .reply.status,
+              404);
+  }
+
   // --- 2. SIGKILL node 1: its shards answer shard_unavailable, at once. ------
   const auto killed_at = clock_type::now();
   node[victim]->kill9();
