@@ -108,7 +108,8 @@ struct chain {
 // earlier shards' sums) and passes the answer on; the last shard's answer is
 // complete and named, so nothing is merged here. A shard whose node went
 // down meanwhile is skipped; if it was the last, the sums so far are
-// delivered (names looked up as needed).
+// delivered (names looked up as needed); with the blend on, that degraded
+// answer ranks by the co-occurrence sums alone (no shard could blend).
 void chain_step(self_ptr self, std::shared_ptr<chain> c, std::size_t pos,
                 engine::shard_scores upstream, reply rp, done_flag done) {
   const auto& routes = self->state.router;

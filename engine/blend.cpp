@@ -30,6 +30,31 @@ void item_model::blended_candidates(const score_query& q, std::vector<scored>& o
     candidates(q, out);
     return;
   }
+  std::vector<blend_parts> parts;
+  blend_sums(q, nullptr, parts);
+  add_trend(parts);
+  blend_scores(parts, cfg_.cf_weight, cfg_.seq_weight, cfg_.trend_weight, out);
+}
+
+void item_model::blended_partials(const score_query& q, const shard_scores& up, bool last,
+                                  shard_scores& out) const {
+  std::vector<blend_parts> parts;
+  blend_sums(q, &up, parts);
+  if (last) {
+    add_trend(parts);
+    blend_scores(parts, cfg_.cf_weight, cfg_.seq_weight, cfg_.trend_weight, out.candidates);
+    return;
+  }
+  out.candidates.reserve(out.candidates.size() + parts.size());
+  out.seq.reserve(out.seq.size() + parts.size());
+  for (const auto& p : parts) {
+    out.candidates.push_back({p.key, p.cf});
+    out.seq.push_back(p.seq);
+  }
+}
+
+void item_model::blend_sums(const score_query& q, const shard_scores* up,
+                            std::vector<blend_parts>& parts) const {
   start_sums();
   find_query_rows(q);
   score_query_rows(q);
@@ -37,24 +62,45 @@ void item_model::blended_candidates(const score_query& q, std::vector<scored>& o
     seq_acc_.resize(records_.size(), 0.0);
   if (cfg_.seq_on())
     score_query_rules(q);
+  // The earlier shards' partials: added to this shard's sums, or passed on
+  // as they are when this shard has no record of the item (unless excluded).
+  auto excluded = [&](key_t key) {
+    return std::find(q.exclude.begin(), q.exclude.end(), key) != q.exclude.end();
+  };
+  std::vector<blend_parts> passed;
+  if (up != nullptr)
+    for (std::size_t m = 0; m < up->candidates.size(); ++m) {
+      const scored& u = up->candidates[m];
+      const double seq = m < up->seq.size() ? up->seq[m] : 0.0;
+      auto x = index_.find(u.key);
+      if (x != index_.end() && records_[x->second].known) {
+        add_to_sum(records_[x->second], u.score);
+        seq_acc_[x->second] += seq;
+      } else if (!excluded(u.key)) {
+        passed.push_back({u.key, u.score, seq, 0.0});
+      }
+    }
   for (const key_t key : q.exclude)
     if (auto x = index_.find(key); x != index_.end())
       records_[x->second].mark = 0;
-  std::vector<blend_parts> parts;
-  parts.reserve(touched_.size());
+  parts.reserve(touched_.size() + passed.size());
   const hot_item* const base = records_.data();
   for (const hot_item* h : touched_) {
     double& seq = seq_acc_[static_cast<std::size_t>(h - base)];
-    if (h->mark == acc_epoch_) {
-      double trend = 0.0;
-      if (cfg_.trend_on())
-        if (auto it = items_.find(h->key); it != items_.end())
-          trend = it->second.trend;
-      parts.push_back({h->key, h->acc, seq, trend});
-    }
+    if (h->mark == acc_epoch_)
+      parts.push_back({h->key, h->acc, seq, 0.0});
     seq = 0.0;  // the scratch is all zeros between queries
   }
-  blend_scores(parts, cfg_.cf_weight, cfg_.seq_weight, cfg_.trend_weight, out);
+  parts.insert(parts.end(), passed.begin(), passed.end());
+}
+
+void item_model::add_trend(std::vector<blend_parts>& parts) const {
+  if (!cfg_.trend_on())
+    return;
+  // Every shard keeps every item's trend (the replicated table).
+  for (auto& p : parts)
+    if (auto it = items_.find(p.key); it != items_.end())
+      p.trend = it->second.trend;
 }
 
 double item_model::rule(key_t from, key_t to) const {

@@ -35,6 +35,8 @@
 
 namespace rtrec::engine {
 
+struct blend_parts;  // engine/blend.hpp
+
 /// Exponential forward decay with a movable landmark.
 class forward_decay {
  public:
@@ -130,6 +132,15 @@ class item_model {
   /// off it is candidates(q, out). Same concurrency rule as candidates().
   /// Defined in blend.cpp.
   void blended_candidates(const score_query& q, std::vector<scored>& out) const;
+  /// One shard of a chained blended query (several item shards): `up` holds
+  /// the earlier shards' partial sums (up.candidates: co-occurrence, up.seq:
+  /// rules, parallel; both empty for the first shard). This shard adds its
+  /// own rows' and rules' partials. Not `last`: appends every candidate to
+  /// out.candidates with its co-occurrence sum and its rules' sum to
+  /// out.seq. `last`: the sums are complete, and out.candidates gets the
+  /// blended scores (out.seq stays empty). Leaves out q.exclude.
+  void blended_partials(const score_query& q, const shard_scores& up, bool last,
+                        shard_scores& out) const;
   /// The sequential rules this shard keeps (empty with seq_weight 0).
   const sequence_rules& rules() const noexcept { return seq_; }
   /// Returns the evidence of rule from -> to in stored (forward-decayed)
@@ -311,6 +322,12 @@ class item_model {
   // items (blend.cpp).
   mutable std::vector<double> seq_acc_;
   void score_query_rules(const score_query& q) const;
+  // The blended query's sums, one entry per candidate (trend 0.0): this
+  // shard's rows and rules plus `up`'s partials (null: none); then each
+  // candidate's trend (blend.cpp).
+  void blend_sums(const score_query& q, const shard_scores* up,
+                  std::vector<blend_parts>& parts) const;
+  void add_trend(std::vector<blend_parts>& parts) const;
   // apply(), step by step.
   void learn_ids(const item_delta_batch& b);
   void prefetch_ahead(const item_delta_batch& b, std::size_t k, std::size_t pipelined) const;

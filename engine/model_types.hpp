@@ -113,8 +113,15 @@ struct score_query {
 /// its rows, and the popular list when asked. names[k] belongs to
 /// candidates[k] (empty when not asked for; shorter than candidates when
 /// only the best names_top are named).
+///
+/// With the blend on (model_config::blend_on()), a shard before the last of
+/// a chained query cannot blend yet (a term's maximum is over the complete
+/// candidates): its candidates carry the co-occurrence partial sums and
+/// `seq[k]` the sequential rules' partial sum of candidates[k]; the last
+/// shard adds its own and blends. Empty otherwise.
 struct shard_scores {
   std::vector<scored> candidates;
+  std::vector<double> seq;
   std::vector<std::string> names;
   std::vector<scored> popular;
   std::vector<std::string> popular_names;

@@ -30,11 +30,11 @@ shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_s
   // (with a small heap, never listing the rest). Leaves out q.exclude
   // itself (in its per-item records).
   const bool cut = last && q.names && q.names_top > 0;
-  if (m.config().blend_on() && m.shards() == 1) {
-    // The blend needs every candidate's complete signals: a model that owns
-    // every row (one item shard). Not yet split over several shards: with
-    // more, the scores are item-to-item alone (the service refuses that).
-    m.blended_candidates(q, out.candidates);
+  if (m.config().blend_on()) {
+    // The blend needs every candidate's complete signals: the shards before
+    // the last pass their partial sums on (out.seq beside the co-occurrence
+    // sums), the last adds its own and blends.
+    m.blended_partials(q, upstream, last, out);
     if (cut && out.candidates.size() > q.names_top) {
       const auto top = out.candidates.begin() + static_cast<std::ptrdiff_t>(q.names_top);
       std::nth_element(out.candidates.begin(), top, out.candidates.end(), by_better);

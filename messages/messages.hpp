@@ -387,7 +387,7 @@ typename Inspector::result_type inspect(Inspector& f, score_query& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_scores& x) {
-  return f(caf::meta::type_name("shard_scores"), x.candidates, x.names, x.popular,
+  return f(caf::meta::type_name("shard_scores"), x.candidates, x.seq, x.names, x.popular,
            x.popular_names);
 }
 template <class Inspector>

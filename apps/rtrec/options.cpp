@@ -127,9 +127,6 @@ service_options make_service_options(const common_options& o) {
   service_options e;
   e.topology = o.topology;
   e.topology.model = make_model_config(o);
-  if (e.topology.model.blend_on() && e.topology.item_shards > 1)
-    throw usage_error("the blend (--cf-weight other than 1, --seq-weight, --trend-weight) runs "
-                      "on one item shard only so far: use --item-shards 1");
   e.worker_threads = o.workers;
   if (o.max_throughput != 0)
     e.max_throughput = o.max_throughput;

@@ -154,7 +154,7 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   q.names = false;
   q.names_top = 9;
   roundtrip(q);
-  roundtrip(engine::shard_scores{{{1, 0.5}}, {"item-1"}, {{2, 0.25}}, {"item-2"}});
+  roundtrip(engine::shard_scores{{{1, 0.5}}, {0.125}, {"item-1"}, {{2, 0.25}}, {"item-2"}});
   roundtrip(engine::item_meta{"item-1", {"a", "b"}, true, 1'700'000'000'000, "ts", "{}", "c"});
   roundtrip(engine::item_page{{engine::item_meta{"i", {"a"}, false, 5, "t", "[1]", "c"},
                                engine::item_meta{"j", {}}},

@@ -21,6 +21,7 @@
 #include "engine/item_model.hpp"
 #include "engine/profile_store.hpp"
 #include "engine/reference_model.hpp"
+#include "engine/scoring.hpp"
 #include "engine/sequence_rules.hpp"
 #include "tests/engine/test_support.hpp"
 
@@ -241,6 +242,69 @@ TEST(blend, model_scores_equal_the_formula_on_its_parts) {
       EXPECT_NEAR(got[k].score, want[k].score, 1e-9 * std::max(1.0, want[k].score))
         << "seed " << seed << " user " << n;
     }
+  }
+}
+
+// Several item shards asked in turn (each adds its rows' and rules' partial
+// sums to the earlier shards', the last blends) give every candidate the
+// score one model owning every row gives, for 2 and 3 shards; rows are
+// bounded (pruned) alike in both, since each row sees the same events.
+TEST(blend, chained_shards_blend_like_one_model) {
+  auto cfg = rules_config();
+  cfg.cooc_half_life_s = 3600.0;
+  cfg.trend_weight = 0.3;
+  cfg.blend_trend_half_life_s = 600.0;
+  cfg.neighbors_max = 8;
+  cfg.popular_refresh_events = 0;
+  for (std::uint32_t count : {2u, 3u}) {
+    std::mt19937_64 rng{seed + count};
+    profile_store store{cfg};
+    item_model one{cfg};
+    std::vector<item_model> shards;
+    for (std::uint32_t m = 0; m < count; ++m)
+      shards.emplace_back(cfg, m, count);
+    item_delta_batch batch;
+    for (int k = 0; k < 3000; ++k) {
+      batch.clear();
+      ASSERT_EQ(store.apply(make_event("u" + std::to_string(rng() % 30),
+                                       "i" + std::to_string(rng() % 50), t0 + k * 1000),
+                            batch),
+                reject_reason::none);
+      one.apply(batch);
+      for (auto& m : shards)
+        m.apply(batch);
+    }
+    std::size_t compared = 0, with_rules = 0;
+    for (int n = 0; n < 30; ++n) {
+      const auto view = store.view("u" + std::to_string(n));
+      recommend_options o;
+      auto q = make_query(view, o, false);
+      q.names = false;
+      std::vector<scored> want;
+      one.blended_candidates(q, want);
+      shard_scores chained;
+      for (std::uint32_t m = 0; m < count; ++m) {
+        const bool last = m + 1 == count;
+        chained = score_chained_on_shard(shards[m], q, std::move(chained), last);
+        ASSERT_EQ(chained.seq.size(), last ? 0u : chained.candidates.size())
+          << "seed " << seed + count << " shards " << count;
+        with_rules += static_cast<std::size_t>(std::count_if(
+          chained.seq.begin(), chained.seq.end(), [](double x) { return x > 0.0; }));
+      }
+      std::map<key_t, double> got;
+      for (const auto& c : chained.candidates)
+        ASSERT_TRUE(got.emplace(c.key, c.score).second) << "candidate listed twice";
+      ASSERT_EQ(got.size(), want.size()) << "seed " << seed + count << " user " << n;
+      for (const auto& w : want) {
+        auto it = got.find(w.key);
+        ASSERT_NE(it, got.end()) << "seed " << seed + count << " user " << n;
+        EXPECT_NEAR(it->second, w.score, 1e-9 * std::max(1.0, w.score))
+          << "seed " << seed + count << " user " << n << " shards " << count;
+      }
+      compared += want.size();
+    }
+    EXPECT_GT(compared, 150u) << "shards " << count;
+    EXPECT_GT(with_rules, 0u) << "no rules' partial sum crossed a shard: nothing tested";
   }
 }
 
