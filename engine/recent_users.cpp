@@ -24,24 +24,38 @@ void recent_users::add(key_t item, key_t user, std::int64_t timestamp, float wei
   if (k_ == 0)
     return;
   auto& list = lists_[item];
-  for (auto& m : list)
+  // One pass: the user's entry if listed, else the least recent entry.
+  std::size_t oldest = 0;
+  for (std::size_t at = 0; at < list.size(); ++at) {
+    auto& m = list[at];
     if (m.user == user) {
       m.timestamp = std::max(m.timestamp, timestamp);
       m.weight = std::max(m.weight, weight);
       return;
     }
+    if (more_recent(list[oldest].timestamp, list[oldest].user, m.timestamp, m.user))
+      oldest = at;
+  }
   if (list.size() < k_) {
     list.push_back({user, timestamp, weight});
     ++entries_;
     return;
   }
-  auto oldest = std::min_element(list.begin(), list.end(), [](const auto& a, const auto& b) {
-    return more_recent(b.timestamp, b.user, a.timestamp, a.user);
-  });
-  if (!more_recent(timestamp, user, oldest->timestamp, oldest->user))
+  auto& least = list[oldest];
+  if (!more_recent(timestamp, user, least.timestamp, least.user))
     return;
-  *oldest = {user, timestamp, weight};
+  least = {user, timestamp, weight};
   ++evictions_;
+}
+
+void recent_users::prefetch_list(key_t item) const {
+  auto it = lists_.find(item);
+  if (it == lists_.end())
+    return;
+  const char* p = reinterpret_cast<const char*>(it->second.data());
+  const std::size_t bytes = it->second.size() * sizeof(user_mark);
+  for (std::size_t off = 0; off < bytes; off += 64)
+    __builtin_prefetch(p + off);
 }
 
 void recent_users::remove(key_t item, key_t user) {
