@@ -28,9 +28,14 @@ void apply(item_shard_state& st, const delta_batch& x) {
 
 void on_resync(self_ptr self, std::uint32_t source, resync_reply& r);
 
-// Answers the flushes held back by resyncs once none is under way.
+// Whether a resync or a seed is under way (a flush waits for them).
+bool catching_up(const item_shard_state& st) {
+  return st.streams.any_resyncing() || st.seeds_pending > 0;
+}
+
+// Answers the flushes held back by resyncs and seeds once none is under way.
 void release_flushes(item_shard_state& st) {
-  if (st.streams.any_resyncing())
+  if (catching_up(st))
     return;
   auto waiting = std::move(st.waiting_flushes);
   st.waiting_flushes.clear();
@@ -38,9 +43,9 @@ void release_flushes(item_shard_state& st) {
     rp.deliver(st.batches);
 }
 
-// Answers a flush now, or once the resyncs under way are done.
+// Answers a flush now, or once the resyncs and seeds under way are done.
 void answer_flush(item_shard_state& st, caf::typed_response_promise<std::uint64_t>& rp) {
-  if (st.streams.any_resyncing())
+  if (catching_up(st))
     st.waiting_flushes.push_back(rp);
   else
     rp.deliver(st.batches);
@@ -92,9 +97,50 @@ void ask_resync(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr
     resync_atom::value, from);
 }
 
+// Asks profile shard `source` (`sender`, on another node) for its users'
+// entries of this shard's items, once after this shard started (the
+// lists are derived state: recovery rebuilt them from this node's profile
+// shards only). A failed seed is asked again at the stream's next batch.
+void ask_seed(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr& sender) {
+  auto& st = self->state;
+  if (source < st.seeded.size() && st.seeded[source])
+    return;
+  if (source >= st.seeded.size())
+    st.seeded.resize(source + 1, false);
+  auto shard = caf::actor_cast<profile_shard_actor>(sender);
+  if (!shard || st.users.k() == 0 || shard.node() == self->node()) {
+    st.seeded[source] = shard != nullptr;  // a local shard: recovery covered it
+    return;
+  }
+  st.seeded[source] = true;
+  ++st.seeds_pending;
+  timed_request<engine::item_delta_batch>(
+    self, st.deadlines, shard,
+    [self, source](engine::item_delta_batch& seed) {
+      auto& s = self->state;
+      const auto& model = *s.model;
+      s.users.apply(seed, [&model](engine::key_t item) { return model.owns(item); });
+      --s.seeds_pending;
+      spdlog::info("item shard {}: profile shard {} seeded {} recent-user entries", s.index,
+                   source, seed.size());
+      release_flushes(s);
+    },
+    [self, source](caf::error& err) {
+      auto& s = self->state;
+      s.seeded[source] = false;
+      --s.seeds_pending;
+      spdlog::warn("item shard {}: the recent users of profile shard {} could not be fetched: "
+                   "{}; asked again at its next delta batch", s.index, source,
+                   self->system().render(err));
+      release_flushes(s);
+    },
+    seed_atom::value, st.index, st.count);
+}
+
 // A delta batch of `sender`'s stream: applied, skipped or a gap.
 void on_delta(self_ptr self, const delta_batch& x, const caf::strong_actor_ptr& sender) {
   auto& st = self->state;
+  ask_seed(self, x.source, sender);
   switch (st.streams.judge(x.source, x.prev, x.seq)) {
     case engine::delta_verdict::apply:
       apply(st, x);
@@ -244,6 +290,7 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
            std::uint32_t index, std::uint32_t count, topology_context ctx) {
   auto& init = self->state;
   init.index = index;
+  init.count = count;
   init.streams = engine::delta_streams{
     std::vector<std::uint64_t>(std::max<std::uint32_t>(1, cfg.profile_shards), 0)};
   init.deadlines.set_timeout(cfg.resync_timeout);

@@ -9,7 +9,9 @@
 // the sender's data directory; docs/replication.md, "Stage 1").
 //
 // It also keeps the recent users of the items it owns (engine::recent_users)
-// and answers user-neighbor contributions.
+// and answers user-neighbor contributions. After it starts, it asks each
+// profile shard on another node once for its users' recent entries (a
+// seed): recovery rebuilt the lists from this node's profile shards only.
 #pragma once
 
 #include <caf/all.hpp>
@@ -50,8 +52,15 @@ struct item_shard_state {
   request_deadlines deadlines;
   std::map<std::uint32_t, std::pair<caf::actor_addr, std::uint64_t>> resync_asked;
   std::uint64_t next_resync = 0;
-  /// Flushes that arrived while a resync was under way: answered once none
-  /// is (a flush means "everything sent before is applied").
+  /// Item shards in all (shard_of's modulus), for the seeds asked.
+  std::uint32_t count = 1;
+  /// Per profile shard: whether its recent users were asked for (a seed,
+  /// once per remote stream after this shard started; docs/replication.md,
+  /// "Recent users come back by a seed"), and the seeds not answered yet.
+  std::vector<bool> seeded;
+  std::uint32_t seeds_pending = 0;
+  /// Flushes that arrived while a resync or a seed was under way: answered
+  /// once none is (a flush means "everything sent before is applied").
   std::vector<caf::typed_response_promise<std::uint64_t>> waiting_flushes;
   engine::histogram lag;
   /// A snapshot in progress: a thread serializes the model while the shard

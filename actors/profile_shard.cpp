@@ -6,6 +6,7 @@
 
 #include "actors/util.hpp"
 #include "engine/idempotent_apply.hpp"
+#include "engine/recent_users.hpp"
 #include "storage/codec.hpp"
 
 namespace rtrec {
@@ -507,6 +508,9 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
         x.names.push_back(self->state.store->id_of(k));
       x.keys.clear();
       return std::move(x);
+    },
+    [=](seed_atom, std::uint32_t m, std::uint32_t count) {
+      return engine::recent_users_seed(*self->state.store, m, count);
     },
     [=](flush_atom) { return on_flush(self); },
     [=](snapshot_atom) { return start_snapshot(self); },

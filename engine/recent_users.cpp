@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "engine/item_model.hpp"
+#include "engine/profile_store.hpp"
 
 namespace rtrec::engine {
 
@@ -83,6 +84,21 @@ std::size_t recent_users::memory_bytes() const noexcept {
   for (const auto& [item, list] : lists_)
     bytes += list.capacity() * sizeof(user_mark);
   return bytes;
+}
+
+item_delta_batch recent_users_seed(const profile_store& store, std::uint32_t m,
+                                   std::uint32_t count) {
+  item_delta_batch out;
+  store.for_each_recent([&](key_t user, const user_profile::recent_entry& r) {
+    if (shard_of(r.item, count) != m)
+      return;
+    out.item.push_back(r.item);
+    out.user.push_back(user);
+    out.timestamp.push_back(r.timestamp);
+    out.weight.push_back(r.weight);
+    out.flags.push_back(0);
+  });
+  return out;
 }
 
 user_neighbor_parts user_neighbor_contributions(const recent_users& index,

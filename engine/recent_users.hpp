@@ -48,6 +48,7 @@
 namespace rtrec::engine {
 
 class item_model;
+class profile_store;
 
 /// One listed user of an item.
 struct user_mark {
@@ -111,6 +112,16 @@ class recent_users {
   std::size_t entries_ = 0;
   std::uint64_t evictions_ = 0;
 };
+
+/// The entries of `store`'s recent windows whose item is owned by item shard
+/// `m` of `count`, as a batch of (item, user, timestamp, weight), flags 0:
+/// what a restarted item shard asks of each profile shard on another node,
+/// the entries recovery adds from a local store (apply() takes
+/// it; docs/replication.md, "Recent users come back by a seed"). Holds
+/// 28 bytes per entry: recovery adds a local store's entries one by one
+/// instead.
+item_delta_batch recent_users_seed(const profile_store& store, std::uint32_t m,
+                                   std::uint32_t count);
 
 /// recommender -> item shard: the asking user's recent items and their
 /// query weights (profile_view::recent, recent_weight).

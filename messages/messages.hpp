@@ -6,6 +6,8 @@
 //
 //   application --ingest_request--> ingestor --shard_batch--> profile_shard
 //   profile_shard --delta_batch--> every item_shard      (item side, async)
+//   item_shard --seed_atom--> each profile_shard on another node, once per
+//                             item shard start (its recent users' entries)
 //   application --recommend_request--> recommender
 //        recommender --profile_atom--> owning profile_shard
 //        recommender --score_atom--> each item_shard in turn (each adds
@@ -77,6 +79,7 @@ using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using coverage_atom = caf::atom_constant<caf::atom("coverage")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 using user_nb_atom = caf::atom_constant<caf::atom("usernbrs")>;
+using seed_atom = caf::atom_constant<caf::atom("seed")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -439,6 +442,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::ingest_result))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::shard_batch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::delta_batch))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::item_delta_batch))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommend_request))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::session_request))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::recommendations))
@@ -536,6 +540,9 @@ using profile_shard_actor = caf::typed_actor<
   caf::replies_to<feedback_atom, engine::feedback_delete>::with<std::uint64_t>,
   // the ids of user keys (empty: no such user here), from recommenders
   caf::replies_to<names_atom, name_lookup>::with<name_lookup>,
+  // from item shard m of count after it started: its recent users' entries
+  // here (engine::recent_users_seed; docs/replication.md)
+  caf::replies_to<seed_atom, std::uint32_t, std::uint32_t>::with<engine::item_delta_batch>,
   // replies once everything applied before it has reached the item side
   caf::replies_to<flush_atom>::with<std::uint64_t>,
   caf::replies_to<stats_atom>::with<shard_stats>,

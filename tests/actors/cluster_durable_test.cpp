@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -177,4 +178,40 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
     ASSERT_TRUE(recent && recent_want) << user;
     ASSERT_EQ(recent->size(), recent_want->size()) << user;
   }
+
+  // User neighbors: every user who holds one of u's recent items in its own
+  // recent window is among u's neighbors, asked via the victim too. The
+  // victim's item shards rebuilt their lists from its own profile shards and
+  // got the other nodes' users by seeds (docs/replication.md, "Recent users
+  // come back by a seed"); without them, users of other nodes who touched
+  // none of its items since its checkpoint would be missing.
+  std::map<std::string, std::set<std::string>> window, holders;
+  for (const auto& user : users) {
+    auto r = cluster[0]->user_recent(user);
+    ASSERT_TRUE(r) << user;
+    for (const auto& x : *r) {
+      window[user].insert(x.item);
+      holders[x.item].insert(user);
+    }
+  }
+  std::size_t checked = 0;
+  for (const auto& user : users) {
+    std::set<std::string> want;
+    for (const auto& item : window[user])
+      for (const auto& v : holders[item])
+        if (v != user)
+          want.insert(v);
+    for (std::uint32_t via : {victim, 2u}) {
+      auto got = cluster[via]->user_neighbors(user, 1000);
+      ASSERT_TRUE(got) << user << ": " << got.error().to_string();
+      std::set<std::string> listed;
+      for (const auto& r : *got)
+        listed.insert(r.item);
+      for (const auto& v : want)
+        ASSERT_EQ(listed.count(v), 1u)
+          << "user " << user << " via node " << via << " misses neighbor " << v;
+      checked += want.size();
+    }
+  }
+  EXPECT_GT(checked, users.size()) << "too few shared items to test neighbors";
 }

@@ -131,6 +131,7 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(item_coverage{{0, 2}, {{1, 2, 3}, {4, 5, 6}}});
   d.user = {31, 32};
   roundtrip(delta_batch{d, 3, 82, 123456789, 80});
+  roundtrip(d);  // a seed: the recent users a profile shard sends an item shard
   roundtrip(user_neighbors_request{"user-1", 7, 2});
   roundtrip(engine::user_neighbor_query{{11, 12}, {0.5f, 0.25f}});
   roundtrip(engine::user_neighbor_parts{{1, 1, 2}, {{31, 0.5}, {32, 0.125}}});
