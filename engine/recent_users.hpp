@@ -34,7 +34,9 @@
 // after a restart an item lists the K most recent users among those who
 // still hold it in their window of recent_max items; a user who has pushed
 // the item out of its window since is no longer listed (an uninterrupted run
-// keeps it until K more recent users come).
+// keeps it until K more recent users come). In a cluster a restarted item
+// shard gets the entries of the other nodes' profile shards the same way,
+// by asking each for a seed (recent_users_seed()).
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
