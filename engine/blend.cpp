@@ -30,10 +30,11 @@ void item_model::blended_candidates(const score_query& q, std::vector<scored>& o
     candidates(q, out);
     return;
   }
-  std::vector<blend_parts> parts;
-  blend_sums(q, nullptr, parts);
-  add_trend(parts);
-  blend_scores(parts, cfg_.cf_weight, cfg_.seq_weight, cfg_.trend_weight, out);
+  // The last shard of a chained query with nothing before it: the one path
+  // the recommenders and the reference model take.
+  shard_scores whole;
+  blended_partials(q, shard_scores{}, true, whole);
+  out.insert(out.end(), whole.candidates.begin(), whole.candidates.end());
 }
 
 void item_model::blended_partials(const score_query& q, const shard_scores& up, bool last,
