@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 namespace rtrec {
@@ -13,17 +14,27 @@ namespace {
 
 using self_ptr = item_shard_actor::stateful_pointer<item_shard_state>;
 
-// Applies a delta batch and measures its lag.
-void apply(item_shard_state& st, const delta_batch& x) {
-  st.model->apply(x.delta);
+// A delta batch's events [from, to) applied to the model and the recent users.
+void apply_range(item_shard_state& st, const delta_batch& x, std::size_t from, std::size_t to) {
+  st.model->apply(x.delta, from, to);
   const auto& model = *st.model;
-  st.users.apply(x.delta, [&model](engine::key_t item) { return model.owns(item); });
+  st.users.apply(x.delta, [&model](engine::key_t item) { return model.owns(item); }, from, to);
+}
+
+// A delta batch applied whole: counted, its stream advanced, its lag measured.
+void finish(item_shard_state& st, const delta_batch& x) {
   ++st.batches;
   st.streams.advance(x.source, x.seq);
   if (x.created_ns > 0) {
     auto lag = steady_ns() - x.created_ns;
     st.lag.record(lag > 0 ? static_cast<std::uint64_t>(lag) : 0);
   }
+}
+
+// Applies a delta batch whole (a resync's) and measures its lag.
+void apply(item_shard_state& st, const delta_batch& x) {
+  apply_range(st, x, 0, x.delta.size());
+  finish(st, x);
 }
 
 void on_resync(self_ptr self, std::uint32_t source, resync_reply& r);
@@ -137,21 +148,100 @@ void ask_seed(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr& 
     seed_atom::value, st.index, st.count);
 }
 
-// A delta batch of `sender`'s stream: applied, skipped or a gap.
-void on_delta(self_ptr self, const delta_batch& x, const caf::strong_actor_ptr& sender) {
+// Whether held.front(), a delta batch of its sender's stream, is to be
+// applied; a duplicate is counted, a gap counted and a resync asked.
+bool judge_front(self_ptr self) {
   auto& st = self->state;
-  ask_seed(self, x.source, sender);
-  switch (st.streams.judge(x.source, x.prev, x.seq)) {
+  const auto& op = st.held.front();
+  ask_seed(self, op.batch.source, op.sender);
+  switch (st.streams.judge(op.batch.source, op.batch.prev, op.batch.seq)) {
     case engine::delta_verdict::apply:
-      apply(st, x);
-      break;
+      return true;
     case engine::delta_verdict::duplicate:
       ++st.duplicates;
-      break;
+      return false;
     case engine::delta_verdict::gap:
       ++st.gaps;
-      ask_resync(self, x.source, sender);
-      break;
+      ask_resync(self, op.batch.source, op.sender);
+      return false;
+  }
+  return false;
+}
+
+// Answers held.front() (a delta batch: with its seq, whether applied or
+// not) and takes it off.
+void pop_front_delta(item_shard_state& st) {
+  auto& op = st.held.front();
+  op.rp.deliver(op.batch.seq);
+  st.held.pop_front();
+  st.front_started = false;
+  st.front_next = 0;
+}
+
+// Applies the rest of held.front(), a started delta batch, and answers it.
+void finish_front(item_shard_state& st) {
+  const auto& x = st.held.front().batch;
+  apply_range(st, x, st.front_next, x.delta.size());
+  finish(st, x);
+  pop_front_delta(st);
+}
+
+void apply_resync(item_shard_state& st, std::uint32_t source, const resync_reply& r);
+
+// Whether the turn ends after a slice: a query waits for this shard.
+bool yield_to_queries(const item_shard_state& st) {
+  return query_waiting(st.lane, st.job);
+}
+
+// Works through `held` in order, st.slice events of delta batches at a
+// time, until it is empty or a snapshot starts. After a slice, when a query
+// waits, what is left goes on in a later turn (an apply_atom to itself,
+// behind the query, which is of high priority).
+void drain(self_ptr self) {
+  using k = item_shard_state::held_op;
+  auto& st = self->state;
+  const std::size_t slice = st.slice == 0 ? std::numeric_limits<std::size_t>::max() : st.slice;
+  std::size_t budget = slice;
+  while (!st.held.empty() && !st.snapshotting) {
+    if (budget == 0) {
+      if (yield_to_queries(st))
+        break;
+      budget = slice;
+    }
+    auto& op = st.held.front();
+    if (op.kind == k::flush) {
+      auto rp = std::move(op.rp);
+      st.held.pop_front();
+      answer_flush(st, rp);
+      continue;
+    }
+    if (op.kind == k::resync) {
+      auto r = std::move(op);
+      st.held.pop_front();
+      apply_resync(st, r.batch.source, r.reply);
+      continue;
+    }
+    if (!st.front_started) {
+      if (!judge_front(self)) {
+        pop_front_delta(st);
+        continue;
+      }
+      st.front_started = true;
+    }
+    const auto& x = op.batch;
+    const std::size_t left = x.delta.size() - st.front_next;
+    const std::size_t n = std::min(left, budget);
+    apply_range(st, x, st.front_next, st.front_next + n);
+    st.front_next += n;
+    budget -= n;
+    if (n < left)
+      continue;  // budget 0: the next round decides whether to yield
+    finish(st, x);
+    pop_front_delta(st);
+  }
+  if (!st.held.empty() && !st.snapshotting && !st.apply_sent) {
+    st.apply_sent = true;
+    self->send(self, apply_atom::value);
   }
 }
 
@@ -170,16 +260,13 @@ void apply_resync(item_shard_state& st, std::uint32_t source, const resync_reply
 }
 
 void on_resync(self_ptr self, std::uint32_t source, resync_reply& r) {
-  auto& st = self->state;
-  if (st.snapshotting) {
-    item_shard_state::held_op op;
-    op.kind = item_shard_state::held_op::resync;
-    op.batch.source = source;
-    op.reply = std::move(r);
-    st.held.push_back(std::move(op));
-    return;
-  }
-  apply_resync(st, source, r);
+  // In turn behind the batches held: one of them may be half applied.
+  item_shard_state::held_op op;
+  op.kind = item_shard_state::held_op::resync;
+  op.batch.source = source;
+  op.reply = std::move(r);
+  self->state.held.push_back(std::move(op));
+  drain(self);
 }
 
 // The names of x.keys (empty for unknown or hidden items).
@@ -223,6 +310,9 @@ caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
     return rp;
   }
   const auto t0 = steady_ns();
+  // The snapshot records whole batches only.
+  if (st.front_started)
+    finish_front(st);
   // Queries must only read the model while it is serialized: if the next
   // popular() would recompute the cache, let it happen now (with no delta
   // applied meanwhile, the result is the same).
@@ -248,21 +338,7 @@ void finish_snapshot(self_ptr self, shard_snapshot& out) {
   st.snapshotting = false;
   out.pause_ns = st.snapshot_pause_ns;  // queries were answered meanwhile
   st.snapshot_rp.deliver(std::move(out));
-  auto held = std::move(st.held);
-  st.held.clear();
-  for (auto& op : held) {
-    using k = item_shard_state::held_op;
-    if (op.kind == k::resync) {
-      apply_resync(st, op.batch.source, op.reply);
-      continue;
-    }
-    if (op.kind == k::flush) {
-      answer_flush(st, op.rp);
-      continue;
-    }
-    on_delta(self, op.batch, op.sender);
-    op.rp.deliver(op.batch.seq);
-  }
+  drain(self);
 }
 
 item_shard_stats stats_of(const item_shard_state& st) {
@@ -305,29 +381,25 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     init.users = std::move(*rec->item_users[index]);
   else
     init.users = engine::recent_users{cfg.model.item_users_max};
-  // A delta batch or a flush waits while a snapshot is serialized.
-  auto when_free = [=](delta_batch x, bool flush) {
+  init.slice = cfg.item_apply_slice;
+  init.lane = query_lane_of(self->system());
+  init.job = self;
+  // Delta batches and flushes take their turn behind those held (a batch
+  // half applied, or a snapshot being serialized).
+  auto hold = [=](delta_batch x, bool flush) {
+    item_shard_state::held_op op;
+    op.kind = flush ? item_shard_state::held_op::flush : item_shard_state::held_op::delta;
+    op.batch = std::move(x);
     // Before the promise takes the request's sender over.
-    auto sender = self->current_sender();
-    auto rp = self->make_response_promise<std::uint64_t>();
-    auto& st = self->state;
-    if (st.snapshotting) {
-      item_shard_state::held_op op;
-      op.kind = flush ? item_shard_state::held_op::flush : item_shard_state::held_op::delta;
-      op.batch = std::move(x);
-      op.sender = std::move(sender);
-      op.rp = rp;
-      st.held.push_back(std::move(op));
-    } else if (flush) {
-      answer_flush(st, rp);
-    } else {
-      on_delta(self, x, sender);
-      rp.deliver(x.seq);
-    }
+    op.sender = self->current_sender();
+    op.rp = self->make_response_promise<std::uint64_t>();
+    auto rp = op.rp;
+    self->state.held.push_back(std::move(op));
+    drain(self);
     return rp;
   };
   return {
-    [=](delta_batch& x) { return when_free(std::move(x), false); },
+    [=](delta_batch& x) { return hold(std::move(x), false); },
     [=](score_atom, const engine::score_query& q, engine::shard_scores& upstream,
         bool last) -> engine::shard_scores {
       return engine::score_chained_on_shard(*self->state.model, q, std::move(upstream), last);
@@ -357,10 +429,14 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     [=](list_atom, const std::string& cursor, std::uint32_t n) {
       return page_of(self->state, cursor, n);
     },
-    [=](flush_atom) { return when_free(delta_batch{}, true); },
+    [=](flush_atom) { return hold(delta_batch{}, true); },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](snapshot_atom, shard_snapshot& out) { finish_snapshot(self, out); },
     [=](tick_atom) { self->state.deadlines.on_tick(self); },
+    [=](apply_atom) {
+      self->state.apply_sent = false;
+      drain(self);
+    },
     [=](stats_atom) { return stats_of(self->state); },
   };
 }

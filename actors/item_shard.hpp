@@ -8,6 +8,11 @@
 // the sender for a resync (the batches after what it has, re-derived from
 // the sender's data directory; docs/replication.md, "Stage 1").
 //
+// A delta batch is applied in slices of item_apply_slice events; between
+// two slices the shard lets a waiting query in (a high-priority message,
+// announced by the query lane's mark; without the lane after every slice),
+// so no query waits behind a whole batch.
+//
 // It also keeps the recent users of the items it owns (engine::recent_users)
 // and answers user-neighbor contributions. After it starts, it asks each
 // profile shard on another node once for its users' recent entries (a
@@ -20,6 +25,7 @@
 #include <map>
 #include <memory>
 
+#include "actors/query_lane.hpp"
 #include "actors/request.hpp"
 #include "engine/delta_stream.hpp"
 #include "engine/histogram.hpp"
@@ -75,7 +81,21 @@ struct item_shard_state {
     resync_reply reply;            ///< resync
     caf::typed_response_promise<std::uint64_t> rp;  ///< delta, flush
   };
+  /// Delta batches, flushes and resync replies in arrival order, worked
+  /// through at most `slice` events per turn (a batch may span turns; an
+  /// apply_atom to itself continues after the queries waiting in the
+  /// mailbox) and not at all during a snapshot.
   std::deque<held_op> held;
+  std::size_t slice = 0;  ///< topology_config::item_apply_slice (0 = no limit)
+  /// held.front() is a delta batch judged to apply, its events before
+  /// `front_next` applied (a snapshot finishes it before it starts).
+  bool front_started = false;
+  std::size_t front_next = 0;
+  bool apply_sent = false;  ///< an apply_atom to itself is on its way
+  /// The scheduler's query lane (nullptr under another scheduler) and this
+  /// actor as its job: a slice ends the turn only when a query waits.
+  query_lane_coordinator* lane = nullptr;
+  const caf::resumable* job = nullptr;
   caf::typed_response_promise<shard_snapshot> snapshot_rp;
   std::uint64_t snapshot_pause_ns = 0;
 };

@@ -29,6 +29,11 @@ void query_lane_policy::expedite(coordinator_data& d, const caf::resumable* job)
   d.marks.push_back(job);
 }
 
+bool query_lane_policy::marked(coordinator_data& d, const caf::resumable* job) {
+  std::unique_lock<std::mutex> guard(d.lock);
+  return std::find(d.marks.begin(), d.marks.end(), job) != d.marks.end();
+}
+
 bool query_lane_policy::takes_urgent(coordinator_data& d, const caf::resumable* job) {
   if (auto i = std::find(d.marks.begin(), d.marks.end(), job); i != d.marks.end()) {
     d.marks.erase(i);

@@ -158,6 +158,10 @@ public:
   /// enqueue.
   static void expedite(coordinator_data& d, const caf::resumable* job);
 
+  /// Whether a query was announced (expedite) for `job` while it runs: the
+  /// mark it takes to the urgent queue at its next enqueue is set.
+  static bool marked(coordinator_data& d, const caf::resumable* job);
+
 private:
   // Called with d.lock held.
   static bool takes_urgent(coordinator_data& d, const caf::resumable* job);
@@ -205,6 +209,12 @@ void expedite(query_lane_coordinator* lane, const Handle& h) {
     return;
   if (auto* job = job_of(h))
     query_lane_policy::expedite(lane->data(), job);
+}
+
+/// Whether a query is waiting for `job`, a running actor (always true
+/// without a lane: then an actor cannot tell, so it lets its mailbox in).
+inline bool query_waiting(query_lane_coordinator* lane, const caf::resumable* job) {
+  return lane == nullptr || query_lane_policy::marked(lane->data(), job);
 }
 
 /// The lane's counters (all zero without a lane).

@@ -188,17 +188,24 @@ std::pair<std::uint32_t, std::uint32_t> context_range(const item_delta_batch& b,
 }
 }  // namespace
 
-void item_model::apply(const item_delta_batch& b) {
-  learn_ids(b);
-  // Prefetching needs each event's context range ahead of time.
+void item_model::apply(const item_delta_batch& b, std::size_t from, std::size_t to) {
+  to = std::min(to, b.size());
+  if (from == 0)
+    learn_ids(b);
+  // Prefetching needs each event's context range ahead of time (it may look
+  // past `to`: a hint for the next range).
   const std::size_t pipelined = b.ctx_end.size() == b.item.size() ? b.item.size() : 0;
-  std::uint32_t ctx_begin = 0;
-  for (std::size_t k = 0; k < b.item.size(); ++k) {
+  // Events without a ctx_end entry keep the context where the last one left it.
+  const std::size_t before = std::min(from, b.ctx_end.size());
+  std::uint32_t ctx_begin = before == 0 ? 0 : b.ctx_end[before - 1];
+  for (std::size_t k = from; k < to; ++k) {
     prefetch_ahead(b, k, pipelined);
     const std::uint32_t ctx_end = k < b.ctx_end.size() ? b.ctx_end[k] : ctx_begin;
     apply_event(b, k, ctx_begin, ctx_end);
     ctx_begin = ctx_end;
   }
+  if (to < b.size())
+    return;
   // Shard 0 answers popularity (the recommender asks it): keep its cache warm
   // here so no query pays for the recomputation. Other shards do it lazily.
   if (shard_ == 0 && cfg_.popular_refresh_events > 0
@@ -218,33 +225,48 @@ void item_model::learn_ids(const item_delta_batch& b) {
 
 void item_model::prefetch_ahead(const item_delta_batch& b, std::size_t k,
                                 std::size_t pipelined) const {
+  // Only what apply_event() will touch: the rows this shard owns, the
+  // co-occurrence context's first pair_window items only (the rules' window
+  // may be longer), the rules of owned context items.
+  const auto pair_window = static_cast<std::uint32_t>(cfg_.pair_window);
   if (k + far < pipelined) {
     const key_t jf = b.item[k + far];
+    const bool owned = owns(jf);
     items_.prefetch(jf);
-    rows_.prefetch(jf);
+    if (owned)
+      rows_.prefetch(jf);
     auto [cb, ce] = context_range(b, k + far);
-    if (cb < ce)
+    const std::uint32_t pe = std::min(ce, cb + pair_window);
+    if (cb < pe)
       index_.prefetch(jf);
-    for (auto c = cb; c < ce; ++c) {
-      rows_.prefetch(b.ctx_item[c]);
-      index_.prefetch(b.ctx_item[c]);
+    for (auto c = cb; c < pe; ++c) {
+      const key_t i = b.ctx_item[c];
+      if (owns(i))
+        rows_.prefetch(i);
+      if (owned)
+        index_.prefetch(i);
     }
     if (cfg_.seq_on())
       for (auto c = cb; c < ce; ++c)
-        seq_.prefetch(b.ctx_item[c]);
+        if (owns(b.ctx_item[c]))
+          seq_.prefetch(b.ctx_item[c]);
   }
   if (k + near < pipelined) {
     const key_t jn = b.item[k + near];
     auto [cb, ce] = context_range(b, k + near);
+    const std::uint32_t pe = std::min(ce, cb + pair_window);
     if (cb < ce) {
-      if (auto rj = rows_.find(jn); rj != rows_.end())
-        prefetch_neighbors(rj->second);
-      for (auto c = cb; c < ce; ++c)
-        if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
-          prefetch_neighbors(ri->second);
+      if (owns(jn) && cb < pe)
+        if (auto rj = rows_.find(jn); rj != rows_.end())
+          prefetch_neighbors(rj->second);
+      for (auto c = cb; c < pe; ++c)
+        if (owns(b.ctx_item[c]))
+          if (auto ri = rows_.find(b.ctx_item[c]); ri != rows_.end())
+            prefetch_neighbors(ri->second);
       if (cfg_.seq_on())
         for (auto c = cb; c < ce; ++c)
-          seq_.prefetch_targets(b.ctx_item[c]);
+          if (owns(b.ctx_item[c]))
+            seq_.prefetch_targets(b.ctx_item[c]);
     }
   }
 }

@@ -101,7 +101,13 @@ class item_model {
   bool owns(key_t item) const noexcept { return shard_of(item, shards_) == shard_; }
 
   /// Applies one batch from a profile store.
-  void apply(const item_delta_batch& batch);
+  void apply(const item_delta_batch& batch) { apply(batch, 0, batch.size()); }
+  /// Applies events [from, to) of `batch` (to clamped to its size): a batch
+  /// applied as consecutive ranges from 0 to its size, in order, leaves
+  /// exactly the state one apply(batch) leaves (its names are learned with
+  /// the range from 0, the popular cache refreshed after the range that
+  /// ends it), so an item shard can let queries in between ranges.
+  void apply(const item_delta_batch& batch, std::size_t from, std::size_t to);
 
   /// Appends to `out` the partial scores of candidates from the rows this
   /// shard owns, for the query's items: sum over i of w_i * sim(i, j), added

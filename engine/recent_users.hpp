@@ -41,6 +41,8 @@
 
 #include <absl/container/flat_hash_map.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -73,6 +75,12 @@ class recent_users {
   /// batch must carry users (batch.user, one per event).
   template <class Owns>
   void apply(const item_delta_batch& batch, Owns&& owns) {
+    apply(batch, owns, 0, batch.size());
+  }
+  /// The same for events [from, to) of `batch` only (consecutive ranges
+  /// apply the batch as one call does).
+  template <class Owns>
+  void apply(const item_delta_batch& batch, Owns&& owns, std::size_t from, std::size_t to) {
     if (k_ == 0 || batch.user.size() != batch.item.size())
       return;
     // The lists are spread over far more memory than the caches hold: an
@@ -81,7 +89,7 @@ class recent_users {
     // one another (docs/benchmarks.md, "recent users").
     constexpr std::size_t far = 16, near = 8;
     const std::size_t n = batch.size();
-    for (std::size_t k = 0; k < n; ++k) {
+    for (std::size_t k = from; k < std::min(to, n); ++k) {
       if (k + far < n && owns(batch.item[k + far]))
         lists_.prefetch(batch.item[k + far]);
       if (k + near < n && owns(batch.item[k + near]))

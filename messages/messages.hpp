@@ -80,6 +80,7 @@ using coverage_atom = caf::atom_constant<caf::atom("coverage")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 using user_nb_atom = caf::atom_constant<caf::atom("usernbrs")>;
 using seed_atom = caf::atom_constant<caf::atom("seed")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -512,7 +513,10 @@ using item_shard_actor = caf::typed_actor<
   // from the shard's own serializer thread: the snapshot is ready
   caf::reacts_to<snapshot_atom, shard_snapshot>,
   // sent by an item shard to itself: expire resyncs past their deadline
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // sent by an item shard to itself: apply the next slice of the delta
+  // batches it holds (topology_config::item_apply_slice)
+  caf::reacts_to<apply_atom>>;
 
 /// Owns the profiles of the users that hash to it (engine::profile_store).
 using profile_shard_actor = caf::typed_actor<

@@ -31,6 +31,10 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
   cmd.add_option("--max-deltas-in-flight", t.max_deltas_in_flight,
                  "Unacknowledged item-side batches per item shard before acks are held back")
     ->check(CLI::Range(1u, 1u << 20))->capture_default_str()->group(group);
+  cmd.add_option("--item-apply-slice", t.item_apply_slice,
+                 "Events of a delta batch an item shard applies per turn before it lets "
+                 "waiting queries in (0 = the whole batch)")
+    ->check(CLI::Range(0u, 1u << 20))->capture_default_str()->group(group);
   cmd.add_option("--max-throughput", o.max_throughput,
                  "Messages an actor handles before yielding its thread (0 = auto: serve and "
                  "node 16, the other commands 1)")
@@ -150,6 +154,7 @@ nlohmann::json to_json(const common_options& o) {
     {"scheduler", o.scheduler == "auto" ? service_options{}.scheduler_policy : o.scheduler},
     {"max_batch", o.topology.max_batch},
     {"max_deltas_in_flight", o.topology.max_deltas_in_flight},
+    {"item_apply_slice", o.topology.item_apply_slice},
     {"recent_max", m.recent_max},
     {"pair_window", m.pair_window},
     {"popular_refresh_events", m.popular_refresh_events},

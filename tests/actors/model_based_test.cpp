@@ -68,9 +68,14 @@ TEST_P(model_based_seeded, actors_equal_reference_model) {
     cfg.model.trend_weight = 0.1 * static_cast<double>(seed % 3);
     cfg.model.seq_window = 2 + seed % 12;
   }
+  // Item shards apply batches in slices of 1, 5 or the whole batch; the
+  // answers must not depend on it.
+  const std::uint32_t slices[] = {1, 5, 0};
+  cfg.item_apply_slice = slices[((seed / 7919 + 2) / 2) % 3];
   SCOPED_TRACE("score_neighbors=" + std::to_string(cfg.model.score_neighbors)
                + " seq_weight=" + std::to_string(cfg.model.seq_weight)
-               + " trend_weight=" + std::to_string(cfg.model.trend_weight));
+               + " trend_weight=" + std::to_string(cfg.model.trend_weight)
+               + " item_apply_slice=" + std::to_string(cfg.item_apply_slice));
   start(cfg);
   engine::reference_model ref{cfg.model};
   // With bounded neighbors, the same model scoring every neighbor: the
