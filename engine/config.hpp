@@ -75,14 +75,16 @@ struct model_config {
   /// (engine/sequence_rules.hpp) and trend a short half-life popularity.
   /// With both weights 0 the blend is off: scores are cf exactly as before,
   /// and neither rules nor trend are kept (no state, no ingest work).
-  double seq_weight = 0.0;
-  double trend_weight = 0.0;
+  /// Defaults tuned on held-out splits and synthetic data of several shapes
+  /// (docs/benchmarks.md, "The blend, tuned again and costed").
+  double seq_weight = 0.6;
+  double trend_weight = 0.3;
   /// The cf term's weight (the formula's implicit 1): other values, 0 in
   /// particular (ablation: rules and trend alone), turn the blend on.
   double cf_weight = 1.0;
   /// How many of the user's most recent items (newest first) a new event
   /// forms directed rules i -> j with (the per-event cost of the rules).
-  std::size_t seq_window = 10;
+  std::size_t seq_window = 20;
   /// Half-life of the blend's trend term, seconds of event time (0 = none).
   double blend_trend_half_life_s = 30.0 * 86400.0;
 

@@ -167,8 +167,9 @@ TEST_F(CliTest, EvalJsonHasTheMetricsAndBothEnginesAgree) {
 
 // The blend on the default topology (two item shards, which the CLI refused
 // before the shards passed their partial sums along): the actors engine,
-// flushed after every event, ranks exactly as the reference model, and the
-// blend changes the ranking (or this would test item-to-item again).
+// flushed after every event, ranks exactly as the reference model; the
+// blend changes the ranking (or this would test item-to-item again); and it
+// is the default (no flags rank the same).
 TEST_F(CliTest, EvalWithTheBlendOnTwoItemShardsMatchesTheReference) {
   const std::vector<std::string> blend = {"--seq-weight", "0.6", "--seq-window", "20",
                                           "--trend-weight", "0.3"};
@@ -180,13 +181,19 @@ TEST_F(CliTest, EvalWithTheBlendOnTwoItemShardsMatchesTheReference) {
   };
   auto ref = run_json(args("reference"));
   auto act = run_json(args("actors"));
-  auto off = run_json({"eval", "--data", small_csv().string(), "--json", "--engine", "reference"});
+  auto off = run_json({"eval", "--data", small_csv().string(), "--json", "--engine", "reference",
+                       "--seq-weight", "0", "--trend-weight", "0"});
+  auto defaults =
+    run_json({"eval", "--data", small_csv().string(), "--json", "--engine", "reference"});
   EXPECT_EQ(act["events"], 2000);
   EXPECT_EQ(act["hr_at_k"].get<double>(), ref["hr_at_k"].get<double>());
   EXPECT_EQ(act["mrr_at_k"].get<double>(), ref["mrr_at_k"].get<double>());
   EXPECT_EQ(act["ndcg_at_k"].get<double>(), ref["ndcg_at_k"].get<double>());
   EXPECT_NE(ref["mrr_at_k"].get<double>(), off["mrr_at_k"].get<double>())
     << "the blend changed no ranking";
+  EXPECT_EQ(defaults["mrr_at_k"].get<double>(), ref["mrr_at_k"].get<double>())
+    << "the blend is not the default";
+  EXPECT_EQ(defaults["hr_at_k"].get<double>(), ref["hr_at_k"].get<double>());
 }
 
 TEST_F(CliTest, EvalCountsBadLines) {

@@ -310,7 +310,7 @@ TEST(blend, chained_shards_blend_like_one_model) {
 
 TEST(blend, weights_zero_leave_answers_unchanged) {
   std::mt19937_64 rng{seed};
-  model_config off;  // defaults: blend off
+  const model_config off = test_support::without_blend();
   auto zero = off;
   zero.seq_window = 25;  // knobs of a blend that is off change nothing
   zero.blend_trend_half_life_s = 1.0;
@@ -412,7 +412,7 @@ TEST(blend, snapshot_round_trip_keeps_rules_and_trend) {
 }
 
 TEST(blend, blend_off_snapshots_stay_version_1_and_load_into_a_blend_model) {
-  model_config off;
+  model_config off = test_support::without_blend();
   off.cooc_half_life_s = 0.0;
   feeder f{off};
   for (int k = 0; k < 200; ++k)

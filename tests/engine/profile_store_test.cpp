@@ -22,7 +22,8 @@ using test_support::make_event;
 
 model_config small_config(std::size_t recent_max = 5, std::size_t pair_window = 3,
                           std::size_t seen_max = 100) {
-  model_config cfg;
+  // The blend's rules would lengthen the context past the pair window.
+  auto cfg = test_support::without_blend();
   cfg.recent_max = recent_max;
   cfg.pair_window = pair_window;
   cfg.seen_max = seen_max;
@@ -330,14 +331,14 @@ TEST(ProfileStore, LongHistoryStaysBounded) {
 }
 
 TEST(ProfileStore, DefaultBoundsHoldForTenThousandDistinctItems) {
-  const model_config cfg;  // recent_max 20, pair_window 10, seen_max 5000
+  const model_config cfg;  // recent_max 20, seen_max 5000, the blend on
   profile_store store(cfg);
   item_delta_batch out;
   for (int n = 0; n < 10'000; ++n) {
     out.clear();
     ASSERT_EQ(store.apply(make_event("heavy", "item-" + std::to_string(n), n), out),
               reject_reason::none);
-    ASSERT_LE(out.ctx_item.size(), cfg.pair_window) << "n=" << n;
+    ASSERT_LE(out.ctx_item.size(), cfg.context_window()) << "n=" << n;
   }
   const auto* p = store.find("heavy");
   ASSERT_NE(p, nullptr);

@@ -60,7 +60,9 @@ TEST(ScoringMakeQuery, CopiesRecentWeightsAndFilter) {
 }
 
 TEST(ScoringShard, ScoreOnShardExcludesAndMergeEqualsComplete) {
-  model_config cfg;
+  // Item-to-item's partial sums add up across shards; the blend's are
+  // chained instead (ChainedShardsGiveTheMergedPageBitForBit, blend_test).
+  model_config cfg = test_support::without_blend();
   cfg.popular_refresh_events = 0;
   item_model m{cfg};
   item_delta_batch b;
@@ -247,7 +249,8 @@ TEST(ScoringShard, ChainedShardsGiveTheMergedPageBitForBit) {
   SCOPED_TRACE("seed=" + std::to_string(seed));
   for (std::uint32_t count : {2u, 3u}) {
     std::mt19937_64 rng{seed};
-    model_config cfg;
+    // Merged per-shard partial sums are the reference: item-to-item alone.
+    model_config cfg = test_support::without_blend();
     cfg.popular_refresh_events = 0;
     profile_store store{cfg};
     std::vector<item_model> shards;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/config.hpp"
 #include "engine/event.hpp"
 #include "engine/model_types.hpp"
 
@@ -20,6 +21,14 @@ inline event make_event(const std::string& user, const std::string& item, std::i
   e.value = value;
   e.timestamp = ts;
   return e;
+}
+
+/// `cfg` with the blend off (item-to-item alone): for tests of the
+/// co-occurrence path itself, whose scores the blend's normalisation changes.
+inline model_config without_blend(model_config cfg = {}) {
+  cfg.seq_weight = 0.0;
+  cfg.trend_weight = 0.0;
+  return cfg;
 }
 
 inline std::vector<key_t> keys(const std::vector<scored>& v) {

@@ -259,6 +259,11 @@ engine::model_config golden_config() {
   // No feedback history: the profile store blob of the builds before it
   // (version 1). golden_history_model() has one.
   cfg.feedback_retention = 0;
+  // The blend off (no longer the default): the version 1 item blob, which
+  // canonical_item_model() sorts. Version 2 (the blend's rules and trend)
+  // is checked by loading previous_item_model_v2.
+  cfg.seq_weight = 0.0;
+  cfg.trend_weight = 0.0;
   return cfg;
 }
 
@@ -595,10 +600,8 @@ engine::model_config old_blob_config(bool blend) {
   c.pair_window = 3;
   c.neighbors_max = 4;
   c.popular_cache = 6;
-  if (blend) {
-    c.seq_weight = 0.5;
-    c.trend_weight = 0.1;
-  }
+  c.seq_weight = blend ? 0.5 : 0.0;
+  c.trend_weight = blend ? 0.1 : 0.0;
   return c;
 }
 
