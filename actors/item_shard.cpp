@@ -178,20 +178,22 @@ void pop_front_delta(item_shard_state& st) {
   st.front_next = 0;
 }
 
-// Applies the rest of held.front(), a started delta batch, and answers it.
-void finish_front(item_shard_state& st) {
+// Applies up to `budget` more events of held.front(), a started delta
+// batch; once it is applied whole, finishes and answers it. Returns the
+// events applied.
+std::size_t advance_front(item_shard_state& st, std::size_t budget) {
   const auto& x = st.held.front().batch;
-  apply_range(st, x, st.front_next, x.delta.size());
-  finish(st, x);
-  pop_front_delta(st);
+  const std::size_t n = std::min(x.delta.size() - st.front_next, budget);
+  apply_range(st, x, st.front_next, st.front_next + n);
+  st.front_next += n;
+  if (st.front_next == x.delta.size()) {
+    finish(st, x);
+    pop_front_delta(st);
+  }
+  return n;
 }
 
 void apply_resync(item_shard_state& st, std::uint32_t source, const resync_reply& r);
-
-// Whether the turn ends after a slice: a query waits for this shard.
-bool yield_to_queries(const item_shard_state& st) {
-  return query_waiting(st.lane, st.job);
-}
 
 // Works through `held` in order, st.slice events of delta batches at a
 // time, until it is empty or a snapshot starts. After a slice, when a query
@@ -204,7 +206,7 @@ void drain(self_ptr self) {
   std::size_t budget = slice;
   while (!st.held.empty() && !st.snapshotting) {
     if (budget == 0) {
-      if (yield_to_queries(st))
+      if (query_waiting(st.lane, self))
         break;
       budget = slice;
     }
@@ -228,16 +230,7 @@ void drain(self_ptr self) {
       }
       st.front_started = true;
     }
-    const auto& x = op.batch;
-    const std::size_t left = x.delta.size() - st.front_next;
-    const std::size_t n = std::min(left, budget);
-    apply_range(st, x, st.front_next, st.front_next + n);
-    st.front_next += n;
-    budget -= n;
-    if (n < left)
-      continue;  // budget 0: the next round decides whether to yield
-    finish(st, x);
-    pop_front_delta(st);
+    budget -= advance_front(st, budget);
   }
   if (!st.held.empty() && !st.snapshotting && !st.apply_sent) {
     st.apply_sent = true;
@@ -312,7 +305,7 @@ caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
   const auto t0 = steady_ns();
   // The snapshot records whole batches only.
   if (st.front_started)
-    finish_front(st);
+    advance_front(st, std::numeric_limits<std::size_t>::max());
   // Queries must only read the model while it is serialized: if the next
   // popular() would recompute the cache, let it happen now (with no delta
   // applied meanwhile, the result is the same).
@@ -383,7 +376,6 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
     init.users = engine::recent_users{cfg.model.item_users_max};
   init.slice = cfg.item_apply_slice;
   init.lane = query_lane_of(self->system());
-  init.job = self;
   // Delta batches and flushes take their turn behind those held (a batch
   // half applied, or a snapshot being serialized).
   auto hold = [=](delta_batch x, bool flush) {

@@ -82,9 +82,9 @@ struct item_shard_state {
     caf::typed_response_promise<std::uint64_t> rp;  ///< delta, flush
   };
   /// Delta batches, flushes and resync replies in arrival order, worked
-  /// through at most `slice` events per turn (a batch may span turns; an
-  /// apply_atom to itself continues after the queries waiting in the
-  /// mailbox) and not at all during a snapshot.
+  /// through `slice` events at a time; after a slice the turn ends if a
+  /// query waits (a batch may span turns: an apply_atom to itself goes on
+  /// behind the query), and nothing is applied during a snapshot.
   std::deque<held_op> held;
   std::size_t slice = 0;  ///< topology_config::item_apply_slice (0 = no limit)
   /// held.front() is a delta batch judged to apply, its events before
@@ -92,10 +92,9 @@ struct item_shard_state {
   bool front_started = false;
   std::size_t front_next = 0;
   bool apply_sent = false;  ///< an apply_atom to itself is on its way
-  /// The scheduler's query lane (nullptr under another scheduler) and this
-  /// actor as its job: a slice ends the turn only when a query waits.
+  /// The scheduler's query lane (nullptr under another scheduler): tells
+  /// whether a query waits for this shard.
   query_lane_coordinator* lane = nullptr;
-  const caf::resumable* job = nullptr;
   caf::typed_response_promise<shard_snapshot> snapshot_rp;
   std::uint64_t snapshot_pause_ns = 0;
 };

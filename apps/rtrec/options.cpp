@@ -32,8 +32,8 @@ void add_topology_options(CLI::App& cmd, common_options& o) {
                  "Unacknowledged item-side batches per item shard before acks are held back")
     ->check(CLI::Range(1u, 1u << 20))->capture_default_str()->group(group);
   cmd.add_option("--item-apply-slice", t.item_apply_slice,
-                 "Events of a delta batch an item shard applies per turn before it lets "
-                 "waiting queries in (0 = the whole batch)")
+                 "Events of a delta batch an item shard applies before it lets a waiting "
+                 "query in (0 = the whole batch)")
     ->check(CLI::Range(0u, 1u << 20))->capture_default_str()->group(group);
   cmd.add_option("--max-throughput", o.max_throughput,
                  "Messages an actor handles before yielding its thread (0 = auto: serve and "

@@ -44,10 +44,11 @@ struct topology_config {
   /// split). Bounds how long one message occupies a shard, and so how long a
   /// query waits behind it.
   std::uint32_t max_batch = 256;
-  /// Events of a delta batch an item shard applies in one turn; then it
-  /// lets the queries waiting in its mailbox in and goes on with the rest
-  /// (0 = a whole batch per turn). Bounds how long a query waits behind the
-  /// item side's work (docs/benchmarks.md, "Item shards apply in slices").
+  /// Events of a delta batch an item shard applies before it checks for a
+  /// waiting query; if one waits, the query goes first and the rest of the
+  /// batch follows (0 = whole batches). Bounds how long a query waits
+  /// behind the item side's work (docs/benchmarks.md, "Item shards apply
+  /// in slices").
   std::uint32_t item_apply_slice = 64;
   /// Run each recommender on its own thread (CAF detached actor) instead of
   /// the worker pool. Measured no better on 2 cores (docs/benchmarks.md), so
