@@ -1,11 +1,12 @@
 // blend_scores(), and the item model's blended query: the co-occurrence
 // sums of candidates() plus the sequential rules' sums and the trend,
-// combined by blend_scores().
+// combined by blend_factors (the formula, engine/blend.hpp).
 #include "engine/blend.hpp"
 
 #include <algorithm>
 
 #include "engine/item_model.hpp"
+#include "engine/top_k.hpp"
 
 namespace rtrec::engine {
 
@@ -17,12 +18,10 @@ void blend_scores(const std::vector<blend_parts>& parts, double cf_weight, doubl
     max_seq = std::max(max_seq, p.seq);
     max_trend = std::max(max_trend, p.trend);
   }
-  const double a = max_cf > 0.0 ? cf_weight / max_cf : 0.0;
-  const double b = max_seq > 0.0 ? seq_weight / max_seq : 0.0;
-  const double c = max_trend > 0.0 ? trend_weight / max_trend : 0.0;
+  const blend_factors f{cf_weight, seq_weight, trend_weight, max_cf, max_seq, max_trend};
   out.reserve(out.size() + parts.size());
   for (const auto& p : parts)
-    out.push_back({p.key, a * p.cf + b * p.seq + c * p.trend});
+    out.push_back({p.key, f.score(p.cf, p.seq, p.trend)});
 }
 
 void item_model::blended_candidates(const score_query& q, std::vector<scored>& out) const {
@@ -38,24 +37,77 @@ void item_model::blended_candidates(const score_query& q, std::vector<scored>& o
 }
 
 void item_model::blended_partials(const score_query& q, const shard_scores& up, bool last,
-                                  shard_scores& out) const {
-  std::vector<blend_parts> parts;
-  blend_sums(q, &up, parts);
-  if (last) {
-    add_trend(parts);
-    blend_scores(parts, cfg_.cf_weight, cfg_.seq_weight, cfg_.trend_weight, out.candidates);
+                                  shard_scores& out, std::size_t best) const {
+  blend_sums(q, up);
+  const hot_item* const base = records_.data();
+  double* const seq = seq_acc_.data();
+  if (!last) {
+    // Every candidate's partial sums, for the next shard. seq_acc_ goes
+    // back to all zeros as it is read.
+    out.candidates.reserve(out.candidates.size() + touched_.size() + passed_.size());
+    out.seq.reserve(out.seq.size() + touched_.size() + passed_.size());
+    for (const hot_item* h : touched_) {
+      const auto x = static_cast<std::size_t>(h - base);
+      if (h->mark == acc_epoch_) {
+        out.candidates.push_back({h->key, h->acc});
+        out.seq.push_back(seq[x]);
+      }
+      seq[x] = 0.0;
+    }
+    for (const auto& p : passed_) {
+      out.candidates.push_back({p.key, p.cf});
+      out.seq.push_back(p.seq);
+    }
     return;
   }
-  out.candidates.reserve(out.candidates.size() + parts.size());
-  out.seq.reserve(out.seq.size() + parts.size());
-  for (const auto& p : parts) {
-    out.candidates.push_back({p.key, p.cf});
-    out.seq.push_back(p.seq);
+  // The last shard: the sums are complete. Each signal's maximum first,
+  // then every candidate's blended score into the output (or its best).
+  const bool trend = cfg_.trend_on();
+  const double* const trends = trends_.data();
+  for (auto& p : passed_)  // rare: upstream candidates this shard never saw
+    if (trend)
+      if (auto it = items_.find(p.key); it != items_.end())
+        p.trend = it->second.trend;
+  double max_cf = 0.0, max_seq = 0.0, max_trend = 0.0;
+  // Each candidate's rule sum and trend are scattered over two arrays:
+  // requested `ahead` candidates early, so the misses overlap.
+  constexpr std::size_t ahead = 8;
+  const std::size_t nt = touched_.size();
+  for (std::size_t k = 0; k < nt; ++k) {
+    if (k + ahead < nt) {
+      const auto y = static_cast<std::size_t>(touched_[k + ahead] - base);
+      __builtin_prefetch(seq + y);
+      __builtin_prefetch(trends + y);
+    }
+    const hot_item* h = touched_[k];
+    if (h->mark == acc_epoch_) {
+      const auto x = static_cast<std::size_t>(h - base);
+      max_cf = std::max(max_cf, h->acc);
+      max_seq = std::max(max_seq, seq[x]);
+      max_trend = std::max(max_trend, trends[x]);
+    }
   }
+  for (const auto& p : passed_) {
+    max_cf = std::max(max_cf, p.cf);
+    max_seq = std::max(max_seq, p.seq);
+    max_trend = std::max(max_trend, p.trend);
+  }
+  const blend_factors f{cfg_.cf_weight, cfg_.seq_weight, cfg_.trend_weight,
+                        max_cf,         max_seq,         max_trend};
+  top_k sink{out.candidates, out.candidates.size(), best};
+  if (best == 0)
+    out.candidates.reserve(out.candidates.size() + touched_.size() + passed_.size());
+  for (const hot_item* h : touched_) {
+    const auto x = static_cast<std::size_t>(h - base);
+    if (h->mark == acc_epoch_)
+      sink.offer(h->key, f.score(h->acc, seq[x], trends[x]));
+    seq[x] = 0.0;
+  }
+  for (const auto& p : passed_)
+    sink.offer(p.key, f.score(p.cf, p.seq, p.trend));
 }
 
-void item_model::blend_sums(const score_query& q, const shard_scores* up,
-                            std::vector<blend_parts>& parts) const {
+void item_model::blend_sums(const score_query& q, const shard_scores& up) const {
   start_sums();
   find_query_rows(q);
   score_query_rows(q);
@@ -68,40 +120,22 @@ void item_model::blend_sums(const score_query& q, const shard_scores* up,
   auto excluded = [&](key_t key) {
     return std::find(q.exclude.begin(), q.exclude.end(), key) != q.exclude.end();
   };
-  std::vector<blend_parts> passed;
-  if (up != nullptr)
-    for (std::size_t m = 0; m < up->candidates.size(); ++m) {
-      const scored& u = up->candidates[m];
-      const double seq = m < up->seq.size() ? up->seq[m] : 0.0;
-      auto x = index_.find(u.key);
-      if (x != index_.end() && records_[x->second].known) {
-        add_to_sum(records_[x->second], u.score);
-        seq_acc_[x->second] += seq;
-      } else if (!excluded(u.key)) {
-        passed.push_back({u.key, u.score, seq, 0.0});
-      }
+  passed_.clear();
+  find_upstream(up.candidates);
+  for (std::size_t m = 0; m < up.candidates.size(); ++m) {
+    const scored& u = up.candidates[m];
+    const double seq = m < up.seq.size() ? up.seq[m] : 0.0;
+    const std::uint32_t x = upstream_records_[m];
+    if (x != no_record && records_[x].known) {
+      add_to_sum(records_[x], u.score);
+      seq_acc_[x] += seq;
+    } else if (!excluded(u.key)) {
+      passed_.push_back({u.key, u.score, seq, 0.0});
     }
+  }
   for (const key_t key : q.exclude)
     if (auto x = index_.find(key); x != index_.end())
       records_[x->second].mark = 0;
-  parts.reserve(touched_.size() + passed.size());
-  const hot_item* const base = records_.data();
-  for (const hot_item* h : touched_) {
-    double& seq = seq_acc_[static_cast<std::size_t>(h - base)];
-    if (h->mark == acc_epoch_)
-      parts.push_back({h->key, h->acc, seq, 0.0});
-    seq = 0.0;  // the scratch is all zeros between queries
-  }
-  parts.insert(parts.end(), passed.begin(), passed.end());
-}
-
-void item_model::add_trend(std::vector<blend_parts>& parts) const {
-  if (!cfg_.trend_on())
-    return;
-  // Every shard keeps every item's trend (the replicated table).
-  for (auto& p : parts)
-    if (auto it = items_.find(p.key); it != items_.end())
-      p.trend = it->second.trend;
 }
 
 double item_model::rule(key_t from, key_t to) const {
@@ -114,19 +148,40 @@ double item_model::rule(key_t from, key_t to) const {
 }
 
 void item_model::score_query_rules(const score_query& q) const {
+  // As score_query_rows() does for co-occurrence rows: the rows' table
+  // slots requested together, the rows found, then each row's targets
+  // scored while the next row is pulled in.
   const std::size_t nq = std::min(q.items.size(), q.weights.size());
-  const hot_item* const records = records_.data();
-  const bool filtered = !q.filter.category.empty();
+  for (std::size_t n = 0; n < nq; ++n)
+    if (owns(q.items[n]))
+      seq_.prefetch(q.items[n]);
+  query_rules_.clear();
   for (std::size_t n = 0; n < nq; ++n) {
     if (!owns(q.items[n]))
       continue;
     const rule_row* r = seq_.find(q.items[n]);
-    if (r == nullptr || !(r->total > 0.0))
-      continue;
-    const double w = q.weights[n] / r->total;
-    const std::uint32_t* nb = r->targets.neighbors();
-    const double* wt = r->targets.weights();
-    for (std::size_t e = 0; e < r->targets.size(); ++e) {
+    if (r != nullptr && r->total > 0.0 && !r->targets.empty())
+      query_rules_.push_back({r, q.weights[n] / r->total});
+  }
+  const hot_item* const records = records_.data();
+  double* const seq = seq_acc_.data();
+  const bool filtered = !q.filter.category.empty();
+  if (!query_rules_.empty())
+    query_rules_.front().r->targets.prefetch();
+  for (std::size_t n = 0; n < query_rules_.size(); ++n) {
+    if (n + 1 < query_rules_.size())
+      query_rules_[n + 1].r->targets.prefetch();
+    const neighbor_row& t = query_rules_[n].r->targets;
+    const double w = query_rules_[n].w;
+    const std::uint32_t* nb = t.neighbors();
+    const double* wt = t.weights();
+    // Every target's record and sum first (scattered, as a row's
+    // neighbors): the requests overlap, where the loop would wait on each.
+    for (std::size_t e = 0; e < t.size(); ++e) {
+      __builtin_prefetch(records + nb[e]);
+      __builtin_prefetch(seq + nb[e]);
+    }
+    for (std::size_t e = 0; e < t.size(); ++e) {
       const hot_item& h = records[nb[e]];
       if (h.hidden || !h.known)
         continue;
@@ -138,7 +193,7 @@ void item_model::score_query_rules(const score_query& q) const {
           continue;
       }
       add_to_sum(h, 0.0);  // counts h as a candidate
-      seq_acc_[nb[e]] += w * wt[e];
+      seq[nb[e]] += w * wt[e];
     }
   }
 }

@@ -29,6 +29,19 @@ struct blend_parts {
   double trend = 0.0;
 };
 
+/// The formula's factors once the maxima are known: w / max per signal (0
+/// when the max is not positive). score() is the formula, the one place it
+/// is computed.
+struct blend_factors {
+  blend_factors(double cf_weight, double seq_weight, double trend_weight, double max_cf,
+                double max_seq, double max_trend)
+      : cf(max_cf > 0.0 ? cf_weight / max_cf : 0.0),
+        seq(max_seq > 0.0 ? seq_weight / max_seq : 0.0),
+        trend(max_trend > 0.0 ? trend_weight / max_trend : 0.0) {}
+  double score(double c, double s, double t) const noexcept { return cf * c + seq * s + trend * t; }
+  double cf, seq, trend;
+};
+
 /// Appends to `out` one entry per element of `parts` (same order) with the
 /// blended score of the formula above.
 void blend_scores(const std::vector<blend_parts>& parts, double cf_weight, double seq_weight,

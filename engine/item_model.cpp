@@ -1,5 +1,7 @@
 #include "engine/item_model.hpp"
 
+#include "engine/top_k.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -48,16 +50,9 @@ double forward_decay::to_present(std::int64_t now_ms) const {
 // -- item_model ---------------------------------------------------------------
 
 namespace {
-/// Requests the cache lines of [p, p + bytes) (a hint: never faults).
-void prefetch_lines(const void* p, std::size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (const char* end = c + bytes; c < end; c += 64)
-    __builtin_prefetch(c);
-}
-
 /// Requests the neighbor indices bump() scans.
 void prefetch_neighbors(const neighbor_row& r) {
-  prefetch_lines(r.neighbors(), r.size() * sizeof(std::uint32_t));
+  neighbor_row::prefetch_lines(r.neighbors(), r.size() * sizeof(std::uint32_t));
 }
 }  // namespace
 
@@ -120,8 +115,10 @@ void item_model::rescale_rows(double factor) {
 }
 
 void item_model::rescale_items_trend(double factor) {
-  for (auto& [k, e] : items_)
+  for (auto& [k, e] : items_) {
     e.trend *= factor;
+    trends_[e.record] = e.trend;
+  }
 }
 
 void item_model::rescale_items_pop(double factor) {
@@ -142,6 +139,7 @@ std::uint32_t item_model::record(key_t key) {
   if (fresh) {
     records_.emplace_back();
     records_.back().key = key;
+    trends_.push_back(0.0);
   }
   return it->second;
 }
@@ -157,10 +155,12 @@ void item_model::rebuild_records(
   absl::flat_hash_map<key_t, absl::flat_hash_map<key_t, double>> rows) {
   index_.clear();
   records_.clear();
+  trends_.clear();
   rows_.clear();
   index_.reserve(items_.size());
   records_.reserve(items_.size());
-  for (const auto& [k, e] : items_)
+  trends_.reserve(items_.size());
+  for (auto& [k, e] : items_)
     mirror(k, e);
   rows_.reserve(rows.size());
   for (auto& [k, keyed] : rows) {
@@ -297,6 +297,7 @@ void item_model::apply_event(const item_delta_batch& b, std::size_t k, std::uint
     if (rescale != 1.0)
       rescale_items_trend(rescale);
     e.trend += w * gt;
+    trends_[e.record] = e.trend;
   }
   if ((flags & item_delta_batch::first_time) == 0)
     return;
@@ -355,34 +356,6 @@ void item_model::candidates(const score_query& q,
     out[c.key] += c.score;
 }
 
-/// candidates()' output from out[base] on: every candidate (best == 0), or
-/// at most `best`, a heap with the worst kept in front once full (better()
-/// as the heap's "less"). Most candidates lose one comparison to that front.
-struct item_model::top_k {
-  std::vector<scored>& out;
-  std::size_t base;
-  std::size_t best;
-
-  void offer(key_t key, double score) {
-    if (best == 0) {
-      out.push_back({key, score});
-      return;
-    }
-    const std::size_t kept = out.size() - base;
-    if (kept < best) {
-      out.push_back({key, score});  // may move out: heap() only after it
-      if (kept + 1 == best)
-        std::make_heap(heap(), out.end(), by_better);
-    } else if (better({key, score}, out[base])) {
-      std::pop_heap(heap(), out.end(), by_better);
-      out.back() = {key, score};
-      std::push_heap(heap(), out.end(), by_better);
-    }
-  }
-
-  std::vector<scored>::iterator heap() { return out.begin() + static_cast<std::ptrdiff_t>(base); }
-};
-
 void item_model::candidates(const score_query& q, std::vector<scored>& out,
                             const std::vector<scored>& upstream, std::size_t best) const {
   top_k sink{out, out.size(), best};
@@ -436,8 +409,7 @@ void item_model::score_query_rows(const score_query& q) const {
   auto stream_next = [&](std::size_t from) {
     for (streamed = std::max(streamed, from); streamed < rows.size(); ++streamed)
       if (const row* r = rows[streamed].r) {
-        prefetch_lines(r->neighbors(), r->size() * sizeof(std::uint32_t));
-        prefetch_lines(r->weights(), r->size() * sizeof(double));
+        r->prefetch();
         ++streamed;
         return;
       }
@@ -513,6 +485,33 @@ void item_model::score_strongest(const row& r, std::size_t k, double w, double n
     w, ni_alpha, f);
 }
 
+void item_model::find_upstream(const std::vector<scored>& upstream) const {
+  // Two cache misses each otherwise, one after another: an entry's index
+  // slot is requested 2 * ahead entries early, its record (found then)
+  // `ahead` entries early.
+  constexpr std::size_t ahead = 8;
+  const hot_item* const records = records_.data();
+  const std::size_t nu = upstream.size();
+  upstream_records_.resize(nu);
+  std::uint32_t* const found = upstream_records_.data();
+  auto find_record = [&](std::size_t m) {
+    auto x = index_.find(upstream[m].key);
+    if (x == index_.end()) {
+      found[m] = no_record;
+      return;
+    }
+    __builtin_prefetch(records + x->second);
+    found[m] = x->second;
+  };
+  for (std::size_t m = 0; m < 2 * ahead && m < nu; ++m)
+    index_.prefetch(upstream[m].key);
+  for (std::size_t m = 0; m < nu; ++m) {
+    if (m + 2 * ahead < nu)
+      index_.prefetch(upstream[m + 2 * ahead].key);
+    find_record(m);
+  }
+}
+
 void item_model::add_upstream(const score_query& q, const std::vector<scored>& upstream,
                               top_k& sink) const {
   // Upstream candidates this shard has no record of pass on unchanged
@@ -520,33 +519,12 @@ void item_model::add_upstream(const score_query& q, const std::vector<scored>& u
   auto excluded = [&](key_t key) {
     return std::find(q.exclude.begin(), q.exclude.end(), key) != q.exclude.end();
   };
-  // Two cache misses each otherwise, one after another: an entry's index
-  // slot is requested 2 * ahead entries early, its record (found then)
-  // `ahead` entries early.
-  constexpr std::size_t ahead = 8;
-  constexpr std::uint32_t none = ~std::uint32_t{0};
+  find_upstream(upstream);
   const hot_item* const records = records_.data();
-  std::uint32_t found[ahead];
-  auto find_record = [&](std::size_t m) {
-    auto x = index_.find(upstream[m].key);
-    if (x == index_.end())
-      return none;
-    __builtin_prefetch(records + x->second);
-    return x->second;
-  };
-  const std::size_t nu = upstream.size();
-  for (std::size_t m = 0; m < 2 * ahead && m < nu; ++m)
-    index_.prefetch(upstream[m].key);
-  for (std::size_t m = 0; m < ahead && m < nu; ++m)
-    found[m] = find_record(m);
-  for (std::size_t m = 0; m < nu; ++m) {
-    const std::uint32_t x = found[m % ahead];
-    if (m + ahead < nu)
-      found[m % ahead] = find_record(m + ahead);
-    if (m + 2 * ahead < nu)
-      index_.prefetch(upstream[m + 2 * ahead].key);
+  for (std::size_t m = 0; m < upstream.size(); ++m) {
+    const std::uint32_t x = upstream_records_[m];
     const scored& u = upstream[m];
-    if (x != none && records[x].known)
+    if (x != no_record && records[x].known)
       add_to_sum(records[x], u.score);
     else if (!excluded(u.key))
       sink.offer(u.key, u.score);
@@ -819,7 +797,7 @@ item_model_stats item_model::stats() const {
   // Not the queries' scratch vectors: a snapshot's serializer thread calls
   // stats() while the shard goes on answering queries, which resize them.
   bytes += index_.capacity() * (sizeof(key_t) + sizeof(std::uint32_t) + 1);
-  bytes += records_.capacity() * sizeof(hot_item);
+  bytes += records_.capacity() * sizeof(hot_item) + trends_.capacity() * sizeof(double);
   bytes += rows_.capacity() * (sizeof(key_t) + sizeof(row) + 1);
   for (const auto& [k, r] : rows_) {
     s.row_entries += r.size();

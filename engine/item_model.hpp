@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/blend.hpp"
 #include "engine/config.hpp"
 #include "engine/model_types.hpp"
 #include "engine/neighbor_row.hpp"
@@ -35,7 +36,7 @@
 
 namespace rtrec::engine {
 
-struct blend_parts;  // engine/blend.hpp
+struct top_k;  // engine/top_k.hpp
 
 /// Exponential forward decay with a movable landmark.
 class forward_decay {
@@ -75,6 +76,9 @@ struct item_entry {
   /// Deleted through remove(): hidden, and unknown to item queries (meta(),
   /// page()) until set_meta() brings it back.
   bool deleted = false;
+  /// The index of the item's scoring record (item_model's own bookkeeping,
+  /// set when the entry is made; in the padding after the flags).
+  std::uint32_t record = 0;
   std::string id;
   /// The given Timestamp text, Labels and Comment; null when none was given.
   /// Never changed, only replaced (by set_meta()): copies of a model share it.
@@ -144,9 +148,11 @@ class item_model {
   /// own rows' and rules' partials. Not `last`: appends every candidate to
   /// out.candidates with its co-occurrence sum and its rules' sum to
   /// out.seq. `last`: the sums are complete, and out.candidates gets the
-  /// blended scores (out.seq stays empty). Leaves out q.exclude.
+  /// blended scores (out.seq stays empty): every candidate, or with `best`
+  /// > 0 only the `best` best (in no particular order). Leaves out
+  /// q.exclude.
   void blended_partials(const score_query& q, const shard_scores& up, bool last,
-                        shard_scores& out) const;
+                        shard_scores& out, std::size_t best = 0) const;
   /// The sequential rules this shard keeps (empty with seq_weight 0).
   const sequence_rules& rules() const noexcept { return seq_; }
   /// Returns the evidence of rule from -> to in stored (forward-decayed)
@@ -239,12 +245,15 @@ class item_model {
   /// Returns the entry of `key`, creating it (and making its record known)
   /// if new.
   item_entry& entry(key_t key);
-  /// Copies what the scoring loop reads of `key`'s entry `e` into its record.
-  void mirror(key_t key, const item_entry& e) {
-    auto& h = records_[record(key)];
+  /// Copies what the scoring loop reads of `key`'s entry `e` into its record
+  /// (and the record's index into e.record).
+  void mirror(key_t key, item_entry& e) {
+    e.record = record(key);
+    auto& h = records_[e.record];
     h.norm_pow = e.norm_pow;
     h.hidden = e.hidden;
     h.known = true;
+    trends_[e.record] = e.trend;
   }
   /// Rebuilds the records from items_ and the rows (keyed by neighbor key,
   /// as in a snapshot) into rows_.
@@ -295,6 +304,11 @@ class item_model {
   };
   absl::flat_hash_map<key_t, std::uint32_t> index_;
   std::vector<hot_item> records_;
+  // Each record's item trend (a copy of item_entry::trend, kept in step by
+  // mirror(), apply_event() and rescale_items_trend()): the blended query
+  // reads it per candidate from this dense array instead of items_ (0.0 for
+  // unknown records and with the trend off).
+  std::vector<double> trends_;
   mutable std::uint32_t acc_epoch_ = 0;
   // Scratch of candidates(): the records this query touched, in first-touch
   // order (no state: reset before each use, kept to reuse the allocation).
@@ -309,7 +323,6 @@ class item_model {
   // candidates(), step by step: start the sums, find the query's rows, add
   // each row's (or its strongest neighbors') contributions, add the upstream
   // partials, then emit every touched sum (all, or the best into a heap).
-  struct top_k;
   void start_sums() const;
   void add_to_sum(const hot_item& h, double x) const;
   void find_query_rows(const score_query& q) const;
@@ -320,6 +333,11 @@ class item_model {
   template <class Neighbor, class Weight>
   void score_entries(std::size_t count, Neighbor neighbor, Weight weight, double w,
                      double ni_alpha, const item_filter& f) const;
+  // The record of every upstream candidate (upstream_records_[m], or
+  // no_record), found with their cache misses overlapped.
+  static constexpr std::uint32_t no_record = ~std::uint32_t{0};
+  mutable std::vector<std::uint32_t> upstream_records_;
+  void find_upstream(const std::vector<scored>& upstream) const;
   void add_upstream(const score_query& q, const std::vector<scored>& upstream,
                     top_k& sink) const;
   void emit_sums(top_k& sink) const;
@@ -327,13 +345,20 @@ class item_model {
   // record between queries), and its step adding the rules of the query's
   // items (blend.cpp).
   mutable std::vector<double> seq_acc_;
+  // Scratch of score_query_rules(): the query's rule rows with their
+  // weights (the query item's weight / the row's total).
+  struct query_rule {
+    const rule_row* r;
+    double w;
+  };
+  mutable std::vector<query_rule> query_rules_;
   void score_query_rules(const score_query& q) const;
-  // The blended query's sums, one entry per candidate (trend 0.0): this
-  // shard's rows and rules plus `up`'s partials (null: none); then each
-  // candidate's trend (blend.cpp).
-  void blend_sums(const score_query& q, const shard_scores* up,
-                  std::vector<blend_parts>& parts) const;
-  void add_trend(std::vector<blend_parts>& parts) const;
+  // The blended query's sums: this shard's rows and rules plus `up`'s
+  // partials, in the touched records (acc, seq_acc_); the upstream
+  // candidates this shard has no record of (not excluded) go to
+  // passed_ (trend 0.0) (blend.cpp).
+  mutable std::vector<blend_parts> passed_;
+  void blend_sums(const score_query& q, const shard_scores& up) const;
   // apply(), step by step.
   void learn_ids(const item_delta_batch& b);
   void prefetch_ahead(const item_delta_batch& b, std::size_t k, std::size_t pipelined) const;

@@ -34,12 +34,7 @@ shard_scores score_chained_on_shard(item_model& m, const score_query& q, shard_s
     // The blend needs every candidate's complete signals: the shards before
     // the last pass their partial sums on (out.seq beside the co-occurrence
     // sums), the last adds its own and blends.
-    m.blended_partials(q, upstream, last, out);
-    if (cut && out.candidates.size() > q.names_top) {
-      const auto top = out.candidates.begin() + static_cast<std::ptrdiff_t>(q.names_top);
-      std::nth_element(out.candidates.begin(), top, out.candidates.end(), by_better);
-      out.candidates.resize(q.names_top);
-    }
+    m.blended_partials(q, upstream, last, out, cut ? q.names_top : 0);
   } else {
     m.candidates(q, out.candidates, upstream.candidates, cut ? q.names_top : 0);
   }

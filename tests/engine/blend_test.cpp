@@ -187,12 +187,17 @@ TEST(blend, scores_follow_the_formula) {
   EXPECT_NEAR(out[0].score, parts[0].cf / mc, 1e-12);
 }
 
-TEST(blend, model_scores_equal_the_formula_on_its_parts) {
+// The trend the query reads (a dense copy per scoring record) must follow
+// the items' trend, also when the trend's landmark moves: with a half-life
+// of 5 s the 3,000 s stream spans an exponent of ~416, and the landmark
+// moves (rescaling every item's trend) whenever it passed 128.
+void model_scores_equal_the_formula(double trend_half_life_s) {
+  SCOPED_TRACE("trend half-life " + std::to_string(trend_half_life_s) + " s");
   std::mt19937_64 rng{seed};
   auto cfg = rules_config();
   cfg.cooc_half_life_s = 3600.0;
   cfg.trend_weight = 0.2;
-  cfg.blend_trend_half_life_s = 600.0;
+  cfg.blend_trend_half_life_s = trend_half_life_s;
   cfg.neighbors_max = 8;
   feeder f{cfg};
   for (int k = 0; k < 3000; ++k)
@@ -243,6 +248,11 @@ TEST(blend, model_scores_equal_the_formula_on_its_parts) {
         << "seed " << seed << " user " << n;
     }
   }
+}
+
+TEST(blend, model_scores_equal_the_formula_on_its_parts) {
+  for (const double half_life : {600.0, 5.0})
+    model_scores_equal_the_formula(half_life);
 }
 
 // Several item shards asked in turn (each adds its rows' and rules' partial
