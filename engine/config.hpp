@@ -75,13 +75,11 @@ struct model_config {
   /// (engine/sequence_rules.hpp) and trend a short half-life popularity.
   /// With both weights 0 the blend is off: scores are cf exactly as before,
   /// and neither rules nor trend are kept (no state, no ingest work).
-  /// Off by default: it costs 3-5x the server CPU per HTTP recommend
-  /// (docs/benchmarks.md, "The blend's query cost"). Weights tuned on
-  /// held-out splits and synthetic data of several shapes: seq_weight 0.6,
-  /// trend_weight 0.3 (docs/benchmarks.md, "The blend, tuned again and
-  /// costed").
-  double seq_weight = 0.0;
-  double trend_weight = 0.0;
+  /// On by default, with weights tuned on held-out splits and synthetic
+  /// data of several shapes (docs/benchmarks.md, "The blend, tuned again
+  /// and costed"); its query cost in "The blend's query cost".
+  double seq_weight = 0.6;
+  double trend_weight = 0.3;
   /// The cf term's weight (the formula's implicit 1): other values, 0 in
   /// particular (ablation: rules and trend alone), turn the blend on.
   double cf_weight = 1.0;

@@ -331,7 +331,7 @@ TEST(ProfileStore, LongHistoryStaysBounded) {
 }
 
 TEST(ProfileStore, DefaultBoundsHoldForTenThousandDistinctItems) {
-  const model_config cfg;  // recent_max 20, seen_max 5000
+  const model_config cfg;  // recent_max 20, seen_max 5000, the blend on
   profile_store store(cfg);
   item_delta_batch out;
   for (int n = 0; n < 10'000; ++n) {
