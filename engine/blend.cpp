@@ -62,10 +62,9 @@ void item_model::blended_partials(const score_query& q, const shard_scores& up, 
   }
   // The last shard: the sums are complete. Each signal's maximum first,
   // then every candidate's blended score into the output (or its best).
-  const bool trend = cfg_.trend_on();
   const double* const trends = trends_.data();
-  for (auto& p : passed_)  // rare: upstream candidates this shard never saw
-    if (trend)
+  if (cfg_.trend_on())
+    for (auto& p : passed_)  // rare: upstream candidates this shard never saw
       if (auto it = items_.find(p.key); it != items_.end())
         p.trend = it->second.trend;
   double max_cf = 0.0, max_seq = 0.0, max_trend = 0.0;
@@ -160,7 +159,7 @@ void item_model::score_query_rules(const score_query& q) const {
     if (!owns(q.items[n]))
       continue;
     const rule_row* r = seq_.find(q.items[n]);
-    if (r != nullptr && r->total > 0.0 && !r->targets.empty())
+    if (r != nullptr && r->total > 0.0)  // find() answers no empty row
       query_rules_.push_back({r, q.weights[n] / r->total});
   }
   const hot_item* const records = records_.data();

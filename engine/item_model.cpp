@@ -487,8 +487,8 @@ void item_model::score_strongest(const row& r, std::size_t k, double w, double n
 
 void item_model::find_upstream(const std::vector<scored>& upstream) const {
   // Two cache misses each otherwise, one after another: an entry's index
-  // slot is requested 2 * ahead entries early, its record (found then)
-  // `ahead` entries early.
+  // slot is requested 2 * ahead entries early, its record as soon as the
+  // slot gives its index (the callers read the records after this pass).
   constexpr std::size_t ahead = 8;
   const hot_item* const records = records_.data();
   const std::size_t nu = upstream.size();
