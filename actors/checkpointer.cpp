@@ -102,7 +102,12 @@ void checkpointer::release(checkpoint_report& rep) {
   std::map<std::uint32_t, std::uint64_t> covered;
   for (std::uint32_t p = 0; p < oldest.profile_shards; ++p)
     covered[p] = oldest.profile_seq[p];
-  covered[storage::meta_stream] = oldest.meta_seq;
+  // An item shard whose last metadata operation failed holds less than
+  // meta_seq: recovery replays its stream from where it is.
+  auto meta = oldest.meta_seq;
+  for (auto s : oldest.item_meta_applied)
+    meta = std::min(meta, s);
+  covered[storage::meta_stream] = meta;
   rep.segments_deleted = wal_->release(covered);
 }
 
@@ -176,6 +181,9 @@ caf::expected<checkpoint_report> checkpointer::run_locked() {
     auto& s = items->shards[i];
     if (s.bytes.empty())  // another node's shard
       s.bytes = empty_item_blob(data_, i);
+    // applied: per profile shard's delta stream, then the metadata stream.
+    m.item_meta_applied.push_back(s.applied.size() > m.profile_shards ? s.applied[m.profile_shards]
+                                                                      : 0);
     s.applied.resize(m.profile_shards, 0);
     m.item_applied.push_back(std::move(s.applied));
     m.items = std::max(m.items, s.count);

@@ -33,6 +33,9 @@ void publish_directory(self_ptr self) {
   for (std::size_t m = 0; m < d.items.size(); ++m)
     if (auto owner = map.item_owner[m]; owner != st.opts.self)
       d.items[m] = st.peers[owner].handle ? st.peers[owner].items[m] : nullptr;
+  // The meta writer is the item writer of item shard 0's node.
+  if (auto owner = map.item_owner.at(0); owner != st.opts.self)
+    d.meta_writer = st.peers[owner].handle ? st.peers[owner].meta_writer : nullptr;
   for (auto& t : st.targets)
     self->send(t, directory_atom::value, d);
   {
@@ -83,6 +86,7 @@ void peer_up(self_ptr self, std::uint32_t n, caf::strong_actor_ptr handle, shard
   p.handle = std::move(handle);
   p.profiles = std::move(d.profiles);
   p.items = std::move(d.items);
+  p.meta_writer = std::move(d.meta_writer);
   p.backoff = std::chrono::milliseconds{0};
   self->monitor(p.handle);
   if (!st.own.shards.empty())
@@ -123,6 +127,7 @@ void peer_down(self_ptr self, std::uint32_t n, const std::string& why) {
   p.handle = nullptr;
   p.profiles.clear();
   p.items.clear();
+  p.meta_writer = nullptr;
   publish_directory(self);
   if (st.opts.self < n) {
     p.backoff = std::chrono::milliseconds{0};

@@ -68,6 +68,7 @@ struct cluster_manager_state {
     caf::strong_actor_ptr handle;  ///< the peer's manager; null while down
     std::vector<caf::strong_actor_ptr> profiles;
     std::vector<caf::strong_actor_ptr> items;
+    caf::strong_actor_ptr meta_writer;
     std::chrono::milliseconds backoff{0};
     bool dialing = false;
   };
@@ -115,12 +116,12 @@ void configure_cluster(caf::actor_system_config& cfg, const cluster_options& o);
 std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_config& tc);
 
 /// Spawns this node's cluster manager over the topology `t` (its
-/// ingestors, local profile shards and recommenders, plus `more_targets`,
-/// get every directory), and publishes it on the node's cluster port.
-/// Throws std::runtime_error naming the address when the port cannot be
-/// bound (the manager is stopped then).
+/// ingestors, local profile shards and recommenders, plus the item writer
+/// `writer`, get every directory), and publishes it on the node's cluster
+/// port. `writer` is the cluster's meta writer when this node hosts item
+/// shard 0. Throws std::runtime_error naming the address when the port
+/// cannot be bound (the manager is stopped then).
 caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, const topology& t,
-                              std::vector<caf::actor> more_targets,
-                              std::shared_ptr<cluster_shared> shared);
+                              item_writer_actor writer, std::shared_ptr<cluster_shared> shared);
 
 }  // namespace rtrec

@@ -159,9 +159,10 @@ std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_
 }
 
 caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, const topology& t,
-                              std::vector<caf::actor> more_targets,
-                              std::shared_ptr<cluster_shared> shared) {
+                              item_writer_actor writer, std::shared_ptr<cluster_shared> shared) {
   auto local = local_directory(t, o.self);
+  if (!t.items.empty() && t.items.front())
+    local.meta_writer = caf::actor_cast<caf::strong_actor_ptr>(writer);
   {
     std::lock_guard<std::mutex> guard{shared->mtx};
     shared->directory = local;
@@ -174,8 +175,7 @@ caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, 
       targets.push_back(caf::actor_cast<caf::actor>(a));
   for (auto& a : t.recommenders)
     targets.push_back(caf::actor_cast<caf::actor>(a));
-  for (auto& a : more_targets)
-    targets.push_back(std::move(a));
+  targets.push_back(caf::actor_cast<caf::actor>(writer));
   auto manager = sys.spawn(cluster_manager, o, local, std::move(targets), connector_of(sys, o),
                            shared);
   auto port = publish_endpoint(sys, o, manager);

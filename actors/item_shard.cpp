@@ -38,6 +38,9 @@ void apply(item_shard_state& st, const delta_batch& x) {
 }
 
 void on_resync(self_ptr self, std::uint32_t source, resync_reply& r);
+void on_meta_resync(self_ptr self, meta_resync_reply& r);
+void drain(self_ptr self);
+void fail_meta_waiting(item_shard_state& st, const caf::error& err);
 
 // Whether a resync or a seed is under way (a flush waits for them).
 bool catching_up(const item_shard_state& st) {
@@ -70,42 +73,63 @@ bool awaited(const item_shard_state& st, std::uint32_t source, std::uint64_t tok
          && it->second.second == token;
 }
 
-// Asks `sender` (profile shard `source`) for the batches after what this
-// shard has applied of its stream, unless that shard is already asked. A
-// resync asked of another incarnation (its node restarted meanwhile: a
-// request to a dead node fails only at its deadline) is asked again here.
-void ask_resync(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr& sender) {
+// Asks `to` (the sender of stream `source`: a profile shard, or the meta
+// writer for the metadata stream) for what came after what this shard has
+// applied of the stream, unless it is already asked. A resync asked of
+// another incarnation (its node restarted meanwhile: a request to a dead
+// node fails only at its deadline) is asked again here. `on_reply` gets the
+// answer (Reply) while it is still awaited.
+template <class Reply, class Handle, class OnReply>
+void ask_stream_resync(self_ptr self, std::uint32_t source, const Handle& to, const char* what,
+                       OnReply on_reply) {
   auto& st = self->state;
-  auto shard = caf::actor_cast<profile_shard_actor>(sender);
-  if (!shard)
+  if (!to)
     return;
   auto it = st.resync_asked.find(source);
   if (st.streams.resyncing(source) && it != st.resync_asked.end()
-      && it->second.first == shard.address())
+      && it->second.first == to.address())
     return;
   const auto token = ++st.next_resync;
-  st.resync_asked[source] = {shard.address(), token};
+  st.resync_asked[source] = {to.address(), token};
   st.streams.set_resyncing(source, true);
   const auto from = st.streams.applied(source);
-  spdlog::info("item shard {}: delta stream of profile shard {} has a gap after seq {}; asking "
-               "it for a resync", st.index, source, from);
-  timed_request<resync_reply>(
-    self, st.deadlines, shard,
-    [self, source, token](resync_reply& r) {
+  spdlog::info("item shard {}: the {} stream has a gap after seq {}; asking its sender for a "
+               "resync", st.index, what, from);
+  timed_request<Reply>(
+    self, st.deadlines, to,
+    [self, source, token, on_reply](Reply& r) mutable {
       if (awaited(self->state, source, token))
-        on_resync(self, source, r);
+        on_reply(r);
     },
-    [self, source, token](caf::error& err) {
+    [self, source, token, what](caf::error& err) {
       auto& s = self->state;
       if (!awaited(s, source, token))
         return;
       s.streams.set_resyncing(source, false);
       ++s.resync_failures;
-      spdlog::warn("item shard {}: resync of profile shard {} failed: {}; asked again at its "
-                   "next delta batch", s.index, source, self->system().render(err));
+      spdlog::warn("item shard {}: resync of the {} stream failed: {}; asked again at its next "
+                   "message", s.index, what, self->system().render(err));
+      if (source == s.meta_stream)
+        fail_meta_waiting(s, err);
       release_flushes(s);
     },
     resync_atom::value, from);
+}
+
+// Asks profile shard `source` (`sender`) for the delta batches after what
+// this shard has applied of its stream.
+void ask_resync(self_ptr self, std::uint32_t source, const caf::strong_actor_ptr& sender) {
+  auto shard = caf::actor_cast<profile_shard_actor>(sender);
+  ask_stream_resync<resync_reply>(self, source, shard, "delta",
+                                  [self, source](resync_reply& r) { on_resync(self, source, r); });
+}
+
+// Asks the meta writer (`sender`) for the metadata operations after what
+// this shard has applied.
+void ask_meta_resync(self_ptr self, const caf::strong_actor_ptr& sender) {
+  auto writer = caf::actor_cast<item_writer_actor>(sender);
+  ask_stream_resync<meta_resync_reply>(self, self->state.meta_stream, writer, "item metadata",
+                                       [self](meta_resync_reply& r) { on_meta_resync(self, r); });
 }
 
 // Asks profile shard `source` (`sender`, on another node) for its users'
@@ -195,6 +219,95 @@ std::size_t advance_front(item_shard_state& st, std::size_t budget) {
 
 void apply_resync(item_shard_state& st, std::uint32_t source, const resync_reply& r);
 
+// Applies a metadata operation to the model; what the model says.
+bool apply_meta_op(item_shard_state& st, const meta_op& x) {
+  switch (x.kind) {
+    case meta_op::set:
+      return st.model->set_meta(x.meta);
+    case meta_op::remove:
+      return st.model->remove(x.id);
+    default:
+      return true;  // a marker
+  }
+}
+
+// held.front(), a metadata operation, applied and answered, or (a gap)
+// kept waiting for the resync it asks for; a duplicate answers true.
+void take_meta_front(self_ptr self) {
+  auto& st = self->state;
+  auto op = std::move(st.held.front());
+  st.held.pop_front();
+  const auto& x = op.op;
+  if (x.seq == 0) {  // a writer without a log: no stream to check
+    op.meta_rp.deliver(apply_meta_op(st, x));
+    return;
+  }
+  st.meta_sender = op.sender;
+  switch (st.streams.judge(st.meta_stream, x.prev, x.seq)) {
+    case engine::delta_verdict::apply:
+      st.streams.advance(st.meta_stream, x.seq);
+      op.meta_rp.deliver(apply_meta_op(st, x));
+      return;
+    case engine::delta_verdict::duplicate:
+      if (x.kind != meta_op::marker)
+        ++st.duplicates;
+      op.meta_rp.deliver(true);
+      return;
+    case engine::delta_verdict::gap:
+      ++st.gaps;
+      st.meta_waiting.emplace_back(x.seq, op.meta_rp);
+      ask_meta_resync(self, op.sender);
+      return;
+  }
+}
+
+// Answers the operations waiting for a resync that failed.
+void fail_meta_waiting(item_shard_state& st, const caf::error& err) {
+  auto waiting = std::move(st.meta_waiting);
+  st.meta_waiting.clear();
+  for (auto& w : waiting)
+    w.second.deliver(err);
+}
+
+// The operations a resync of the metadata stream brought, applied in order
+// (those applied meanwhile are skipped); the stream is then applied up to
+// r.upto. Waiting operations it covers are answered; if some lie beyond
+// (sent while it was read), the stream is asked again.
+void apply_meta_resync(self_ptr self, const meta_resync_reply& r) {
+  auto& st = self->state;
+  const auto s = st.meta_stream;
+  for (const auto& x : r.ops)
+    if (x.seq > st.streams.applied(s)) {
+      apply_meta_op(st, x);
+      st.streams.advance(s, x.seq);
+    }
+  st.streams.advance(s, r.upto);
+  st.streams.set_resyncing(s, false);
+  ++st.resyncs;
+  spdlog::info("item shard {}: resync of the item metadata stream applied {} operations; it is "
+               "applied up to seq {}", st.index, r.ops.size(), st.streams.applied(s));
+  auto waiting = std::move(st.meta_waiting);
+  st.meta_waiting.clear();
+  for (auto& w : waiting)
+    if (w.first <= st.streams.applied(s))
+      w.second.deliver(true);
+    else
+      st.meta_waiting.push_back(std::move(w));
+  if (!st.meta_waiting.empty())
+    ask_meta_resync(self, st.meta_sender);
+  release_flushes(st);
+}
+
+void on_meta_resync(self_ptr self, meta_resync_reply& r) {
+  // In turn behind what is held: a delta batch may be half applied, and no
+  // operation is applied while a snapshot is serialized.
+  item_shard_state::held_op op;
+  op.kind = item_shard_state::held_op::meta_resync;
+  op.meta_reply = std::move(r);
+  self->state.held.push_back(std::move(op));
+  drain(self);
+}
+
 // Works through `held` in order, st.slice events of delta batches at a
 // time, until it is empty or a snapshot starts. After a slice, when a query
 // waits, what is left goes on in a later turn (an apply_atom to itself,
@@ -221,6 +334,16 @@ void drain(self_ptr self) {
       auto r = std::move(op);
       st.held.pop_front();
       apply_resync(st, r.batch.source, r.reply);
+      continue;
+    }
+    if (op.kind == k::meta) {
+      take_meta_front(self);
+      continue;
+    }
+    if (op.kind == k::meta_resync) {
+      auto r = std::move(op);
+      st.held.pop_front();
+      apply_meta_resync(self, r.meta_reply);
       continue;
     }
     if (!st.front_started) {
@@ -314,9 +437,11 @@ caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
   st.snapshotting = true;
   st.snapshot_rp = rp;
   auto me = caf::actor_cast<item_shard_actor>(self);
-  std::thread([me, model = st.model, applied = st.streams.applied(), t0] {
+  // applied: every delta stream, then the metadata stream; the payload
+  // holds the delta streams (the manifest the metadata stream's position).
+  std::thread([me, model = st.model, applied = st.streams.applied(), t0, s = st.meta_stream] {
     shard_snapshot out;
-    out.bytes = storage::encode_item_snapshot(applied, *model);
+    out.bytes = storage::encode_item_snapshot({applied.begin(), applied.begin() + s}, *model);
     out.applied = applied;
     out.count = model->stats().items;
     out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
@@ -349,6 +474,7 @@ item_shard_stats stats_of(const item_shard_state& st) {
   out.resync_failures = st.resync_failures;
   out.item_user_entries = st.users.entries();
   out.item_user_evictions = st.users.evictions();
+  out.meta_applied = st.streams.applied(st.meta_stream);
   return out;
 }
 
@@ -360,8 +486,10 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
   auto& init = self->state;
   init.index = index;
   init.count = count;
-  init.streams = engine::delta_streams{
-    std::vector<std::uint64_t>(std::max<std::uint32_t>(1, cfg.profile_shards), 0)};
+  // Stream k < profile_shards: profile shard k's delta batches; stream
+  // profile_shards: the item metadata operations.
+  init.meta_stream = std::max<std::uint32_t>(1, cfg.profile_shards);
+  init.streams = engine::delta_streams{std::vector<std::uint64_t>(init.meta_stream + 1, 0)};
   init.deadlines.set_timeout(cfg.resync_timeout);
   auto& rec = ctx.recovered;
   if (rec && index < rec->items.size() && rec->items[index]) {
@@ -414,10 +542,17 @@ item_shard(item_shard_actor::stateful_pointer<item_shard_state> self, topology_c
       return {engine::resolve(m, m.latest(n, {category}))};
     },
     [=](item_atom, const std::string& id) { return meta_of(self->state, id); },
-    [=](item_atom, const engine::item_meta& meta) -> bool {
-      return self->state.model->set_meta(meta);
+    [=](meta_op& x) {
+      item_shard_state::held_op op;
+      op.kind = item_shard_state::held_op::meta;
+      op.op = std::move(x);
+      op.sender = self->current_sender();
+      op.meta_rp = self->make_response_promise<bool>();
+      auto rp = op.meta_rp;
+      self->state.held.push_back(std::move(op));
+      drain(self);
+      return rp;
     },
-    [=](remove_atom, const std::string& id) -> bool { return self->state.model->remove(id); },
     [=](list_atom, const std::string& cursor, std::uint32_t n) {
       return page_of(self->state, cursor, n);
     },

@@ -17,6 +17,11 @@
 // and answers user-neighbor contributions. After it starts, it asks each
 // profile shard on another node once for its users' recent entries (a
 // seed): recovery rebuilt the lists from this node's profile shards only.
+//
+// Item metadata arrives from the meta writer as one more stream (meta_op),
+// taking its turn in the same queue as the delta batches: never applied
+// while a snapshot is serialized, and recorded in it (shard_snapshot's
+// applied, entry profile_shards).
 #pragma once
 
 #include <caf/all.hpp>
@@ -58,6 +63,15 @@ struct item_shard_state {
   request_deadlines deadlines;
   std::map<std::uint32_t, std::pair<caf::actor_addr, std::uint64_t>> resync_asked;
   std::uint64_t next_resync = 0;
+  /// The item metadata stream (docs/replication.md, "Stage 1b") is stream
+  /// `meta_stream` (= the profile shard count) of `streams`: operations
+  /// checked for gaps like delta batches, resynced from the meta writer.
+  /// Operations dropped at a gap wait here, by seq, for the resync that
+  /// brings them (answered then, or failed with it); meta_sender is the meta
+  /// writer that sent the last one.
+  std::uint32_t meta_stream = 0;
+  std::vector<std::pair<std::uint64_t, caf::typed_response_promise<bool>>> meta_waiting;
+  caf::strong_actor_ptr meta_sender;
   /// Item shards in all (shard_of's modulus), for the seeds asked.
   std::uint32_t count = 1;
   /// Per profile shard: whether its recent users were asked for (a seed,
@@ -70,16 +84,19 @@ struct item_shard_state {
   std::vector<caf::typed_response_promise<std::uint64_t>> waiting_flushes;
   engine::histogram lag;
   /// A snapshot in progress: a thread serializes the model while the shard
-  /// answers queries and holds back delta batches and flushes (released in
-  /// order when it is done). Item metadata writes never arrive meanwhile:
-  /// the item writer takes the snapshots between two writes.
+  /// answers queries and holds back delta batches, metadata operations and
+  /// flushes (released in order when it is done): the meta writer may be on
+  /// another node, whose writes do not wait for this node's checkpoints.
   bool snapshotting = false;
   struct held_op {
-    enum kind_t { delta, flush, resync } kind = delta;
+    enum kind_t { delta, flush, resync, meta, meta_resync } kind = delta;
     delta_batch batch;
-    caf::strong_actor_ptr sender;  ///< delta: who to ask for a resync
+    caf::strong_actor_ptr sender;  ///< delta, meta: who to ask for a resync
     resync_reply reply;            ///< resync
     caf::typed_response_promise<std::uint64_t> rp;  ///< delta, flush
+    meta_op op;                                     ///< meta
+    caf::typed_response_promise<bool> meta_rp;      ///< meta
+    meta_resync_reply meta_reply;                   ///< meta_resync
   };
   /// Delta batches, flushes and resync replies in arrival order, worked
   /// through `slice` events at a time; after a slice the turn ends if a

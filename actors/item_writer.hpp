@@ -5,6 +5,16 @@
 // all of them; one that is unreachable refuses the write whole (nothing
 // logged or applied).
 //
+// One item writer per cluster writes: the **meta writer**, on the node that
+// hosts item shard 0 (docs/replication.md, "Stage 1b"). Every other node's
+// item writer forwards its writes to it (shard_unavailable while its node is
+// down), so all writes are ordered by one log. The meta writer sends each
+// as a meta_op numbered by its log record, checked for gaps by the item
+// shards; an item shard that missed some asks it for a resync, answered from
+// the log by a reader actor (actors/meta_resync.cpp). When an item shard's
+// handle changes (its node came back) the meta writer sends it a marker, so
+// it catches up without waiting for the next write.
+//
 // Writes run one at a time, in arrival order (an op queue in the state): a
 // write waiting for the log or the shards holds back the next, so two
 // writes to one item apply in the same order on every shard and in the log.
@@ -20,6 +30,7 @@
 #include <caf/all.hpp>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <variant>
 
@@ -56,7 +67,21 @@ struct item_writer_state {
   std::vector<item_shard_actor> local;
   std::shared_ptr<storage::wal> wal;
   wall_clock_fn clock;
-  std::uint64_t meta_seq = 0;  ///< last item-metadata log seq assigned
+  /// Whether this is the meta writer (this node hosts item shard 0); if
+  /// not, writes go to `forward_to`, the meta writer (null: unreachable).
+  bool meta_writer = true;
+  item_writer_actor forward_to;
+  std::uint64_t meta_seq = 0;     ///< last item-metadata log seq assigned
+  std::uint64_t meta_logged = 0;  ///< ... of those, the last one durable
+  std::uint64_t meta_sent = 0;    ///< the last operation sent (the next one's prev)
+  /// Per item shard, the handle the last operation or marker went to.
+  std::vector<caf::actor_addr> told;
+  /// The data directory (for resyncs read back from the log), and the
+  /// resyncs being read: token -> (upto, promise).
+  storage::recovery_options data;
+  std::map<std::uint64_t, std::pair<std::uint64_t, caf::typed_response_promise<meta_resync_reply>>>
+    resyncs;
+  std::uint64_t next_resync = 0;
   std::deque<op> queue;        ///< front = the op running, if busy
   bool busy = false;
   /// What the running op does once its log record is durable (err empty)
@@ -66,9 +91,17 @@ struct item_writer_state {
 };
 
 /// Behavior of the item writer over `items`, continuing the metadata log
-/// stream after `meta_seq` (recovery's).
+/// stream after `meta_seq` (recovery's). It is the meta writer when it hosts
+/// item shard 0 (items[0] not null).
 item_writer_actor::behavior_type
 item_writer(item_writer_actor::stateful_pointer<item_writer_state> self, topology_config cfg,
             std::vector<item_shard_actor> items, std::uint64_t meta_seq, topology_context ctx);
+
+/// The meta writer's answer to an item shard's resync of the meta stream
+/// after `from` (actors/meta_resync.cpp).
+caf::result<meta_resync_reply>
+start_meta_resync(item_writer_actor::stateful_pointer<item_writer_state> self, std::uint64_t from);
+void finish_meta_resync(item_writer_actor::stateful_pointer<item_writer_state> self,
+                        std::uint64_t token, meta_resync_reply& r, const std::string& err);
 
 }  // namespace rtrec

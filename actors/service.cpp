@@ -39,6 +39,7 @@ storage::recovery_options recovery_options_of(const durability_options& dur,
   ro.model = tc.model;
   ro.dedup_ids_per_shard = dedup_ids_per_shard(tc);
   ro.dedup_age_ms = tc.dedup_age.count();
+  ro.meta_writer = is_local(tc.local_items, 0);  // docs/replication.md, "Stage 1b"
   return ro;
 }
 
@@ -114,8 +115,7 @@ service::impl::impl(service_options o, wall_clock c)
   watchdog = system->spawn(ticket_watchdog, tickets);
   if (cluster) {
     try {
-      manager = start_cluster_node(*system, opts.cluster, topo,
-                                   {caf::actor_cast<caf::actor>(items)}, cluster);
+      manager = start_cluster_node(*system, opts.cluster, topo, items, cluster);
     } catch (...) {
       stop_topology(topo);
       caf::anon_send_exit(items, caf::exit_reason::user_shutdown);

@@ -17,7 +17,10 @@
 //        recommender --profile_atom--> owning profile_shard
 //        recommender --user_nb_atom--> every item_shard (at once)
 //        recommender --names_atom--> the candidates' profile_shards
-//   application --item_atom / remove_atom--> item_writer --> every item_shard
+//   application --item_atom / remove_atom--> item_writer
+//        item_writer (not the meta writer) --the same--> the meta writer
+//        meta writer --meta_op--> every item_shard
+//   item_shard --resync_atom--> meta writer, at a gap in the meta stream
 //   checkpointer --snapshot_atom--> profile shards, item_writer (item shards)
 //
 // The embedding API sends (submit_atom, ticket, ingest_request) and
@@ -163,6 +166,28 @@ struct resync_reply {
   std::uint64_t upto = 0;
 };
 
+/// meta writer -> every item shard: one operation of the item metadata
+/// stream (docs/replication.md, "Stage 1b"). `seq` is its record in the meta
+/// writer's log and `prev` the stream's previous operation, checked for
+/// gaps like a delta batch's; seq 0 = a writer without a log (no check). A
+/// marker (seq == prev) only says where the stream is.
+struct meta_op {
+  enum kind_t : std::uint8_t { marker = 0, set = 1, remove = 2 };
+  std::uint8_t kind = marker;
+  engine::item_meta meta;  ///< set
+  std::string id;          ///< remove
+  std::uint64_t seq = 0;
+  std::uint64_t prev = 0;
+};
+
+/// meta writer -> item shard, the answer to a resync of the meta stream: its
+/// operations after the seq asked for, in order, read back from the log, and
+/// the stream position they bring the item shard to.
+struct meta_resync_reply {
+  std::vector<meta_op> ops;
+  std::uint64_t upto = 0;
+};
+
 
 /// application -> recommender: top-n for a user.
 struct recommend_request {
@@ -225,6 +250,10 @@ struct shard_directory {
   std::uint32_t node = 0;  ///< the sender's index in the node list
   std::vector<caf::strong_actor_ptr> profiles;  ///< by profile shard
   std::vector<caf::strong_actor_ptr> items;     ///< by item shard
+  /// The meta writer: the item writer of the node hosting item shard 0
+  /// (null while that node is unreachable, or in a node's own directory
+  /// when another node hosts it).
+  caf::strong_actor_ptr meta_writer;
 };
 
 
@@ -277,6 +306,14 @@ typename Inspector::result_type inspect(Inspector& f, resync_reply& x) {
   return f(caf::meta::type_name("resync_reply"), x.batches, x.upto);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, meta_op& x) {
+  return f(caf::meta::type_name("meta_op"), x.kind, x.meta, x.id, x.seq, x.prev);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, meta_resync_reply& x) {
+  return f(caf::meta::type_name("meta_resync_reply"), x.ops, x.upto);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommend_request& x) {
   return f(caf::meta::type_name("recommend_request"), x.user, x.n, x.offset, x.category,
            x.exclude_seen);
@@ -295,7 +332,8 @@ typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_directory& x) {
-  return f(caf::meta::type_name("shard_directory"), x.node, x.profiles, x.items);
+  return f(caf::meta::type_name("shard_directory"), x.node, x.profiles, x.items,
+           x.meta_writer);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_interactions& x) {
@@ -311,7 +349,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_shard_stats& x) {
   return f(caf::meta::type_name("item_shard_stats"), x.shard, x.batches, x.model, x.lag_p50_ns,
            x.lag_p99_ns, x.lag_max_ns, x.name_lookups, x.duplicates, x.gaps,
-           x.resyncs, x.resync_failures, x.item_user_entries, x.item_user_evictions);
+           x.resyncs, x.resync_failures, x.item_user_entries, x.item_user_evictions,
+           x.meta_applied);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, name_lookup& x) {
@@ -472,6 +511,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::user_neighbors_request))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_neighbor_query))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_neighbor_parts))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::meta_op))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::meta_resync_reply))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -497,11 +538,12 @@ using item_shard_actor = caf::typed_actor<
   caf::replies_to<user_nb_atom, engine::user_neighbor_query>::with<engine::user_neighbor_parts>,
   // latest(n, category): newest visible items, answered by shard 0
   caf::replies_to<latest_atom, std::uint32_t, std::string>::with<recommendations>,
-  // item metadata (sent to every item shard); false on an id collision
-  caf::replies_to<item_atom, engine::item_meta>::with<bool>,
+  // from the meta writer, an operation of the item metadata stream; replies
+  // once applied (set: false on an id collision; remove: whether the item
+  // was known), or held until a resync of the stream brings it
+  caf::replies_to<meta_op>::with<bool>,
   // an item's metadata (timestamp = creation time); error not_found if unknown
   caf::replies_to<item_atom, std::string>::with<engine::item_meta>,
-  caf::replies_to<remove_atom, std::string>::with<bool>,
   // a page of up to n items after the cursor (engine::item_model::page);
   // error invalid_request for a malformed cursor
   caf::replies_to<list_atom, std::string, std::uint32_t>::with<engine::item_page>,
@@ -615,6 +657,13 @@ using item_writer_actor = caf::typed_actor<
   caf::replies_to<remove_atom, std::string>::with<bool>,
   // from the checkpointer: every item shard's snapshot between two writes
   caf::replies_to<snapshot_atom>::with<item_snapshots>,
+  // from an item shard that found a gap in the meta stream (meta writer
+  // only): the operations after seq `from`, read back from the log (error
+  // shard_unavailable without one, or when the log no longer holds them)
+  caf::replies_to<resync_atom, std::uint64_t>::with<meta_resync_reply>,
+  // from the writer's own log reader: meta resync `token` is ready, or
+  // failed (the string says why)
+  caf::reacts_to<resync_atom, std::uint64_t, meta_resync_reply, std::string>,
   // from the write-ahead log's writer thread (see profile_shard_actor)
   caf::reacts_to<durable_atom, std::uint64_t, std::string>,
   caf::reacts_to<tick_atom>,

@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
 
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
+#include "storage/meta_log.hpp"
 #include "storage/profile_replay.hpp"
 
 namespace fs = std::filesystem;
@@ -146,7 +148,9 @@ void fresh_state(const recovery_options& opts, recovered_state& st) {
   for (std::uint32_t i = 0; i < opts.item_shards; ++i)
     st.items.push_back(std::make_unique<engine::item_model>(opts.model, i, opts.item_shards));
   st.profile_seq.assign(opts.profile_shards, 0);
-  st.item_applied.assign(opts.item_shards, std::vector<std::uint64_t>(opts.profile_shards, 0));
+  // One entry per profile shard's delta stream, then the metadata stream's.
+  st.item_applied.assign(opts.item_shards,
+                         std::vector<std::uint64_t>(opts.profile_shards + 1, 0));
   st.meta_seq = 0;
 }
 
@@ -173,6 +177,13 @@ void load_checkpoint(const recovery_options& opts, std::uint64_t id, recovered_s
     if (applied != m.item_applied[i])
       throw std::runtime_error("checkpoint " + std::to_string(id) + ": item shard " +
                                std::to_string(i) + " disagrees with the manifest");
+    // The metadata stream's position: from the manifest, or (written before
+    // it recorded one) the log's meta_seq, which every item shard of the
+    // writer's node held; another node's shards then resync it whole.
+    const auto meta = i < m.item_meta_applied.size() ? m.item_meta_applied[i]
+                      : opts.meta_writer            ? m.meta_seq
+                                                    : 0;
+    applied.push_back(meta);
     st.item_applied[i] = std::move(applied);
   }
   st.meta_seq = m.meta_seq;
@@ -285,26 +296,27 @@ void load_newest_checkpoint(const recovery_options& opts, recovered_state& st) {
   st.next_checkpoint_id = ids.empty() ? 1 : ids.front() + 1;
 }
 
-/// Applies a record of the item metadata stream to every item shard, unless
-/// the loaded state already holds it.
-void replay_meta_record(const log_record& r, recovered_state& st) {
-  if (r.seq <= st.meta_seq) {
+/// Applies a record of the item metadata stream to every item shard that
+/// does not hold it yet. Only the meta writer's node replays its stream
+/// (docs/replication.md, "Stage 1b"): another node's item shards get the
+/// operations from the meta writer, and meta records in its own log were
+/// written before it had one writer, in another numbering.
+void replay_meta_record(const recovery_options& opts, const log_record& r, recovered_state& st) {
+  st.meta_seq = std::max(st.meta_seq, r.seq);
+  if (!opts.meta_writer) {
     ++st.report.records_skipped;
     return;
   }
-  if (r.kind == record_kind::item_meta) {
-    auto meta = decode_item_meta(r.payload);
-    for (auto& m : st.items)
-      m->set_meta(meta);
-  } else if (r.kind == record_kind::item_remove) {
-    for (auto& m : st.items)
-      m->remove(r.payload);
-  } else {
-    throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind)) +
-                             " on the item metadata stream");
-  }
-  st.meta_seq = r.seq;
-  ++st.report.records_replayed;
+  const auto e = decode_meta_record(r);
+  const auto stream = opts.profile_shards;
+  bool applied = false;
+  for (std::size_t i = 0; i < st.items.size(); ++i)
+    if (st.item_applied[i][stream] < r.seq) {
+      apply_meta(e, *st.items[i]);
+      st.item_applied[i][stream] = r.seq;
+      applied = true;
+    }
+  ++(applied ? st.report.records_replayed : st.report.records_skipped);
 }
 
 /// Applies a record of a profile shard's stream to that shard, and the item
@@ -344,7 +356,7 @@ void replay_log(const recovery_options& opts, recovered_state& st) {
   auto rep = scan_log(wal_dir(opts.data_dir), opts.policy, [&](const log_record& r) {
     try {
       if (r.stream == meta_stream)
-        replay_meta_record(r, st);
+        replay_meta_record(opts, r, st);
       else
         replay_profile_record(opts, r, st, outcome, delta);
     } catch (const corrupt& e) {

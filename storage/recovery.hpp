@@ -46,6 +46,10 @@ struct recovery_options {
   /// must have no NODE file.
   std::uint32_t node = 0;
   std::uint32_t nodes = 0;
+  /// Whether this node's item writer is the meta writer (it hosts item
+  /// shard 0; always in an embedded engine): only then is the log's item
+  /// metadata stream replayed (docs/replication.md, "Stage 1b").
+  bool meta_writer = true;
 };
 
 
@@ -55,11 +59,13 @@ struct recovered_state {
   std::vector<std::unique_ptr<engine::dedup_window>> windows;
   std::vector<std::uint64_t> profile_seq;  ///< last log seq applied, per profile shard
   std::vector<std::unique_ptr<engine::item_model>> items;
-  std::vector<std::vector<std::uint64_t>> item_applied;  ///< [item shard][profile shard]
+  /// [item shard][stream]: the last delta seq applied per profile shard,
+  /// then (entry profile_shards) the last item metadata operation applied.
+  std::vector<std::vector<std::uint64_t>> item_applied;
   /// Per item shard, the recent users of its items, rebuilt from the
   /// recovered profiles (engine/recent_users.hpp: derived, not checkpointed).
   std::vector<std::unique_ptr<engine::recent_users>> item_users;
-  std::uint64_t meta_seq = 0;
+  std::uint64_t meta_seq = 0;  ///< the last item metadata record of this node's log
   std::uint64_t next_checkpoint_id = 1;
   std::vector<segment_info> segments;  ///< for the wal that continues the log
   recovery_report report;

@@ -13,7 +13,7 @@
 namespace rtrec::storage {
 
 /// Per item shard: the last delta seq per profile shard its node's oldest
-/// kept checkpoint holds.
+/// kept checkpoint holds, then the last item metadata operation it holds.
 using item_coverage_map = std::map<std::uint32_t, std::vector<std::uint64_t>>;
 
 struct retention_plan {

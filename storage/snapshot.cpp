@@ -141,7 +141,8 @@ namespace {
 
 /// A manifest's fields: id, created_ms, the two shard counts, then per
 /// profile shard its seq, per item shard per profile shard the applied seq,
-/// then meta_seq, events_applied, users, items.
+/// then meta_seq, events_applied, users, items, and (stage 1b) per item
+/// shard the last item metadata operation applied.
 template <class A, class Manifest>
 void manifest_fields(A& a, Manifest& m) {
   a.value(m.id);
@@ -168,6 +169,22 @@ void manifest_fields(A& a, Manifest& m) {
   a.value(m.events_applied);
   a.value(m.users);
   a.value(m.items);
+  // Then, since stage 1b (docs/replication.md), per item shard the last
+  // item metadata operation applied; absent in older manifests.
+  if constexpr (A::loading) {
+    if (a.left() == 0)
+      return;
+    if (a.left() != std::uint64_t{m.item_shards} * sizeof(std::uint64_t))
+      throw corrupt("item metadata positions: " + std::to_string(a.left()) + " bytes for "
+                    + std::to_string(m.item_shards) + " item shards");
+    m.item_meta_applied.assign(m.item_shards, 0);
+  } else if (!m.item_meta_applied.empty() && m.item_meta_applied.size() != m.item_shards) {
+    throw std::logic_error("manifest: item_meta_applied has "
+                           + std::to_string(m.item_meta_applied.size()) + " entries for "
+                           + std::to_string(m.item_shards) + " item shards");
+  }
+  for (auto& s : m.item_meta_applied)
+    a.value(s);
 }
 
 std::string encode_manifest(const checkpoint_manifest& m) {

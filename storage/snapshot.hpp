@@ -60,6 +60,10 @@ struct checkpoint_manifest {
   std::uint64_t events_applied = 0;
   std::uint64_t users = 0;
   std::uint64_t items = 0;
+  /// Per item shard: the last item metadata operation its snapshot holds
+  /// (docs/replication.md, "Stage 1b"). Empty in manifests written before
+  /// it existed (the item shards then hold meta_seq).
+  std::vector<std::uint64_t> item_meta_applied;
 };
 
 struct checkpoint_data {

@@ -60,6 +60,9 @@ struct item_shard_stats {
   /// this shard owns, and users that left a full list for a more recent one.
   std::uint64_t item_user_entries = 0;
   std::uint64_t item_user_evictions = 0;
+  /// The item metadata stream (docs/replication.md, "Stage 1b"): the last
+  /// operation of the meta writer's log applied here (0 without a log).
+  std::uint64_t meta_applied = 0;
 };
 
 /// Counters of the scheduler's query lane since start (all zero under

@@ -112,7 +112,8 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
     EXPECT_TRUE(st.durable);
     ASSERT_EQ(st.item_coverage.size(), st.map.item_owner.size());
     for (std::size_t m = 0; m < st.item_coverage.size(); ++m)
-      EXPECT_EQ(st.item_coverage[m].size(), st.map.profile_owner.size())
+      // Per profile shard's delta stream, then the item metadata stream.
+      EXPECT_EQ(st.item_coverage[m].size(), st.map.profile_owner.size() + 1)
         << "item shard " << m << "'s coverage was not heard";
   }
   EXPECT_EQ(feed(*cluster[2], ref, events, 3000, 4000, users), 0u);
@@ -214,4 +215,142 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
     }
   }
   EXPECT_GT(checked, users.size()) << "too few shared items to test neighbors";
+}
+
+// Item metadata (docs/replication.md, "Stage 1b"): written through any
+// node, it has one writer, the item writer of the node hosting item shard 0,
+// and one log. A node that stops without a final checkpoint loses its item
+// shards' metadata since its checkpoint; when it is back, the meta writer's
+// marker makes its item shards resync the operations they missed (including
+// those written while it was away, which the others accepted), and every
+// item shard filters recommendations as the embedded engine given the same
+// writes in the same order does.
+TEST(cluster, item_metadata_has_one_writer_and_a_restarted_node_catches_up_on_it) {
+  const std::uint64_t seed = 20261207;
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  rtrec::storage_test::temp_dir tmp;
+  auto nodes = spread_nodes(3);
+  std::array<std::unique_ptr<service>, 3> cluster;
+  for (std::uint32_t n = 0; n < 3; ++n)
+    cluster[n] = std::make_unique<service>(durable_node(nodes, n, tmp.path()));
+  for (auto& node : cluster)
+    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the cluster did not form";
+  const auto map = cluster[0]->cluster().map;
+  const std::uint32_t writer = map.item_owner.at(0);
+  const std::uint32_t away = writer == 0 ? 1 : 0;  // not the meta writer's node
+  const std::uint32_t third = 3 - writer - away;
+  service_options eo;
+  eo.topology = cluster_topology();
+  eo.worker_threads = 2;
+  service ref{eo};
+
+  const auto events = seeded_events(seed, 3000);
+  std::set<std::string> users;
+  EXPECT_EQ(feed(*cluster[0], ref, events, 0, events.size(), users), 0u);
+  std::vector<std::string> items;
+  {
+    std::set<std::string> seen;
+    for (const auto& e : events)
+      if (seen.insert(e.item).second)
+        items.push_back(e.item);
+  }
+  ASSERT_GE(items.size(), 60u);
+  // Each write through node `via`, then the same on the embedded engine: one
+  // at a time, so the meta writer's order is the reference's.
+  auto set = [&](std::uint32_t via, const std::string& id, const std::string& category) {
+    engine::item_meta m{id, {category}};
+    auto got = cluster[via]->set_item(m);
+    ASSERT_TRUE(got) << id << " via node " << via << ": " << got.error().to_string();
+    ASSERT_TRUE(ref.set_item(m));
+  };
+  auto remove = [&](std::uint32_t via, const std::string& id) {
+    auto got = cluster[via]->remove_item(id);
+    ASSERT_TRUE(got) << id << " via node " << via << ": " << got.error().to_string();
+    ASSERT_TRUE(ref.remove_item(id));
+  };
+  for (std::size_t k = 0; k < 20; ++k)
+    set(static_cast<std::uint32_t>(k % 3), items[k], "c" + std::to_string(k % 3));
+  for (std::uint32_t n = 0; n < 3; ++n) {
+    ASSERT_TRUE(cluster[n]->flush());
+    auto cp = cluster[n]->checkpoint();
+    ASSERT_TRUE(cp) << cp.error().to_string();
+  }
+  // After the checkpoints: writes the away node's item shards will lose.
+  for (std::size_t k = 20; k < 40; ++k)
+    set(static_cast<std::uint32_t>(k % 3), items[k], "c" + std::to_string(k % 3));
+  remove(away, items[3]);
+  engine::item_patch patch;
+  patch.set_categories = true;
+  patch.categories = {"c2"};
+  ASSERT_TRUE(cluster[away]->update_item(items[4], patch));
+  ASSERT_TRUE(ref.update_item(items[4], patch));
+
+  cluster[away]->stop();
+  cluster[away].reset();
+  for (auto n : {writer, third})
+    ASSERT_TRUE(cluster[n]->await_cluster(
+      [away](const cluster_status& s) { return !s.nodes[away].up; }, 10s));
+  // While it is away, metadata is still written (the meta writer has a log:
+  // the away node's item shards get these by resync).
+  for (std::size_t k = 40; k < 60; ++k)
+    set(k % 2 == 0 ? writer : third, items[k], "c" + std::to_string(k % 3));
+  remove(third, items[5]);
+  set(writer, items[6], "c0");
+
+  cluster[away] = std::make_unique<service>(durable_node(nodes, away, tmp.path()));
+  for (auto& node : cluster)
+    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the node did not rejoin";
+  for (auto& node : cluster)
+    ASSERT_TRUE(node->flush());
+  ASSERT_TRUE(ref.flush());
+  // Every item shard of every node is at the same point of the one stream.
+  std::uint64_t position = 0, resyncs = 0, failures = 0;
+  std::vector<std::uint64_t> known;
+  for (std::uint32_t n = 0; n < 3; ++n) {
+    auto st = cluster[n]->stats();
+    ASSERT_TRUE(st);
+    for (const auto& s : st->item_shards) {
+      if (position == 0)
+        position = s.meta_applied;
+      EXPECT_EQ(s.meta_applied, position) << "item shard " << s.shard << " on node " << n;
+      known.push_back(s.model.items);
+      if (n == away) {
+        resyncs += s.resyncs;
+        failures += s.resync_failures;
+      }
+    }
+  }
+  EXPECT_EQ(position, 20u + 20 + 2 + 20 + 2) << "one log record per write, on the meta writer";
+  EXPECT_GE(resyncs, 1u) << "the away node's item shards must have resynced the stream";
+  EXPECT_EQ(failures, 0u);
+  // Every item shard filters by the same metadata: recommendations in each
+  // category, read through the away node and another, equal the reference.
+  for (const auto& user : users)
+    for (const char* c : {"c0", "c1", "c2"}) {
+      engine::recommend_options o;
+      o.n = 10;
+      o.filter.category = c;
+      auto want = ref.recommend(user, o);
+      ASSERT_TRUE(want);
+      for (std::uint32_t via : {away, third}) {
+        auto got = cluster[via]->recommend(user, o);
+        ASSERT_TRUE(got) << user << ": " << got.error().to_string();
+        auto diff = rtrec::testing::compare(*got, *want);
+        ASSERT_TRUE(diff.empty()) << "user " << user << ", category " << c << ", via node "
+                                  << via << ": " << diff;
+      }
+    }
+  // Through the away node again, a write reaches the meta writer.
+  set(away, items[7], "c1");
+  auto got = cluster[third]->item(items[7]);
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(got->categories, (std::vector<std::string>{"c1"}));
+  // With the meta writer's node gone, writes elsewhere are refused, named.
+  cluster[writer]->stop();
+  cluster[writer].reset();
+  ASSERT_TRUE(cluster[away]->await_cluster(
+    [writer](const cluster_status& s) { return !s.nodes[writer].up; }, 10s));
+  auto refused = cluster[away]->set_item({items[8], {"c0"}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, error_code::shard_unavailable);
 }

@@ -140,7 +140,8 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   roundtrip(recommendations{{{"item-1", 0.5}, {"item-2", 0.25}}, 2});
   roundtrip(user_interactions{{{"item-1", engine::event_type::purchase, 3.f, 42}}});
   roundtrip(shard_stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  roundtrip(item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
+  roundtrip(
+    item_shard_stats{1, 2, {3, 4, 5, 6, 7, 8, 9, 10}, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
   roundtrip(ingest_stats{1, 2, 3, {4, 5, 6}, {7, 8}});
   roundtrip(engine::item_patch{true, true, true, {"a", "b"}, true, 42, "ts", true, "[1]", true,
                                "note", "add", "remove"});
@@ -176,12 +177,26 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
      engine::feedback_record{}},
     19, 7, false});
   roundtrip(shard_snapshot{"bytes\0with nul", 5, {1, 2}, 3, 4, 6, 7});
+  // The item metadata stream (docs/replication.md, "Stage 1b").
+  meta_op set_op;
+  set_op.kind = meta_op::set;
+  set_op.meta = engine::item_meta{"item-1", {"a"}, false, 5, "t", "[1]", "c"};
+  set_op.seq = 12;
+  set_op.prev = 11;
+  meta_op remove_op;
+  remove_op.kind = meta_op::remove;
+  remove_op.id = "item-2";
+  remove_op.seq = 13;
+  remove_op.prev = 12;
+  roundtrip(set_op);
+  roundtrip(meta_resync_reply{{set_op, remove_op}, 14});
   // Handles travel too: the peers' directory of shards.
   auto a1 = net.b->spawn(echo, 1);
   shard_directory dir;
   dir.node = 2;
   dir.profiles = {caf::actor_cast<caf::strong_actor_ptr>(a1), nullptr};
   dir.items = {nullptr, caf::actor_cast<caf::strong_actor_ptr>(a1)};
+  dir.meta_writer = caf::actor_cast<caf::strong_actor_ptr>(a1);
   roundtrip(dir);
   caf::anon_send_exit(a1, caf::exit_reason::user_shutdown);
   // Every type of rtrec's type-ID block was sent.
@@ -349,7 +364,8 @@ TEST(cluster, a_stopped_node_answers_shard_unavailable_and_rejoins) {
     ASSERT_TRUE(ing);
     EXPECT_EQ(ing->accepted, 1u) << u;
   }
-  // Item writes need every item shard: refused whole while one is away.
+  // Without a data directory item writes need every item shard (there is no
+  // resync of the metadata stream): refused whole while one is away.
   auto w = cluster[0]->set_item({"item-a", {"x"}, false, 0});
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().code, error_code::shard_unavailable);

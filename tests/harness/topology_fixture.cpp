@@ -146,7 +146,10 @@ caf::expected<engine::profile_view> topology_fixture::profile(const std::string&
 caf::expected<bool> topology_fixture::set_item(const engine::item_meta& meta) {
   bool all = true;
   for (auto& shard : topo_.items) {
-    auto r = ask<bool>(shard, item_atom::value, meta);
+    meta_op op;  // seq 0: applied unchecked, as from a writer without a log
+    op.kind = meta_op::set;
+    op.meta = meta;
+    auto r = ask<bool>(shard, op);
     if (!r)
       return r;
     all = all && *r;

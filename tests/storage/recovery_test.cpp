@@ -487,7 +487,8 @@ TEST(recovery, an_empty_data_directory_recovers_an_empty_state) {
     EXPECT_EQ(st.items[i]->shards(), 2u);
   }
   EXPECT_EQ(st.profile_seq, (std::vector<std::uint64_t>{0, 0, 0}));
-  EXPECT_EQ(st.item_applied, (std::vector<std::vector<std::uint64_t>>(2, {0, 0, 0})));
+  // Per item shard: three delta streams, then the metadata stream.
+  EXPECT_EQ(st.item_applied, (std::vector<std::vector<std::uint64_t>>(2, {0, 0, 0, 0})));
   EXPECT_EQ(st.next_checkpoint_id, 1u);
   EXPECT_FALSE(st.report.from_snapshot);
   EXPECT_EQ(st.report.records_replayed, 0u);
@@ -574,9 +575,12 @@ TEST_P(recovery_checkpoint, a_checkpoint_plus_the_log_tail_equals_full_replay) {
   EXPECT_EQ(st.report.events_replayed, ref.events_applied - events_at);
   EXPECT_TRUE(st.report.warnings.empty());
   expect_same_state(st, ref, w);
-  for (auto& v : st.item_applied)
-    for (std::size_t p = 0; p < v.size(); ++p)
+  for (auto& v : st.item_applied) {
+    ASSERT_EQ(v.size(), st.profile_seq.size() + 1);
+    for (std::size_t p = 0; p < st.profile_seq.size(); ++p)
       EXPECT_LE(v[p], st.profile_seq[p]);
+    EXPECT_EQ(v.back(), st.meta_seq);  // every item shard replayed the metadata stream
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(windows, recovery_checkpoint,

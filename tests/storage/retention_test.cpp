@@ -54,7 +54,9 @@ TEST_F(retention, nothing_is_released_while_an_item_shard_is_unheard_of) {
 
 TEST_F(retention, the_base_is_the_newest_checkpoint_every_item_shard_has_passed) {
   // Profile shard 0 is held up to 25 by item shard 0, 22 by item shard 1.
-  const auto plan = plan_retention(root_, {true, false}, {{0, {25, 0}}, {1, {22, 100}}}, 2);
+  // Coverages: per profile shard, then the item metadata stream.
+  const auto plan =
+    plan_retention(root_, {true, false}, {{0, {25, 0, 50}}, {1, {22, 100, 50}}}, 2);
   ASSERT_TRUE(plan.complete);
   EXPECT_EQ(plan.base, 2u);
   ASSERT_EQ(plan.covered.size(), 3u);
@@ -65,10 +67,10 @@ TEST_F(retention, the_base_is_the_newest_checkpoint_every_item_shard_has_passed)
 
 TEST_F(retention, only_this_nodes_profile_shards_bound_the_base) {
   // Profile shard 1 lives elsewhere: its low coverage does not matter here.
-  auto plan = plan_retention(root_, {true, false}, {{0, {40, 0}}, {1, {35, 0}}}, 2);
+  auto plan = plan_retention(root_, {true, false}, {{0, {40, 0, 50}}, {1, {35, 0, 50}}}, 2);
   EXPECT_EQ(plan.base, 3u);
   // Hosted here, it holds the base back to checkpoint 1.
-  plan = plan_retention(root_, {true, true}, {{0, {40, 6}}, {1, {35, 30}}}, 2);
+  plan = plan_retention(root_, {true, true}, {{0, {40, 6, 50}}, {1, {35, 30, 50}}}, 2);
   EXPECT_EQ(plan.base, 1u);
 }
 
@@ -82,12 +84,41 @@ TEST_F(retention, no_base_when_every_checkpoint_is_ahead_of_an_item_shard) {
 TEST_F(retention, a_node_reports_its_oldest_kept_checkpoint_for_its_own_item_shards) {
   auto c = kept_coverage(root_, {false, true});
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c.at(1), (std::vector<std::uint64_t>{8, 2}));
+  // The manifests predate the metadata positions: 0 (keep its whole stream).
+  EXPECT_EQ(c.at(1), (std::vector<std::uint64_t>{8, 2, 0}));
   prune_checkpoints(root_, 1, 2);  // keeps 3 and 2
   c = kept_coverage(root_, {true, true});
   ASSERT_EQ(c.size(), 2u);
-  EXPECT_EQ(c.at(0), (std::vector<std::uint64_t>{12, 9}));
+  EXPECT_EQ(c.at(0), (std::vector<std::uint64_t>{12, 9, 0}));
   EXPECT_EQ(list_checkpoints(root_), (std::vector<std::uint64_t>{3, 2}));
+}
+
+TEST_F(retention, the_metadata_stream_is_kept_back_to_the_least_any_item_shard_holds) {
+  // docs/replication.md, "Stage 1b": another node's item shard resyncs the
+  // metadata stream from this node's log after what its checkpoint holds.
+  auto plan = plan_retention(root_, {true, false}, {{0, {25, 0, 6}}, {1, {22, 100, 50}}}, 2);
+  ASSERT_EQ(plan.base, 2u);
+  EXPECT_EQ(plan.covered.at(meta_stream), 6u);  // not the base's 8
+  // A node that reported no metadata position keeps the whole stream.
+  plan = plan_retention(root_, {true, false}, {{0, {25, 0}}, {1, {22, 100, 50}}}, 2);
+  EXPECT_EQ(plan.covered.at(meta_stream), 0u);
+  // A checkpoint that records the positions reports them.
+  checkpoint_data d;
+  auto& m = d.manifest;
+  m.id = 4;
+  m.profile_shards = 2;
+  m.item_shards = 2;
+  m.profile_seq = {40, 35};
+  m.item_applied = {{32, 29}, {38, 31}};
+  m.meta_seq = 12;
+  m.item_meta_applied = {12, 10};
+  d.profile_blobs.assign(2, "p");
+  d.item_blobs.assign(2, "i");
+  write_checkpoint(root_, d, false);
+  prune_checkpoints(root_, 1);
+  const auto c = kept_coverage(root_, {true, true});
+  EXPECT_EQ(c.at(0), (std::vector<std::uint64_t>{32, 29, 12}));
+  EXPECT_EQ(c.at(1), (std::vector<std::uint64_t>{38, 31, 10}));
 }
 
 TEST(retention_empty, no_checkpoint_reports_nothing) {

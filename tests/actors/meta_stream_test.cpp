@@ -1,0 +1,314 @@
+// The item metadata stream on the deterministic scheduler (docs/replication.md,
+// "Stage 1b"): item shards apply the meta writer's operations checked for
+// gaps, skip duplicates, catch up by a resync read back from the meta
+// writer's log (woken by a marker when their handle changes), answer an
+// operation that met a gap once the resync brings it, and a node's item
+// writer that is not the meta writer passes writes on to it.
+//
+// The meta writer here runs without a log (the log's writer thread does not
+// belong on the deterministic scheduler): it starts from a data directory
+// whose log the test writes, as recovery would hand it over (meta_seq), and
+// answers resyncs from it.
+#include "tests/harness/topology_fixture.hpp"
+
+#include <condition_variable>
+#include <mutex>
+
+#include "actors/item_writer.hpp"
+#include "storage/codec.hpp"
+#include "storage/recovery.hpp"
+#include "storage/wal.hpp"
+#include "tests/storage/temp_dir.hpp"
+
+using namespace rtrec;
+
+namespace {
+
+engine::item_meta meta_of(const std::string& id, std::vector<std::string> categories = {}) {
+  engine::item_meta m;
+  m.id = id;
+  m.categories = std::move(categories);
+  m.timestamp = 1'700'000'000'000;
+  return m;
+}
+
+meta_op set_op(std::uint64_t seq, const engine::item_meta& m) {
+  meta_op op;
+  op.kind = meta_op::set;
+  op.meta = m;
+  op.seq = seq;
+  op.prev = seq - 1;
+  return op;
+}
+
+meta_op remove_op(std::uint64_t seq, const std::string& id) {
+  meta_op op;
+  op.kind = meta_op::remove;
+  op.id = id;
+  op.seq = seq;
+  op.prev = seq - 1;
+  return op;
+}
+
+// The stream every test uses: a (x), b, c (y), b removed, a (z).
+std::vector<meta_op> stream() {
+  return {set_op(1, meta_of("a", {"x"})), set_op(2, meta_of("b")), set_op(3, meta_of("c", {"y"})),
+          remove_op(4, "b"), set_op(5, meta_of("a", {"z"}))};
+}
+
+class meta_stream_test : public rtrec::testing::topology_fixture {
+ protected:
+  static topology_config config() {
+    auto cfg = default_config();
+    cfg.profile_shards = 1;
+    cfg.item_shards = 2;
+    cfg.ingestors = 1;
+    return cfg;
+  }
+
+  topology_context context(bool with_data) const {
+    topology_context ctx;
+    if (with_data) {
+      ctx.data.data_dir = tmp_.data_dir();
+      ctx.data.profile_shards = 1;
+      ctx.data.item_shards = 2;
+    }
+    return ctx;
+  }
+
+  // Writes operations 1..n of stream() as the meta writer's log.
+  void write_log(std::size_t n) {
+    storage::wal_options o;
+    o.dir = storage::wal_dir(tmp_.data_dir());
+    o.sync = storage::sync_policy::none;
+    storage::wal log{o, {}};
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::size_t left = n;
+    const auto ops = stream();
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& op = ops[k];
+      storage::log_record r{op.kind == meta_op::set ? storage::record_kind::item_meta
+                                                    : storage::record_kind::item_remove,
+                            storage::meta_stream, op.seq, 1'700'000'000'000, op.id};
+      if (op.kind == meta_op::set) {
+        r.payload.clear();
+        storage::encode_item_meta(op.meta, r.payload);
+      }
+      log.append(r, [&](const std::string&) {
+        std::lock_guard<std::mutex> guard{mtx};
+        if (--left == 0)
+          cv.notify_all();
+      });
+    }
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [&] { return left == 0; });
+  }
+
+  // A meta writer over the topology's item shards whose log holds 1..n.
+  item_writer_actor spawn_writer(std::uint64_t n, bool with_data = true) {
+    return keep(sys().spawn(item_writer, config(), topo().items, n, context(with_data)));
+  }
+
+  // An item writer the test spawned, stopped at the end of the test.
+  item_writer_actor keep(item_writer_actor w) {
+    writers_.push_back(w);
+    return w;
+  }
+
+  void TearDown() override {
+    for (auto& w : writers_)
+      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  // Tells `writer` where the item shards are (new handles: markers).
+  void directory_to(const item_writer_actor& writer, caf::strong_actor_ptr meta_writer = {}) {
+    shard_directory d;
+    for (auto& m : topo().items)
+      d.items.push_back(caf::actor_cast<caf::strong_actor_ptr>(m));
+    d.meta_writer = std::move(meta_writer);
+    self()->send(writer, directory_atom::value, d);
+    run();
+  }
+
+  item_shard_stats item_at(std::size_t m) {
+    auto s = item_stats(m);
+    EXPECT_TRUE(s) << sys().render(s.error());
+    return s ? *s : item_shard_stats{};
+  }
+
+  // "a+x b- c+y": which of a, b, c item shard m knows, with categories.
+  std::string items_on(std::size_t m) {
+    std::string out;
+    for (const char* id : {"a", "b", "c"}) {
+      auto meta = item(id, m);
+      out += std::string{out.empty() ? "" : " "} + id + (meta ? "+" : "-");
+      if (meta)
+        for (const auto& c : meta->categories)
+          out += c;
+    }
+    return out;
+  }
+
+  rtrec::storage_test::temp_dir tmp_;
+  std::vector<item_writer_actor> writers_;
+};
+
+TEST_F(meta_stream_test, operations_apply_in_order_and_a_duplicate_changes_nothing) {
+  start(config());
+  const auto ops = stream();
+  for (std::size_t k = 0; k < 3; ++k)
+    for (auto& shard : topo().items) {
+      auto r = ask<bool>(shard, ops[k]);
+      ASSERT_TRUE(r) << sys().render(r.error());
+      EXPECT_TRUE(*r);
+    }
+  EXPECT_EQ(items_on(0), "a+x b+ c+y");
+  EXPECT_EQ(item_at(0).meta_applied, 3u);
+  // op 2 again (a resend): answered, not applied twice.
+  auto again = set_op(2, meta_of("b", {"changed"}));
+  auto r = ask<bool>(topo().items[0], again);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+  EXPECT_EQ(items_on(0), "a+x b+ c+y");
+  EXPECT_EQ(item_at(0).duplicates, 1u);
+  EXPECT_EQ(item_at(0).meta_applied, 3u);
+  // A writer without a log (seq 0): applied unchecked, the position stays.
+  meta_op loose = set_op(1, meta_of("c"));
+  loose.seq = loose.prev = 0;
+  ASSERT_TRUE(ask<bool>(topo().items[0], loose));
+  EXPECT_EQ(items_on(0), "a+x b+ c+");
+  EXPECT_EQ(item_at(0).meta_applied, 3u);
+}
+
+TEST_F(meta_stream_test, a_marker_wakes_item_shards_that_missed_operations_and_they_resync) {
+  write_log(5);
+  start(config());
+  const auto ops = stream();
+  // Item shard 0 got 1-2, item shard 1 only 1 (its node was away).
+  for (std::size_t k = 0; k < 2; ++k)
+    ASSERT_TRUE(ask<bool>(topo().items[0], ops[k]));
+  ASSERT_TRUE(ask<bool>(topo().items[1], ops[0]));
+  auto writer = spawn_writer(5);
+  directory_to(writer);  // new handles for both: a marker each (seq = prev = 5)
+  for (std::size_t m = 0; m < 2; ++m) {
+    const auto s = item_at(m);
+    EXPECT_EQ(s.meta_applied, 5u) << "item shard " << m;
+    EXPECT_EQ(s.gaps, 1u) << "item shard " << m;
+    EXPECT_EQ(s.resyncs, 1u) << "item shard " << m;
+    EXPECT_EQ(s.resync_failures, 0u) << "item shard " << m;
+    EXPECT_EQ(items_on(m), "a+z b- c+y") << "item shard " << m;
+  }
+  // The same handles again: no marker, nothing asked.
+  directory_to(writer);
+  EXPECT_EQ(item_at(1).gaps, 1u);
+  EXPECT_EQ(item_at(1).duplicates, 0u);
+}
+
+TEST_F(meta_stream_test, an_operation_that_meets_a_gap_is_answered_once_the_resync_brings_it) {
+  start(config());
+  const auto ops = stream();
+  auto& shard = topo().items[1];
+  ASSERT_TRUE(ask<bool>(shard, ops[0]));
+  // Op 3 arrives from "the meta writer" (the test's actor) while 2 is missing.
+  auto pending = self()->request(shard, std::chrono::seconds(1), ops[2]);
+  run();
+  std::uint64_t asked_from = 99;
+  self()->receive([&](resync_atom, std::uint64_t from) -> meta_resync_reply {
+    asked_from = from;
+    return {{ops[1], ops[2]}, 3};
+  });
+  EXPECT_EQ(asked_from, 1u);
+  run();
+  bool answered = false;
+  pending.receive([&](bool ok) { answered = ok; },
+                  [&](caf::error& err) { FAIL() << sys().render(err); });
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(item_at(1).meta_applied, 3u);
+  EXPECT_EQ(items_on(1), "a+x b+ c+y");
+  EXPECT_EQ(item_at(1).gaps, 1u);
+  EXPECT_EQ(item_at(1).resyncs, 1u);
+}
+
+TEST_F(meta_stream_test, a_failed_resync_fails_the_waiting_operation_and_is_asked_again) {
+  start(config());
+  const auto ops = stream();
+  auto& shard = topo().items[1];
+  ASSERT_TRUE(ask<bool>(shard, ops[0]));
+  auto pending = self()->request(shard, std::chrono::seconds(1), ops[2]);
+  run();
+  self()->receive([&](resync_atom, std::uint64_t) -> caf::result<meta_resync_reply> {
+    return caf::make_error(error_code::shard_unavailable, "the log no longer holds it");
+  });
+  run();
+  bool failed = false;
+  pending.receive([&](bool) { FAIL() << "answered although the resync failed"; },
+                  [&](caf::error&) { failed = true; });
+  EXPECT_TRUE(failed);
+  EXPECT_EQ(item_at(1).resync_failures, 1u);
+  EXPECT_EQ(item_at(1).meta_applied, 1u);
+  EXPECT_EQ(items_on(1), "a+x b- c-");
+  // The next operation meets the gap again and asks again.
+  auto next = self()->request(shard, std::chrono::seconds(1), ops[3]);
+  run();
+  std::uint64_t asked_from = 99;
+  self()->receive([&](resync_atom, std::uint64_t from) -> meta_resync_reply {
+    asked_from = from;
+    return {{ops[1], ops[2], ops[3]}, 4};
+  });
+  run();
+  EXPECT_EQ(asked_from, 1u);
+  bool ok = false;
+  next.receive([&](bool x) { ok = x; }, [&](caf::error& err) { FAIL() << sys().render(err); });
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(items_on(1), "a+x b- c+y");
+}
+
+TEST_F(meta_stream_test, a_meta_writer_without_a_data_directory_refuses_resyncs) {
+  start(config());
+  ASSERT_TRUE(ask<bool>(topo().items[1], stream()[0]));
+  auto writer = spawn_writer(3, false);
+  directory_to(writer);  // markers at 3: both shards find a gap, the resync fails
+  EXPECT_EQ(item_at(0).resync_failures, 1u);
+  EXPECT_EQ(item_at(1).resync_failures, 1u);
+  EXPECT_EQ(item_at(1).meta_applied, 1u);
+  auto r = ask<meta_resync_reply>(writer, resync_atom::value, std::uint64_t{0});
+  ASSERT_FALSE(r);
+  EXPECT_NE(sys().render(r.error()).find("keeps no data directory"), std::string::npos)
+    << sys().render(r.error());
+}
+
+TEST_F(meta_stream_test, another_nodes_item_writer_passes_writes_on_to_the_meta_writer) {
+  start(config());
+  auto meta_writer = spawn_writer(0, false);
+  // Item shard 0 lives elsewhere: this writer is not the meta writer.
+  auto other = keep(sys().spawn(item_writer, config(),
+                                std::vector<item_shard_actor>{item_shard_actor{}, topo().items[1]},
+                                std::uint64_t{0}, context(false)));
+  directory_to(other);  // the meta writer unreachable
+  auto refused = ask<bool>(other, item_atom::value, meta_of("a", {"x"}));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(sys().render(refused.error()).find("item shard 0"), std::string::npos)
+    << sys().render(refused.error());
+  EXPECT_EQ(items_on(0), "a- b- c-");
+
+  directory_to(other, caf::actor_cast<caf::strong_actor_ptr>(meta_writer));
+  auto set = ask<bool>(other, item_atom::value, meta_of("a", {"x"}));
+  ASSERT_TRUE(set) << sys().render(set.error());
+  EXPECT_TRUE(*set);
+  engine::item_patch patch;
+  patch.set_categories = true;
+  patch.categories = {"y"};
+  auto updated = ask<engine::item_meta>(other, item_atom::value, std::string{"a"}, patch);
+  ASSERT_TRUE(updated) << sys().render(updated.error());
+  EXPECT_EQ(updated->categories, (std::vector<std::string>{"y"}));
+  ASSERT_TRUE(ask<bool>(other, item_atom::value, meta_of("b")));
+  auto removed = ask<bool>(other, remove_atom::value, std::string{"b"});
+  ASSERT_TRUE(removed);
+  EXPECT_TRUE(*removed);
+  for (std::size_t m = 0; m < 2; ++m)
+    EXPECT_EQ(items_on(m), "a+y b- c-") << "item shard " << m;
+}
+
+}  // namespace
