@@ -1,0 +1,223 @@
+#include "engine/replica_log.hpp"
+
+#include <algorithm>
+
+namespace rtrec::engine {
+
+namespace {
+
+bool contains(const std::vector<std::uint32_t>& xs, std::uint32_t x) {
+  return std::find(xs.begin(), xs.end(), x) != xs.end();
+}
+
+}  // namespace
+
+std::uint64_t replica_log::epoch_at(std::uint64_t seq) const noexcept {
+  return seq == 0 || seq > records_.size() ? 0 : records_[seq - 1].epoch;
+}
+
+std::uint64_t replica_log::seq_of(std::uint64_t id) const {
+  auto it = ids_.find(id);
+  return it == ids_.end() ? 0 : it->second;
+}
+
+void replica_log::adopt(std::uint64_t epoch, const shard_replicas& shard) {
+  if (epoch <= map_epoch_)
+    return;
+  map_ = shard;
+  map_epoch_ = epoch;
+  epoch_seen_ = std::max(epoch_seen_, epoch);
+  // A join asked in an older epoch can no longer be applied. What it knows
+  // of the others stays valid: only it changed its log since (forget()).
+  pending_.clear();
+}
+
+void replica_log::forget(std::uint64_t own_from) {
+  match_.clear();
+  next_.clear();
+  own_from_ = own_from;
+  high_committed_ = 0;
+}
+
+bool replica_log::primary() const noexcept {
+  return map_.primary == self_ && map_epoch_ == epoch_seen_ && map_epoch_ > restart_epoch_;
+}
+
+std::optional<std::uint64_t> replica_log::append(std::uint64_t id, std::string payload) {
+  if (!primary())
+    return std::nullopt;
+  if (auto seq = seq_of(id); seq != 0)
+    return seq;
+  const auto seq = last_seq() + 1;
+  records_.push_back({seq, map_epoch_, id, std::move(payload)});
+  ids_[id] = seq;
+  return seq;
+}
+
+std::vector<std::pair<std::uint32_t, ship_request>>
+replica_log::ships(std::size_t max_records) const {
+  std::vector<std::pair<std::uint32_t, ship_request>> out;
+  if (!primary())
+    return out;
+  for (auto r : map_.replicas) {
+    if (r == self_)
+      continue;
+    auto it = next_.find(r);
+    // Optimistic at first: after the last record; a refusal backs up.
+    const auto next = it == next_.end() ? last_seq() + 1 : it->second;
+    ship_request s;
+    s.epoch = map_epoch_;
+    s.from = self_;
+    s.prev_seq = next - 1;
+    s.prev_epoch = epoch_at(s.prev_seq);
+    for (auto seq = next; seq <= last_seq() && s.records.size() < max_records; ++seq)
+      s.records.push_back(records_[seq - 1]);
+    out.emplace_back(r, std::move(s));
+  }
+  return out;
+}
+
+void replica_log::on_answer(const ship_answer& a) {
+  if (a.epoch > epoch_seen_) {  // a newer primary exists: deposed
+    epoch_seen_ = a.epoch;
+    return;
+  }
+  if (!primary() || a.epoch != map_epoch_ || a.stale)
+    return;
+  if (a.ok) {
+    match_[a.from] = std::max(match_[a.from], a.match);
+    auto& next = next_.try_emplace(a.from, last_seq() + 1).first->second;
+    next = std::max(next, a.verified + 1);
+  } else {
+    auto& next = next_.try_emplace(a.from, last_seq() + 1).first->second;
+    next = std::max<std::uint64_t>(1, std::min(next, a.last + 1));
+  }
+}
+
+bool replica_log::counts(std::uint32_t r) const {
+  return contains(map_.in_sync, r) || pending_.count(r) != 0;
+}
+
+std::uint64_t replica_log::committed() const {
+  if (!primary())
+    return 0;
+  auto c = synced_;
+  for (auto r : map_.replicas)
+    if (r != self_ && counts(r))
+      c = std::min(c, match_of(r));
+  high_committed_ = std::max(high_committed_, c);
+  return c;
+}
+
+std::uint64_t replica_log::must_hold() const {
+  committed();
+  // Records before own_from_ may have been acknowledged by an earlier
+  // primary; its own, up to the highest seq it ever took as committed.
+  return std::max(own_from_ - 1, high_committed_);
+}
+
+std::uint64_t replica_log::match_of(std::uint32_t r) const {
+  auto it = match_.find(r);
+  return it == match_.end() ? 0 : it->second;
+}
+
+std::vector<isr_request> replica_log::join_requests() {
+  std::vector<isr_request> out;
+  if (!primary())
+    return out;
+  const auto acked = must_hold();
+  for (auto r : map_.replicas) {
+    if (r == self_ || contains(map_.in_sync, r))
+      continue;
+    // Asked again while pending: a request may be lost.
+    if (pending_.count(r) != 0 || match_of(r) >= acked) {
+      pending_.insert(r);
+      out.push_back({map_epoch_, self_, r, true});
+    }
+  }
+  return out;
+}
+
+std::optional<isr_request> replica_log::leave_request(std::uint32_t r) const {
+  if (!primary() || r == self_ || !contains(map_.in_sync, r))
+    return std::nullopt;
+  return isr_request{map_epoch_, self_, r, false};
+}
+
+ship_answer replica_log::on_ship(const ship_request& s) {
+  ship_answer a;
+  a.from = self_;
+  if (s.epoch < epoch_seen_) {
+    a.epoch = epoch_seen_;
+    a.stale = true;
+    return a;
+  }
+  epoch_seen_ = s.epoch;  // a primary of a higher epoch exists: not this one
+  a.epoch = epoch_seen_;
+  if (verified_epoch_ != s.epoch || leader_ != s.from) {
+    leader_ = s.from;
+    verified_epoch_ = s.epoch;
+    verified_ = 0;
+  }
+  // Log matching: the record before the ship's first must agree.
+  if (s.prev_seq > last_seq() || epoch_at(s.prev_seq) != s.prev_epoch) {
+    a.last = std::min(last_seq(), s.prev_seq == 0 ? 0 : s.prev_seq - 1);
+    return a;
+  }
+  bool changed = false;
+  for (const auto& r : s.records) {
+    if (r.seq <= last_seq()) {
+      if (epoch_at(r.seq) == r.epoch)
+        continue;  // the same record
+      truncate(r.seq - 1);
+    }
+    records_.push_back(r);
+    ids_[r.id] = r.seq;
+    changed = true;
+  }
+  // Its log is another's now: what it knew as a primary no longer holds.
+  if (changed)
+    forget(last_seq() + 1);
+  verified_ = std::max(verified_, s.prev_seq + s.records.size());
+  verified_ = std::min(verified_, last_seq());
+  a.ok = true;
+  a.verified = verified_;
+  a.match = std::min(synced_, verified_);
+  return a;
+}
+
+std::optional<ship_answer> replica_log::after_sync() const {
+  if (!leader_ || verified_epoch_ != epoch_seen_)
+    return std::nullopt;
+  ship_answer a;
+  a.epoch = epoch_seen_;
+  a.from = self_;
+  a.ok = true;
+  a.verified = verified_;
+  a.match = std::min(synced_, verified_);
+  return a;
+}
+
+void replica_log::truncate(std::uint64_t keep) {
+  for (auto seq = keep + 1; seq <= last_seq(); ++seq)
+    ids_.erase(records_[seq - 1].id);
+  records_.resize(keep);
+  synced_ = std::min(synced_, keep);
+}
+
+void replica_log::crash() {
+  truncate(synced_);
+  restart_epoch_ = epoch_seen_;
+  ids_.clear();
+  for (const auto& r : records_)
+    ids_[r.id] = r.seq;
+  map_epoch_ = 0;
+  map_ = {};
+  pending_.clear();
+  forget(last_seq() + 1);
+  leader_.reset();
+  verified_ = 0;
+  verified_epoch_ = 0;
+}
+
+}  // namespace rtrec::engine

@@ -1,0 +1,162 @@
+// One shard's log as each of its replicas keeps it (docs/replication.md,
+// "The log of a shard's replicas"): the primary appends writes and ships
+// them, followers accept them only where their log agrees with the
+// primary's (log matching) and answer how far they hold them durably, and
+// the primary acknowledges a write once every in-sync replica of the map it
+// holds has it. Epochs fence: a replica acts as primary only while its map
+// names it and no higher epoch has reached it, and a restarted replica only
+// in a map of an epoch it never saw before its restart.
+//
+// Plain C++17 state machine: no CAF, no I/O, no clock. The caller carries
+// the messages, makes records durable (sync) and asks the controller for the
+// in-sync changes; tests/engine/replica_log_test.cpp runs several replicas
+// through a seeded simulation with crashes, false suspicions, lost,
+// repeated and reordered messages.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/cluster_map.hpp"
+
+namespace rtrec::engine {
+
+/// One record of a shard's log.
+struct replica_record {
+  std::uint64_t seq = 0;
+  std::uint64_t epoch = 0;  ///< the epoch of the primary that appended it
+  std::uint64_t id = 0;     ///< the write's id: a retry is not appended twice
+  std::string payload;
+};
+
+/// Primary -> follower: the records after prev_seq (none: where is it?).
+struct ship_request {
+  std::uint64_t epoch = 0;  ///< the primary's map epoch
+  std::uint32_t from = 0;   ///< the primary
+  std::uint64_t prev_seq = 0;
+  std::uint64_t prev_epoch = 0;  ///< the epoch of the primary's record prev_seq
+  std::vector<replica_record> records;
+};
+
+/// Follower -> primary.
+struct ship_answer {
+  std::uint64_t epoch = 0;  ///< the highest epoch the follower has seen
+  std::uint32_t from = 0;   ///< the follower
+  bool stale = false;       ///< refused: the ship's epoch is below `epoch`
+  bool ok = false;          ///< accepted; false and not stale: back up to `last`
+  std::uint64_t match = 0;     ///< durable here and agreeing with the primary up to this seq
+  std::uint64_t verified = 0;  ///< agreeing with the primary up to this seq (durable or not)
+  std::uint64_t last = 0;      ///< refused for a mismatch: resend from last + 1
+};
+
+/// Primary -> controller: replica `replica` joins (caught up) or leaves (fell
+/// behind) the in-sync set. The controller applies it only while its map is
+/// at `epoch` and names `from` primary.
+struct isr_request {
+  std::uint64_t epoch = 0;
+  std::uint32_t from = 0;
+  std::uint32_t replica = 0;
+  bool join = false;
+};
+
+class replica_log {
+ public:
+  explicit replica_log(std::uint32_t self) : self_(self) {}
+
+  // -- what survives a crash: the records up to synced(), epoch_seen() ------
+
+  const std::vector<replica_record>& records() const noexcept { return records_; }
+  std::uint64_t last_seq() const noexcept { return records_.size(); }
+  std::uint64_t synced() const noexcept { return synced_; }
+  std::uint64_t epoch_seen() const noexcept { return epoch_seen_; }
+  /// The epoch of record `seq` (0 for seq 0 or past the end).
+  std::uint64_t epoch_at(std::uint64_t seq) const noexcept;
+  /// The seq of the record with `id`, 0 when none.
+  std::uint64_t seq_of(std::uint64_t id) const;
+
+  // -- the map ---------------------------------------------------------------
+
+  /// Takes the shard's entry of a chosen map of `epoch` (ignored unless
+  /// newer than the map held).
+  void adopt(std::uint64_t epoch, const shard_replicas& shard);
+  std::uint64_t map_epoch() const noexcept { return map_epoch_; }
+  /// Whether this replica acts as primary now.
+  bool primary() const noexcept;
+
+  // -- primary ---------------------------------------------------------------
+
+  /// Appends a write; returns its seq (the existing record's for an id
+  /// already in the log), nullopt when not primary.
+  std::optional<std::uint64_t> append(std::uint64_t id, std::string payload);
+  /// Ships to every other replica of the map: the records after what it is
+  /// known to agree on, at most `max_records` each (none when not primary).
+  std::vector<std::pair<std::uint32_t, ship_request>> ships(std::size_t max_records = 64) const;
+  void on_answer(const ship_answer& a);
+  /// The highest seq every in-sync replica holds durably (0 when not
+  /// primary): writes up to it may be acknowledged.
+  std::uint64_t committed() const;
+  /// Joins for the replicas outside the in-sync set that durably hold every
+  /// record that may have been acknowledged (must_hold()): counted in sync
+  /// from now until a newer map arrives, so every record acknowledged later
+  /// is on them too. A pending join is asked again (a request may be lost).
+  std::vector<isr_request> join_requests();
+  /// A leave for in-sync follower `r` (nullopt when not primary or `r` is
+  /// not an in-sync follower). It keeps counting until a map without it.
+  std::optional<isr_request> leave_request(std::uint32_t r) const;
+  /// What the primary knows follower `r` agrees on durably.
+  std::uint64_t match_of(std::uint32_t r) const;
+  /// The seq up to which a replica joining the in-sync set must hold the
+  /// log: every record appended before this replica's own appends began
+  /// (an earlier primary may have acknowledged them), and of its own, up to
+  /// the highest it ever took as committed.
+  std::uint64_t must_hold() const;
+
+  // -- follower --------------------------------------------------------------
+
+  ship_answer on_ship(const ship_request& s);
+  /// After a sync: the answer for the primary of the last accepted ship
+  /// (its `from`), when there is one to tell.
+  std::optional<ship_answer> after_sync() const;
+  /// The primary of the last accepted ship.
+  std::optional<std::uint32_t> leader() const { return leader_; }
+
+  // -- durability ------------------------------------------------------------
+
+  /// Every record is durable.
+  void sync() noexcept { synced_ = records_.size(); }
+  /// A crash: the records after synced() are lost, and everything that is
+  /// not persisted (the map, what it knew of the others).
+  void crash();
+
+ private:
+  void truncate(std::uint64_t keep);
+  /// Forgets what it knew of the others as a primary: its log changed
+  /// other than by its own appends; records from `own_from` on are its own.
+  void forget(std::uint64_t own_from);
+  bool counts(std::uint32_t r) const;
+
+  std::uint32_t self_;
+  // persisted
+  std::vector<replica_record> records_;  ///< records_[k] has seq k + 1
+  std::uint64_t synced_ = 0;
+  std::uint64_t epoch_seen_ = 0;
+  std::uint64_t restart_epoch_ = 0;  ///< epoch_seen at the last restart
+  // volatile
+  std::map<std::uint64_t, std::uint64_t> ids_;  ///< id -> seq
+  std::uint64_t map_epoch_ = 0;
+  shard_replicas map_;
+  std::set<std::uint32_t> pending_;  ///< asked to join, counted in sync
+  std::map<std::uint32_t, std::uint64_t> match_, next_;
+  std::uint64_t own_from_ = 1;  ///< records from here on were appended by it
+  mutable std::uint64_t high_committed_ = 0;  ///< the highest committed() it returned
+  std::optional<std::uint32_t> leader_;
+  std::uint64_t verified_ = 0;  ///< agrees with leader_'s log up to here
+  std::uint64_t verified_epoch_ = 0;
+};
+
+}  // namespace rtrec::engine
