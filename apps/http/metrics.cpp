@@ -342,6 +342,21 @@ void add_shards(families& f, const service_stats& stats) {
            "Delay from a profile update to its item-side application, p99 per item shard.");
   for (const auto& s : is)
     f.sample(d(s.lag_p99_ns) / 1e9, {{"shard", std::to_string(s.shard)}, {"quantile", "0.99"}});
+  // The streams an item shard follows (docs/replication.md, "Stage 1", "Stage 1b").
+  add_per_shard(f, "rtrec_item_shard_meta_applied", gauge_t,
+                "The last item metadata operation of the meta writer's log applied by each "
+                "item shard (equal on every item shard once the cluster is whole).",
+                is, [](const item_shard_stats& s) { return s.meta_applied; });
+  add_per_shard(f, "rtrec_item_shard_stream_gaps_total", counter_t,
+                "Delta batches and metadata operations an item shard dropped because earlier "
+                "ones were missing (each starts a resync).",
+                is, [](const item_shard_stats& s) { return s.gaps; });
+  f.family("rtrec_item_shard_resyncs_total", counter_t,
+           "Resyncs of a delta or metadata stream, by result, per item shard.");
+  for (const auto& s : is) {
+    f.sample(d(s.resyncs), {{"shard", std::to_string(s.shard)}, {"result", "applied"}});
+    f.sample(d(s.resync_failures), {{"shard", std::to_string(s.shard)}, {"result", "failed"}});
+  }
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -424,6 +425,22 @@ TEST_F(cluster_process, ThreeNodesShareEventsSurviveAKillAndRejoin) {
       EXPECT_TRUE(json::parse(recs.reply.body, nullptr, false).is_array()) << recs.reply.body;
     }
   }
+  // Item metadata while node 1 is down: it has one writer, the node hosting
+  // item shard 0 (docs/replication.md, "Stage 1b"). If that is another
+  // node, the write is taken and node 1's item shards get it by a resync
+  // once it is back; if it is node 1, metadata cannot be written meanwhile.
+  const bool victim_writes_meta = map.item_owner[0] == victim;
+  int meta_writes = 2;  // part 1b: the item, then its added category
+  {
+    const json late{{"ItemId", "late-item"}, {"IsHidden", false}, {"Categories", {"late"}}};
+    const auto w = call(node[entry]->port(), "POST", "/api/item", late.dump());
+    if (victim_writes_meta) {
+      expect_unavailable(w, "POST /api/item with the meta writer's node down");
+    } else {
+      expect_ok(w, "POST /api/item with node " + std::to_string(victim) + " down");
+      ++meta_writes;
+    }
+  }
   {
     // Feedback only for users on the dead node: nothing applied, retryable.
     const auto dead = call(node[entry]->port(), "POST", "/api/feedback",
@@ -511,6 +528,44 @@ TEST_F(cluster_process, ThreeNodesShareEventsSurviveAKillAndRejoin) {
                                   : !got.empty() && got.front() == want;
       EXPECT_TRUE(found) << user << " after the restart, through node " << victim << ": "
                          << r.body;
+    }
+  }
+  // Every item shard of every node, the restarted one's included, holds the
+  // same item metadata: the same position in the one metadata stream.
+  {
+    const auto deadline = clock_type::now() + std::chrono::seconds(20);
+    std::map<std::string, int> positions;  // "node n shard m" -> position
+    for (;;) {
+      positions.clear();
+      for (std::uint32_t i = 0; i < 3; ++i) {
+        const auto r = call(node[i]->port(), "GET", "/metrics").reply;
+        ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+        std::istringstream in{r.body};
+        std::string line;
+        const std::string name = "rtrec_item_shard_meta_applied{shard=\"";
+        while (std::getline(in, line))
+          if (line.rfind(name, 0) == 0) {
+            const auto close = line.find('"', name.size());
+            const auto shard = line.substr(name.size(), close - name.size());
+            positions["node " + std::to_string(i) + ", item shard " + shard] =
+              std::stoi(line.substr(line.rfind(' ') + 1));
+          }
+      }
+      // Each node's /metrics lists every item shard of the cluster.
+      bool settled = positions.size() == 3 * item_shards;
+      for (const auto& [where, at] : positions)
+        settled = settled && at == meta_writes;
+      if (settled || clock_type::now() > deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(positions.size(), 3 * item_shards);
+    for (const auto& [where, at] : positions)
+      EXPECT_EQ(at, meta_writes) << where << " (meta writer on node " << map.item_owner[0]
+                                 << ")";
+    if (!victim_writes_meta) {
+      const auto r = call(node[victim]->port(), "GET", "/api/item/late-item").reply;
+      EXPECT_EQ(r.status, 200) << r.body;
     }
   }
   std::cout << "[cluster test] " << on_victim.size() << " of " << users

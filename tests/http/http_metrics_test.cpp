@@ -102,4 +102,31 @@ TEST(HttpMetrics, CountersGaugesAndOneHeaderPerFamily) {
     EXPECT_EQ(n, 1) << name;
 }
 
+// The item shards' streams (docs/replication.md, "Stage 1b"): the metadata
+// position, gaps and resyncs per item shard.
+TEST(HttpMetrics, ItemShardStreams) {
+  metrics m;
+  rtrec::service_stats stats;
+  rtrec::item_shard_stats a, b;
+  a.shard = 0;
+  a.meta_applied = 42;
+  a.gaps = 3;
+  a.resyncs = 2;
+  a.resync_failures = 1;
+  b.shard = 3;
+  b.meta_applied = 41;
+  stats.item_shards = {a, b};
+  const auto t = m.render(&stats, 0);
+  for (const char* line :
+       {"rtrec_item_shard_meta_applied{shard=\"0\"} 42\n",
+        "rtrec_item_shard_meta_applied{shard=\"3\"} 41\n",
+        "rtrec_item_shard_stream_gaps_total{shard=\"0\"} 3\n",
+        "rtrec_item_shard_resyncs_total{shard=\"0\",result=\"applied\"} 2\n",
+        "rtrec_item_shard_resyncs_total{shard=\"0\",result=\"failed\"} 1\n",
+        "rtrec_item_shard_resyncs_total{shard=\"3\",result=\"failed\"} 0\n",
+        "# TYPE rtrec_item_shard_meta_applied gauge\n",
+        "# TYPE rtrec_item_shard_stream_gaps_total counter\n"})
+    EXPECT_NE(t.find(line), std::string::npos) << line << t;
+}
+
 }  // namespace
