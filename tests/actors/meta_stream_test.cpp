@@ -312,3 +312,49 @@ TEST_F(meta_stream_test, another_nodes_item_writer_passes_writes_on_to_the_meta_
 }
 
 }  // namespace
+
+// A metadata operation that arrives while a thread serializes the item
+// shard's snapshot waits for it (the meta writer may be on another node, so
+// its writes are not ordered with this node's checkpoints): the snapshot
+// holds the state before the operation, its metadata position included, and
+// the operation is applied right after. On the real scheduler, with the
+// snapshot's serializer thread.
+TEST(meta_stream, an_operation_during_a_snapshot_waits_for_it) {
+  caf::actor_system_config cfg;
+  register_messages(cfg);
+  caf::actor_system sys{cfg};
+  auto tc = rtrec::testing::topology_fixture::default_config();
+  tc.profile_shards = 1;
+  tc.item_shards = 1;
+  auto topo = spawn_topology(sys, tc);
+  auto shard = topo.items.at(0);
+  caf::scoped_actor self{sys};
+  // Enough items that serializing takes a while.
+  for (std::uint64_t k = 1; k <= 2000; ++k) {
+    bool ok = false;
+    self->request(shard, std::chrono::seconds(10), set_op(k, meta_of("i" + std::to_string(k))))
+      .receive([&](bool x) { ok = x; }, [&](caf::error& err) { FAIL() << sys.render(err); });
+    ASSERT_TRUE(ok);
+  }
+  // The snapshot, then at once the next operation.
+  auto snap = self->request(shard, std::chrono::seconds(10), snapshot_atom::value);
+  auto op = self->request(shard, std::chrono::seconds(10), set_op(2001, meta_of("late")));
+  shard_snapshot got;
+  snap.receive([&](shard_snapshot& s) { got = std::move(s); },
+               [&](caf::error& err) { FAIL() << sys.render(err); });
+  bool applied = false;
+  op.receive([&](bool x) { applied = x; }, [&](caf::error& err) { FAIL() << sys.render(err); });
+  EXPECT_TRUE(applied);
+  ASSERT_EQ(got.applied.size(), 2u) << "one delta stream, then the metadata stream";
+  EXPECT_EQ(got.applied[1], 2000u) << "the snapshot's metadata position";
+  engine::item_model model{tc.model, 0, 1};
+  storage::decode_item_snapshot(got.bytes, model);
+  EXPECT_TRUE(model.meta("i2000"));
+  EXPECT_FALSE(model.meta("late")) << "applied while the snapshot was serialized";
+  engine::item_meta late;
+  self->request(shard, std::chrono::seconds(10), item_atom::value, std::string{"late"})
+    .receive([&](engine::item_meta& m) { late = std::move(m); },
+             [&](caf::error& err) { FAIL() << sys.render(err); });
+  EXPECT_EQ(late.id, "late");
+  stop_topology(topo);
+}
