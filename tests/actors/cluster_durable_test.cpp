@@ -42,6 +42,24 @@ service_options durable_node(const std::vector<engine::node_address>& nodes, std
   return o;
 }
 
+// Starts three durable nodes and waits until each sees the whole cluster.
+void start_durable(std::array<std::unique_ptr<service>, 3>& cluster,
+                   const std::vector<engine::node_address>& nodes,
+                   const std::filesystem::path& root) {
+  for (std::uint32_t n = 0; n < 3; ++n)
+    cluster[n] = std::make_unique<service>(durable_node(nodes, n, root));
+  for (auto& node : cluster)
+    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the cluster did not form";
+}
+
+// The embedded engine the cluster is compared with.
+service_options embedded_reference() {
+  service_options eo;
+  eo.topology = cluster_topology();
+  eo.worker_threads = 2;
+  return eo;
+}
+
 // Feeds events [from, to) through `entry` in batches; the reference gets
 // exactly the acknowledged ones, in the same order. Returns how many were
 // not acknowledged.
@@ -81,14 +99,8 @@ TEST(cluster, a_restarted_durable_node_recovers_its_users_and_its_item_shards_re
   rtrec::storage_test::temp_dir tmp;
   auto nodes = spread_nodes(3);
   std::array<std::unique_ptr<service>, 3> cluster;
-  for (std::uint32_t n = 0; n < 3; ++n)
-    cluster[n] = std::make_unique<service>(durable_node(nodes, n, tmp.path()));
-  for (auto& node : cluster)
-    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the cluster did not form";
-  service_options eo;
-  eo.topology = cluster_topology();
-  eo.worker_threads = 2;
-  service ref{eo};
+  ASSERT_NO_FATAL_FAILURE(start_durable(cluster, nodes, tmp.path()));
+  service ref{embedded_reference()};
 
   const auto events = seeded_events(seed, 6000);
   std::set<std::string> users;
@@ -231,18 +243,12 @@ TEST(cluster, item_metadata_has_one_writer_and_a_restarted_node_catches_up_on_it
   rtrec::storage_test::temp_dir tmp;
   auto nodes = spread_nodes(3);
   std::array<std::unique_ptr<service>, 3> cluster;
-  for (std::uint32_t n = 0; n < 3; ++n)
-    cluster[n] = std::make_unique<service>(durable_node(nodes, n, tmp.path()));
-  for (auto& node : cluster)
-    ASSERT_TRUE(node->await_cluster(complete, 20s)) << "the cluster did not form";
+  ASSERT_NO_FATAL_FAILURE(start_durable(cluster, nodes, tmp.path()));
   const auto map = cluster[0]->cluster().map;
   const std::uint32_t writer = map.item_owner.at(0);
   const std::uint32_t away = writer == 0 ? 1 : 0;  // not the meta writer's node
   const std::uint32_t third = 3 - writer - away;
-  service_options eo;
-  eo.topology = cluster_topology();
-  eo.worker_threads = 2;
-  service ref{eo};
+  service ref{embedded_reference()};
 
   const auto events = seeded_events(seed, 3000);
   std::set<std::string> users;

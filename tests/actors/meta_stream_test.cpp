@@ -11,13 +11,14 @@
 // answers resyncs from it.
 #include "tests/harness/topology_fixture.hpp"
 
-#include <condition_variable>
-#include <mutex>
+#include <optional>
+#include <utility>
 
 #include "actors/item_writer.hpp"
 #include "storage/codec.hpp"
 #include "storage/recovery.hpp"
 #include "storage/wal.hpp"
+#include "tests/storage/log_writer.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 using namespace rtrec;
@@ -78,13 +79,7 @@ class meta_stream_test : public rtrec::testing::topology_fixture {
 
   // Writes operations 1..n of stream() as the meta writer's log.
   void write_log(std::size_t n) {
-    storage::wal_options o;
-    o.dir = storage::wal_dir(tmp_.data_dir());
-    o.sync = storage::sync_policy::none;
-    storage::wal log{o, {}};
-    std::mutex mtx;
-    std::condition_variable cv;
-    std::size_t left = n;
+    std::vector<storage::log_record> records;
     const auto ops = stream();
     for (std::size_t k = 0; k < n; ++k) {
       const auto& op = ops[k];
@@ -95,14 +90,9 @@ class meta_stream_test : public rtrec::testing::topology_fixture {
         r.payload.clear();
         storage::encode_item_meta(op.meta, r.payload);
       }
-      log.append(r, [&](const std::string&) {
-        std::lock_guard<std::mutex> guard{mtx};
-        if (--left == 0)
-          cv.notify_all();
-      });
+      records.push_back(std::move(r));
     }
-    std::unique_lock<std::mutex> guard{mtx};
-    cv.wait(guard, [&] { return left == 0; });
+    rtrec::storage_test::append_records(tmp_.data_dir(), records);
   }
 
   // A meta writer over the topology's item shards whose log holds 1..n.
@@ -130,6 +120,27 @@ class meta_stream_test : public rtrec::testing::topology_fixture {
     d.meta_writer = std::move(meta_writer);
     self()->send(writer, directory_atom::value, d);
     run();
+  }
+
+  // Sends `op` to item shard m from the test's actor (standing in for the
+  // meta writer); the shard finds a gap and asks the test's actor for a
+  // resync, which gets `reply` (nullopt: an error). Returns the seq the
+  // shard asked from and what it answered `op` (an error: it failed).
+  std::pair<std::uint64_t, caf::expected<bool>>
+  op_with_resync(std::size_t m, const meta_op& op, std::optional<meta_resync_reply> reply) {
+    auto pending = self()->request(topo().items.at(m), std::chrono::seconds(1), op);
+    run();
+    std::uint64_t asked_from = 99;
+    self()->receive([&](resync_atom, std::uint64_t from) -> caf::result<meta_resync_reply> {
+      asked_from = from;
+      if (!reply)
+        return caf::make_error(error_code::shard_unavailable, "the log no longer holds it");
+      return *reply;
+    });
+    run();
+    caf::expected<bool> answer{false};
+    pending.receive([&](bool ok) { answer = ok; }, [&](caf::error& err) { answer = err; });
+    return {asked_from, answer};
   }
 
   item_shard_stats item_at(std::size_t m) {
@@ -209,22 +220,12 @@ TEST_F(meta_stream_test, a_marker_wakes_item_shards_that_missed_operations_and_t
 TEST_F(meta_stream_test, an_operation_that_meets_a_gap_is_answered_once_the_resync_brings_it) {
   start(config());
   const auto ops = stream();
-  auto& shard = topo().items[1];
-  ASSERT_TRUE(ask<bool>(shard, ops[0]));
-  // Op 3 arrives from "the meta writer" (the test's actor) while 2 is missing.
-  auto pending = self()->request(shard, std::chrono::seconds(1), ops[2]);
-  run();
-  std::uint64_t asked_from = 99;
-  self()->receive([&](resync_atom, std::uint64_t from) -> meta_resync_reply {
-    asked_from = from;
-    return {{ops[1], ops[2]}, 3};
-  });
+  ASSERT_TRUE(ask<bool>(topo().items[1], ops[0]));
+  // Op 3 arrives while 2 is missing: held until the resync brings 2 and 3.
+  auto [asked_from, answer] = op_with_resync(1, ops[2], meta_resync_reply{{ops[1], ops[2]}, 3});
   EXPECT_EQ(asked_from, 1u);
-  run();
-  bool answered = false;
-  pending.receive([&](bool ok) { answered = ok; },
-                  [&](caf::error& err) { FAIL() << sys().render(err); });
-  EXPECT_TRUE(answered);
+  ASSERT_TRUE(answer) << sys().render(answer.error());
+  EXPECT_TRUE(*answer);
   EXPECT_EQ(item_at(1).meta_applied, 3u);
   EXPECT_EQ(items_on(1), "a+x b+ c+y");
   EXPECT_EQ(item_at(1).gaps, 1u);
@@ -234,34 +235,19 @@ TEST_F(meta_stream_test, an_operation_that_meets_a_gap_is_answered_once_the_resy
 TEST_F(meta_stream_test, a_failed_resync_fails_the_waiting_operation_and_is_asked_again) {
   start(config());
   const auto ops = stream();
-  auto& shard = topo().items[1];
-  ASSERT_TRUE(ask<bool>(shard, ops[0]));
-  auto pending = self()->request(shard, std::chrono::seconds(1), ops[2]);
-  run();
-  self()->receive([&](resync_atom, std::uint64_t) -> caf::result<meta_resync_reply> {
-    return caf::make_error(error_code::shard_unavailable, "the log no longer holds it");
-  });
-  run();
-  bool failed = false;
-  pending.receive([&](bool) { FAIL() << "answered although the resync failed"; },
-                  [&](caf::error&) { failed = true; });
-  EXPECT_TRUE(failed);
+  ASSERT_TRUE(ask<bool>(topo().items[1], ops[0]));
+  auto [asked_from, answer] = op_with_resync(1, ops[2], std::nullopt);
+  EXPECT_EQ(asked_from, 1u);
+  EXPECT_FALSE(answer) << "answered although the resync failed";
   EXPECT_EQ(item_at(1).resync_failures, 1u);
   EXPECT_EQ(item_at(1).meta_applied, 1u);
   EXPECT_EQ(items_on(1), "a+x b- c-");
   // The next operation meets the gap again and asks again.
-  auto next = self()->request(shard, std::chrono::seconds(1), ops[3]);
-  run();
-  std::uint64_t asked_from = 99;
-  self()->receive([&](resync_atom, std::uint64_t from) -> meta_resync_reply {
-    asked_from = from;
-    return {{ops[1], ops[2], ops[3]}, 4};
-  });
-  run();
-  EXPECT_EQ(asked_from, 1u);
-  bool ok = false;
-  next.receive([&](bool x) { ok = x; }, [&](caf::error& err) { FAIL() << sys().render(err); });
-  EXPECT_TRUE(ok);
+  auto [again_from, next] =
+    op_with_resync(1, ops[3], meta_resync_reply{{ops[1], ops[2], ops[3]}, 4});
+  EXPECT_EQ(again_from, 1u);
+  ASSERT_TRUE(next) << sys().render(next.error());
+  EXPECT_TRUE(*next);
   EXPECT_EQ(items_on(1), "a+x b- c+y");
 }
 

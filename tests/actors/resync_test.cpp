@@ -13,12 +13,10 @@
 #include "tests/harness/topology_fixture.hpp"
 #include "tests/harness/compare.hpp"
 
-#include <condition_variable>
-#include <mutex>
-
 #include "storage/codec.hpp"
 #include "storage/recovery.hpp"
 #include "storage/wal.hpp"
+#include "tests/storage/log_writer.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 using namespace rtrec;
@@ -71,23 +69,7 @@ class resync_test : public rtrec::testing::topology_fixture {
     ASSERT_TRUE(ack->failed.empty());
   }
 
-  void write_log() {
-    storage::wal_options o;
-    o.dir = storage::wal_dir(tmp_.data_dir());
-    o.sync = storage::sync_policy::none;
-    storage::wal log{o, {}};
-    std::mutex mtx;
-    std::condition_variable cv;
-    std::size_t left = records_.size();
-    for (auto& r : records_)
-      log.append(r, [&](const std::string&) {
-        std::lock_guard<std::mutex> guard{mtx};
-        if (--left == 0)
-          cv.notify_all();
-      });
-    std::unique_lock<std::mutex> guard{mtx};
-    cv.wait(guard, [&] { return left == 0; });
-  }
+  void write_log() { rtrec::storage_test::append_records(tmp_.data_dir(), records_); }
 
   // Tells the profile shard that item shard 1 is reachable (or not).
   void item_one_reachable(bool up) {

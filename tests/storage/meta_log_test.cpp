@@ -6,18 +6,17 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
-
 #include "engine/dedup_window.hpp"
 #include "engine/profile_store.hpp"
 #include "storage/codec.hpp"
 #include "storage/recovery.hpp"
 #include "storage/snapshot.hpp"
+#include "tests/storage/log_writer.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 using namespace rtrec;
 using namespace rtrec::storage;
+using rtrec::storage_test::append_records;
 using rtrec::storage_test::temp_dir;
 
 namespace {
@@ -38,27 +37,6 @@ log_record set_record(std::uint64_t seq, const engine::item_meta& m) {
 
 log_record remove_record(std::uint64_t seq, const std::string& id) {
   return {record_kind::item_remove, meta_stream, seq, 1'700'000'000'000, id};
-}
-
-// Appends `records` to the log in data_dir/wal and waits until written.
-void write_log(const std::string& data_dir, const std::vector<log_record>& records,
-               std::uint64_t segment_bytes = 64ull << 20) {
-  wal_options o;
-  o.dir = wal_dir(data_dir);
-  o.sync = sync_policy::none;
-  o.segment_bytes = segment_bytes;
-  wal log{o, {}};
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::size_t left = records.size();
-  for (const auto& r : records)
-    log.append(r, [&](const std::string&) {
-      std::lock_guard<std::mutex> guard{mtx};
-      if (--left == 0)
-        cv.notify_all();
-    });
-  std::unique_lock<std::mutex> guard{mtx};
-  cv.wait(guard, [&] { return left == 0; });
 }
 
 // Four operations, with a profile shard's record between them.
@@ -128,7 +106,7 @@ std::string items_of(const engine::item_model& model) {
 
 TEST(meta_log, reads_back_the_operations_after_a_point_in_order) {
   temp_dir tmp;
-  write_log(tmp.data_dir(), four_ops());
+  append_records(tmp.data_dir(), four_ops());
   const auto dir = wal_dir(tmp.data_dir());
   auto got = read_meta_entries(dir, 1, 4);
   ASSERT_EQ(got.size(), 3u);
@@ -154,7 +132,7 @@ TEST(meta_log, says_so_when_the_log_no_longer_holds_the_start) {
   temp_dir tmp;
   auto ops = four_ops();
   ops.erase(ops.begin(), ops.begin() + 2);  // as if seqs 1-2 were released
-  write_log(tmp.data_dir(), ops);
+  append_records(tmp.data_dir(), ops);
   try {
     read_meta_entries(wal_dir(tmp.data_dir()), 0, 4);
     FAIL() << "a log without seq 1 must throw";
@@ -168,7 +146,7 @@ TEST(meta_log, says_so_when_the_log_no_longer_holds_the_start) {
 TEST(meta_log, recovery_replays_each_item_shard_from_the_position_its_checkpoint_holds) {
   temp_dir tmp;
   const auto o = options(tmp.data_dir());
-  write_log(tmp.data_dir(), four_ops());
+  append_records(tmp.data_dir(), four_ops());
   // Item shard 0 holds operations 1-3, item shard 1 missed all but the first.
   write_checkpoint_holding(o, {3, 1}, true);
   auto st = recover(o);
@@ -185,7 +163,7 @@ TEST(meta_log, recovery_replays_each_item_shard_from_the_position_its_checkpoint
 TEST(meta_log, a_node_that_is_not_the_meta_writer_leaves_the_stream_to_resyncs) {
   temp_dir tmp;
   auto o = options(tmp.data_dir());
-  write_log(tmp.data_dir(), four_ops());
+  append_records(tmp.data_dir(), four_ops());
   write_checkpoint_holding(o, {3, 1}, true);
   o.meta_writer = false;
   auto st = recover(o);
@@ -202,7 +180,7 @@ TEST(meta_log, a_node_that_is_not_the_meta_writer_leaves_the_stream_to_resyncs) 
 TEST(meta_log, a_checkpoint_without_positions_holds_its_meta_seq_on_the_meta_writer) {
   temp_dir tmp;
   auto o = options(tmp.data_dir());
-  write_log(tmp.data_dir(), four_ops());
+  append_records(tmp.data_dir(), four_ops());
   write_checkpoint_holding(o, {3, 3}, false);  // written before stage 1b
   {
     auto st = recover(o);

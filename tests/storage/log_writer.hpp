@@ -1,0 +1,45 @@
+// Writing a log the way a shard or the meta writer would, for tests that
+// read it back (recovery, resyncs): appends the records to data_dir/wal and
+// waits until the log's writer thread has written them all. Shared by the
+// storage and actor test files.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "storage/recovery.hpp"
+#include "storage/wal.hpp"
+
+namespace rtrec::storage_test {
+
+inline void append_records(const std::string& data_dir,
+                           const std::vector<storage::log_record>& records,
+                           std::uint64_t segment_bytes = 64ull << 20) {
+  storage::wal_options o;
+  o.dir = storage::wal_dir(data_dir);
+  o.sync = storage::sync_policy::none;
+  o.segment_bytes = segment_bytes;
+  storage::wal log{o, {}};
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::size_t left = records.size();
+  std::vector<std::string> errors;
+  for (const auto& r : records)
+    log.append(r, [&](const std::string& err) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!err.empty())
+        errors.push_back(err);
+      if (--left == 0)
+        cv.notify_all();
+    });
+  std::unique_lock<std::mutex> guard{mtx};
+  cv.wait(guard, [&] { return left == 0; });
+  EXPECT_TRUE(errors.empty()) << errors.front();
+}
+
+}  // namespace rtrec::storage_test
