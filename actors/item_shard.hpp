@@ -6,7 +6,8 @@
 // Each profile shard's batches form a stream checked for gaps
 // (engine::delta_streams): a duplicate is skipped, a gap makes the shard ask
 // the sender for a resync (the batches after what it has, re-derived from
-// the sender's data directory; docs/replication.md, "Stage 1").
+// the sender's data directory; docs/replication.md, "Stage 1"). The
+// catching up lives in actors/item_streams.cpp.
 //
 // A delta batch is applied in slices of item_apply_slice events; between
 // two slices the shard lets a waiting query in (a high-priority message,
