@@ -13,11 +13,12 @@ using state = item_writer_state;
 
 void start_next(self_ptr self);
 
-// The running op is done: start the next one, if any.
+// A running op is answered: start what may start now.
 void finish(self_ptr self) {
   auto& st = self->state;
-  st.queue.pop_front();
-  st.busy = false;
+  --st.running;
+  if (st.running == 0)
+    st.alone = false;
   start_next(self);
 }
 
@@ -69,7 +70,8 @@ void log_then(self_ptr self, storage::record_kind kind, std::string payload,
     return;
   }
   const auto seq = ++st.meta_seq;
-  st.on_logged = [then = std::move(then), seq](const std::string& err) { then(err, seq); };
+  st.on_logged.emplace(seq,
+                       [then = std::move(then), seq](const std::string& err) { then(err, seq); });
   auto me = caf::actor_cast<item_writer_actor>(self);
   st.wal->append({kind, storage::meta_stream, seq, st.clock(), std::move(payload)},
                  [me, seq](const std::string& err) {
@@ -230,13 +232,11 @@ void run(self_ptr self, state::snapshot_op& op, std::vector<item_shard_actor>) {
     snapshot_atom::value);
 }
 
-// Starts the op at the front of the queue, unless one is running.
-void start_next(self_ptr self) {
+// Starts `op`: a snapshot of this node's shards, or a write to the item
+// shards.
+void start(self_ptr self, state::op& op) {
   auto& st = self->state;
-  if (st.busy || st.queue.empty())
-    return;
-  st.busy = true;
-  if (auto* snap = std::get_if<state::snapshot_op>(&st.queue.front())) {
+  if (auto* snap = std::get_if<state::snapshot_op>(&op)) {
     run(self, *snap, {});  // only this node's shards
     return;
   }
@@ -247,11 +247,34 @@ void start_next(self_ptr self) {
   auto items = st.wal ? caf::expected<std::vector<item_shard_actor>>{st.router.items()}
                       : st.router.all_items();
   if (!items) {
-    std::visit([&](auto& op) { op.rp.deliver(items.error()); }, st.queue.front());
+    std::visit([&](auto& x) { x.rp.deliver(items.error()); }, op);
     finish(self);
     return;
   }
-  std::visit([&](auto& op) { run(self, op, std::move(*items)); }, st.queue.front());
+  std::visit([&](auto& x) { run(self, x, std::move(*items)); }, op);
+}
+
+// Starts the ops at the front of the queue that may start now: sets and
+// removes at once, a patch or a snapshot once nothing else runs (and
+// nothing after it until it is answered). Not reentrant: an op answered
+// while it runs (finish()) leaves the rest to its loop.
+void start_next(self_ptr self) {
+  auto& st = self->state;
+  if (st.starting)
+    return;
+  st.starting = true;
+  while (!st.queue.empty() && !st.alone) {
+    const bool alone = std::holds_alternative<state::update_op>(st.queue.front())
+                       || std::holds_alternative<state::snapshot_op>(st.queue.front());
+    if (alone && st.running > 0)
+      break;  // once the writes before it are answered
+    auto op = std::move(st.queue.front());
+    st.queue.pop_front();
+    ++st.running;
+    st.alone = alone;
+    start(self, op);
+  }
+  st.starting = false;
 }
 
 template <class Op, class T>
@@ -347,16 +370,17 @@ item_writer(item_writer_actor::stateful_pointer<item_writer_state> self, topolog
     },
     [=](durable_atom, std::uint64_t seq, const std::string& err) {
       auto& st = self->state;
-      auto then = std::move(st.on_logged);
-      st.on_logged = nullptr;
       if (err.empty())
         st.meta_logged = std::max(st.meta_logged, seq);
-      if (!then) {
+      auto it = st.on_logged.find(seq);
+      if (it == st.on_logged.end()) {
         spdlog::critical("item writer: the log answered record {} with no write waiting; "
                          "ignored (this is a bug, please report it)",
                          seq);
         return;
       }
+      auto then = std::move(it->second);
+      st.on_logged.erase(it);
       then(err);
     },
     [=](directory_atom, const shard_directory& d) {

@@ -15,11 +15,15 @@
 // handle changes (its node came back) the meta writer sends it a marker, so
 // it catches up without waiting for the next write.
 //
-// Writes run one at a time, in arrival order (an op queue in the state): a
-// write waiting for the log or the shards holds back the next, so two
-// writes to one item apply in the same order on every shard and in the log.
-// A checkpoint's item snapshots are taken between two writes, so the meta
-// seq it records is exactly what the snapshots include.
+// Writes start in arrival order (an op queue in the state) and are
+// pipelined: a set or a remove is logged as soon as it arrives and sent to
+// the item shards as soon as the log says durable, without waiting for the
+// answers to the writes before it; log records become durable in seq order,
+// so the shards get the operations in log order (and check it by seq). A
+// patch (read, change, write) and a checkpoint's snapshots run alone: they
+// wait until every write before them is answered and hold back the ones
+// after them, so a patch reads what every earlier write left and the
+// snapshots are taken between two writes.
 //
 //   op --all item shards reachable?--no--> shard_unavailable
 //        | (update: read the item from a shard, apply the patch)
@@ -82,11 +86,13 @@ struct item_writer_state {
   std::map<std::uint64_t, std::pair<std::uint64_t, caf::typed_response_promise<meta_resync_reply>>>
     resyncs;
   std::uint64_t next_resync = 0;
-  std::deque<op> queue;        ///< front = the op running, if busy
-  bool busy = false;
-  /// What the running op does once its log record is durable (err empty)
+  std::deque<op> queue;  ///< ops not started yet
+  std::size_t running = 0;  ///< ops started and not answered
+  bool alone = false;       ///< the running op is a patch or a snapshot
+  bool starting = false;    ///< start_next() is on the stack
+  /// Per log seq: what its op does once the record is durable (err empty)
   /// or failed.
-  std::function<void(const std::string& err)> on_logged;
+  std::map<std::uint64_t, std::function<void(const std::string& err)>> on_logged;
   request_deadlines deadlines;
 };
 

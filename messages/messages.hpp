@@ -645,9 +645,10 @@ using recommender_actor = caf::typed_actor<
   // from the cluster manager: where the shards live now
   caf::reacts_to<directory_atom, shard_directory>>;
 
-/// Serializes item metadata writes (one per service): each is logged, then
-/// applied on every item shard, before the next starts; a checkpoint takes
-/// the item shards' snapshots between two writes.
+/// Item metadata writes (one per service; the cluster's meta writer is the
+/// one on item shard 0's node, the others forward to it): logged, then sent
+/// to every item shard in log order (pipelined); a patch and a checkpoint's
+/// snapshots run alone, between two writes.
 using item_writer_actor = caf::typed_actor<
   // set an item's metadata; false on an id collision
   caf::replies_to<item_atom, engine::item_meta>::with<bool>,

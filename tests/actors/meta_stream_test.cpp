@@ -344,3 +344,31 @@ TEST(meta_stream, an_operation_during_a_snapshot_waits_for_it) {
   EXPECT_EQ(late.id, "late");
   stop_topology(topo);
 }
+
+TEST_F(meta_stream_test, pipelined_writes_apply_in_arrival_order_and_a_patch_reads_all_before_it) {
+  start(config());
+  auto writer = spawn_writer(0, false);
+  // Sent at once, not one answer at a time.
+  auto send_set = [&](const engine::item_meta& m) {
+    return self()->request(writer, std::chrono::seconds(1), item_atom::value, m);
+  };
+  auto s1 = send_set(meta_of("a", {"x"}));
+  auto s2 = send_set(meta_of("b", {"x"}));
+  auto s3 = send_set(meta_of("a", {"y"}));  // the second write to a wins
+  engine::item_patch patch;
+  patch.add_category = "z";  // reads a as the writes before it left it
+  auto p = self()->request(writer, std::chrono::seconds(1), item_atom::value, std::string{"a"},
+                           patch);
+  auto r = self()->request(writer, std::chrono::seconds(1), remove_atom::value, std::string{"b"});
+  auto s4 = send_set(meta_of("c", {"w"}));
+  run();
+  for (auto* h : {&s1, &s2, &s3, &s4})
+    h->receive([](bool ok) { EXPECT_TRUE(ok); },
+               [&](caf::error& err) { FAIL() << sys().render(err); });
+  p.receive([](engine::item_meta& m) { EXPECT_EQ(m.categories, (std::vector<std::string>{"y", "z"})); },
+            [&](caf::error& err) { FAIL() << sys().render(err); });
+  r.receive([](bool known) { EXPECT_TRUE(known); },
+            [&](caf::error& err) { FAIL() << sys().render(err); });
+  for (std::size_t m = 0; m < 2; ++m)
+    EXPECT_EQ(items_on(m), "a+yz b- c+w") << "item shard " << m;
+}
