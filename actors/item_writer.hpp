@@ -2,8 +2,9 @@
 // remove), so that they follow the same discipline as a profile shard's
 // events: logged first, applied once the log says durable, acknowledged once
 // applied. Every item shard holds every item's metadata, so a write goes to
-// all of them; one that is unreachable refuses the write whole (nothing
-// logged or applied).
+// all of them. With a log, one that is unreachable gets it later by a
+// resync; without one, it refuses the write whole (nothing logged or
+// applied).
 //
 // One item writer per cluster writes: the **meta writer**, on the node that
 // hosts item shard 0 (docs/replication.md, "Stage 1b"). Every other node's
@@ -81,10 +82,9 @@ struct item_writer_state {
   /// Per item shard, the handle the last operation or marker went to.
   std::vector<caf::actor_addr> told;
   /// The data directory (for resyncs read back from the log), and the
-  /// resyncs being read: token -> (upto, promise).
+  /// resyncs being read: token -> the item shard's promise.
   storage::recovery_options data;
-  std::map<std::uint64_t, std::pair<std::uint64_t, caf::typed_response_promise<meta_resync_reply>>>
-    resyncs;
+  std::map<std::uint64_t, caf::typed_response_promise<meta_resync_reply>> resyncs;
   std::uint64_t next_resync = 0;
   std::deque<op> queue;  ///< ops not started yet
   std::size_t running = 0;  ///< ops started and not answered

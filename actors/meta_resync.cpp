@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/item_writer.hpp"
+#include "actors/worker.hpp"
 #include "storage/meta_log.hpp"
 
 namespace rtrec {
@@ -65,16 +66,10 @@ caf::result<meta_resync_reply> start_meta_resync(self_ptr self, std::uint64_t fr
     return meta_resync_reply{{}, upto};
   const auto token = ++st.next_resync;
   auto rp = self->make_response_promise<meta_resync_reply>();
-  st.resyncs.emplace(token, std::make_pair(upto, rp));
+  st.resyncs.emplace(token, rp);
   auto me = caf::actor_cast<item_writer_actor>(self);
   auto dir = storage::wal_dir(st.data.data_dir);
-  // Its own thread, so that the writer and the worker pool go on; under the
-  // deterministic test scheduler, one more scheduled actor.
-  if (caf::get_or(self->system().config(), "scheduler.policy", caf::atom("stealing"))
-      == caf::atom("testing"))
-    self->spawn(meta_reader, me, std::move(dir), from, upto, token);
-  else
-    self->spawn<caf::detached>(meta_reader, me, std::move(dir), from, upto, token);
+  spawn_worker(self, meta_reader, me, std::move(dir), from, upto, token);
   spdlog::info("item writer: reading item metadata operations ({}, {}] back for a resync", from,
                upto);
   return rp;
@@ -86,7 +81,7 @@ void finish_meta_resync(self_ptr self, std::uint64_t token, meta_resync_reply& r
   auto it = st.resyncs.find(token);
   if (it == st.resyncs.end())
     return;
-  auto rp = std::move(it->second.second);
+  auto rp = std::move(it->second);
   st.resyncs.erase(it);
   if (!err.empty())
     rp.deliver(caf::make_error(error_code::shard_unavailable, err));

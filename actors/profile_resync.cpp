@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/profile_shard.hpp"
+#include "actors/worker.hpp"
 #include "storage/rederive.hpp"
 
 namespace rtrec {
@@ -65,13 +66,7 @@ caf::result<resync_reply> start_resync(self_ptr self, std::uint64_t from) {
   auto rp = self->make_response_promise<resync_reply>();
   st.resyncs.emplace(token, profile_shard_state::resync_job{upto, rp});
   auto me = caf::actor_cast<profile_shard_actor>(self);
-  // Its own thread, so that the shard and the worker pool go on; under the
-  // deterministic test scheduler, one more scheduled actor.
-  if (caf::get_or(self->system().config(), "scheduler.policy", caf::atom("stealing"))
-      == caf::atom("testing"))
-    self->spawn(rederive_worker, me, st.data, st.index, from, upto, token);
-  else
-    self->spawn<caf::detached>(rederive_worker, me, st.data, st.index, from, upto, token);
+  spawn_worker(self, rederive_worker, me, st.data, st.index, from, upto, token);
   spdlog::info("profile shard {}: re-deriving delta batches ({}, {}] for a resync", st.index,
                from, upto);
   return rp;
