@@ -15,7 +15,6 @@
 #include <utility>
 
 #include "actors/item_writer.hpp"
-#include "storage/codec.hpp"
 #include "storage/recovery.hpp"
 #include "storage/wal.hpp"
 #include "tests/storage/log_writer.hpp"
@@ -25,13 +24,7 @@ using namespace rtrec;
 
 namespace {
 
-engine::item_meta meta_of(const std::string& id, std::vector<std::string> categories = {}) {
-  engine::item_meta m;
-  m.id = id;
-  m.categories = std::move(categories);
-  m.timestamp = 1'700'000'000'000;
-  return m;
-}
+using rtrec::storage_test::meta_of;
 
 meta_op set_op(std::uint64_t seq, const engine::item_meta& m) {
   meta_op op;
@@ -81,17 +74,10 @@ class meta_stream_test : public rtrec::testing::topology_fixture {
   void write_log(std::size_t n) {
     std::vector<storage::log_record> records;
     const auto ops = stream();
-    for (std::size_t k = 0; k < n; ++k) {
-      const auto& op = ops[k];
-      storage::log_record r{op.kind == meta_op::set ? storage::record_kind::item_meta
-                                                    : storage::record_kind::item_remove,
-                            storage::meta_stream, op.seq, 1'700'000'000'000, op.id};
-      if (op.kind == meta_op::set) {
-        r.payload.clear();
-        storage::encode_item_meta(op.meta, r.payload);
-      }
-      records.push_back(std::move(r));
-    }
+    for (std::size_t k = 0; k < n; ++k)
+      records.push_back(ops[k].kind == meta_op::set
+                          ? rtrec::storage_test::set_record(ops[k].seq, ops[k].meta)
+                          : rtrec::storage_test::remove_record(ops[k].seq, ops[k].id));
     rtrec::storage_test::append_records(tmp_.data_dir(), records);
   }
 

@@ -1,7 +1,7 @@
 // Writing a log the way a shard or the meta writer would, for tests that
-// read it back (recovery, resyncs): appends the records to data_dir/wal and
-// waits until the log's writer thread has written them all. Shared by the
-// storage and actor test files.
+// read it back (recovery, resyncs): item metadata records, and appending
+// records to data_dir/wal, waiting until the log's writer thread has written
+// them all. Shared by the storage and actor test files.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,10 +12,32 @@
 #include <string>
 #include <vector>
 
+#include "engine/model_types.hpp"
+#include "storage/codec.hpp"
 #include "storage/recovery.hpp"
 #include "storage/wal.hpp"
 
 namespace rtrec::storage_test {
+
+/// Item metadata for `id` with `categories`, created at a fixed time.
+inline engine::item_meta meta_of(const std::string& id, std::vector<std::string> categories = {}) {
+  engine::item_meta m;
+  m.id = id;
+  m.categories = std::move(categories);
+  m.timestamp = 1'700'000'000'000;
+  return m;
+}
+
+/// The meta writer's log record `seq` setting `m`, or removing item `id`.
+inline storage::log_record set_record(std::uint64_t seq, const engine::item_meta& m) {
+  storage::log_record r{storage::record_kind::item_meta, storage::meta_stream, seq,
+                        1'700'000'000'000, {}};
+  storage::encode_item_meta(m, r.payload);
+  return r;
+}
+inline storage::log_record remove_record(std::uint64_t seq, const std::string& id) {
+  return {storage::record_kind::item_remove, storage::meta_stream, seq, 1'700'000'000'000, id};
+}
 
 inline void append_records(const std::string& data_dir,
                            const std::vector<storage::log_record>& records,

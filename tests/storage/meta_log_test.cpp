@@ -17,27 +17,12 @@
 using namespace rtrec;
 using namespace rtrec::storage;
 using rtrec::storage_test::append_records;
+using rtrec::storage_test::meta_of;
+using rtrec::storage_test::remove_record;
+using rtrec::storage_test::set_record;
 using rtrec::storage_test::temp_dir;
 
 namespace {
-
-engine::item_meta meta_of(const std::string& id, std::vector<std::string> categories = {}) {
-  engine::item_meta m;
-  m.id = id;
-  m.categories = std::move(categories);
-  m.timestamp = 1'700'000'000'000;
-  return m;
-}
-
-log_record set_record(std::uint64_t seq, const engine::item_meta& m) {
-  log_record r{record_kind::item_meta, meta_stream, seq, 1'700'000'000'000, {}};
-  encode_item_meta(m, r.payload);
-  return r;
-}
-
-log_record remove_record(std::uint64_t seq, const std::string& id) {
-  return {record_kind::item_remove, meta_stream, seq, 1'700'000'000'000, id};
-}
 
 // Four operations, with a profile shard's record between them.
 std::vector<log_record> four_ops() {
