@@ -11,5 +11,7 @@ find_package(Boost 1.74 REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)
+# simdjson: the fast path of POST /api/feedback's body (apps/http/feedback_body.cpp).
+find_package(simdjson REQUIRED)
 # prometheus-cpp's core: the /metrics text of the HTTP API (our Beast server serves it).
 find_package(prometheus-cpp REQUIRED)

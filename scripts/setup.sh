@@ -23,7 +23,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev libboost-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev libcli11-dev libxxhash-dev libabsl-dev libssl-dev
+  nlohmann-json3-dev libsimdjson-dev libcli11-dev libxxhash-dev libabsl-dev libssl-dev
   libgoogle-perftools-dev prometheus-cpp-dev
   openssl curl
   chromium

@@ -2,6 +2,7 @@
 #include "apps/http/api_call.hpp"
 
 #include "apps/http/dashboard.hpp"
+#include "apps/http/feedback_body.hpp"
 
 #include <absl/strings/match.h>
 #include <absl/strings/str_split.h>
@@ -344,24 +345,50 @@ void api::wrong_method(const call_ptr& c, std::string_view pattern) {
   c->finish(std::move(r));
 }
 
-std::optional<json> api::json_body(const call_ptr& c) {
+bool api::json_headers(const call_ptr& c) {
   if (!c->req.content_encoding.empty() && c->req.content_encoding != "identity") {
     c->finish(error(415, fmt::format("Content-Encoding {} is not supported; send the body "
                                      "uncompressed",
                                      c->req.content_encoding.substr(0, 64))));
-    return std::nullopt;
+    return false;
   }
   if (!is_json_type(c->req.content_type)) {
     c->finish(error(415, fmt::format("Content-Type {} is not supported; send application/json "
                                      "(curl: -H 'Content-Type: application/json')",
                                      c->req.content_type.substr(0, 64))));
-    return std::nullopt;
+    return false;
   }
+  return true;
+}
+
+std::optional<json> api::json_body(const call_ptr& c) {
+  if (!json_headers(c))
+    return std::nullopt;
   input_error err;
   auto body = parse_json(c->req.body, opts_.limits, err);
   if (!body)
     c->finish(error(err.status, err.message));
   return body;
+}
+
+std::optional<std::vector<engine::event>> api::feedback_body(const call_ptr& c,
+                                                             std::int64_t now_ms,
+                                                             bool require_user,
+                                                             bool count_invalid) {
+  if (!json_headers(c))
+    return std::nullopt;
+  input_error err;
+  feedback_body_shape shape;
+  auto events = parse_feedback_body(c->req.body, now_ms, opts_.limits, require_user, err, &shape);
+  if (!events) {
+    // A body that is JSON but not valid feedback counts its events (at
+    // least one) as invalid; one that is not JSON at all counts none.
+    if (count_invalid && shape.json)
+      metrics_.events_invalid.Increment(
+        static_cast<double>(shape.array ? std::max<std::size_t>(1, shape.elements) : 1));
+    c->finish(error(err.status, err.message));
+  }
+  return events;
 }
 
 bool api::begin_query(const call_ptr& c) {
@@ -412,16 +439,12 @@ void api::session(const call_ptr& c, path_args a) {
   auto page = c->paging(std::move(a.category));
   if (!page)
     return;
-  auto body = json_body(c);
-  if (!body)
-    return;
-  input_error err;
   // A session's order is its timestamps' (Gorse sorts a session's feedback
   // by time); one without a timestamp counts as the oldest (Gorse's zero
   // time), and equal times keep the order sent.
-  auto events = parse_feedback(*body, 0, opts_.limits, false, err);
+  auto events = feedback_body(c, 0, false, false);
   if (!events)
-    return c->finish(error(err.status, err.message));
+    return;
   std::stable_sort(events->begin(), events->end(),
                    [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
   if (!begin_query(c))

@@ -233,7 +233,15 @@ class api {
   void start(const call_ptr& c);
   bool begin_query(const call_ptr& c);
   response engine_error(const rtrec::error& err);
+  /// False (answered 415) unless the request's Content-Type is JSON and
+  /// its body is not encoded.
+  bool json_headers(const call_ptr& c);
+  /// The body parsed as JSON, or nullopt (answered) when it is not.
   std::optional<nlohmann::json> json_body(const call_ptr& c);
+  /// The body as a feedback array (parse_feedback_body()), or nullopt
+  /// (answered; with `count_invalid`, its events counted as invalid).
+  std::optional<std::vector<engine::event>> feedback_body(const call_ptr& c, std::int64_t now_ms,
+                                                          bool require_user, bool count_invalid);
 
   service& engine_;
   api_options opts_;

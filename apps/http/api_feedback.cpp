@@ -69,16 +69,9 @@ void api::feedback_put(const call_ptr& c, path_args) {
 }
 
 void api::feedback_write(const call_ptr& c, bool overwrite) {
-  auto body = json_body(c);
-  if (!body)
+  auto events = feedback_body(c, engine_.now_ms(), true, true);
+  if (!events)
     return;
-  input_error err;
-  auto events = parse_feedback(*body, engine_.now_ms(), opts_.limits, true, err);
-  if (!events) {
-    metrics_.events_invalid.Increment(
-      static_cast<double>(body->is_array() ? std::max<std::size_t>(1, body->size()) : 1));
-    return c->finish(error(err.status, err.message));
-  }
   if (events->empty())
     return c->finish(ok(json{{"RowAffected", 0}}));
   for (auto& e : *events)

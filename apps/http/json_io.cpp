@@ -19,19 +19,9 @@ using nlohmann::json;
 
 namespace {
 
-const char* kind(const json& x) {
-  switch (x.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "a number";
-    default: return "something else";
-  }
-}
+const char* kind(const json& x) { return json_kind(x.type()); }
+
+const char* kind(const json_field& f) { return json_kind(f.type); }
 
 bool fail(input_error& err, std::string message, int status = 400) {
   err.status = status;
@@ -40,19 +30,18 @@ bool fail(input_error& err, std::string message, int status = 400) {
 }
 
 // Reads a required or optional id field (string, valid id).
-bool read_id(const json& obj, const char* field, const std::string& where, bool required,
+bool read_id(const json_field& v, const char* field, const std::string& where, bool required,
              std::size_t max_length, std::string& out, input_error& err) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) {
+  if (!v.present()) {
     if (required)
       return fail(err, fmt::format("{}.{}: missing (a string is required)", where, field));
     return true;
   }
-  if (!it->is_string())
-    return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(*it)));
-  if (!required && it->get_ref<const std::string&>().empty())
+  if (!v.is_string())
+    return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(v)));
+  if (!required && v.text.empty())
     return true;  // "" where an id is optional: clients with typed structs send it for "none"
-  out = it->get<std::string>();
+  out.assign(v.text);
   if (auto p = id_problem(out, max_length))
     return fail(err, fmt::format("{}.{}: {}", where, field, *p));
   return true;
@@ -72,21 +61,20 @@ bool is_zero_time(std::string_view s) {
 // Reads an optional "Timestamp": RFC 3339 string or Unix seconds. A string
 // given (at most `max_text` bytes) goes to `text` as it is, when `text` is
 // not null.
-bool read_timestamp(const json& obj, const std::string& where, std::int64_t fallback,
+bool read_timestamp(const json_field& v, const std::string& where, std::int64_t fallback,
                     std::int64_t& out, input_error& err, std::string* text = nullptr,
                     std::size_t max_text = 64) {
-  auto it = obj.find("Timestamp");
   out = fallback;
-  if (it == obj.end() || it->is_null())
+  if (!v.present())
     return true;
-  if (it->is_string()) {
-    const auto& s = it->get_ref<const std::string&>();
+  if (v.is_string()) {
+    const std::string_view s = v.text;
     if (s.empty() || is_zero_time(s))
       return true;
     if (s.size() > max_text)
       return fail(err, fmt::format("{}.Timestamp: longer than {} bytes", where, max_text));
     if (text != nullptr)
-      *text = s;
+      text->assign(s);
     auto ts = parse_timestamp(s);
     if (!ts)
       return fail(err, fmt::format("{}.Timestamp: \"{}\" is not an RFC 3339 time such as "
@@ -95,8 +83,8 @@ bool read_timestamp(const json& obj, const std::string& where, std::int64_t fall
     out = *ts;
     return true;
   }
-  if (it->is_number() && !it->is_boolean()) {
-    const double s = it->get<double>();
+  if (v.is_number()) {
+    const double s = v.number;
     if (!std::isfinite(s) || s < 0 || s > 253402300799.0)
       return fail(err, fmt::format("{}.Timestamp: {} is not a Unix time in seconds between 0 "
                                    "and year 9999",
@@ -105,7 +93,7 @@ bool read_timestamp(const json& obj, const std::string& where, std::int64_t fall
     return true;
   }
   return fail(err, fmt::format("{}.Timestamp: expected an RFC 3339 string or Unix seconds, got {}",
-                               where, kind(*it)));
+                               where, kind(v)));
 }
 
 bool read_categories(const json& obj, const std::string& where, const input_limits& limits,
@@ -143,28 +131,18 @@ bool read_hidden(const json& obj, const std::string& where, std::optional<bool>&
   return true;
 }
 
-bool ignored_string(const json& obj, const char* field, const std::string& where,
-                    input_error& err) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null() || it->is_string())
-    return true;
-  return fail(err, fmt::format("{}.{}: expected a string, got {}", where, field, kind(*it)));
-}
-
 // Reads an optional "Comment" (a string of at most limits.max_comment_bytes);
 // `out` stays unset when it is missing or null.
-bool read_comment(const json& obj, const std::string& where, const input_limits& limits,
+bool read_comment(const json_field& v, const std::string& where, const input_limits& limits,
                   std::optional<std::string>& out, input_error& err) {
-  if (!ignored_string(obj, "Comment", where, err))
-    return false;
-  auto it = obj.find("Comment");
-  if (it == obj.end() || it->is_null())
+  if (!v.present())
     return true;
-  const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > limits.max_comment_bytes)
+  if (!v.is_string())
+    return fail(err, fmt::format("{}.Comment: expected a string, got {}", where, kind(v)));
+  if (v.text.size() > limits.max_comment_bytes)
     return fail(err, fmt::format("{}.Comment: longer than {} bytes", where,
                                  limits.max_comment_bytes));
-  out = s;
+  out.emplace(v.text);
   return true;
 }
 
@@ -193,12 +171,12 @@ bool shaped(std::string_view s, std::string_view pattern) {
 }
 
 // Reads an optional "Value" (a number) into e.value; a rating needs one.
-bool read_value(const json& x, const std::string& where, engine::event& e, input_error& err) {
-  auto value = x.find("Value");
-  if (value != x.end() && !value->is_null()) {
-    if (!value->is_number() || value->is_boolean())
-      return fail(err, fmt::format("{}.Value: expected a number, got {}", where, kind(*value)));
-    e.value = value->get<double>();
+bool read_value(const json_field& v, const std::string& where, engine::event& e,
+                input_error& err) {
+  if (v.present()) {
+    if (!v.is_number())
+      return fail(err, fmt::format("{}.Value: expected a number, got {}", where, kind(v)));
+    e.value = v.number;
   } else if (e.type == engine::event_type::rating) {
     return fail(err, where + ".Value: missing (a rating needs a value)");
   }
@@ -209,6 +187,20 @@ bool read_value(const json& x, const std::string& where, engine::event& e, input
 struct too_deep {};
 
 }  // namespace
+
+const char* json_kind(json::value_t t) {
+  switch (t) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: return "a number";
+    default: return "something else";
+  }
+}
 
 std::optional<json> parse_json(std::string_view body, const input_limits& limits,
                                input_error& err) {
@@ -229,10 +221,81 @@ std::optional<json> parse_json(std::string_view body, const input_limits& limits
     fail(err, fmt::format("body: JSON nested deeper than {} levels", limits.max_depth));
     return std::nullopt;
   } catch (const json::parse_error& e) {
-    fail(err, fmt::format("body: malformed JSON at byte {}: {}", e.byte,
-                          std::string{e.what()}.substr(0, 200)));
+    fail(err, malformed_json(e, e.byte));
+    return std::nullopt;
+  } catch (const json::exception& e) {  // a number beyond double's range (out_of_range 406)
+    fail(err, malformed_json(e, 0));
     return std::nullopt;
   }
+}
+
+std::string malformed_json(const json::exception& e, std::size_t byte) {
+  const std::string what = std::string{e.what()}.substr(0, 200);
+  if (dynamic_cast<const json::parse_error*>(&e) != nullptr)
+    return fmt::format("body: malformed JSON at byte {}: {}", byte, what);
+  return fmt::format("body: malformed JSON: {}", what);
+}
+
+json_field field_of(const json& obj, const char* name) {
+  json_field f;
+  auto it = obj.find(name);
+  if (it == obj.end())
+    return f;
+  f.type = it->type();
+  if (it->is_string())
+    f.text = it->get_ref<const std::string&>();
+  else if (it->is_number())
+    f.number = it->get<double>();
+  else if (it->is_boolean())
+    f.boolean = it->get<bool>();
+  return f;
+}
+
+feedback_fields feedback_fields_of(const json& x) {
+  feedback_fields f;
+  f.type = field_of(x, "FeedbackType");
+  f.user = field_of(x, "UserId");
+  f.item = field_of(x, "ItemId");
+  f.event_id = field_of(x, "EventId");
+  f.timestamp = field_of(x, "Timestamp");
+  f.comment = field_of(x, "Comment");
+  f.value = field_of(x, "Value");
+  return f;
+}
+
+bool feedback_from_fields(const feedback_fields& x, const std::string& where, std::int64_t now_ms,
+                          const input_limits& limits, bool require_user, engine::event& e,
+                          input_error& err) {
+  if (!x.type.present())
+    return fail(err, where + ".FeedbackType: missing (a string is required)");
+  if (!x.type.is_string())
+    return fail(err, fmt::format("{}.FeedbackType: expected a string, got {}", where,
+                                 kind(x.type)));
+  auto t = engine::parse_event_type(x.type.text);
+  if (!t)
+    return fail(err, fmt::format("{}.FeedbackType: unknown type \"{}\" (expected view, click, "
+                                 "like, rating, purchase or dislike)",
+                                 where, x.type.text.substr(0, 64)));
+  e.type = *t;
+  std::optional<std::string> comment;
+  if (!read_id(x.user, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
+      !read_id(x.item, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
+      !read_id(x.event_id, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
+      !read_timestamp(x.timestamp, where, now_ms, e.timestamp, err, &e.timestamp_text,
+                      limits.max_timestamp_bytes) ||
+      !read_comment(x.comment, where, limits, comment, err) || !read_value(x.value, where, e, err))
+    return false;
+  if (comment)
+    e.comment = std::move(*comment);
+  if (e.user.empty())
+    e.user = "session";
+  if (auto r = engine::validate(e, limits.ids); r != engine::reject_reason::none) {
+    if (r == engine::reject_reason::bad_value)
+      return fail(err, fmt::format("{}.Value: {} is outside [{}, {}]", where, e.value,
+                                   limits.ids.min_rating, limits.ids.max_rating));
+    return fail(err, fmt::format("{}: {}", where, engine::to_string(r)));
+  }
+  return true;
 }
 
 std::optional<engine::event> parse_feedback_object(const json& x, const std::string& where,
@@ -243,42 +306,8 @@ std::optional<engine::event> parse_feedback_object(const json& x, const std::str
     return std::nullopt;
   }
   engine::event e;
-  std::optional<std::string> comment;
-  auto type = x.find("FeedbackType");
-  if (type == x.end() || type->is_null()) {
-    fail(err, where + ".FeedbackType: missing (a string is required)");
+  if (!feedback_from_fields(feedback_fields_of(x), where, now_ms, limits, require_user, e, err))
     return std::nullopt;
-  }
-  if (!type->is_string()) {
-    fail(err, fmt::format("{}.FeedbackType: expected a string, got {}", where, kind(*type)));
-    return std::nullopt;
-  }
-  auto t = engine::parse_event_type(type->get_ref<const std::string&>());
-  if (!t) {
-    fail(err, fmt::format("{}.FeedbackType: unknown type \"{}\" (expected view, click, like, "
-                          "rating, purchase or dislike)",
-                          where, type->get_ref<const std::string&>().substr(0, 64)));
-    return std::nullopt;
-  }
-  e.type = *t;
-  if (!read_id(x, "UserId", where, require_user, limits.ids.max_id_length, e.user, err) ||
-      !read_id(x, "ItemId", where, true, limits.ids.max_id_length, e.item, err) ||
-      !read_id(x, "EventId", where, false, limits.ids.max_id_length, e.id, err) ||
-      !read_timestamp(x, where, now_ms, e.timestamp, err, &e.timestamp_text,
-                      limits.max_timestamp_bytes) ||
-      !read_comment(x, where, limits, comment, err) || !read_value(x, where, e, err))
-    return std::nullopt;
-  e.comment = comment.value_or(std::string{});
-  if (e.user.empty())
-    e.user = "session";
-  if (auto r = engine::validate(e, limits.ids); r != engine::reject_reason::none) {
-    if (r == engine::reject_reason::bad_value)
-      fail(err, fmt::format("{}.Value: {} is outside [{}, {}]", where, e.value,
-                            limits.ids.min_rating, limits.ids.max_rating));
-    else
-      fail(err, fmt::format("{}: {}", where, engine::to_string(r)));
-    return std::nullopt;
-  }
   return e;
 }
 
@@ -317,12 +346,14 @@ std::optional<engine::item_meta> parse_item(const json& x, std::int64_t now_ms,
   engine::item_meta meta;
   std::optional<bool> hidden;
   std::optional<std::string> labels, comment;
-  if (!read_id(x, "ItemId", where, true, limits.ids.max_id_length, meta.id, err) ||
+  if (!read_id(field_of(x, "ItemId"), "ItemId", where, true, limits.ids.max_id_length, meta.id,
+               err) ||
       !read_hidden(x, where, hidden, err) ||
       !read_categories(x, where, limits, meta.categories, err) ||
-      !read_timestamp(x, where, now_ms, meta.timestamp, err, &meta.timestamp_text,
-                      limits.max_timestamp_bytes) ||
-      !read_labels(x, where, limits, labels, err) || !read_comment(x, where, limits, comment, err))
+      !read_timestamp(field_of(x, "Timestamp"), where, now_ms, meta.timestamp, err,
+                      &meta.timestamp_text, limits.max_timestamp_bytes) ||
+      !read_labels(x, where, limits, labels, err) ||
+      !read_comment(field_of(x, "Comment"), where, limits, comment, err))
     return std::nullopt;
   meta.hidden = hidden.value_or(false);
   meta.labels = labels.value_or(std::string{});
@@ -347,13 +378,14 @@ std::optional<item_patch> parse_item_patch(const json& x, const input_limits& li
   }
   if (x.contains("Timestamp") && !x["Timestamp"].is_null()) {
     std::int64_t ts = 0;
-    if (!read_timestamp(x, "body", 0, ts, err, &p.timestamp_text, limits.max_timestamp_bytes))
+    if (!read_timestamp(field_of(x, "Timestamp"), "body", 0, ts, err, &p.timestamp_text,
+                        limits.max_timestamp_bytes))
       return std::nullopt;
     if (ts > 0)
       p.timestamp = ts;
   }
   if (!read_labels(x, "body", limits, p.labels, err) ||
-      !read_comment(x, "body", limits, p.comment, err))
+      !read_comment(field_of(x, "Comment"), "body", limits, p.comment, err))
     return std::nullopt;
   if (!p.hidden && !p.categories && !p.timestamp && !p.labels && !p.comment) {
     fail(err, "body: nothing to change (give IsHidden, Categories, Timestamp, Labels or "

@@ -40,9 +40,65 @@ struct input_limits {
 };
 
 /// Parses `body` as JSON. Returns nullopt and sets `err` when it is not
-/// JSON, nests deeper than limits.max_depth, or is not of the wanted kind.
+/// JSON (malformed_json()), or nests deeper than limits.max_depth.
 std::optional<nlohmann::json> parse_json(std::string_view body, const input_limits& limits,
                                          input_error& err);
+
+/// The refusal of a body nlohmann's parser stopped on with `e`: "body:
+/// malformed JSON at byte N: ..." for a syntax error (a parse_error, at
+/// `byte`), "body: malformed JSON: ..." for the rest (a number beyond
+/// double's range, whose position the parser does not report).
+std::string malformed_json(const nlohmann::json::exception& e, std::size_t byte);
+
+/// A JSON type as error messages name it: "null", "an object", "an array",
+/// "a string", "a boolean", "a number".
+const char* json_kind(nlohmann::json::value_t type);
+
+/// One field of a JSON object as the request readers see it: its type
+/// (value_t::discarded when the object has no such field) and, for a
+/// string, number or boolean, its value. `text` views storage the caller
+/// keeps alive (the DOM value, or simdjson's buffer).
+struct json_field {
+  nlohmann::json::value_t type = nlohmann::json::value_t::discarded;
+  std::string_view text;  ///< a string's bytes
+  double number = 0.0;    ///< a number's value, as nlohmann's get<double>()
+  bool boolean = false;
+  /// Missing and null both mean "not given".
+  bool present() const noexcept {
+    return type != nlohmann::json::value_t::discarded && type != nlohmann::json::value_t::null;
+  }
+  bool is_string() const noexcept { return type == nlohmann::json::value_t::string; }
+  bool is_number() const noexcept {
+    return type == nlohmann::json::value_t::number_integer ||
+           type == nlohmann::json::value_t::number_unsigned ||
+           type == nlohmann::json::value_t::number_float;
+  }
+};
+
+/// Returns `obj`'s field `name` (obj must be an object); the view lives as
+/// long as obj.
+json_field field_of(const nlohmann::json& obj, const char* name);
+
+/// The fields of a feedback object that parse_feedback() reads; the others
+/// are ignored.
+struct feedback_fields {
+  json_field type;       ///< "FeedbackType"
+  json_field user;       ///< "UserId"
+  json_field item;       ///< "ItemId"
+  json_field event_id;   ///< "EventId"
+  json_field timestamp;  ///< "Timestamp"
+  json_field comment;    ///< "Comment"
+  json_field value;      ///< "Value"
+};
+
+/// Reads a feedback object's fields into `e` (every field set, overwrite
+/// left as it is), validating them as parse_feedback() documents; false with
+/// `err` naming `where` and the field on the first problem. The one place
+/// the feedback fields' rules live: the DOM parsers and the simdjson
+/// feedback body parser (feedback_body.hpp) both call it.
+bool feedback_from_fields(const feedback_fields& fields, const std::string& where,
+                          std::int64_t now_ms, const input_limits& limits, bool require_user,
+                          engine::event& e, input_error& err);
 
 /// Parses a Gorse feedback array: objects with "FeedbackType", "UserId",
 /// "ItemId" (strings), optional "Value" (number), "Timestamp" (RFC 3339

@@ -127,6 +127,20 @@ TEST(HttpIo, DeepNestingIsRefusedBeforeParsing) {
   EXPECT_TRUE(parse_json(R"(["[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["])", limits, err));
 }
 
+// A number beyond double's range is refused like malformed JSON: nlohmann
+// reports it as out_of_range, which once escaped parse_json() and ended the
+// server (std::terminate on the I/O thread).
+TEST(HttpIo, NumberOverflowIsRefusedNotThrown) {
+  input_limits limits;
+  input_error err;
+  EXPECT_FALSE(parse_json(R"([{"FeedbackType":"rating","Value":1e400}])", limits, err));
+  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(err.message.rfind("body: malformed JSON: ", 0), 0u) << err.message;
+  EXPECT_NE(err.message.find("number overflow"), std::string::npos) << err.message;
+  EXPECT_FALSE(parse_json("-1e999", limits, err));
+  EXPECT_TRUE(parse_json("[1e308, -1e308, 18446744073709551616]", limits, err)) << err.message;
+}
+
 TEST(HttpIo, NestingLimitIsExact) {
   input_limits limits;
   limits.max_depth = 4;
