@@ -70,7 +70,10 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<bhttp::request_parser<bhttp::buffer_body>> stream_parser_;
   std::shared_ptr<body_sink> sink_;
   std::vector<char> piece_;  // a streamed body's piece (allocated for streams only)
-  bhttp::response<bhttp::string_body> res_;
+  // A whole answer as written: its head (status line and fields, as
+  // text) and its body, sent in one gathered write.
+  std::string head_;
+  std::string body_;
   bhttp::response<bhttp::empty_body> continue_res_;
   bhttp::response<bhttp::empty_body> stream_res_;
   std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_sr_;

@@ -279,6 +279,43 @@ TEST_F(HttpApiTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_EQ(parse(u)["Recent"].size(), 20u);  // recent_max
 }
 
+// The server writes each answer's head itself (session::write): the status
+// line of the request's version, Content-Type, the answer's own fields,
+// Connection only where the version's default differs, Content-Length.
+TEST_F(HttpApiTest, AnswerHeadsFollowTheHttpVersion) {
+  {  // HTTP/1.1: persistent unless the client says close
+    auto c = client();
+    auto r = c.raw("GET /api/health/live HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_EQ(r.header("connection"), "");
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    EXPECT_EQ(r.header("content-length"), std::to_string(r.body.size()));
+    r = c.raw("POST /api/recommend/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(r.status, 405);
+    EXPECT_EQ(r.header("allow"), "GET");
+    EXPECT_TRUE(r.keep_alive);
+    r = c.raw("GET /api/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_FALSE(r.keep_alive);
+    EXPECT_TRUE(c.closed_by_server());
+  }
+  {  // HTTP/1.0: closes unless the client asks for keep-alive
+    auto c = client();
+    auto r = c.raw("GET /api/health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("connection"), "keep-alive");
+    EXPECT_TRUE(r.keep_alive);
+    r = c.raw("GET /api/health/live HTTP/1.0\r\n\r\n");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("connection"), "");
+    EXPECT_FALSE(r.keep_alive);
+    EXPECT_EQ(parse(r), (json{{"status", "live"}}));
+    EXPECT_TRUE(c.closed_by_server());
+  }
+}
+
 }  // namespace
 
 // The API stamps feedback sent without a Timestamp with the service's clock,
