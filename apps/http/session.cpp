@@ -107,6 +107,8 @@ void session::on_header(beast::error_code ec) {
   }
   if (api::wants_stream(h.method_string(), h.target()))
     return start_stream();
+  if (header_parser_->is_done())  // no body (most GETs): nothing more to read
+    return handle(h, {}, h.keep_alive());
   if (auto n = header_parser_->content_length(); n && *n > srv_.opts.max_body_bytes)
     return fail(413, fmt::format("request body larger than {} bytes", srv_.opts.max_body_bytes),
                 version_);
@@ -166,11 +168,15 @@ void session::on_read(beast::error_code ec) {
   if (read_failed(ec, version_))
     return;
   auto req = parser_->release();
-  auto r = make_request(req.base());
-  r.body = std::move(req.body());
+  handle(req.base(), std::move(req.body()), req.keep_alive());
+}
+
+void session::handle(const bhttp::request_header<>& h, std::string body, bool keep_alive) {
+  auto r = make_request(h);
+  r.body = std::move(body);
   busy_ = true;
   stream_.expires_never();
-  srv_.handler.handle(std::move(r), answer_with(req.keep_alive(), version_));
+  srv_.handler.handle(std::move(r), answer_with(keep_alive, version_));
 }
 
 void session::start_stream() {

@@ -3,7 +3,8 @@
 // handlers run on its strand. Private to the server.
 //
 //   read header --> body streamed? (api::wants_stream: POST /api/bulk/...)
-//     no:  read the whole body (at most max_body_bytes) --> api::handle
+//     no:  read the whole body (at most max_body_bytes; none when the
+//          header says so) --> api::handle
 //     yes: api::handle_stream --> sink; read a piece (64 KiB) --> sink.write
 //          --> more() --> next piece ... --> sink.end  (no size limit:
 //          the sink holds back reading, so memory stays bounded)
@@ -42,6 +43,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_header(beast::error_code ec);
   void read_body();
   void on_read(beast::error_code ec);
+  /// Hands a whole request (its header and body) to the API.
+  void handle(const bhttp::request_header<>& h, std::string body, bool keep_alive);
   void continue_then(void (session::*next)());
   request make_request(const bhttp::request_header<>& h) const;
   responder answer_with(bool keep, unsigned version);
