@@ -37,10 +37,15 @@ std::vector<std::pair<std::uint32_t, shard_batch>>
 group(self_ptr self, std::vector<engine::event>& events, pending_ack& p) {
   auto& st = self->state;
   const auto shard_count = st.router.profile_count();
-  std::vector<shard_batch> open(shard_count);
   std::vector<std::pair<std::uint32_t, shard_batch>> ready;
+  // First each event's shard (no_shard: refused here), counted per shard,
+  // so each batch is allocated once at its size instead of growing by
+  // moves of whole events.
+  constexpr std::uint32_t no_shard = ~std::uint32_t{0};
+  std::vector<std::uint32_t> shard_of(events.size(), no_shard);
+  std::vector<std::size_t> count(shard_count, 0);
   for (std::size_t k = 0; k < events.size(); ++k) {
-    auto& e = events[k];
+    const auto& e = events[k];
     const auto index = static_cast<std::uint32_t>(k);
     if (auto r = engine::validate(e, st.limits); r != engine::reject_reason::none) {
       ++st.stats.rejected_by_reason[static_cast<std::size_t>(r)];
@@ -52,13 +57,29 @@ group(self_ptr self, std::vector<engine::event>& events, pending_ack& p) {
       p.result.failed.push_back({index, delivery_failure::shard_unavailable});
       continue;
     }
-    const auto s = st.router.profile_index(e.user);
+    shard_of[k] = st.router.profile_index(e.user);
+    ++count[shard_of[k]];
+  }
+  std::vector<shard_batch> open(shard_count);
+  auto start = [&](std::uint32_t s) {
+    const auto n = std::min<std::size_t>(count[s], st.max_batch);
+    open[s].events.reserve(n);
+    open[s].index.reserve(n);
+  };
+  for (std::uint32_t s = 0; s < shard_count; ++s)
+    start(s);
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    const auto s = shard_of[k];
+    if (s == no_shard)
+      continue;
     auto& b = open[s];
-    b.events.push_back(std::move(e));
-    b.index.push_back(index);
+    b.events.push_back(std::move(events[k]));
+    b.index.push_back(static_cast<std::uint32_t>(k));
+    --count[s];
     if (b.events.size() >= st.max_batch) {
       ready.emplace_back(s, std::move(b));
       b = shard_batch{};
+      start(s);
     }
   }
   for (std::uint32_t s = 0; s < shard_count; ++s)
