@@ -258,6 +258,26 @@ TEST(FeedbackBody, FastPathForValidBodiesExactPathForTheRest) {
   EXPECT_EQ(err.message, "[0].ItemId: contains '/' or a control character");
 }
 
+// A body beyond the per-thread parser's size (256 KiB) is parsed by a
+// parser of its own, with the same answer; the reused parser still serves
+// small bodies after it.
+TEST(FeedbackBody, LargeBodiesAsSmallOnes) {
+  input_limits limits;
+  std::string body = "[";
+  for (int k = 0; k < 6000; ++k)
+    body += (k > 0 ? "," : "") + std::string{R"({"FeedbackType":"view","UserId":"u)"} +
+            std::to_string(k) + R"(","ItemId":"i)" + std::to_string(k % 97) + "\"}";
+  body += "]";
+  ASSERT_GT(body.size(), std::size_t{256} << 10);
+  expect_same_answer(body, 0, limits, true);
+  input_error err;
+  auto events = parse_feedback_body(body, 0, limits, true, err);
+  ASSERT_TRUE(events) << err.message;
+  EXPECT_EQ(events->size(), 6000u);
+  EXPECT_EQ(events->back().user, "u5999");
+  expect_same_answer(R"([{"FeedbackType":"like","UserId":"a","ItemId":"b"}])", 0, limits, true);
+}
+
 TEST(FeedbackBody, ErrorsInTheDomParsersOrder) {
   input_limits limits;
   limits.max_array = 2;
