@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include <array>
+#include <algorithm>
 #include <charconv>
 #include <string>
 
@@ -62,20 +62,6 @@ json_field field_from(simdjson::dom::element x) {
   return f;
 }
 
-// The kept field named `key` of `f`, or null for a field parse_feedback()
-// ignores.
-json_field* slot_of(feedback_fields& f, std::string_view key) {
-  // Lengths differ first for most keys; then the bytes.
-  if (key == "FeedbackType") return &f.type;
-  if (key == "UserId") return &f.user;
-  if (key == "ItemId") return &f.item;
-  if (key == "EventId") return &f.event_id;
-  if (key == "Timestamp") return &f.timestamp;
-  if (key == "Comment") return &f.comment;
-  if (key == "Value") return &f.value;
-  return nullptr;
-}
-
 // The events of a body simdjson parsed into `doc`, in parse_feedback()'s
 // order of checks.
 std::optional<std::vector<engine::event>>
@@ -117,7 +103,7 @@ read_feedback(simdjson::dom::element doc, std::int64_t now_ms, const input_limit
     }
     feedback_fields f;
     for (auto [key, value] : fields)
-      if (json_field* slot = slot_of(f, key))
+      if (json_field* slot = f.slot(key))
         *slot = field_from(value);  // the last of duplicate keys wins, as in nlohmann
     engine::event e;
     if (!feedback_from_fields(f, where, now_ms, limits, require_user, e, err))

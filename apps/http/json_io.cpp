@@ -236,31 +236,47 @@ std::string malformed_json(const json::exception& e, std::size_t byte) {
   return fmt::format("body: malformed JSON: {}", what);
 }
 
-json_field field_of(const json& obj, const char* name) {
+namespace {
+
+// `v` as the field readers see it.
+json_field field_value(const json& v) {
   json_field f;
-  auto it = obj.find(name);
-  if (it == obj.end())
-    return f;
-  f.type = it->type();
-  if (it->is_string())
-    f.text = it->get_ref<const std::string&>();
-  else if (it->is_number())
-    f.number = it->get<double>();
-  else if (it->is_boolean())
-    f.boolean = it->get<bool>();
+  f.type = v.type();
+  if (v.is_string())
+    f.text = v.get_ref<const std::string&>();
+  else if (v.is_number())
+    f.number = v.get<double>();
+  else if (v.is_boolean())
+    f.boolean = v.get<bool>();
   return f;
 }
 
+// The kept fields of feedback object `x` (the last of duplicate keys, as
+// nlohmann keeps it).
 feedback_fields feedback_fields_of(const json& x) {
   feedback_fields f;
-  f.type = field_of(x, "FeedbackType");
-  f.user = field_of(x, "UserId");
-  f.item = field_of(x, "ItemId");
-  f.event_id = field_of(x, "EventId");
-  f.timestamp = field_of(x, "Timestamp");
-  f.comment = field_of(x, "Comment");
-  f.value = field_of(x, "Value");
+  for (auto it = x.begin(); it != x.end(); ++it)
+    if (json_field* slot = f.slot(it.key()))
+      *slot = field_value(*it);
   return f;
+}
+
+}  // namespace
+
+json_field field_of(const json& obj, const char* name) {
+  auto it = obj.find(name);
+  return it == obj.end() ? json_field{} : field_value(*it);
+}
+
+json_field* feedback_fields::slot(std::string_view key) noexcept {
+  if (key == "FeedbackType") return &type;
+  if (key == "UserId") return &user;
+  if (key == "ItemId") return &item;
+  if (key == "EventId") return &event_id;
+  if (key == "Timestamp") return &timestamp;
+  if (key == "Comment") return &comment;
+  if (key == "Value") return &value;
+  return nullptr;
 }
 
 bool feedback_from_fields(const feedback_fields& x, const std::string& where, std::int64_t now_ms,

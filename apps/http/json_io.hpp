@@ -89,6 +89,10 @@ struct feedback_fields {
   json_field timestamp;  ///< "Timestamp"
   json_field comment;    ///< "Comment"
   json_field value;      ///< "Value"
+
+  /// Returns the field named `key`, or nullptr for a key parse_feedback()
+  /// ignores: the one list of the kept names, for every reader.
+  json_field* slot(std::string_view key) noexcept;
 };
 
 /// Reads a feedback object's fields into `e` (every field set, overwrite
