@@ -38,7 +38,13 @@ double forward_decay::weight(std::int64_t ts_ms, double& rescale) {
     rescale = std::exp(-lambda_ * static_cast<double>(next - landmark_));
     landmark_ = next;
   }
-  return std::exp(lambda_ * static_cast<double>(ts_ms - landmark_));
+  if (memo_valid_ && memo_ts_ == ts_ms && memo_landmark_ == landmark_)
+    return memo_weight_;
+  memo_weight_ = std::exp(lambda_ * static_cast<double>(ts_ms - landmark_));
+  memo_ts_ = ts_ms;
+  memo_landmark_ = landmark_;
+  memo_valid_ = true;
+  return memo_weight_;
 }
 
 double forward_decay::to_present(std::int64_t now_ms) const {

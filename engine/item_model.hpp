@@ -56,6 +56,13 @@ class forward_decay {
   std::int64_t landmark_ = 0;
   std::int64_t step_ = 0;     // ms between landmarks
   bool started_ = false;
+  // The last weight() computed, for the next event at the same time (a
+  // batch's events often share one): a cache of exp(), not state (neither
+  // saved nor compared; valid while memo_landmark_ == landmark_).
+  std::int64_t memo_ts_ = 0;
+  std::int64_t memo_landmark_ = 0;
+  double memo_weight_ = 0.0;
+  bool memo_valid_ = false;
 };
 
 /// What only some items have (item_meta::has_extras()): kept behind a
