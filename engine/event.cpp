@@ -3,7 +3,8 @@
 #include <xxhash.h>
 
 #include <array>
-#include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <cmath>
 
 namespace rtrec::engine {
@@ -26,16 +27,19 @@ const char* to_string(event_type t) noexcept {
 }
 
 std::optional<event_type> parse_event_type(std::string_view name) noexcept {
-  auto equal_ignoring_case = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size())
-      return false;
-    for (std::size_t k = 0; k < a.size(); ++k)
-      if (std::tolower(static_cast<unsigned char>(a[k])) != static_cast<unsigned char>(b[k]))
-        return false;
-    return true;
-  };
+  // ASCII case folding, as std::tolower in the "C" locale, without a call
+  // per character; the names are at most 8 bytes.
+  constexpr std::size_t longest = 8;
+  if (name.empty() || name.size() > longest)
+    return std::nullopt;
+  char folded[longest];
+  for (std::size_t k = 0; k < name.size(); ++k) {
+    const char c = name[k];
+    folded[k] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  const std::string_view lower(folded, name.size());
   struct entry {
-    const char* name;
+    std::string_view name;
     event_type type;
   };
   static constexpr std::array<entry, 12> table{{
@@ -53,7 +57,7 @@ std::optional<event_type> parse_event_type(std::string_view name) noexcept {
       {"hide", event_type::dislike},
   }};
   for (const auto& e : table)
-    if (equal_ignoring_case(name, e.name))
+    if (lower == e.name)
       return e.type;
   return std::nullopt;
 }
@@ -74,15 +78,60 @@ const char* to_string(reject_reason r) noexcept {
   return "unknown";
 }
 
+namespace {
+
+/// `b` in every byte of a word.
+constexpr std::uint64_t every_byte(std::uint8_t b) noexcept { return 0x0101010101010101ull * b; }
+
+/// Non-zero when some byte of `x` is a control character (below 0x20), DEL
+/// or '/': the bytes an id may not hold, eight at a time. The tests are
+/// the exact "has a byte below n" / "has a zero byte" ones: a borrow can
+/// only start at a byte that matches, so a word without one gives 0.
+inline std::uint64_t bad_id_bytes(std::uint64_t x) noexcept {
+  constexpr std::uint64_t high = every_byte(0x80);
+  const std::uint64_t control = (x - every_byte(0x20)) & ~x & high;
+  const std::uint64_t del = x ^ every_byte(0x7f);
+  const std::uint64_t slash = x ^ every_byte('/');
+  return control | ((del - every_byte(1)) & ~del & high)
+         | ((slash - every_byte(1)) & ~slash & high);
+}
+
+inline std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+
+inline std::uint64_t load4(const char* p) noexcept {
+  std::uint32_t x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+
+}  // namespace
+
 reject_reason validate_id(std::string_view id, std::size_t max_length) noexcept {
   if (id.size() > max_length)
     return reject_reason::id_too_long;
-  for (char c : id) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == '/')
-      return reject_reason::bad_id_char;
+  const char* p = id.data();
+  const std::size_t n = id.size();
+  std::uint64_t bad = 0;
+  if (n >= 8) {
+    std::size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+      bad |= bad_id_bytes(load8(p + k));
+    if (k < n)  // the last 8 bytes, overlapping what was checked
+      bad |= bad_id_bytes(load8(p + n - 8));
+  } else if (n >= 4) {  // two 4-byte halves, overlapping when n < 8
+    bad = bad_id_bytes(load4(p) | load4(p + n - 4) << 32);
+  } else {
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto u = static_cast<unsigned char>(p[k]);
+      if (u < 0x20 || u == 0x7f || u == '/')
+        return reject_reason::bad_id_char;
+    }
   }
-  return reject_reason::none;
+  return bad != 0 ? reject_reason::bad_id_char : reject_reason::none;
 }
 
 reject_reason validate(const event& e, const validation_limits& limits) noexcept {

@@ -113,6 +113,12 @@ TEST(EventType, ParseRejectsUnknownNames) {
   EXPECT_FALSE(parse_event_type("view ").has_value());
   EXPECT_FALSE(parse_event_type("vie").has_value());
   EXPECT_FALSE(parse_event_type(std::string("view\0", 5)).has_value());
+  // Only ASCII letters fold (bytes above 0x7f are not letters), and a name
+  // longer than every type's is refused whatever it starts with.
+  EXPECT_FALSE(parse_event_type("vi\x85w").has_value());  // 0x85 = 'e' + 0x20
+  EXPECT_FALSE(parse_event_type("\xd6iew").has_value());
+  EXPECT_FALSE(parse_event_type("purchases").has_value());
+  EXPECT_FALSE(parse_event_type("purchase-it").has_value());
 }
 
 TEST(RejectReason, ToStringNamesEveryReason) {
@@ -223,6 +229,46 @@ TEST(EventValidate, ValidateIdDirectly) {
   EXPECT_EQ(validate_id("a\x7f", 3), reject_reason::bad_id_char);
   EXPECT_EQ(validate_id(" ~", 3), reject_reason::none);  // 0x20 and 0x7e are fine
   EXPECT_EQ(validate_id("\x80\xff", 3), reject_reason::none);  // UTF-8 bytes
+}
+
+// validate_id() checks eight bytes at a time: every length from 0 to 40,
+// every position of one bad byte, bytes on both sides of each boundary of
+// the rule (0x1f/0x20, 0x7e/0x7f/0x80, '.'/'/'/'0'), and random ids around
+// them, against the rule byte by byte.
+TEST(EventValidate, ValidateIdMatchesTheRuleAtEveryLengthAndPosition) {
+  auto rule = [](std::string_view id) {
+    for (char c : id) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f || u == '/')
+        return reject_reason::bad_id_char;
+    }
+    return reject_reason::none;
+  };
+  const unsigned char probes[] = {0x00, 0x01, 0x1f, 0x20, 0x21, 0x2e, 0x2f, 0x30,
+                                  0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xaf, 0xff};
+  const std::uint64_t seed = 20261207;
+  std::mt19937_64 rng(seed);
+  std::size_t bad_seen = 0;
+  for (std::size_t n = 0; n <= 40; ++n) {
+    for (int round = 0; round < 20; ++round) {
+      std::string id(n, 'a');
+      for (auto& c : id)  // printable ASCII and UTF-8 bytes, never a bad one
+        do
+          c = static_cast<char>(rng() % 256);
+        while (rule(std::string_view(&c, 1)) != reject_reason::none);
+      ASSERT_EQ(validate_id(id, 64), reject_reason::none) << "seed " << seed << " id of " << n;
+      for (std::size_t at = 0; at < n; ++at)
+        for (unsigned char b : probes) {
+          std::string x = id;
+          x[at] = static_cast<char>(b);
+          const auto want = rule(x);
+          bad_seen += want != reject_reason::none;
+          ASSERT_EQ(validate_id(x, 64), want)
+            << "seed " << seed << " length " << n << " byte " << int(b) << " at " << at;
+        }
+    }
+  }
+  EXPECT_GT(bad_seen, 10000u);
 }
 
 TEST(EventValidate, NanOrInfiniteValue) {
