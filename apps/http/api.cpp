@@ -429,10 +429,9 @@ void api::recommend(const call_ptr& c, path_args a) {
 response api::recommendations(const std::vector<engine::recommendation>& recs, bool v2) {
   if (v2)
     return ok(scored_list(recs));
-  json ids = json::array();
-  for (const auto& x : recs)
-    ids.push_back(x.item);
-  return ok(ids);
+  response r;
+  r.body = item_id_array(recs);
+  return r;
 }
 
 void api::session(const call_ptr& c, path_args a) {

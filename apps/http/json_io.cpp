@@ -563,4 +563,37 @@ std::optional<std::string> id_problem(std::string_view id, std::size_t max_lengt
   }
 }
 
+std::string item_id_array(const std::vector<engine::recommendation>& recs) {
+  // What nlohmann would escape or replace: control characters, '"', '\\',
+  // and every byte beyond ASCII (valid UTF-8 is kept, invalid replaced).
+  auto plain = [](std::string_view id) {
+    return std::all_of(id.begin(), id.end(), [](char ch) {
+      const auto c = static_cast<unsigned char>(ch);
+      return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+    });
+  };
+  std::size_t bytes = 2;
+  for (const auto& r : recs) {
+    if (!plain(r.item)) {
+      json ids = json::array();
+      for (const auto& x : recs)
+        ids.push_back(x.item);
+      return ids.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    bytes += r.item.size() + 3;
+  }
+  std::string out;
+  out.reserve(bytes);
+  out += '[';
+  for (std::size_t k = 0; k < recs.size(); ++k) {
+    if (k > 0)
+      out += ',';
+    out += '"';
+    out += recs[k].item;
+    out += '"';
+  }
+  out += ']';
+  return out;
+}
+
 }  // namespace rtrec::http

@@ -175,4 +175,10 @@ std::optional<std::string> percent_decode(std::string_view s);
 /// "contains '/' or a control character", "is longer than 256 bytes").
 std::optional<std::string> id_problem(std::string_view id, std::size_t max_length);
 
+/// The JSON array of the recommendations' item ids, exactly as nlohmann's
+/// compact dump with invalid UTF-8 replaced writes it (what every answer
+/// body uses): directly when every id is printable ASCII with nothing to
+/// escape (no '"' or '\\'), the usual case, through nlohmann otherwise.
+std::string item_id_array(const std::vector<engine::recommendation>& recs);
+
 }  // namespace rtrec::http

@@ -2,6 +2,10 @@
 // percent-decoding, ids and the feedback parser's field-level errors.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 #include "apps/http/json_io.hpp"
 
 namespace {
@@ -169,6 +173,36 @@ TEST(HttpIo, NestingLimitIsExact) {
   err = {};
   EXPECT_FALSE(parse_json("[[[1]]", limits, err));
   EXPECT_EQ(err.message.rfind("body: malformed JSON at byte ", 0), 0u) << err.message;
+}
+
+// The recommend answer's id array is written directly for plain ids: it
+// must be byte for byte what nlohmann's dump (replace) writes, for plain ids
+// and for ids with quotes, backslashes, control characters, valid and
+// invalid UTF-8 (which take nlohmann's path), in lists of 0 to 12.
+TEST(HttpIo, ItemIdArrayIsNlohmannsDump) {
+  const std::uint64_t seed = 1207;
+  std::mt19937_64 rng(seed);
+  const std::vector<std::string> odd = {"\"", "\\", "\n", std::string(1, '\0'), "\x7f",
+                                        "\xc3\xa9", "\xe2\x82\xac", "\xff", "\xc3", " ", "~"};
+  std::size_t direct = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::vector<rtrec::engine::recommendation> recs(rng() % 13);
+    const bool with_odd = rng() % 3 == 0;
+    for (auto& r : recs) {
+      const std::size_t n = rng() % 12;
+      for (std::size_t k = 0; k < n; ++k)
+        r.item += with_odd && rng() % 6 == 0 ? odd[rng() % odd.size()]
+                                              : std::string(1, static_cast<char>(0x20 + rng() % 95));
+    }
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& r : recs)
+      ids.push_back(r.item);
+    const auto want = ids.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    ASSERT_EQ(item_id_array(recs), want) << "seed " << seed << " round " << round;
+    direct += !with_odd;
+  }
+  EXPECT_GT(direct, 1000u);
+  EXPECT_EQ(item_id_array({}), "[]");
 }
 
 }  // namespace
