@@ -50,6 +50,7 @@
 #include <mutex>
 #include <vector>
 
+#include "actors/lean_worker.hpp"
 #include "rtrec/stats.hpp"
 
 namespace rtrec {
@@ -172,6 +173,13 @@ private:
     return job;
   }
 };
+
+}  // namespace rtrec
+
+// The lane's workers skip CAF's per-resume logging cast (actors/lean_worker.hpp).
+RTREC_LEAN_WORKER(rtrec::query_lane_policy);
+
+namespace rtrec {
 
 using query_lane_coordinator = caf::scheduler::coordinator<query_lane_policy>;
 

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "actors/cluster.hpp"
+#include "actors/lean_scheduler.hpp"
 #include "actors/query_lane.hpp"
 #include "messages/messages.hpp"
 
@@ -29,6 +30,8 @@ std::unique_ptr<caf::actor_system_config> make_system_config(const service_optio
   cfg->set("scheduler.policy", policy == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
   if (policy == "priority")
     install_query_lane(*cfg);
+  else if (policy == "sharing")
+    install_lean_sharing(*cfg);
   if (opts.cluster.enabled())
     configure_cluster(*cfg, opts.cluster);
   return cfg;

@@ -1,6 +1,7 @@
 // The CAF actor system a service runs on, configured from its options:
-// rtrec's message types, the worker count, the scheduler policy (with the
-// query lane for "priority"), and CAF's network layer in cluster mode.
+// rtrec's message types, the worker count, the scheduler policy (the query
+// lane for "priority", lean work sharing for "sharing", CAF's work stealing
+// for "stealing"), and CAF's network layer in cluster mode.
 #pragma once
 
 #include <caf/all.hpp>
