@@ -60,16 +60,25 @@ void item_model::blended_partials(const score_query& q, const shard_scores& up, 
     }
     return;
   }
-  // The last shard: the sums are complete. Each signal's maximum first,
-  // then every candidate's blended score into the output (or its best).
+  // The last shard: the sums are complete. One pass over the touched
+  // records gathers each candidate's three signals into a contiguous list
+  // (and each signal's maximum); the blended scores are then computed from
+  // that list. Reading the records, rule sums and trends (three scattered
+  // arrays) twice missed the cache twice per candidate: with a query's
+  // thousand-odd candidates they do not stay in the L1 between the passes.
   const double* const trends = trends_.data();
   if (cfg_.trend_on())
     for (auto& p : passed_)  // rare: upstream candidates this shard never saw
       if (auto it = items_.find(p.key); it != items_.end())
         p.trend = it->second.trend;
+  // Scratch per thread (a model's queries never run concurrently, and
+  // item_model.hpp stays as it is): cleared, never shrunk.
+  thread_local std::vector<blend_parts> parts;
+  parts.clear();
+  parts.reserve(touched_.size() + passed_.size());
   double max_cf = 0.0, max_seq = 0.0, max_trend = 0.0;
-  // Each candidate's rule sum and trend are scattered over two arrays:
-  // requested `ahead` candidates early, so the misses overlap.
+  // The rule sums and trends of `ahead` candidates on are requested early,
+  // so the misses overlap.
   constexpr std::size_t ahead = 8;
   const std::size_t nt = touched_.size();
   for (std::size_t k = 0; k < nt; ++k) {
@@ -79,14 +88,17 @@ void item_model::blended_partials(const score_query& q, const shard_scores& up, 
       __builtin_prefetch(trends + y);
     }
     const hot_item* h = touched_[k];
+    const auto x = static_cast<std::size_t>(h - base);
     if (h->mark == acc_epoch_) {
-      const auto x = static_cast<std::size_t>(h - base);
+      parts.push_back({h->key, h->acc, seq[x], trends[x]});
       max_cf = std::max(max_cf, h->acc);
       max_seq = std::max(max_seq, seq[x]);
       max_trend = std::max(max_trend, trends[x]);
     }
+    seq[x] = 0.0;
   }
   for (const auto& p : passed_) {
+    parts.push_back(p);
     max_cf = std::max(max_cf, p.cf);
     max_seq = std::max(max_seq, p.seq);
     max_trend = std::max(max_trend, p.trend);
@@ -95,14 +107,8 @@ void item_model::blended_partials(const score_query& q, const shard_scores& up, 
                         max_cf,         max_seq,         max_trend};
   top_k sink{out.candidates, out.candidates.size(), best};
   if (best == 0)
-    out.candidates.reserve(out.candidates.size() + touched_.size() + passed_.size());
-  for (const hot_item* h : touched_) {
-    const auto x = static_cast<std::size_t>(h - base);
-    if (h->mark == acc_epoch_)
-      sink.offer(h->key, f.score(h->acc, seq[x], trends[x]));
-    seq[x] = 0.0;
-  }
-  for (const auto& p : passed_)
+    out.candidates.reserve(out.candidates.size() + parts.size());
+  for (const auto& p : parts)
     sink.offer(p.key, f.score(p.cf, p.seq, p.trend));
 }
 
