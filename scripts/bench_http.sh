@@ -8,7 +8,11 @@
 #      cheaper).
 #   2. GET /api/recommend/{user}?n=10, closed loop, while a paced wrk
 #      connection ingests 10,000-12,000 events/s (batches of 100, 6 ms
-#      apart): requests/s and latency.
+#      apart): requests/s and latency. Each such run follows a run of the
+#      same recommends with no ingest (BENCH recommend-quiet, same users)
+#      and a run of the paced ingest alone (BENCH paced-feedback), so that
+#      what the background ingest costs the recommends (`interference` in
+#      the MEDIAN recommend line) is measured in the same sitting.
 # Each phase runs RUNS times (default 3) against one server; the lines
 # starting with BENCH are the results (docs/benchmarks.md quotes medians),
 # the MEDIAN lines at the end their medians per phase (the lower middle
@@ -38,6 +42,18 @@
 #                     work better than a paced batch every 6 ms does, so the
 #                     ingest's real share is likely larger and the net
 #                     figure an upper bound.
+#   bg_client_cores   cores the background ingest's wrk client used from its
+#                     start to the end of the run (on the same cores, so
+#                     taken from the server and the recommend client)
+#   paced_cpu_us_per_event   the server CPU per event of the same paced
+#                     ingest alone (BENCH paced-feedback, run between the
+#                     quiet and the loaded recommend runs): a batch every
+#                     6 ms costs more per event than the flat-out phase
+#   cpu_us_per_request_net_paced   the loaded run's CPU less bg_events x
+#                     paced_cpu_us_per_event, per request
+#   interference      cpu_us_per_request_net_paced / the quiet run's
+#                     cpu_us_per_request: above 1, the recommends themselves
+#                     cost more while the ingest runs
 # The clock tick (getconf CLK_TCK, usually 100/s) bounds the resolution to
 # 10 ms of CPU per read.
 # Usage: scripts/bench_http.sh [extra rtrec serve flags...]
@@ -138,8 +154,25 @@ done
 # ingest's estimated share in phase 2.
 ingest_us=$(calc 'sprintf("%.3f", e > 0 ? t * 1e6 / k / e : 0)' t="$feed_ticks" k="$tck" e="$feed_events")
 
-# Phase 2: recommend, closed loop, beside a paced background ingest.
+# Phase 2: recommend, closed loop: alone, then beside a paced background
+# ingest.
 for r in $(seq 1 "$runs"); do
+  t0=$(cpu_ticks "$server"); w0=$(now_us)
+  line=$(WRK_SEED=$r wrk -t1 -c"$conns" -d"${duration}s" -s scripts/bench/recommend.lua "$url" \
+    | grep BENCH | sed 's/BENCH recommend/BENCH recommend-quiet/')
+  w1=$(now_us); t1=$(cpu_ticks "$server")
+  requests=$(field requests "$line")
+  quiet=$(calc 'sprintf("%.2f", n > 0 ? t * 1e6 / k / n : 0)' t=$((t1 - t0)) k="$tck" n="$requests")
+  report "$line" $((t1 - t0)) $((w1 - w0)) "cpu_us_per_request=$quiet"
+  # The paced ingest alone: its own server CPU per event at that pace.
+  e0=$(accepted_events)
+  t0=$(cpu_ticks "$server"); w0=$(now_us)
+  line=$(WRK_SEED=$((200 + r)) WRK_DELAY_MS=${BG_DELAY_MS:-6} wrk -t1 -c1 -d"${duration}s" \
+    -s scripts/bench/feedback.lua "$url" | grep BENCH | sed 's/BENCH feedback/BENCH paced-feedback/')
+  w1=$(now_us); t1=$(cpu_ticks "$server")
+  e1=$(accepted_events)
+  paced_us=$(calc 'sprintf("%.3f", e > 0 ? t * 1e6 / k / e : 0)' t=$((t1 - t0)) k="$tck" e=$((e1 - e0)))
+  report "$line" $((t1 - t0)) $((w1 - w0)) "cpu_us_per_event=$paced_us"
   WRK_SEED=$((100 + r)) WRK_DELAY_MS=${BG_DELAY_MS:-6} wrk -t1 -c1 -d"$((duration + 2))s" \
     -s scripts/bench/feedback.lua "$url" > "$dir/background.txt" &
   bg=$!
@@ -148,20 +181,26 @@ for r in $(seq 1 "$runs"); do
   line=$(WRK_SEED=$r wrk -t1 -c"$conns" -d"${duration}s" -s scripts/bench/recommend.lua "$url" \
     | grep BENCH)
   w1=$(now_us); t1=$(cpu_ticks "$server")
+  bg_ticks=$(cpu_ticks "$bg" 2>/dev/null || echo 0)  # the background client, still running
   e1=$(accepted_events)
   requests=$(field requests "$line")
   raw=$(calc 'sprintf("%.2f", n > 0 ? t * 1e6 / k / n : 0)' t=$((t1 - t0)) k="$tck" n="$requests")
   net=$(calc 'sprintf("%.2f", n > 0 ? (t * 1e6 / k - b * i) / n : 0)' \
           t=$((t1 - t0)) k="$tck" n="$requests" b=$((e1 - e0)) i="$ingest_us")
+  net_paced=$(calc 'sprintf("%.2f", n > 0 ? (t * 1e6 / k - b * i) / n : 0)' \
+          t=$((t1 - t0)) k="$tck" n="$requests" b=$((e1 - e0)) i="$paced_us")
   report "$line" $((t1 - t0)) $((w1 - w0)) "bg_events=$((e1 - e0))" \
-    "cpu_us_per_request=$raw ingest_cpu_us_per_event=$ingest_us cpu_us_per_request_net=$net"
+    "cpu_us_per_request=$raw ingest_cpu_us_per_event=$ingest_us cpu_us_per_request_net=$net" \
+    "paced_cpu_us_per_event=$paced_us cpu_us_per_request_net_paced=$net_paced" \
+    "interference=$(calc 'sprintf("%.3f", q > 0 ? n / q : 0)' n="$net_paced" q="$quiet")" \
+    "bg_client_cores=$(calc 'sprintf("%.3f", t / k / d)' t="$bg_ticks" k="$tck" d="$duration")"
   wait "$bg"
   bg=""
   sed 's/BENCH feedback/BENCH background-feedback/' "$dir/background.txt" | grep BENCH
 done
 
 # The medians of the fields quoted in docs/benchmarks.md, per phase.
-for phase in feedback recommend; do
+for phase in feedback recommend-quiet paced-feedback recommend; do
   awk -v phase="$phase" '
     function median(name,   n, i, j, t, a) {
       n = split(vals[name], a, " ")
@@ -182,7 +221,7 @@ for phase in feedback recommend; do
       if (runs == 0) exit
       line = "MEDIAN " phase " runs=" runs
       for (i = 1; i <= k; i++)
-        if (order[i] ~ /_per_|_ms$|^server_|^bg_events$/) line = line " " order[i] "=" median(order[i])
+        if (order[i] ~ /_per_|_ms$|^server_|^bg_events$|^bg_client_cores$|^interference$/) line = line " " order[i] "=" median(order[i])
       print line
     }' "$dir/bench.txt"
 done
