@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 #include "storage/codec.hpp"
 #include "storage/file_ops.hpp"
+#include "storage/whole_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -98,10 +98,9 @@ void write_framed_file(const std::string& path, blob_kind kind, std::string_view
 }
 
 std::string read_framed_file(const std::string& path, blob_kind kind) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    fail(path, std::string{"cannot open: "} + std::strerror(errno));
-  std::string data{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  std::string data;
+  if (const int err = read_whole_file(path, data))
+    fail(path, std::string{"cannot open or read: "} + std::strerror(err));
   if (data.size() < file_header)
     fail(path, "too short for a " + std::string{kind_name(kind)} + " (" +
                  std::to_string(data.size()) + " bytes)");

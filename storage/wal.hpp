@@ -6,14 +6,25 @@
 // 16-byte header ("RTRECWAL", format version, 0) followed by records:
 //
 //   u32 length | u32 crc32(body) | body = u8 kind | u32 stream | u64 seq |
-//                                         i64 time_ms | payload
+//                                         u64 epoch | i64 time_ms | payload
 //
-// `stream` is a profile shard's index (or meta_stream for item metadata);
-// `seq` grows per stream. One writer thread takes every record queued while
-// the previous group was being written, writes them with one write() and
-// (sync_policy::fsync) one fdatasync: group commit. A segment rolls once it
-// passes segment_bytes; closed segments are deleted once a snapshot covers
-// all their records (release()).
+// (format version 2; version 1 segments, written before replication, have
+// no epoch field and read as epoch 0). `stream` is a profile shard's index
+// (or meta_stream for item metadata); `seq` grows per stream; `epoch` is the
+// shard map epoch the record was written under (0 on a single node).
+//
+// A replica replaces a stream's records that were never committed (log
+// matching, docs/replication.md "The log on disk") by appending a
+// truncate_stream marker, not by cutting files (a segment holds every
+// stream): a record of stream X with seq q is *void* when a marker of X
+// later in the log keeps only seqs <= keep < q. scan_log and read_log never
+// pass void records or markers to their callers.
+//
+// One writer thread takes every record queued while the previous group was
+// being written, writes them with one write() and (sync_policy::fsync) one
+// fdatasync: group commit. A segment rolls once it passes segment_bytes;
+// closed segments are deleted once a snapshot covers all their records
+// (release()).
 //
 //   append() --queue--> writer thread: write group -> fdatasync -> done("")
 //                                    \-> failure: truncate the group away,
@@ -42,9 +53,12 @@ enum class record_kind : std::uint8_t {
   item_remove = 4,  ///< payload: the item id
   user_upsert = 5,  ///< payload: encode_user_upsert (on the user's profile shard stream)
   feedback_delete = 6,  ///< payload: encode_feedback_delete (on the user's profile shard stream)
+  /// payload: u64 keep; voids the stream's records with seq > keep earlier
+  /// in the log (see truncate_marker). Never passed to readers.
+  truncate_stream = 7,
 };
 /// The highest record_kind a log may hold (a reader refuses others).
-constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::feedback_delete);
+constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::truncate_stream);
 
 /// The stream of item metadata records (profile shards use 0..S-1).
 constexpr std::uint32_t meta_stream = 0xFFFFFFFFu;
@@ -55,7 +69,20 @@ struct log_record {
   std::uint64_t seq = 0;
   std::int64_t time_ms = 0;  ///< wall clock when logged (drives the dedup window)
   std::string payload;
+  /// The shard map epoch the record was written under (0: a single node's
+  /// own log, and every record of a version 1 segment). Last, so that
+  /// {kind, stream, seq, time_ms, payload} still initialises a record.
+  std::uint64_t epoch = 0;
 };
+
+/// The marker that voids stream `stream`'s records with seq in (keep, upto]
+/// written before it: a replica's uncommitted tail, replaced by its new
+/// primary's records, which follow the marker in the same group commit.
+/// `upto` is the highest seq the replica held; it is the marker's seq, so
+/// release() keeps the marker's segment until a snapshot covers every seq it
+/// voids (a void record below the covered seq is never read again).
+log_record truncate_marker(std::uint32_t stream, std::uint64_t keep, std::uint64_t upto,
+                           std::uint64_t epoch, std::int64_t time_ms);
 
 
 
@@ -138,12 +165,14 @@ struct scan_report {
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
   std::uint64_t dropped_bytes = 0;  ///< torn or corrupt tail removed
+  std::uint64_t void_records = 0;   ///< voided by a later truncate_stream marker (not passed on)
+  std::uint64_t markers = 0;        ///< truncate_stream markers read
   std::vector<segment_info> segments;
   std::vector<std::string> warnings;
 };
 
 /// Reads every segment of `dir` in order and calls `fn` for each valid
-/// record. A record that fails its length or CRC check with no valid record
+/// record that no later marker voids (markers themselves are not passed). A record that fails its length or CRC check with no valid record
 /// after it is a torn tail (it was never acknowledged): the file is truncated
 /// there and a warning is added. When valid records follow it, strict throws
 /// std::runtime_error naming the file and offset (acknowledged data would be
@@ -154,7 +183,8 @@ scan_report scan_log(const std::string& dir, corruption_policy policy,
 
 /// Reads the segments of `dir` in order without changing any file (a log
 /// another thread may be appending to) and calls `fn` for each valid record
-/// until `fn` returns false. Stops at the first record that is not complete
+/// that no marker voids, until `fn` returns false (markers are those of the
+/// prefix read: the log as it was at some moment). Stops at the first record that is not complete
 /// and valid (the tail being written), and skips a last segment whose header
 /// is not written yet. Throws std::runtime_error when a segment cannot be
 /// read (deleted meanwhile: the caller asks again).

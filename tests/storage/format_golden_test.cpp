@@ -376,9 +376,14 @@ constexpr const char* golden_item_meta_v2_payload =
   "19000000323032332d31312d31345432323a31303a30302b30313a3030"
   "0b0000007b226b223a5b312c325d7d"
   "0600000061206e6f7465";
-constexpr const char* golden_log_record =
+// A log record of format version 1 (builds before replication: no epoch)
+// and of version 2 (u64 epoch after seq; here epoch 5).
+constexpr const char* golden_log_record_v1 =
   "3d000000a3718ddd03ffffffff4d00000000000000404ae7cf8b010000060000006974656d2d3302"
   "00000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
+constexpr const char* golden_log_record_v2 =
+  "45000000e51130c103ffffffff4d000000000000000500000000000000404ae7cf8b010000060000"
+  "006974656d2d330200000005000000626f6f6b730400000073616c6501c025d6cf8b010000";
 // item_model blobs written by the build before the metadata extension (the
 // state of old_blob_model(), shard 0 of 1): version 1 (blend off) and 2 (blend
 // on). They must load, and what loads must save as the same version.
@@ -430,7 +435,8 @@ constexpr const char* previous_item_model_v2 =
   "000004000000000000001bf8b9469a21408c1f4e961eb632c6e63f84d8441c0b5a571bf8b9469a21"
   "408c040000000000000028992ee044df6043f0cd8988067f5643c2c8a66f067f5643765a67e644df"
   "6043020000000000000020807324c81e6c43d7be3a1ec81e6c43";
-constexpr const char* golden_segment_header = "525452454357414c0100000000000000";
+constexpr const char* golden_segment_header_v1 = "525452454357414c0100000000000000";
+constexpr const char* golden_segment_header = "525452454357414c0200000000000000";
 constexpr const char* golden_identity_file =
   "5254524543534e5001000000040000000800000000000000fa77b235c8326dcb0200000003000000";
 constexpr const char* golden_node_file =
@@ -559,9 +565,10 @@ TEST(format_golden, log_payloads_are_byte_identical) {
   r.seq = 77;
   r.time_ms = 1'700'000'123'456;
   r.payload = meta;
+  r.epoch = 5;
   std::string framed;
   frame_record(r, framed);
-  EXPECT_EQ(hex(framed), golden_log_record);
+  EXPECT_EQ(hex(framed), golden_log_record_v2);
 }
 
 TEST(format_golden, item_meta_payloads_of_both_versions_decode) {
@@ -669,6 +676,44 @@ TEST(format_golden, log_segment_header_is_byte_identical) {
   std::ifstream in{files[0], std::ios::binary};
   const std::string file{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
   EXPECT_EQ(hex(file), golden_segment_header);
+}
+
+// What the previous build wrote, a version 1 segment, and this build's
+// version 2 record in a later segment (a log upgraded in place) read back,
+// the version 1 record as epoch 0.
+TEST(format_golden, log_segments_of_both_versions_read_back) {
+  storage_test::temp_dir tmp;
+  const auto dir = tmp.path() / "wal";
+  std::filesystem::create_directories(dir);
+  auto write = [&](const char* name, const std::string& bytes) {
+    std::ofstream out{dir / name, std::ios::binary};
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  write("wal-0000000000000001.log",
+        unhex(golden_segment_header_v1) + unhex(golden_log_record_v1));
+  write("wal-0000000000000002.log", unhex(golden_segment_header) + unhex(golden_log_record_v2));
+  for (bool live : {false, true}) {
+    SCOPED_TRACE(live ? "read_log" : "scan_log");
+    std::vector<log_record> got;
+    if (live)
+      read_log(dir.string(), [&](const log_record& r) {
+        got.push_back(r);
+        return true;
+      });
+    else
+      scan_log(dir.string(), corruption_policy::strict,
+               [&](const log_record& r) { got.push_back(r); });
+    ASSERT_EQ(got.size(), 2u);
+    for (std::size_t k = 0; k < 2; ++k) {
+      EXPECT_EQ(got[k].kind, record_kind::item_meta);
+      EXPECT_EQ(got[k].stream, meta_stream);
+      EXPECT_EQ(got[k].seq, 77u);
+      EXPECT_EQ(got[k].time_ms, 1'700'000'123'456);
+      EXPECT_EQ(hex(got[k].payload), golden_item_meta_payload);
+    }
+    EXPECT_EQ(got[0].epoch, 0u);
+    EXPECT_EQ(got[1].epoch, 5u);
+  }
 }
 
 TEST(format_golden, identity_file_is_byte_identical) {

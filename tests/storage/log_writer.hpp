@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -39,28 +40,36 @@ inline storage::log_record remove_record(std::uint64_t seq, const std::string& i
   return {storage::record_kind::item_remove, storage::meta_stream, seq, 1'700'000'000'000, id};
 }
 
+/// Appends `records` to a new log in data_dir/wal, `group` records at a time
+/// (each group written and waited for before the next is queued; a group
+/// never rolls a segment in its middle, so small groups and small segments
+/// spread the records over many segments). Default: all in one go.
 inline void append_records(const std::string& data_dir,
                            const std::vector<storage::log_record>& records,
-                           std::uint64_t segment_bytes = 64ull << 20) {
+                           std::uint64_t segment_bytes = 64ull << 20,
+                           std::size_t group = static_cast<std::size_t>(-1)) {
   storage::wal_options o;
   o.dir = storage::wal_dir(data_dir);
   o.sync = storage::sync_policy::none;
   o.segment_bytes = segment_bytes;
   storage::wal log{o, {}};
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::size_t left = records.size();
   std::vector<std::string> errors;
-  for (const auto& r : records)
-    log.append(r, [&](const std::string& err) {
-      std::lock_guard<std::mutex> guard{mtx};
-      if (!err.empty())
-        errors.push_back(err);
-      if (--left == 0)
-        cv.notify_all();
-    });
-  std::unique_lock<std::mutex> guard{mtx};
-  cv.wait(guard, [&] { return left == 0; });
+  for (std::size_t begin = 0; begin < records.size(); begin += group) {
+    const auto end = begin + std::min(group, records.size() - begin);
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::size_t left = end - begin;
+    for (auto k = begin; k < end; ++k)
+      log.append(records[k], [&](const std::string& err) {
+        std::lock_guard<std::mutex> guard{mtx};
+        if (!err.empty())
+          errors.push_back(err);
+        if (--left == 0)
+          cv.notify_all();
+      });
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [&] { return left == 0; });
+  }
   EXPECT_TRUE(errors.empty()) << errors.front();
 }
 
