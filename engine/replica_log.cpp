@@ -70,6 +70,7 @@ replica_log::ships(std::size_t max_records) const {
     s.from = self_;
     s.prev_seq = next - 1;
     s.prev_epoch = epoch_at(s.prev_seq);
+    s.committed = committed();
     for (auto seq = next; seq <= last_seq() && s.records.size() < max_records; ++seq)
       s.records.push_back(records_[seq - 1]);
     out.emplace_back(r, std::move(s));
@@ -180,6 +181,8 @@ ship_answer replica_log::on_ship(const ship_request& s) {
     forget(last_seq() + 1);
   verified_ = std::max(verified_, s.prev_seq + s.records.size());
   verified_ = std::min(verified_, last_seq());
+  // Its records up to here are the primary's, and committed there.
+  commit_known_ = std::max(commit_known_, std::min(s.committed, verified_));
   a.ok = true;
   a.verified = verified_;
   a.match = std::min(synced_, verified_);
@@ -205,8 +208,17 @@ void replica_log::truncate(std::uint64_t keep) {
   synced_ = std::min(synced_, keep);
 }
 
+std::pair<std::uint64_t, std::uint64_t> replica_log::take_applicable() {
+  if (primary())
+    commit_known_ = std::max(commit_known_, committed());
+  const auto from = applied_;
+  applied_ = std::max(applied_, std::min(commit_known_, synced_));
+  return {from, applied_};
+}
+
 void replica_log::crash() {
   truncate(synced_);
+  commit_known_ = std::min(commit_known_, synced_);
   restart_epoch_ = epoch_seen_;
   ids_.clear();
   for (const auto& r : records_)

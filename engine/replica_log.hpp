@@ -41,6 +41,9 @@ struct ship_request {
   std::uint64_t prev_seq = 0;
   std::uint64_t prev_epoch = 0;  ///< the epoch of the primary's record prev_seq
   std::vector<replica_record> records;
+  /// The primary's committed(): the follower may apply its records up to
+  /// here once they agree with the primary's and are durable.
+  std::uint64_t committed = 0;
 };
 
 /// Follower -> primary.
@@ -133,6 +136,26 @@ class replica_log {
   /// not persisted (the map, what it knew of the others).
   void crash();
 
+  // -- applying: the shard's state (profiles, dedup window) -------------------
+  //
+  // A replica applies a record only once it is committed (every in-sync
+  // replica holds it, so no later primary lacks it and log matching never
+  // replaces it) and durable here: an applied record cannot be taken back
+  // out of a profile store, while a record durable but not committed can
+  // still be replaced after a failover.
+
+  /// The highest seq known committed here (persisted with the records, and
+  /// never above synced() after a crash): as primary, its own committed();
+  /// as follower, the committed seq of a primary's ship, up to where its
+  /// log agrees with that primary's. Only ever grows.
+  std::uint64_t commit_known() const noexcept { return commit_known_; }
+  /// Records up to here have been applied (persisted: the state a restart
+  /// recovers).
+  std::uint64_t applied() const noexcept { return applied_; }
+  /// The records the caller may apply now, (from, to] with from = applied():
+  /// committed and durable. Marks them applied.
+  std::pair<std::uint64_t, std::uint64_t> take_applicable();
+
  private:
   void truncate(std::uint64_t keep);
   /// Forgets what it knew of the others as a primary: its log changed
@@ -146,6 +169,8 @@ class replica_log {
   std::uint64_t synced_ = 0;
   std::uint64_t epoch_seen_ = 0;
   std::uint64_t restart_epoch_ = 0;  ///< epoch_seen at the last restart
+  std::uint64_t commit_known_ = 0;
+  std::uint64_t applied_ = 0;
   // volatile
   std::map<std::uint64_t, std::uint64_t> ids_;  ///< id -> seq
   std::uint64_t map_epoch_ = 0;

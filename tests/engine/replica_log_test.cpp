@@ -13,9 +13,13 @@
 //   - no id is twice in any log;
 //   - logs that agree on a record (seq and epoch) agree on every record
 //     before it;
-//   - at most one replica acknowledges writes per epoch.
+//   - at most one replica acknowledges writes per epoch;
+//   - each node applies (to its state) only committed, durable records, in
+//     order: what a node applied is never replaced in its log, every node's
+//     applied and known-committed records are prefixes of one sequence.
 // At the end the faults stop, every node comes back, and the in-sync
-// replicas must hold every acknowledged write, once, in the same order.
+// replicas must hold every acknowledged write, once, in the same order, and
+// have applied all of it.
 #include "engine/replica_log.hpp"
 
 #include <gtest/gtest.h>
@@ -157,6 +161,52 @@ TEST(replica_log, a_replica_asked_to_join_counts_until_a_newer_map) {
   EXPECT_FALSE(n[0].leave_request(1)) << "not in the in-sync set";
 }
 
+// A follower applies a record once a ship tells it the primary committed it,
+// never a record it only holds durably: after a failover, log matching can
+// replace that one (here: node 2 held write 2 of epoch 1, which the new
+// primary, node 1, never had; write 3 takes its seq).
+TEST(replica_log, a_follower_applies_only_records_the_primary_committed) {
+  std::vector<replica_log> n{replica_log{0}, replica_log{1}, replica_log{2}};
+  for (auto& x : n)
+    x.adopt(1, shard({0, 1, 2}, 0, {0, 1, 2}));
+  n[0].append(1, "a");
+  n[0].sync();
+  ship_all(n, 0);
+  EXPECT_EQ(n[0].take_applicable(), std::make_pair(std::uint64_t{0}, std::uint64_t{1}));
+  ship_all(n, 0);  // an empty ship carries the commit
+  for (std::uint32_t k = 1; k < 3; ++k) {
+    EXPECT_EQ(n[k].commit_known(), 1u);
+    EXPECT_EQ(n[k].take_applicable(), std::make_pair(std::uint64_t{0}, std::uint64_t{1}));
+  }
+  // Write 2 reaches node 2 only, durably; the primary never hears back.
+  n[0].append(2, "b");
+  n[0].sync();
+  for (auto& [to, s] : n[0].ships())
+    if (to == 2) {
+      EXPECT_TRUE(n[2].on_ship(s).ok);
+      n[2].sync();
+    }
+  ASSERT_EQ(n[2].last_seq(), 2u);
+  EXPECT_EQ(n[2].take_applicable(), std::make_pair(std::uint64_t{1}, std::uint64_t{1}))
+    << "durable but not committed: not applied";
+  // Node 0 fails; node 1 (in sync) takes over in epoch 2 with its own write.
+  n[0].crash();
+  for (std::uint32_t k = 1; k < 3; ++k)
+    n[k].adopt(2, shard({0, 1, 2}, 1, {1, 2}));
+  ASSERT_TRUE(n[1].primary());
+  EXPECT_EQ(n[1].append(3, "c"), 2u);
+  n[1].sync();
+  ship_all(n, 1);
+  EXPECT_EQ(n[2].records()[1].id, 3u) << "write 2 gave way to write 3";
+  ship_all(n, 1);
+  EXPECT_EQ(n[1].take_applicable(), std::make_pair(std::uint64_t{1}, std::uint64_t{2}));
+  EXPECT_EQ(n[2].take_applicable(), std::make_pair(std::uint64_t{1}, std::uint64_t{2}));
+  // A restart keeps what was applied and what was known committed (durable).
+  n[2].crash();
+  EXPECT_EQ(n[2].applied(), 2u);
+  EXPECT_EQ(n[2].commit_known(), 2u);
+}
+
 namespace {
 
 // The simulation (see the top of the file).
@@ -171,6 +221,7 @@ class simulation {
       nodes_.emplace_back(k);
       up_.push_back(true);
     }
+    applied_ids_.resize(3);
     publish();
   }
 
@@ -223,6 +274,7 @@ class simulation {
         deliver_front();
       for (std::uint32_t k = 0; k < 3; ++k) {
         nodes_[k].sync();
+        apply_committed(k);
         if (auto a = nodes_[k].after_sync())
           send(*nodes_[k].leader(), *a);
       }
@@ -259,6 +311,40 @@ class simulation {
       if (auto twice = std::adjacent_find(ids_.begin(), ids_.end()); twice != ids_.end())
         err << "node " << k << " holds write " << *twice << " twice; ";
     }
+    for (std::uint32_t k = 0; k < 3; ++k) {
+      const auto& n = nodes_[k];
+      const auto& applied = applied_ids_[k];
+      if (n.applied() != applied.size() || n.applied() > n.synced())
+        err << "node " << k << " applied " << n.applied() << " records (" << applied.size()
+            << " taken), synced " << n.synced() << "; ";
+      for (std::size_t i = 0; i < std::min<std::size_t>(applied.size(), n.last_seq()); ++i)
+        if (n.records()[i].id != applied[i]) {
+          err << "node " << k << " replaced its applied record at seq " << i + 1 << "; ";
+          break;
+        }
+      if (n.commit_known() > n.last_seq())
+        err << "node " << k << " lost records it knew committed (" << n.commit_known() << " > "
+            << n.last_seq() << "); ";
+      // Its known-committed records extend, or agree with, every other's.
+      for (std::size_t i = 0; i < std::min<std::size_t>(n.commit_known(), n.last_seq()); ++i) {
+        const auto id = n.records()[i].id;
+        if (i == committed_ids_.size())
+          committed_ids_.push_back(id);
+        else if (committed_ids_[i] != id) {
+          err << "node " << k << " holds write " << id << " as committed at seq " << i + 1
+              << ", another node write " << committed_ids_[i] << "; ";
+          break;
+        }
+      }
+      for (std::size_t i = 0; i < std::min(applied.size(), committed_ids_.size()); ++i)
+        if (applied[i] != committed_ids_[i]) {
+          err << "node " << k << " applied write " << applied[i] << " at seq " << i + 1
+              << ", committed there is " << committed_ids_[i] << "; ";
+          break;
+        }
+      if (applied.size() > committed_ids_.size())
+        err << "node " << k << " applied records no node knows committed; ";
+    }
     for (std::uint32_t a = 0; a < 3; ++a)
       for (std::uint32_t b = a + 1; b < 3; ++b) {
         const auto& x = nodes_[a].records();
@@ -285,10 +371,14 @@ class simulation {
     for (const auto& [id, seq] : acked_)
       if (nodes_[p].seq_of(id) != seq)
         err << "the primary lost acknowledged write " << id << "; ";
-    for (auto r : map_.profiles[0].replicas)
+    for (auto r : map_.profiles[0].replicas) {
       if (nodes_[r].records().size() != nodes_[p].records().size())
         err << "replica " << r << " has " << nodes_[r].records().size() << " records, the primary "
             << nodes_[p].records().size() << "; ";
+      if (applied_ids_[r].size() != nodes_[p].records().size())
+        err << "replica " << r << " applied " << applied_ids_[r].size() << " of the primary's "
+            << nodes_[p].records().size() << " records; ";
+    }
     if (map_.profiles[0].in_sync.size() != map_.profiles[0].replicas.size()) {
       err << "not every replica is back in sync (map epoch " << map_.epoch << ");";
       for (std::uint32_t k = 0; k < 3; ++k)
@@ -375,6 +465,7 @@ class simulation {
     } else if (m.answer) {
       n.on_answer(*m.answer);
     }
+    apply_committed(m.to);
   }
 
   std::string deliver() {
@@ -442,6 +533,7 @@ class simulation {
     if (!up_[k])
       return "sync (down)";
     nodes_[k].sync();
+    apply_committed(k);
     if (auto a = nodes_[k].after_sync())
       send(*nodes_[k].leader(), *a);
     return "sync " + std::to_string(k);
@@ -535,6 +627,14 @@ class simulation {
     return "settle";
   }
 
+  // Node k applies what it may to its state (the real shard does so after
+  // each sync and each ship or answer that moves its commit).
+  void apply_committed(std::uint32_t k) {
+    const auto [from, to] = nodes_[k].take_applicable();
+    for (auto seq = from + 1; seq <= to; ++seq)
+      applied_ids_[k].push_back(nodes_[k].records()[seq - 1].id);
+  }
+
   void fail_pending(std::uint32_t k) {
     std::vector<pending_write> still;
     for (const auto& w : pending_)
@@ -566,6 +666,8 @@ class simulation {
   std::uint64_t next_id_ = 0;
   std::size_t replicated_steps_ = 0;
   std::vector<std::uint64_t> ids_;  // check()'s scratch
+  std::vector<std::vector<std::uint64_t>> applied_ids_;  // per node: the ids it applied, in order
+  std::vector<std::uint64_t> committed_ids_;  // the committed sequence as far as any node knew it
 };
 
 }  // namespace
