@@ -13,7 +13,14 @@ bool contains(const std::vector<std::uint32_t>& xs, std::uint32_t x) {
 }  // namespace
 
 std::uint64_t replica_log::epoch_at(std::uint64_t seq) const noexcept {
-  return seq == 0 || seq > records_.size() ? 0 : records_[seq - 1].epoch;
+  if (seq == base_)
+    return base_epoch_;
+  const auto* r = record_at(seq);
+  return r == nullptr ? 0 : r->epoch;
+}
+
+const replica_record* replica_log::record_at(std::uint64_t seq) const noexcept {
+  return seq <= base_ || seq > last_seq() ? nullptr : &records_[seq - base_ - 1];
 }
 
 std::uint64_t replica_log::seq_of(std::uint64_t id) const {
@@ -64,15 +71,23 @@ replica_log::ships(std::size_t max_records) const {
       continue;
     auto it = next_.find(r);
     // Optimistic at first: after the last record; a refusal backs up.
-    const auto next = it == next_.end() ? last_seq() + 1 : it->second;
+    auto next = it == next_.end() ? last_seq() + 1 : it->second;
     ship_request s;
     s.epoch = map_epoch_;
     s.from = self_;
+    s.committed = committed();
+    if (next <= base_) {
+      // It needs records released here: the checkpoint instead, then the rest.
+      s.snapshot_seq = base_;
+      for (const auto& [id, seq] : ids_)
+        if (seq <= base_)
+          s.ids.emplace(id, seq);
+      next = base_ + 1;
+    }
     s.prev_seq = next - 1;
     s.prev_epoch = epoch_at(s.prev_seq);
-    s.committed = committed();
     for (auto seq = next; seq <= last_seq() && s.records.size() < max_records; ++seq)
-      s.records.push_back(records_[seq - 1]);
+      s.records.push_back(*record_at(seq));
     out.emplace_back(r, std::move(s));
   }
   return out;
@@ -160,13 +175,19 @@ ship_answer replica_log::on_ship(const ship_request& s) {
     verified_epoch_ = s.epoch;
     verified_ = 0;
   }
-  // Log matching: the record before the ship's first must agree.
-  if (s.prev_seq > last_seq() || epoch_at(s.prev_seq) != s.prev_epoch) {
-    a.last = std::min(last_seq(), s.prev_seq == 0 ? 0 : s.prev_seq - 1);
+  if (s.snapshot_seq > applied_)
+    a.installed = install(s);
+  // Log matching: the record before the ship's first must agree. One it
+  // released does: it was applied, so committed, the same on every replica.
+  if (s.prev_seq > base_ &&
+      (s.prev_seq > last_seq() || epoch_at(s.prev_seq) != s.prev_epoch)) {
+    a.last = std::max(base_, std::min(last_seq(), s.prev_seq - 1));
     return a;
   }
-  bool changed = false;
+  bool changed = a.installed;
   for (const auto& r : s.records) {
+    if (r.seq <= base_)
+      continue;  // released here: the same committed record
     if (r.seq <= last_seq()) {
       if (epoch_at(r.seq) == r.epoch)
         continue;  // the same record
@@ -201,10 +222,43 @@ std::optional<ship_answer> replica_log::after_sync() const {
   return a;
 }
 
+bool replica_log::install(const ship_request& s) {
+  // Its records after the checkpoint's stay when it holds the checkpoint's
+  // last record (the same seq and epoch: the same log up to there).
+  const bool keep_tail =
+    s.snapshot_seq <= last_seq() && epoch_at(s.snapshot_seq) == s.prev_epoch;
+  std::vector<replica_record> tail;
+  if (keep_tail)
+    tail.assign(records_.begin() + static_cast<std::ptrdiff_t>(s.snapshot_seq - base_),
+                records_.end());
+  records_ = std::move(tail);
+  base_ = s.snapshot_seq;
+  base_epoch_ = s.prev_epoch;
+  released_ids_ = s.ids;
+  ids_ = released_ids_;
+  for (const auto& r : records_)
+    ids_[r.id] = r.seq;
+  synced_ = keep_tail ? std::max(synced_, base_) : base_;
+  applied_ = base_;
+  commit_known_ = std::max(commit_known_, base_);
+  return true;
+}
+
+void replica_log::release(std::uint64_t upto) {
+  if (upto <= base_ || upto > applied_)
+    return;
+  base_epoch_ = epoch_at(upto);
+  for (auto seq = base_ + 1; seq <= upto; ++seq)
+    released_ids_[record_at(seq)->id] = seq;
+  records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(upto - base_));
+  base_ = upto;
+}
+
 void replica_log::truncate(std::uint64_t keep) {
+  keep = std::max(keep, base_);  // released records were applied: never replaced
   for (auto seq = keep + 1; seq <= last_seq(); ++seq)
-    ids_.erase(records_[seq - 1].id);
-  records_.resize(keep);
+    ids_.erase(record_at(seq)->id);
+  records_.resize(keep - base_);
   synced_ = std::min(synced_, keep);
 }
 
@@ -220,7 +274,7 @@ void replica_log::crash() {
   truncate(synced_);
   commit_known_ = std::min(commit_known_, synced_);
   restart_epoch_ = epoch_seen_;
-  ids_.clear();
+  ids_ = released_ids_;
   for (const auto& r : records_)
     ids_[r.id] = r.seq;
   map_epoch_ = 0;

@@ -44,6 +44,14 @@ struct ship_request {
   /// The primary's committed(): the follower may apply its records up to
   /// here once they agree with the primary's and are durable.
   std::uint64_t committed = 0;
+  /// Nonzero: the primary no longer holds the records the follower needs
+  /// (released after its checkpoint), so it sends its checkpoint instead:
+  /// the state after record snapshot_seq (= prev_seq), whose epoch is
+  /// snapshot_epoch (= prev_epoch). The carrier attaches the checkpoint of
+  /// the shard's state at that seq; `ids` are the write ids it covers (for
+  /// dedup: write id -> seq).
+  std::uint64_t snapshot_seq = 0;
+  std::map<std::uint64_t, std::uint64_t> ids;
 };
 
 /// Follower -> primary.
@@ -52,6 +60,8 @@ struct ship_answer {
   std::uint32_t from = 0;   ///< the follower
   bool stale = false;       ///< refused: the ship's epoch is below `epoch`
   bool ok = false;          ///< accepted; false and not stale: back up to `last`
+  /// It replaced its state by the ship's checkpoint (the carrier loads it).
+  bool installed = false;
   std::uint64_t match = 0;     ///< durable here and agreeing with the primary up to this seq
   std::uint64_t verified = 0;  ///< agreeing with the primary up to this seq (durable or not)
   std::uint64_t last = 0;      ///< refused for a mismatch: resend from last + 1
@@ -73,11 +83,18 @@ class replica_log {
 
   // -- what survives a crash: the records up to synced(), epoch_seen() ------
 
+  /// The records after base(), in seq order (records()[k] has seq base() + k + 1).
   const std::vector<replica_record>& records() const noexcept { return records_; }
-  std::uint64_t last_seq() const noexcept { return records_.size(); }
+  /// The record `seq`, or null when it is released (<= base()) or past the end.
+  const replica_record* record_at(std::uint64_t seq) const noexcept;
+  std::uint64_t last_seq() const noexcept { return base_ + records_.size(); }
+  /// The records up to here are released: the shard's checkpoint holds
+  /// their effect (and their write ids); all of them were applied.
+  std::uint64_t base() const noexcept { return base_; }
   std::uint64_t synced() const noexcept { return synced_; }
   std::uint64_t epoch_seen() const noexcept { return epoch_seen_; }
-  /// The epoch of record `seq` (0 for seq 0 or past the end).
+  /// The epoch of record `seq` (that of base() for base(); 0 for seq 0, a
+  /// released seq below base() or past the end).
   std::uint64_t epoch_at(std::uint64_t seq) const noexcept;
   /// The seq of the record with `id`, 0 when none.
   std::uint64_t seq_of(std::uint64_t id) const;
@@ -131,7 +148,7 @@ class replica_log {
   // -- durability ------------------------------------------------------------
 
   /// Every record is durable.
-  void sync() noexcept { synced_ = records_.size(); }
+  void sync() noexcept { synced_ = last_seq(); }
   /// A crash: the records after synced() are lost, and everything that is
   /// not persisted (the map, what it knew of the others).
   void crash();
@@ -156,8 +173,18 @@ class replica_log {
   /// committed and durable. Marks them applied.
   std::pair<std::uint64_t, std::uint64_t> take_applicable();
 
+  // -- releasing the log after a checkpoint ------------------------------------
+
+  /// The caller checkpointed its state at seq `upto` (<= applied()): the
+  /// records up to there are dropped (their write ids are kept for dedup).
+  /// A follower that needs them later gets the checkpoint instead
+  /// (ship_request::snapshot_seq). Ignored unless base() < upto <= applied().
+  void release(std::uint64_t upto);
+
  private:
   void truncate(std::uint64_t keep);
+  /// Replaces its state by the checkpoint `s` carries; true.
+  bool install(const ship_request& s);
   /// Forgets what it knew of the others as a primary: its log changed
   /// other than by its own appends; records from `own_from` on are its own.
   void forget(std::uint64_t own_from);
@@ -165,7 +192,10 @@ class replica_log {
 
   std::uint32_t self_;
   // persisted
-  std::vector<replica_record> records_;  ///< records_[k] has seq k + 1
+  std::vector<replica_record> records_;  ///< records_[k] has seq base_ + k + 1
+  std::uint64_t base_ = 0;        ///< released up to here (in the checkpoint)
+  std::uint64_t base_epoch_ = 0;  ///< the epoch of record base_
+  std::map<std::uint64_t, std::uint64_t> released_ids_;  ///< write ids up to base_
   std::uint64_t synced_ = 0;
   std::uint64_t epoch_seen_ = 0;
   std::uint64_t restart_epoch_ = 0;  ///< epoch_seen at the last restart
