@@ -35,6 +35,7 @@
 #include "storage/codec.hpp"
 #include "storage/rederive.hpp"
 
+#include "tests/storage/log_writer.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -436,29 +437,13 @@ void expect_same_state(recovered_state& got, reference_world& want, const worklo
 
 // -- logging ------------------------------------------------------------------------
 
-// Appends records [from, to) of `w` to `log`, `chunk` at a time (a group
-// never rolls a segment in its middle, so small chunks give small segments),
-// waiting until each chunk is durable.
+// Appends records [from, to) of `w` to `log`, `chunk` at a time, waiting
+// until each chunk is durable (storage_test::append_in_groups).
 void log_steps(wal& log, const workload& w, std::size_t from, std::size_t to,
                std::size_t chunk = 8) {
-  for (std::size_t begin = from; begin < to; begin += chunk) {
-    const std::size_t end = std::min(to, begin + chunk);
-    std::mutex mtx;
-    std::condition_variable cv;
-    std::size_t left = end - begin;
-    std::vector<std::string> errors;
-    for (std::size_t k = begin; k < end; ++k)
-      log.append(w.steps[k].record, [&](const std::string& err) {
-        std::lock_guard<std::mutex> guard{mtx};
-        if (!err.empty())
-          errors.push_back(err);
-        if (--left == 0)
-          cv.notify_all();
-      });
-    std::unique_lock<std::mutex> guard{mtx};
-    cv.wait(guard, [&] { return left == 0; });
-    ASSERT_TRUE(errors.empty()) << errors.front();
-  }
+  const auto errors = storage_test::append_in_groups(
+    log, from, to, chunk, [&](std::size_t k) -> const log_record& { return w.steps[k].record; });
+  ASSERT_TRUE(errors.empty()) << errors.front();
 }
 
 wal_options log_options(const std::string& data_dir, std::uint64_t segment_bytes) {
