@@ -5,8 +5,11 @@ find_package(absl REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
-# Boost headers: Beast and Asio (HTTP), CRC (log records and snapshot files).
+# Boost headers: Beast and Asio (HTTP).
 find_package(Boost 1.74 REQUIRED)
+# zlib: CRC-32 of log records and snapshot files (crc32_z, several times
+# Boost.CRC's byte table on large buffers).
+find_package(ZLIB REQUIRED)
 # libcrypto: API keys (SHA-256, constant-time compare); libssl: TLS between nodes.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)

@@ -21,7 +21,7 @@ done
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libcaf-dev libboost-dev
+  libcaf-dev libboost-dev zlib1g-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libxxhash-dev libabsl-dev libssl-dev
   libgoogle-perftools-dev prometheus-cpp-dev

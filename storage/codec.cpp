@@ -3,7 +3,7 @@
 // field list that encoding and decoding both run, and CRC-32.
 #include "storage/codec.hpp"
 
-#include <boost/crc.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 
@@ -164,9 +164,8 @@ engine::item_meta decode_item_meta(std::string_view in) {
 }
 
 std::uint32_t crc32(std::string_view bytes) noexcept {
-  boost::crc_32_type crc;
-  crc.process_bytes(bytes.data(), bytes.size());
-  return crc.checksum();
+  return static_cast<std::uint32_t>(
+    ::crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace rtrec::storage

@@ -60,7 +60,7 @@ void encode_feedback_delete(const engine::feedback_delete& d, std::string& out);
 /// Decodes what encode_feedback_delete wrote (the whole input). Throws corrupt.
 engine::feedback_delete decode_feedback_delete(std::string_view in);
 
-/// CRC-32 (IEEE 802.3, Boost.CRC) of `bytes`.
+/// CRC-32 (IEEE 802.3, zlib's crc32_z) of `bytes`.
 std::uint32_t crc32(std::string_view bytes) noexcept;
 
 }  // namespace rtrec::storage
