@@ -79,9 +79,7 @@ replica_log::ships(std::size_t max_records) const {
     if (next <= base_) {
       // It needs records released here: the checkpoint instead, then the rest.
       s.snapshot_seq = base_;
-      for (const auto& [id, seq] : ids_)
-        if (seq <= base_)
-          s.ids.emplace(id, seq);
+      s.ids = released_ids_;
       next = base_ + 1;
     }
     s.prev_seq = next - 1;
@@ -175,8 +173,10 @@ ship_answer replica_log::on_ship(const ship_request& s) {
     verified_epoch_ = s.epoch;
     verified_ = 0;
   }
-  if (s.snapshot_seq > applied_)
-    a.installed = install(s);
+  if (s.snapshot_seq > applied_) {
+    install(s);
+    a.installed = true;
+  }
   // Log matching: the record before the ship's first must agree. One it
   // released does: it was applied, so committed, the same on every replica.
   if (s.prev_seq > base_ &&
@@ -222,7 +222,7 @@ std::optional<ship_answer> replica_log::after_sync() const {
   return a;
 }
 
-bool replica_log::install(const ship_request& s) {
+void replica_log::install(const ship_request& s) {
   // Its records after the checkpoint's stay when it holds the checkpoint's
   // last record (the same seq and epoch: the same log up to there).
   const bool keep_tail =
@@ -241,7 +241,6 @@ bool replica_log::install(const ship_request& s) {
   synced_ = keep_tail ? std::max(synced_, base_) : base_;
   applied_ = base_;
   commit_known_ = std::max(commit_known_, base_);
-  return true;
 }
 
 void replica_log::release(std::uint64_t upto) {

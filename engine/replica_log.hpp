@@ -46,8 +46,8 @@ struct ship_request {
   std::uint64_t committed = 0;
   /// Nonzero: the primary no longer holds the records the follower needs
   /// (released after its checkpoint), so it sends its checkpoint instead:
-  /// the state after record snapshot_seq (= prev_seq), whose epoch is
-  /// snapshot_epoch (= prev_epoch). The carrier attaches the checkpoint of
+  /// the state after record snapshot_seq (= prev_seq, whose epoch is
+  /// prev_epoch), then the records after it. The carrier attaches the checkpoint of
   /// the shard's state at that seq; `ids` are the write ids it covers (for
   /// dedup: write id -> seq).
   std::uint64_t snapshot_seq = 0;
@@ -183,8 +183,8 @@ class replica_log {
 
  private:
   void truncate(std::uint64_t keep);
-  /// Replaces its state by the checkpoint `s` carries; true.
-  bool install(const ship_request& s);
+  /// Replaces its state by the checkpoint `s` carries.
+  void install(const ship_request& s);
   /// Forgets what it knew of the others as a primary: its log changed
   /// other than by its own appends; records from `own_from` on are its own.
   void forget(std::uint64_t own_from);

@@ -10,12 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include "storage/codec.hpp"
+#include "storage/whole_file.hpp"
 
 namespace rtrec::storage {
 
@@ -98,12 +97,10 @@ deferred_journal::deferred_journal(std::string dir, sync_policy sync, file_ops* 
       throw std::runtime_error("deferred journal: cannot create " + p + ": " + errno_text(rc));
     sync_dir(dir_.c_str());
   }
-  std::ifstream in{p, std::ios::binary};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in)
-    throw std::runtime_error("deferred journal: cannot read " + p);
-  load(ss.str());
+  std::string data;
+  if (const int err = read_whole_file(p, data))
+    throw std::runtime_error("deferred journal: cannot read " + p + ": " + errno_text(err));
+  load(data);
   // Appends go to the end (O_APPEND), after a dropped tail is cut off.
   fd_ = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(size_)) != 0)

@@ -616,8 +616,6 @@ class void_index {
         marks[k - 1].min_keep = std::min(marks[k - 1].keep, marks[k].min_keep);
   }
 
-  bool empty() const { return by_stream_.empty(); }
-
   bool is_void(const log_record& r, log_pos pos) const {
     auto it = by_stream_.find(r.stream);
     if (it == by_stream_.end())
@@ -671,11 +669,12 @@ bool check_segment(std::string& data, std::uint32_t version,
 bool pass_records(std::string_view data, std::uint32_t version, std::uint64_t number,
                   std::size_t end, parse_mode mode, const void_index& voids,
                   std::uint64_t& voided, const std::function<bool(const log_record&)>& fn) {
+  data = data.substr(0, end);
   log_record r;
   for (std::size_t pos = segment_header; pos < end;) {
     std::size_t next = 0;
     std::string why;
-    if (parse_at(data.substr(0, end), version, pos, r, next, why, mode) != parse_result::ok)
+    if (parse_at(data, version, pos, r, next, why, mode) != parse_result::ok)
       throw std::runtime_error("wal: segment " + std::to_string(number) + " offset " +
                                std::to_string(pos) + " changed while the log was read (" +
                                why + "); read it again");
