@@ -24,6 +24,8 @@ const replica_record* replica_log::record_at(std::uint64_t seq) const noexcept {
 }
 
 std::uint64_t replica_log::seq_of(std::uint64_t id) const {
+  if (id == 0)
+    return 0;
   auto it = ids_.find(id);
   return it == ids_.end() ? 0 : it->second;
 }
@@ -57,7 +59,8 @@ std::optional<std::uint64_t> replica_log::append(std::uint64_t id, std::string p
     return seq;
   const auto seq = last_seq() + 1;
   records_.push_back({seq, map_epoch_, id, std::move(payload)});
-  ids_[id] = seq;
+  if (id != 0)
+    ids_[id] = seq;
   return seq;
 }
 
@@ -194,7 +197,8 @@ ship_answer replica_log::on_ship(const ship_request& s) {
       truncate(r.seq - 1);
     }
     records_.push_back(r);
-    ids_[r.id] = r.seq;
+    if (r.id != 0)
+      ids_[r.id] = r.seq;
     changed = true;
   }
   // Its log is another's now: what it knew as a primary no longer holds.
@@ -227,6 +231,8 @@ void replica_log::install(const ship_request& s) {
   // last record (the same seq and epoch: the same log up to there).
   const bool keep_tail =
     s.snapshot_seq <= last_seq() && epoch_at(s.snapshot_seq) == s.prev_epoch;
+  if (!keep_tail && last_seq() > s.snapshot_seq)
+    note_replaced(s.snapshot_seq);
   std::vector<replica_record> tail;
   if (keep_tail)
     tail.assign(records_.begin() + static_cast<std::ptrdiff_t>(s.snapshot_seq - base_),
@@ -235,9 +241,7 @@ void replica_log::install(const ship_request& s) {
   base_ = s.snapshot_seq;
   base_epoch_ = s.prev_epoch;
   released_ids_ = s.ids;
-  ids_ = released_ids_;
-  for (const auto& r : records_)
-    ids_[r.id] = r.seq;
+  rebuild_ids();
   synced_ = keep_tail ? std::max(synced_, base_) : base_;
   applied_ = base_;
   commit_known_ = std::max(commit_known_, base_);
@@ -248,13 +252,17 @@ void replica_log::release(std::uint64_t upto) {
     return;
   base_epoch_ = epoch_at(upto);
   for (auto seq = base_ + 1; seq <= upto; ++seq)
-    released_ids_[record_at(seq)->id] = seq;
+    if (auto id = record_at(seq)->id; id != 0)
+      released_ids_[id] = seq;
   records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(upto - base_));
   base_ = upto;
 }
 
 void replica_log::truncate(std::uint64_t keep) {
   keep = std::max(keep, base_);  // released records were applied: never replaced
+  if (keep >= last_seq())
+    return;
+  note_replaced(keep);
   for (auto seq = keep + 1; seq <= last_seq(); ++seq)
     ids_.erase(record_at(seq)->id);
   records_.resize(keep - base_);
@@ -269,13 +277,54 @@ std::pair<std::uint64_t, std::uint64_t> replica_log::take_applicable() {
   return {from, applied_};
 }
 
-void replica_log::crash() {
-  truncate(synced_);
-  commit_known_ = std::min(commit_known_, synced_);
-  restart_epoch_ = epoch_seen_;
+void replica_log::sync(std::uint64_t upto) noexcept {
+  synced_ = std::max(synced_, std::min(upto, last_seq()));
+}
+
+std::optional<std::uint64_t> replica_log::take_replaced() noexcept {
+  auto r = replaced_;
+  replaced_.reset();
+  return r;
+}
+
+void replica_log::note_replaced(std::uint64_t keep) noexcept {
+  replaced_ = replaced_ ? std::min(*replaced_, keep) : keep;
+}
+
+void replica_log::rebuild_ids() {
   ids_ = released_ids_;
   for (const auto& r : records_)
-    ids_[r.id] = r.seq;
+    if (r.id != 0)
+      ids_[r.id] = r.seq;
+}
+
+replica_persisted replica_log::persisted() const {
+  replica_persisted p;
+  p.base = base_;
+  p.base_epoch = base_epoch_;
+  p.released_ids = released_ids_;
+  p.records.assign(records_.begin(),
+                   records_.begin() + static_cast<std::ptrdiff_t>(synced_ - base_));
+  p.epoch_seen = epoch_seen_;
+  p.commit_known = commit_known_;
+  p.applied = applied_;
+  return p;
+}
+
+void replica_log::restore(replica_persisted p) {
+  const auto last = p.base + p.records.size();
+  records_ = std::move(p.records);
+  base_ = p.base;
+  base_epoch_ = p.base_epoch;
+  released_ids_ = std::move(p.released_ids);
+  synced_ = last;
+  epoch_seen_ = p.epoch_seen;
+  for (const auto& r : records_)
+    epoch_seen_ = std::max(epoch_seen_, r.epoch);
+  restart_epoch_ = epoch_seen_;
+  commit_known_ = std::max(base_, std::min(p.commit_known, last));
+  applied_ = std::max(base_, std::min(p.applied, commit_known_));
+  rebuild_ids();
   map_epoch_ = 0;
   map_ = {};
   pending_.clear();
@@ -283,6 +332,9 @@ void replica_log::crash() {
   leader_.reset();
   verified_ = 0;
   verified_epoch_ = 0;
+  replaced_.reset();
 }
+
+void replica_log::crash() { restore(persisted()); }
 
 }  // namespace rtrec::engine

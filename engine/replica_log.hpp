@@ -30,8 +30,24 @@ namespace rtrec::engine {
 struct replica_record {
   std::uint64_t seq = 0;
   std::uint64_t epoch = 0;  ///< the epoch of the primary that appended it
-  std::uint64_t id = 0;     ///< the write's id: a retry is not appended twice
+  /// The write's id: a retry is not appended twice. 0 = none (the carrier
+  /// dedups in its applied state instead; no id is kept).
+  std::uint64_t id = 0;
   std::string payload;
+};
+
+/// What a replica keeps across a crash (restored by replica_log::restore):
+/// its log's durable records and what it persisted beside them.
+struct replica_persisted {
+  std::uint64_t base = 0;        ///< released up to here (its checkpoint's seq)
+  std::uint64_t base_epoch = 0;  ///< the epoch of record base
+  std::map<std::uint64_t, std::uint64_t> released_ids;  ///< write ids up to base
+  std::vector<replica_record> records;  ///< the durable records after base, gap-free
+  std::uint64_t epoch_seen = 0;
+  std::uint64_t commit_known = 0;  ///< capped at the last record on restore
+  /// Applied up to here: a restart rebuilds its state up to commit_known,
+  /// so a carrier restoring from disk passes min(commit_known, last seq).
+  std::uint64_t applied = 0;
 };
 
 /// Primary -> follower: the records after prev_seq (none: where is it?).
@@ -148,10 +164,23 @@ class replica_log {
   // -- durability ------------------------------------------------------------
 
   /// Every record is durable.
-  void sync() noexcept { synced_ = last_seq(); }
+  void sync() noexcept { sync(last_seq()); }
+  /// The records up to `upto` (as the log holds them now) are durable.
+  void sync(std::uint64_t upto) noexcept;
   /// A crash: the records after synced() are lost, and everything that is
-  /// not persisted (the map, what it knew of the others).
+  /// not persisted (the map, what it knew of the others). The same as
+  /// restore(persisted()).
   void crash();
+  /// What survives a crash now.
+  replica_persisted persisted() const;
+  /// Starts again from `p` (a restart): a primary again only in a map of an
+  /// epoch above p.epoch_seen (raised to its records' highest epoch).
+  void restore(replica_persisted p);
+  /// The lowest `keep` of the tail replacements since the last call (a ship
+  /// replaced records after keep, or a checkpoint install dropped them):
+  /// the carrier voids its stored records of this stream after keep before
+  /// it stores the new ones (storage::truncate_marker). nullopt: none.
+  std::optional<std::uint64_t> take_replaced() noexcept;
 
   // -- applying: the shard's state (profiles, dedup window) -------------------
   //
@@ -189,6 +218,9 @@ class replica_log {
   /// other than by its own appends; records from `own_from` on are its own.
   void forget(std::uint64_t own_from);
   bool counts(std::uint32_t r) const;
+  void note_replaced(std::uint64_t keep) noexcept;
+  /// ids_ from released_ids_ and the records.
+  void rebuild_ids();
 
   std::uint32_t self_;
   // persisted
@@ -212,6 +244,7 @@ class replica_log {
   std::optional<std::uint32_t> leader_;
   std::uint64_t verified_ = 0;  ///< agrees with leader_'s log up to here
   std::uint64_t verified_epoch_ = 0;
+  std::optional<std::uint64_t> replaced_;  ///< lowest keep since take_replaced()
 };
 
 }  // namespace rtrec::engine

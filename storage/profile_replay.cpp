@@ -29,6 +29,8 @@ std::size_t apply_profile_record(const log_record& r, engine::profile_store& sto
     case record_kind::feedback_delete:
       store.delete_feedback(decode_feedback_delete(r.payload));
       return 0;
+    case record_kind::replica_state:  // a replica's commit point: no profile change
+      return 0;
     default:
       throw std::runtime_error("wal: record kind " + std::to_string(static_cast<int>(r.kind))
                                + " on profile shard stream " + std::to_string(r.stream));

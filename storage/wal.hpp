@@ -56,9 +56,12 @@ enum class record_kind : std::uint8_t {
   /// payload: u64 keep; voids the stream's records with seq > keep earlier
   /// in the log (see truncate_marker). Never passed to readers.
   truncate_stream = 7,
+  /// payload: a replica's commit and highest epoch seen
+  /// (storage/replica_stream.hpp); seq = the commit. Changes no profile.
+  replica_state = 8,
 };
 /// The highest record_kind a log may hold (a reader refuses others).
-constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::truncate_stream);
+constexpr std::uint8_t last_record_kind = static_cast<std::uint8_t>(record_kind::replica_state);
 
 /// The stream of item metadata records (profile shards use 0..S-1).
 constexpr std::uint32_t meta_stream = 0xFFFFFFFFu;

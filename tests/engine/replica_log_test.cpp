@@ -19,11 +19,19 @@
 //     applied and known-committed records are prefixes of one sequence;
 //   - nodes checkpoint at random and release their log up to a point they
 //     applied; a follower that needs released records gets the checkpoint
-//     (and the write ids it covers), and nothing above holds any less.
+//     (and the write ids it covers), and nothing above holds any less;
+//   - each node stores its log through an engine::replica_journal in a
+//     model store (append-only writes, durable in order, made durable a
+//     random number at a time: partial syncs); a crash keeps the durable
+//     writes only, and what the store reads back (markers voiding replaced
+//     tails, the newest state write) must be exactly the records
+//     replica_log::persisted() says survive; the node restarts from the
+//     store's read-back, and acts as primary only once its epoch is stored.
 // At the end the faults stop, every node comes back, and the in-sync
 // replicas must hold every acknowledged write, once, in the same order, and
 // have applied all of it.
 #include "engine/replica_log.hpp"
+#include "engine/replica_journal.hpp"
 
 #include <gtest/gtest.h>
 
@@ -277,6 +285,8 @@ class simulation {
       nodes_.emplace_back(k);
       up_.push_back(true);
     }
+    journals_.resize(3);
+    stores_.resize(3);
     applied_ids_.resize(3);
     publish();
   }
@@ -331,14 +341,15 @@ class simulation {
       while (!net_.empty())
         deliver_front();
       for (std::uint32_t k = 0; k < 3; ++k) {
-        nodes_[k].sync();
+        make_durable(k, stores_[k].entries.size());
         apply_committed(k);
         if (auto a = nodes_[k].after_sync())
           send(*nodes_[k].leader(), *a);
       }
       for (std::uint32_t k = 0; k < 3; ++k)
-        for (auto& [to, s] : nodes_[k].ships())
-          send(to, s);
+        if (journals_[k].ready(nodes_[k]))
+          for (auto& [to, s] : nodes_[k].ships())
+            send(to, s);
       while (!net_.empty())
         deliver_front();
       for (std::uint32_t k = 0; k < 3; ++k)
@@ -368,6 +379,13 @@ class simulation {
       std::sort(ids_.begin(), ids_.end());
       if (auto twice = std::adjacent_find(ids_.begin(), ids_.end()); twice != ids_.end())
         err << "node " << k << " holds write " << *twice << " twice; ";
+    }
+    for (std::uint32_t k = 0; k < 3; ++k) {
+      if (!up_[k])
+        continue;
+      std::string why;
+      const auto got = read_store(k, why);
+      err << why << compare_store(k, got, nodes_[k].persisted());
     }
     for (std::uint32_t k = 0; k < 3; ++k) {
       const auto& n = nodes_[k];
@@ -536,6 +554,7 @@ class simulation {
       const auto a = n.on_ship(*m.ship);
       if (a.installed) {
         applied_ids_[m.to] = m.state;
+        store_checkpoint(m.to, m.state);
         ++installs_;
       }
       send(m.ship->from, a);
@@ -581,11 +600,16 @@ class simulation {
     }
     if (acked_.count(id))
       return "write (already acknowledged)";
+    if (!journals_[p].ready(nodes_[p])) {
+      retry_.push_back(id);
+      return "write refused (stale map, or its epoch not stored yet)";
+    }
     auto seq = nodes_[p].append(id, "w" + std::to_string(id));
     if (!seq) {
       retry_.push_back(id);
       return "write refused (stale map)";
     }
+    journal(p);
     pending_.push_back({p, *seq, id});
     return "write " + std::to_string(id);
   }
@@ -598,8 +622,8 @@ class simulation {
 
   std::string ship() {
     const auto k = worker();
-    if (!up_[k])
-      return "ship (down)";
+    if (!up_[k] || !journals_[k].ready(nodes_[k]))
+      return "ship (down, or not ready)";
     for (auto& [to, s] : nodes_[k].ships(1 + pick(4)))
       send(to, s);
     return "ship from " + std::to_string(k);
@@ -609,7 +633,12 @@ class simulation {
     const auto k = pick(3);
     if (!up_[k])
       return "sync (down)";
-    nodes_[k].sync();
+    // The store makes some of its writes durable: all of them mostly, a
+    // part now and then (a group commit that covers only earlier writes).
+    auto& st = stores_[k];
+    const auto pending = st.entries.size() - st.durable;
+    make_durable(k, pick(3) == 0 ? st.durable + pick(static_cast<std::uint32_t>(pending + 1))
+                                 : st.entries.size());
     apply_committed(k);
     if (auto a = nodes_[k].after_sync())
       send(*nodes_[k].leader(), *a);
@@ -626,7 +655,7 @@ class simulation {
     const auto k = victim();
     if (!up_[k])
       return "crash (already down)";
-    nodes_[k].crash();
+    restart_from_store(k);
     up_[k] = false;
     fail_pending(k);
     // Detected: the controller takes it down (unless it is already).
@@ -722,6 +751,7 @@ class simulation {
       return "checkpoint (nothing)";
     const auto upto = n.base() + 1 + pick(static_cast<std::uint32_t>(n.applied() - n.base()));
     n.release(upto);
+    store_checkpoint(k, applied_ids_[k]);
     ++releases_;
     return "checkpoint " + std::to_string(k) + " up to " + std::to_string(upto);
   }
@@ -732,6 +762,131 @@ class simulation {
     const auto [from, to] = nodes_[k].take_applicable();
     for (auto seq = from + 1; seq <= to; ++seq)
       applied_ids_[k].push_back(nodes_[k].record_at(seq)->id);
+    journal(k);
+  }
+
+  // Node k's carrier stores what changed in its log (the writes go to the
+  // end of its store, not durable yet).
+  void journal(std::uint32_t k) {
+    for (const auto& w : journals_[k].changes(nodes_[k])) {
+      stored_write e{w, {}};
+      if (w.kind == journal_write::record)
+        e.record = *nodes_[k].record_at(w.seq);
+      stores_[k].entries.push_back(std::move(e));
+    }
+  }
+
+  // Node k's store made its first n writes durable.
+  void make_durable(std::uint32_t k, std::size_t n) {
+    stores_[k].durable = std::max(stores_[k].durable, n);
+    nodes_[k].sync(journals_[k].durable(stores_[k].durable));
+  }
+
+  // Node k writes its checkpoint (durable at once): its state after the
+  // first base() records, which are `state`'s first ids.
+  void store_checkpoint(std::uint32_t k, const std::vector<std::uint64_t>& state) {
+    auto& st = stores_[k];
+    const auto p = nodes_[k].persisted();
+    st.base = p.base;
+    st.base_epoch = p.base_epoch;
+    st.released_ids = p.released_ids;
+    st.state.assign(state.begin(), state.begin() + static_cast<std::ptrdiff_t>(p.base));
+  }
+
+  // What node k's store holds after a crash, read back as a restart reads
+  // it: the checkpoint, then the durable writes with void records and
+  // markers left out, which must continue the checkpoint without a gap.
+  replica_persisted read_store(std::uint32_t k, std::string& err) {
+    const auto& st = stores_[k];
+    replica_persisted p;
+    p.base = st.base;
+    p.base_epoch = st.base_epoch;
+    p.released_ids = st.released_ids;
+    std::vector<bool> dead(st.durable, false);
+    std::uint64_t least_keep = ~0ull;  // of the markers after the write at hand
+    for (auto i = st.durable; i-- > 0;) {
+      const auto& w = st.entries[i].write;
+      if (w.kind == journal_write::marker)
+        least_keep = std::min(least_keep, w.keep);
+      else if (w.kind == journal_write::record && w.seq > least_keep)
+        dead[i] = true;
+    }
+    for (std::size_t i = 0; i < st.durable; ++i) {
+      const auto& e = st.entries[i];
+      if (e.write.kind == journal_write::state) {
+        p.commit_known = std::max(p.commit_known, e.write.commit);
+        p.epoch_seen = std::max(p.epoch_seen, e.write.epoch_seen);
+      } else if (e.write.kind == journal_write::record && !dead[i] && e.write.seq > p.base) {
+        if (e.write.seq != p.base + p.records.size() + 1)
+          err += "node " + std::to_string(k) + "'s store holds seq " +
+                 std::to_string(e.write.seq) + " after " +
+                 std::to_string(p.base + p.records.size()) + "; ";
+        p.records.push_back(e.record);
+      }
+    }
+    p.applied = p.commit_known;  // a restart replays what it knows committed
+    return p;
+  }
+
+  std::string dump(std::uint32_t k, const replica_persisted& got, const replica_persisted& expect) {
+    std::ostringstream o;
+    o << "\nstore (durable " << stores_[k].durable << ", base " << stores_[k].base << "):";
+    for (const auto& e : stores_[k].entries)
+      o << " " << (e.write.kind == journal_write::record ? "r" : e.write.kind == journal_write::marker ? "m" : "s")
+        << e.write.seq << "/" << (e.write.kind == journal_write::record ? e.record.epoch : e.write.keep);
+    o << "\ngot:";
+    for (const auto& r : got.records) o << " " << r.seq << "/" << r.epoch;
+    o << "\nexpect:";
+    for (const auto& r : expect.records) o << " " << r.seq << "/" << r.epoch;
+    return o.str();
+  }
+
+  // Whether what node k's store reads back (`got`) is what its log says
+  // survives a crash now (`expect`): the same records, or more when a
+  // marker is not durable yet (its replaced tail comes back, as if the
+  // ship that replaced it had not arrived). "" when it is.
+  std::string compare_store(std::uint32_t k, const replica_persisted& got,
+                            const replica_persisted& expect) {
+    std::ostringstream err;
+    if (got.base != expect.base)
+      err << "node " << k << "'s checkpoint is at " << got.base << ", its log's base "
+          << expect.base << "; ";
+    bool prefix = got.records.size() >= expect.records.size();
+    for (std::size_t i = 0; prefix && i < expect.records.size(); ++i) {
+      const auto& a = got.records[i];
+      const auto& b = expect.records[i];
+      prefix = a.seq == b.seq && a.epoch == b.epoch && a.id == b.id;
+    }
+    const auto& st = stores_[k];
+    bool marker_pending = false;
+    for (auto i = st.durable; i < st.entries.size(); ++i)
+      marker_pending = marker_pending || (st.entries[i].write.kind == journal_write::marker &&
+                                          st.entries[i].write.keep <= expect.base + expect.records.size());
+    if (!prefix || (got.records.size() > expect.records.size() && !marker_pending))
+      err << "node " << k << " would restart from other records than its log's"
+          << dump(k, got, expect) << "; ";
+    if (got.commit_known > expect.commit_known || got.epoch_seen > expect.epoch_seen)
+      err << "node " << k << "'s store holds a commit or epoch its log does not; ";
+    return err.str();
+  }
+
+  // A crash of node k: its store keeps the durable writes only; it restarts
+  // from what the store reads back, which must be what replica_log says
+  // survives.
+  void restart_from_store(std::uint32_t k) {
+    auto& st = stores_[k];
+    std::string err;
+    auto got = read_store(k, err);
+    err += compare_store(k, got, nodes_[k].persisted());
+    EXPECT_EQ(err, "") << "at node " << k << "'s crash";
+    st.entries.resize(st.durable);
+    nodes_[k].restore(got);
+    auto& n = nodes_[k];
+    journals_[k].restart(st.entries.size(), n.last_seq(), n.commit_known(), n.epoch_seen());
+    // The state is rebuilt: the checkpoint, then the records it knows committed.
+    applied_ids_[k] = st.state;
+    for (auto seq = n.base() + 1; seq <= n.applied(); ++seq)
+      applied_ids_[k].push_back(n.record_at(seq)->id);
   }
 
   void fail_pending(std::uint32_t k) {
@@ -757,6 +912,20 @@ class simulation {
   cluster_map map_;
   std::vector<replica_log> nodes_;
   std::vector<bool> up_;
+  // Each node's carrier: what it stored, and its checkpoint.
+  struct stored_write {
+    journal_write write;
+    replica_record record;  ///< a record write's record
+  };
+  struct model_store {
+    std::vector<stored_write> entries;
+    std::size_t durable = 0;  ///< the first `durable` entries survive a crash
+    std::uint64_t base = 0, base_epoch = 0;
+    std::map<std::uint64_t, std::uint64_t> released_ids;
+    std::vector<std::uint64_t> state;  ///< the ids applied up to base
+  };
+  std::vector<replica_journal> journals_;
+  std::vector<model_store> stores_;
   std::deque<message> net_;
   std::vector<pending_write> pending_;
   std::deque<std::uint64_t> retry_;

@@ -286,6 +286,9 @@ struct reference_world {
       case record_kind::truncate_stream:
         ADD_FAILURE() << "a truncate_stream marker is not a write (the readers never pass one)";
         return;
+      case record_kind::replica_state:
+        ADD_FAILURE() << "these logs hold no replica's commit point";
+        return;
     }
     if (r.stream == meta_stream)
       meta_seq = r.seq;
