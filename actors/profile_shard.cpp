@@ -54,18 +54,6 @@ void deliver_delta(self_ptr self, std::uint32_t m, delta_batch msg) {
   timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, std::move(msg));
 }
 
-// Sends the item side of log record `seq` to every item shard, chained to
-// the stream's previous batch, and keeps a copy for resyncs under way.
-void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t seq) {
-  auto& st = self->state;
-  delta_batch msg{std::move(delta), st.index, seq, steady_ns(), st.last_delta_seq};
-  st.last_delta_seq = seq;
-  retain_for_resyncs(st, msg);
-  const auto n = st.router.item_count();
-  // Every item shard gets a copy but the last, which gets the original.
-  for (std::uint32_t m = 0; m < n; ++m)
-    deliver_delta(self, m, m + 1 == n ? std::move(msg) : msg);
-}
 
 // Tells item shard m where this shard's delta stream is (an empty batch
 // with seq == prev): one that is behind asks for a resync.
@@ -116,14 +104,16 @@ void apply_batch(self_ptr self, shard_batch& x, std::uint64_t seq, std::int64_t 
   }
 }
 
-// Refuses a batch the log could not store: nothing of it is applied.
-void refuse_batch(self_ptr self, pending& p, const std::string& why) {
+// Refuses a batch the log could not store, or a replica no longer primary
+// cannot acknowledge: nothing of it is applied (here, now).
+void refuse_batch(self_ptr self, pending& p, const std::string& why,
+                  delivery_failure failure = delivery_failure::storage_failed) {
   auto& st = self->state;
   ingest_result ack;
   for (std::size_t k = 0; k < p.events.events.size(); ++k)
     ack.failed.push_back({k < p.events.index.size() ? p.events.index[k]
                                                     : static_cast<std::uint32_t>(k),
-                          delivery_failure::storage_failed});
+                          failure});
   st.rejected += p.events.events.size();
   spdlog::warn("profile shard {}: {} events not applied: {}", st.index, p.events.events.size(),
                why);
@@ -182,9 +172,20 @@ void run_ready_flushes(self_ptr self) {
 }
 
 // Appends a record to the log; the writer thread answers with durable_atom.
+// A replica appends it to its replicated log instead (seq is the one
+// replica_accepts() let the caller take), which ships it; it is applied
+// once committed (replica_changed).
 void log_record(self_ptr self, storage::record_kind kind, std::uint64_t seq,
                 std::int64_t time_ms, std::string payload) {
   auto& st = self->state;
+  if (st.replica) {
+    const auto got = st.replica->append({kind, time_ms, std::move(payload)});
+    if (got != seq)
+      spdlog::critical("profile shard {}: its replica took record {} as {}; this is a bug, "
+                       "please report it", st.index, seq, got ? *got : 0);
+    replica_changed(self);
+    return;
+  }
   storage::log_record r{kind, st.index, seq, time_ms, std::move(payload)};
   auto me = caf::actor_cast<profile_shard_actor>(self);
   st.wal->append(std::move(r), [me, seq](const std::string& err) {
@@ -217,8 +218,23 @@ caf::expected<bool> apply_user_write(profile_shard_state& st,
   return r == outcome::created;
 }
 
+}  // namespace
+
+// Sends the item side of log record `seq` to every item shard, chained to
+// the stream's previous batch, and keeps a copy for resyncs under way.
+void send_delta(self_ptr self, engine::item_delta_batch&& delta, std::uint64_t seq) {
+  auto& st = self->state;
+  delta_batch msg{std::move(delta), st.index, seq, steady_ns(), st.last_delta_seq};
+  st.last_delta_seq = seq;
+  retain_for_resyncs(st, msg);
+  const auto n = st.router.item_count();
+  // Every item shard gets a copy but the last, which gets the original.
+  for (std::uint32_t m = 0; m < n; ++m)
+    deliver_delta(self, m, m + 1 == n ? std::move(msg) : msg);
+}
+
 // A log record is durable (err empty) or failed: apply or refuse it.
-void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
+void apply_logged(self_ptr self, std::uint64_t seq, const std::string& err) {
   auto& st = self->state;
   run_ready_flushes(self);
   if (st.log_pending.empty() || st.log_pending.front().seq != seq) {
@@ -256,11 +272,49 @@ void on_durable(self_ptr self, std::uint64_t seq, const std::string& err) {
   run_ready_flushes(self);
 }
 
+void refuse_pending(self_ptr self, delivery_failure failure, const std::string& why) {
+  auto& st = self->state;
+  while (!st.log_pending.empty()) {
+    run_ready_flushes(self);
+    if (st.log_pending.empty())
+      break;
+    auto p = std::move(st.log_pending.front());
+    st.log_pending.pop_front();
+    const auto what = error_code::shard_unavailable;
+    switch (p.kind) {
+      case pending::batch:
+        refuse_batch(self, p, why, failure);
+        break;
+      case pending::unfeedback:
+        p.deleted_rp.deliver(caf::make_error(what, "feedback deletion for " + p.del.user +
+                                                     " not applied: " + why));
+        break;
+      case pending::forget:
+      case pending::upsert:
+        p.user_rp.deliver(caf::make_error(what, std::string{p.kind == pending::forget ? "forget "
+                                                                                      : "user "} +
+                                                  p.user + " not applied: " + why));
+        break;
+      case pending::flush:
+        break;  // run by run_ready_flushes
+    }
+  }
+}
+
+namespace {
+
 // A batch from an ingestor: applied at once without a log; else logged
-// first and applied once durable (on_durable), in arrival order.
+// first and applied once durable (apply_logged), in arrival order.
 caf::typed_response_promise<ingest_result> on_batch(self_ptr self, shard_batch& x) {
   auto rp = self->make_response_promise<ingest_result>();
   auto& st = self->state;
+  if (std::string why; !replica_accepts(st, why)) {
+    pending p;
+    p.events = std::move(x);
+    p.ack_rp = rp;
+    refuse_batch(self, p, why, delivery_failure::shard_unavailable);
+    return rp;
+  }
   const auto seq = ++st.seq;
   const auto now = st.clock();
   if (!st.wal) {
@@ -287,6 +341,10 @@ caf::typed_response_promise<bool> on_user_write(self_ptr self, pending::kind_t k
                                                 engine::user_patch patch) {
   auto rp = self->make_response_promise<bool>();
   auto& st = self->state;
+  if (std::string why; !replica_accepts(st, why)) {
+    rp.deliver(caf::make_error(error_code::shard_unavailable, user + ": " + why));
+    return rp;
+  }
   pending p;
   p.kind = kind;
   p.seq = ++st.seq;
@@ -318,6 +376,10 @@ caf::typed_response_promise<std::uint64_t> on_feedback_delete(self_ptr self,
                                                               engine::feedback_delete d) {
   auto rp = self->make_response_promise<std::uint64_t>();
   auto& st = self->state;
+  if (std::string why; !replica_accepts(st, why)) {
+    rp.deliver(caf::make_error(error_code::shard_unavailable, d.user + ": " + why));
+    return rp;
+  }
   const auto seq = ++st.seq;
   if (!st.wal) {
     st.applied_seq = seq;
@@ -398,7 +460,9 @@ void finish_snapshot(self_ptr self, shard_snapshot& out) {
   auto held = std::move(st.held);
   st.held.clear();
   for (auto& [seq, err] : held)
-    on_durable(self, seq, err);
+    apply_logged(self, seq, err);
+  if (st.replica)
+    replica_changed(self);  // applies what was committed meanwhile
 }
 
 // The seq of the last delta batch recovered shard `index` sent: the newest
@@ -452,6 +516,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
   }
   init.wal = ctx.wal;
   init.data = ctx.data;
+  init.notice_hook = ctx.replica_notice_hook;
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
   init.router = shard_router{{}, std::move(items)};
   init.index = index;
@@ -469,7 +534,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       if (st.snapshotting)
         st.held.emplace_back(seq, err);
       else
-        on_durable(self, seq, err);
+        apply_logged(self, seq, err);
     },
     [=](profile_atom, const std::string& user) -> engine::profile_view {
       return self->state.store->view(user);
@@ -522,6 +587,12 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     },
     [=](tick_atom) { self->state.deadlines.on_tick(self); },
     [=](stats_atom) { return stats_of(self->state); },
+    [=](replica_config& c) { on_replica_config(self, c); },
+    [=](replica_ship& m) { on_replica_ship(self, m); },
+    [=](const replica_answer& m) { on_replica_answer(self, m); },
+    [=](replica_atom, std::uint64_t written, const std::string& err) {
+      on_replica_notice(self, written, err);
+    },
   };
 }
 

@@ -28,7 +28,9 @@
 
 #include <caf/all.hpp>
 
+#include <array>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -38,6 +40,7 @@
 #include "engine/dedup_window.hpp"
 #include "engine/profile_store.hpp"
 #include "messages/messages.hpp"
+#include "storage/replica_stream.hpp"
 
 namespace rtrec {
 
@@ -100,6 +103,15 @@ struct profile_shard_state {
   std::deque<std::pair<std::uint64_t, std::string>> held;
   caf::typed_response_promise<shard_snapshot> snapshot_rp;
   std::uint64_t snapshot_pause_ns = 0;
+  // -- replication (actors/profile_replica.cpp); null: the only copy (RF 1) --
+  std::unique_ptr<storage::replica_stream> replica;
+  /// Every replica's handle, by node index (replica_config::peers).
+  std::vector<caf::strong_actor_ptr> peers;
+  /// What was last shipped to each follower: (prev_seq, records, committed,
+  /// snapshot_seq); a ship that says nothing new is not sent again.
+  std::map<std::uint32_t, std::array<std::uint64_t, 4>> last_ship;
+  std::uint64_t bad_ships = 0;  ///< ships whose records did not decode
+  std::function<void()> notice_hook;  ///< topology_context::replica_notice_hook
 };
 
 /// Keeps a copy of `msg` while a resync is under way (its answer must hold
@@ -113,6 +125,36 @@ start_resync(profile_shard_actor::stateful_pointer<profile_shard_state> self, st
 /// The thread's result for `token` (error non-empty: why it failed).
 void finish_resync(profile_shard_actor::stateful_pointer<profile_shard_state> self,
                    std::uint64_t token, resync_reply& r, const std::string& error);
+
+/// Replication of a profile shard (actors/profile_replica.cpp; docs/replication.md,
+/// "A profile shard as a replica"). Writes go through st.replica when it is set.
+void on_replica_config(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                       replica_config& c);
+void on_replica_ship(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                     replica_ship& m);
+void on_replica_answer(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                       const replica_answer& m);
+void on_replica_notice(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                       std::uint64_t written, const std::string& error);
+/// After anything that may have changed the replica: refuses the writes a
+/// replica no longer primary cannot acknowledge, applies what is committed
+/// (acknowledging this shard's own writes), and ships what is new.
+void replica_changed(profile_shard_actor::stateful_pointer<profile_shard_state> self);
+/// Whether a write may be taken now; false answers `rp`-style callers with
+/// shard_unavailable (why in `why`). Always true without replication.
+bool replica_accepts(const profile_shard_state& st, std::string& why);
+/// Applies a durable record the shard is waiting for (seq = the front of
+/// log_pending) or refuses it (err non-empty): profile_shard.cpp's path.
+void apply_logged(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                  std::uint64_t seq, const std::string& err);
+/// Sends the item side of log record `seq` to every item shard, chained to
+/// the stream's previous batch (st.last_delta_seq), and keeps a copy for
+/// resyncs under way.
+void send_delta(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                engine::item_delta_batch&& delta, std::uint64_t seq);
+/// Refuses every write waiting in log_pending with `failure` (flushes run).
+void refuse_pending(profile_shard_actor::stateful_pointer<profile_shard_state> self,
+                    delivery_failure failure, const std::string& why);
 
 /// Behavior of profile shard `index`, feeding `items` (starting from
 /// ctx.recovered's profiles for this shard when there are some, logging to

@@ -49,6 +49,10 @@ struct topology_context {
   /// The data directory's settings (data_dir empty: none): profile shards
   /// re-derive the delta batches an item shard missed from it.
   storage::recovery_options data;
+  /// Called on the log's writer thread after a replicated profile shard was
+  /// sent a durability notice (tests wait on it instead of sleeping);
+  /// empty = nothing.
+  std::function<void()> replica_notice_hook;
 };
 
 /// True when shard `s` is hosted here under `local` (empty = every shard).

@@ -48,6 +48,7 @@
 #include "engine/item_model.hpp"
 #include "engine/model_types.hpp"
 #include "engine/recent_users.hpp"
+#include "engine/replica_log.hpp"
 #include "engine/user_meta.hpp"
 #include "rtrec/error.hpp"
 #include "rtrec/ingest.hpp"
@@ -84,6 +85,7 @@ using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 using user_nb_atom = caf::atom_constant<caf::atom("usernbrs")>;
 using seed_atom = caf::atom_constant<caf::atom("seed")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using replica_atom = caf::atom_constant<caf::atom("replica")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -246,6 +248,35 @@ struct user_interactions {
 /// profile shards and recommenders, which then address shards through it.
 /// A null entry is a shard whose node is unreachable: requests for it fail
 /// at once with shard_unavailable (deltas for it are dropped and counted).
+// -- replicated profile shards (docs/replication.md) -------------------------------
+
+/// primary replica -> follower replica of profile shard `shard`: records of
+/// its log (engine::ship_request; replica_record payloads are
+/// storage::encode_replica_entry). The follower answers with a
+/// replica_answer to the primary's handle in its replica_config.
+struct replica_ship {
+  std::uint32_t shard = 0;
+  engine::ship_request ship;
+};
+
+/// follower -> primary: how far it holds the primary's log (engine::ship_answer).
+struct replica_answer {
+  std::uint32_t shard = 0;
+  engine::ship_answer answer;
+};
+
+/// controller -> each replica of a profile shard: a chosen map's entry for
+/// the shard, the receiver's node index, and every replica's handle by node
+/// index (null where none). The first one makes the shard a replica (it
+/// needs a log); later ones with a higher epoch change primary and in-sync
+/// set (fencing: a replica acts on the highest epoch it saw).
+struct replica_config {
+  std::uint64_t epoch = 0;
+  engine::shard_replicas map;
+  std::uint32_t node = 0;
+  std::vector<caf::strong_actor_ptr> peers;
+};
+
 struct shard_directory {
   std::uint32_t node = 0;  ///< the sender's index in the node list
   std::vector<caf::strong_actor_ptr> profiles;  ///< by profile shard
@@ -294,6 +325,18 @@ typename Inspector::result_type inspect(Inspector& f, item_snapshots& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delta_batch& x) {
   return f(caf::meta::type_name("delta_batch"), x.delta, x.source, x.seq, x.created_ns, x.prev);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_ship& x) {
+  return f(caf::meta::type_name("replica_ship"), x.shard, x.ship);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_answer& x) {
+  return f(caf::meta::type_name("replica_answer"), x.shard, x.answer);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_config& x) {
+  return f(caf::meta::type_name("replica_config"), x.epoch, x.map, x.node, x.peers);
 }
 
 template <class Inspector>
@@ -466,6 +509,24 @@ typename Inspector::result_type inspect(Inspector& f, item_patch& x) {
            x.labels, x.set_comment, x.comment, x.add_category, x.remove_category);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_replicas& x) {
+  return f(caf::meta::type_name("shard_replicas"), x.replicas, x.primary, x.in_sync);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_record& x) {
+  return f(caf::meta::type_name("replica_record"), x.seq, x.epoch, x.id, x.payload);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ship_request& x) {
+  return f(caf::meta::type_name("ship_request"), x.epoch, x.from, x.prev_seq, x.prev_epoch,
+           x.records, x.committed, x.snapshot_seq, x.ids);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ship_answer& x) {
+  return f(caf::meta::type_name("ship_answer"), x.epoch, x.from, x.stale, x.ok, x.installed,
+           x.match, x.verified, x.last);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_model_stats& x) {
   return f(caf::meta::type_name("item_model_stats"), x.events, x.pair_updates, x.prunes,
            x.collisions, x.items, x.rows, x.row_entries, x.memory_bytes);
@@ -513,6 +574,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::user_neighbor_parts))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::meta_op))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::meta_resync_reply))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::replica_ship))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::replica_answer))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::replica_config))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -609,7 +673,15 @@ using profile_shard_actor = caf::typed_actor<
   // failed (the string says why)
   caf::reacts_to<resync_atom, std::uint64_t, resync_reply, std::string>,
   // from the cluster manager: where the item shards live now
-  caf::reacts_to<directory_atom, shard_directory>>;
+  caf::reacts_to<directory_atom, shard_directory>,
+  // replication (docs/replication.md, "A profile shard as a replica"): the
+  // map from the controller, ships from the primary, answers from followers
+  caf::reacts_to<replica_config>,
+  caf::reacts_to<replica_ship>,
+  caf::reacts_to<replica_answer>,
+  // from the write-ahead log's writer thread: the replica's writes up to
+  // this number are durable (empty string) or one failed (why)
+  caf::reacts_to<replica_atom, std::uint64_t, std::string>>;
 
 /// Validates events and routes them to their profile shards.
 using ingestor_actor = caf::typed_actor<

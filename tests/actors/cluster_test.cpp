@@ -198,6 +198,33 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   dir.items = {nullptr, caf::actor_cast<caf::strong_actor_ptr>(a1)};
   dir.meta_writer = caf::actor_cast<caf::strong_actor_ptr>(a1);
   roundtrip(dir);
+  // Replication (docs/replication.md): a ship with records and a checkpoint's
+  // ids, its answer, and a map entry with the replicas' handles.
+  engine::ship_request ship;
+  ship.epoch = 7;
+  ship.from = 1;
+  ship.prev_seq = 40;
+  ship.prev_epoch = 6;
+  ship.records = {{41, 7, 0, std::string("entry\0bytes", 11)}, {42, 7, 9, "x"}};
+  ship.committed = 39;
+  ship.snapshot_seq = 40;
+  ship.ids = {{5, 3}, {9, 42}};
+  roundtrip(replica_ship{3, ship});
+  engine::ship_answer answer;
+  answer.epoch = 7;
+  answer.from = 2;
+  answer.ok = true;
+  answer.installed = true;
+  answer.match = 41;
+  answer.verified = 42;
+  answer.last = 40;
+  roundtrip(replica_answer{3, answer});
+  engine::shard_replicas replicas;
+  replicas.replicas = {1, 2, 0};
+  replicas.primary = 1;
+  replicas.in_sync = {1, 2};
+  roundtrip(replica_config{7, replicas, 2,
+                           {nullptr, caf::actor_cast<caf::strong_actor_ptr>(a1), nullptr}});
   caf::anon_send_exit(a1, caf::exit_reason::user_shutdown);
   // Every type of rtrec's type-ID block was sent.
   for (auto id = caf::id_block::rtrec::begin; id < caf::id_block::rtrec::end; ++id)

@@ -1,0 +1,193 @@
+// The replica path of a profile shard (docs/replication.md, "A profile
+// shard as a replica"): a thin wrapper over storage::replica_stream.
+//
+//   primary:  write --append--> ship to followers --answers--> committed
+//             --take_applicable--> apply_logged (apply, deltas, acknowledge)
+//   follower: replica_ship --on_ship--> answer --durable--> answer again
+//             --commit known--> apply (no deltas, nobody to acknowledge)
+//   any:      replica_config (a chosen map's entry) --> adopt (fencing);
+//             not primary any more --> its waiting writes are refused
+//             (shard_unavailable): the clients retry with their event ids,
+//             and the dedup window applies a retry of a committed write once.
+#include <spdlog/spdlog.h>
+
+#include "actors/profile_shard.hpp"
+#include "storage/codec.hpp"
+#include "storage/profile_replay.hpp"
+
+namespace rtrec {
+
+namespace {
+
+using self_ptr = profile_shard_actor::stateful_pointer<profile_shard_state>;
+
+// The handle of the replica on node `n`, null when unknown.
+profile_shard_actor peer(const profile_shard_state& st, std::uint32_t n) {
+  if (n >= st.peers.size() || !st.peers[n])
+    return {};
+  return caf::actor_cast<profile_shard_actor>(st.peers[n]);
+}
+
+void send_answer(self_ptr self, const engine::ship_answer& a, std::uint32_t to) {
+  auto& st = self->state;
+  if (auto p = peer(st, to))
+    self->send(p, replica_answer{st.index, a});
+}
+
+// Applies a committed record this shard is not waiting for (a follower's,
+// or a new primary's records of an earlier primary): no one to answer;
+// deltas only from a primary (the item shards drop the ones they had:
+// seq <= applied).
+void apply_replicated(self_ptr self, std::uint64_t seq, const storage::replica_entry& e) {
+  auto& st = self->state;
+  storage::log_record r{e.kind, st.index, seq, e.time_ms, e.payload};
+  engine::batch_outcome outcome;
+  engine::item_delta_batch delta;
+  try {
+    storage::apply_profile_record(r, *st.store, *st.window, outcome, delta);
+  } catch (const std::exception& ex) {
+    // Decoded once already (replica_stream checks every entry it takes);
+    // a payload that is not its kind's is counted, not fatal.
+    ++st.bad_ships;
+    spdlog::error("profile shard {}: replicated record {} does not apply ({}); skipped",
+                  st.index, seq, ex.what());
+  }
+  st.applied_seq = seq;
+  if (delta.empty())
+    return;
+  if (st.replica->log().primary() && st.router.item_count() > 0) {
+    send_delta(self, std::move(delta), seq);
+  } else {
+    // A follower sends none, but keeps the chain its primary sends: as
+    // primary later, its first batch's prev reveals to an item shard any
+    // batch the old primary never sent (a gap, closed by a resync).
+    st.last_delta_seq = seq;
+  }
+}
+
+}  // namespace
+
+bool replica_accepts(const profile_shard_state& st, std::string& why) {
+  if (!st.replica)
+    return true;
+  if (!st.replica->failed().empty()) {
+    why = st.replica->failed();
+    return false;
+  }
+  if (!st.replica->ready()) {
+    const auto& log = st.replica->log();
+    why = "profile shard " + std::to_string(st.index) + " is not the primary here (map epoch " +
+          std::to_string(log.map_epoch()) + (log.primary() ? ", not stored yet" : "") +
+          "); retry";
+    return false;
+  }
+  return true;
+}
+
+void replica_changed(self_ptr self) {
+  auto& st = self->state;
+  auto& rs = *st.replica;
+  if (!rs.failed().empty()) {
+    refuse_pending(self, delivery_failure::storage_failed, rs.failed());
+    return;
+  }
+  if (!rs.log().primary() && !st.log_pending.empty())
+    refuse_pending(self, delivery_failure::shard_unavailable,
+                   "profile shard " + std::to_string(st.index) +
+                     " is no longer the primary (map epoch " +
+                     std::to_string(rs.log().map_epoch()) + "); retry");
+  if (!st.snapshotting) {
+    for (auto& [seq, e] : rs.take_applicable()) {
+      const auto& q = st.log_pending;
+      if (!q.empty() && q.front().kind != profile_shard_state::pending::flush &&
+          q.front().seq == seq)
+        apply_logged(self, seq, "");
+      else
+        apply_replicated(self, seq, e);
+    }
+  }
+  st.seq = rs.log().last_seq();  // the next write's seq (a replaced tail may lower it)
+  for (auto& [to, s] : rs.ships()) {
+    const std::array<std::uint64_t, 4> key{s.prev_seq, s.records.size(), s.committed,
+                                           s.snapshot_seq};
+    auto p = peer(st, to);
+    if (!p)
+      continue;  // unreachable: shipped once a configuration names it
+    auto& last = st.last_ship[to];
+    if (last == key && s.records.empty())
+      continue;  // says nothing new
+    last = key;
+    self->send(p, replica_ship{st.index, std::move(s)});
+  }
+}
+
+void on_replica_config(self_ptr self, replica_config& c) {
+  auto& st = self->state;
+  if (!st.replica) {
+    if (!st.wal) {
+      spdlog::error("profile shard {}: a replica needs a write-ahead log (start the node with "
+                    "a data directory); the replica configuration is ignored", st.index);
+      return;
+    }
+    if (st.seq != 0) {
+      spdlog::error("profile shard {}: it holds {} records of its own; turning a shard with "
+                    "data into a replica is not supported (start it with an empty data "
+                    "directory); the replica configuration is ignored", st.index, st.seq);
+      return;
+    }
+    auto me = caf::actor_cast<profile_shard_actor>(self);
+    st.replica = std::make_unique<storage::replica_stream>(
+      c.node, st.index, *st.wal,
+      [me, hook = st.notice_hook](std::uint64_t n, const std::string& err) {
+        caf::anon_send(me, replica_atom::value, n, err);
+        if (hook)
+          hook();
+      });
+  }
+  st.peers = std::move(c.peers);
+  st.last_ship.clear();  // a new map or new handles: tell every follower again
+  st.replica->adopt(c.epoch, c.map);
+  replica_changed(self);
+}
+
+void on_replica_ship(self_ptr self, replica_ship& m) {
+  auto& st = self->state;
+  if (!st.replica || m.shard != st.index) {
+    spdlog::warn("profile shard {}: a ship for shard {} from node {} (epoch {}) arrived but "
+                 "this shard is {}; dropped", st.index, m.shard, m.ship.from, m.ship.epoch,
+                 st.replica ? "another" : "not a replica");
+    return;
+  }
+  engine::ship_answer a;
+  try {
+    a = st.replica->on_ship(m.ship);
+  } catch (const storage::corrupt& e) {
+    ++st.bad_ships;
+    spdlog::warn("profile shard {}: a ship from node {} (epoch {}, after seq {}) holds a record "
+                 "that does not decode ({}); dropped (count: {})",
+                 st.index, m.ship.from, m.ship.epoch, m.ship.prev_seq, e.what(), st.bad_ships);
+    return;
+  }
+  send_answer(self, a, m.ship.from);
+  replica_changed(self);
+}
+
+void on_replica_answer(self_ptr self, const replica_answer& m) {
+  auto& st = self->state;
+  if (!st.replica || m.shard != st.index)
+    return;
+  st.replica->on_answer(m.answer);
+  replica_changed(self);
+}
+
+void on_replica_notice(self_ptr self, std::uint64_t written, const std::string& error) {
+  auto& st = self->state;
+  if (!st.replica)
+    return;
+  if (auto a = st.replica->on_durable(written, error))
+    if (auto leader = st.replica->log().leader())
+      send_answer(self, *a, *leader);
+  replica_changed(self);
+}
+
+}  // namespace rtrec
