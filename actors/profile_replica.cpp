@@ -129,7 +129,7 @@ void on_replica_config(self_ptr self, replica_config& c) {
                     "a data directory); the replica configuration is ignored", st.index);
       return;
     }
-    if (st.seq != 0) {
+    if (st.seq != 0 && !st.restored) {
       spdlog::error("profile shard {}: it holds {} records of its own; turning a shard with "
                     "data into a replica is not supported (start it with an empty data "
                     "directory); the replica configuration is ignored", st.index, st.seq);
@@ -143,6 +143,14 @@ void on_replica_config(self_ptr self, replica_config& c) {
         if (hook)
           hook();
       });
+    if (st.restored) {
+      const auto& p = *st.restored;
+      spdlog::info("profile shard {}: replica restored from its log: {} records after seq {}, "
+                   "{} known committed and applied, the rest wait for a primary's commit",
+                   st.index, p.records.size(), p.base, p.commit_known);
+      st.replica->restore(std::move(*st.restored));
+      st.restored.reset();
+    }
   }
   st.peers = std::move(c.peers);
   st.last_ship.clear();  // a new map or new handles: tell every follower again
@@ -168,7 +176,12 @@ void on_replica_ship(self_ptr self, replica_ship& m) {
                  st.index, m.ship.from, m.ship.epoch, m.ship.prev_seq, e.what(), st.bad_ships);
     return;
   }
-  send_answer(self, a, m.ship.from);
+  // To the ship's sender (a deposed primary learns the newer epoch even
+  // when no configuration names it any more), else to the replica it names.
+  if (auto sender = caf::actor_cast<profile_shard_actor>(self->current_sender()))
+    self->send(sender, replica_answer{st.index, a});
+  else
+    send_answer(self, a, m.ship.from);
   replica_changed(self);
 }
 

@@ -433,6 +433,15 @@ caf::typed_response_promise<shard_snapshot> start_snapshot(self_ptr self) {
     out.count = store.users();
     return out;
   };
+  if (st.replica || st.restored) {
+    // A replica's checkpoint needs its log's epochs and a release of its
+    // replicated log (not built): it checkpoints nothing, so recovery
+    // replays its whole log and nothing of it is released.
+    auto out = take(0, engine::profile_store{st.store->config()}, engine::dedup_window{0, 0});
+    out.pause_ns = out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
+    rp.deliver(std::move(out));
+    return rp;
+  }
   if (!st.wal) {
     auto out = take(st.applied_seq, *st.store, *st.window);
     out.pause_ns = out.hold_ns = static_cast<std::uint64_t>(steady_ns() - t0);
@@ -508,6 +517,8 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     init.store = std::move(rec->profiles[index]);
     init.window = std::move(rec->windows[index]);
     init.seq = init.applied_seq = rec->profile_seq[index];
+    if (index < rec->replicas.size())
+      init.restored = std::move(rec->replicas[index]);
     init.last_delta_seq = last_delta_seq(*rec, index, cfg.local_items);
   } else {
     init.store = std::make_unique<engine::profile_store>(cfg.model);

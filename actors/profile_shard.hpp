@@ -33,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "actors/request.hpp"
 #include "actors/shard_router.hpp"
@@ -105,6 +106,10 @@ struct profile_shard_state {
   std::uint64_t snapshot_pause_ns = 0;
   // -- replication (actors/profile_replica.cpp); null: the only copy (RF 1) --
   std::unique_ptr<storage::replica_stream> replica;
+  /// A replica's log as recovery read it back, restored into `replica` at
+  /// the first replica_config (its state holds the records up to the
+  /// stored commit).
+  std::optional<engine::replica_persisted> restored;
   /// Every replica's handle, by node index (replica_config::peers).
   std::vector<caf::strong_actor_ptr> peers;
   /// What was last shipped to each follower: (prev_seq, records, committed,

@@ -11,6 +11,7 @@
 #include "storage/codec.hpp"
 #include "storage/meta_log.hpp"
 #include "storage/profile_replay.hpp"
+#include "storage/replica_stream.hpp"
 
 namespace fs = std::filesystem;
 
@@ -148,6 +149,7 @@ void fresh_state(const recovery_options& opts, recovered_state& st) {
   for (std::uint32_t i = 0; i < opts.item_shards; ++i)
     st.items.push_back(std::make_unique<engine::item_model>(opts.model, i, opts.item_shards));
   st.profile_seq.assign(opts.profile_shards, 0);
+  st.replicas.assign(opts.profile_shards, std::nullopt);
   // One entry per profile shard's delta stream, then the metadata stream's.
   st.item_applied.assign(opts.item_shards,
                          std::vector<std::uint64_t>(opts.profile_shards + 1, 0));
@@ -353,12 +355,30 @@ void replay_profile_record(const recovery_options& opts, const log_record& r,
 void replay_log(const recovery_options& opts, recovered_state& st) {
   engine::batch_outcome outcome;
   engine::item_delta_batch delta;
+  // Streams of replicas: collected whole, replayed up to their stored
+  // commit once the scan has read it (it follows the records it covers).
+  std::vector<std::optional<replica_recovery>> replicas(opts.profile_shards);
   auto rep = scan_log(wal_dir(opts.data_dir), opts.policy, [&](const log_record& r) {
     try {
-      if (r.stream == meta_stream)
+      if (r.stream == meta_stream) {
         replay_meta_record(opts, r, st);
-      else
+      } else if (r.stream < opts.profile_shards &&
+                 (replicas[r.stream] || r.epoch > 0 || r.kind == record_kind::replica_state)) {
+        auto& c = replicas[r.stream];
+        if (!c) {
+          if (st.profile_seq[r.stream] != 0)
+            throw std::runtime_error(
+              "wal: profile shard " + std::to_string(r.stream) + "'s log holds a replica's "
+              "record after records of its own up to seq " +
+              std::to_string(st.profile_seq[r.stream]) + " (a shard becomes a replica only "
+              "with an empty log): this data directory was not written by rtrec; restore it "
+              "from a backup");
+          c.emplace(r.stream, 0, 0);
+        }
+        c->add(r);
+      } else {
         replay_profile_record(opts, r, st, outcome, delta);
+      }
     } catch (const corrupt& e) {
       throw std::runtime_error("wal: record seq " + std::to_string(r.seq) + " of stream " +
                                std::to_string(r.stream) +
@@ -370,6 +390,19 @@ void replay_log(const recovery_options& opts, recovered_state& st) {
       "no usable checkpoint in " + snapshot_dir(opts.data_dir) + " and the log starts at " +
       rep.segments.front().path + " (earlier segments were deleted once a checkpoint covered "
       "them): the state cannot be rebuilt. Restore the snapshots directory from a backup");
+  for (std::uint32_t p = 0; p < opts.profile_shards; ++p) {
+    if (!replicas[p])
+      continue;
+    auto persisted = replicas[p]->result();
+    for (const auto& rec : persisted.records) {
+      if (rec.seq > persisted.commit_known)
+        break;  // durable, not known committed: a primary's ship decides
+      auto e = decode_replica_entry(rec.payload);
+      replay_profile_record(opts, {e.kind, p, rec.seq, e.time_ms, std::move(e.payload), rec.epoch},
+                            st, outcome, delta);
+    }
+    st.replicas[p] = std::move(persisted);
+  }
   for (auto& w : rep.warnings)
     st.report.warnings.push_back(w);
   st.segments = std::move(rep.segments);

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "engine/item_model.hpp"
 #include "engine/profile_store.hpp"
 #include "engine/recent_users.hpp"
+#include "engine/replica_log.hpp"
 #include "storage/snapshot.hpp"
 #include "storage/types.hpp"
 #include "storage/wal.hpp"
@@ -58,6 +60,11 @@ struct recovered_state {
   std::vector<std::unique_ptr<engine::profile_store>> profiles;
   std::vector<std::unique_ptr<engine::dedup_window>> windows;
   std::vector<std::uint64_t> profile_seq;  ///< last log seq applied, per profile shard
+  /// Per profile shard whose log stream is a replica's (its records carry
+  /// map epochs, storage/replica_stream.hpp): the replica's log as the
+  /// shard restores it. Only its records up to the stored commit were
+  /// replayed (profile_seq); the rest wait for a primary's commit.
+  std::vector<std::optional<engine::replica_persisted>> replicas;
   std::vector<std::unique_ptr<engine::item_model>> items;
   /// [item shard][stream]: the last delta seq applied per profile shard,
   /// then (entry profile_shards) the last item metadata operation applied.

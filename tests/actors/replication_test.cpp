@@ -72,40 +72,77 @@ class replication_test : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // Spawns profile shard 0 on `n` nodes, each with its own log.
+  // Spawns profile shard 0 on `n` nodes, each with its own data directory.
   void start(std::uint32_t n) {
-    topology_config cfg = rtrec::testing::topology_fixture::default_config();
-    cfg.profile_shards = 1;
-    cfg.item_shards = 1;
+    cfg_topo_ = rtrec::testing::topology_fixture::default_config();
+    cfg_topo_.profile_shards = 1;
+    cfg_topo_.item_shards = 1;
     notices_ = std::make_shared<counters>();
     notices_->count.assign(n, 0);
-    for (std::uint32_t k = 0; k < n; ++k) {
-      storage::wal_options o;
-      o.dir = (dir_ / ("node" + std::to_string(k))).string();
-      o.sync = storage::sync_policy::none;  // durable = handed to the OS: enough to order
-      wals_.push_back(std::make_shared<storage::wal>(o, std::vector<storage::segment_info>{}));
-      topology_context ctx;
-      ctx.wal = wals_.back();
-      ctx.clock = [] { return std::int64_t{1'700'000'100'000}; };
-      ctx.replica_notice_hook = [c = notices_, k] {
-        std::lock_guard<std::mutex> lk{c->mtx};
-        ++c->count[k];
-        c->cv.notify_all();
-      };
-      shards_.push_back(sys_->spawn(profile_shard, cfg, 0u, std::vector<item_shard_actor>{}, ctx));
-    }
+    wals_.resize(n);
+    shards_.resize(n);
+    for (std::uint32_t k = 0; k < n; ++k)
+      spawn_node(k);
     sched_->run();
   }
 
-  // The controller's chosen map, sent to the nodes in `to` (all when empty).
+  storage::recovery_options data_options(std::uint32_t k) const {
+    storage::recovery_options o;
+    o.data_dir = (dir_ / ("node" + std::to_string(k))).string();
+    o.profile_shards = 1;
+    o.item_shards = 1;
+    o.model = cfg_topo_.model;
+    o.dedup_ids_per_shard = dedup_ids_per_shard(cfg_topo_);
+    o.dedup_age_ms = cfg_topo_.dedup_age.count();
+    return o;
+  }
+
+  // Node k's shard, from what its data directory holds (recovery, as a
+  // node starts), with a log that continues it.
+  void spawn_node(std::uint32_t k) {
+    auto rec = std::make_shared<storage::recovered_state>(storage::recover(data_options(k)));
+    storage::wal_options o;
+    o.dir = storage::wal_dir(data_options(k).data_dir);
+    o.sync = storage::sync_policy::none;  // durable = handed to the OS: enough to order
+    wals_[k] = std::make_shared<storage::wal>(o, rec->segments);
+    topology_context ctx;
+    ctx.wal = wals_[k];
+    ctx.recovered = rec;
+    ctx.clock = [] { return std::int64_t{1'700'000'100'000}; };
+    ctx.replica_notice_hook = [c = notices_, k] {
+      std::lock_guard<std::mutex> lk{c->mtx};
+      ++c->count[k];
+      c->cv.notify_all();
+    };
+    shards_[k] = sys_->spawn(profile_shard, cfg_topo_, 0u, std::vector<item_shard_actor>{}, ctx);
+  }
+
+  // kill -9 and start again: the actor dies, its log is closed (what the
+  // writer thread had taken is written), recovery reads the directory back.
+  void restart(std::uint32_t k) {
+    kill(k);
+    wals_[k].reset();  // joins the writer thread: its notices are all in
+    {
+      std::lock_guard<std::mutex> lk{notices_->mtx};
+      notices_->count[k] = 0;  // a new log numbers its writes from 0
+    }
+    spawn_node(k);
+    dead_.erase(k);
+    sched_->run();
+  }
+
+  // The controller's chosen map, sent to the nodes in `to` (all when
+  // empty), with no handle for the nodes in `unreachable` (a partition: they
+  // get no ships, though an answer still goes back to a ship's sender).
   void configure(std::uint64_t epoch, const engine::shard_replicas& map,
-                 std::vector<std::uint32_t> to = {}) {
+                 std::vector<std::uint32_t> to = {}, std::set<std::uint32_t> unreachable = {}) {
     if (to.empty())
       for (std::uint32_t k = 0; k < shards_.size(); ++k)
         to.push_back(k);
     std::vector<caf::strong_actor_ptr> peers;
-    for (auto& s : shards_)
-      peers.push_back(caf::actor_cast<caf::strong_actor_ptr>(s));
+    for (std::uint32_t k = 0; k < shards_.size(); ++k)
+      peers.push_back(unreachable.count(k) ? nullptr
+                                           : caf::actor_cast<caf::strong_actor_ptr>(shards_[k]));
     for (auto k : to)
       (*self_)->send(shards_[k], replica_config{epoch, map, k, peers});
     settle();
@@ -179,6 +216,7 @@ class replication_test : public ::testing::Test {
   };
 
   caf::actor_system_config cfg_;
+  topology_config cfg_topo_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::unique_ptr<caf::scoped_actor> self_;
@@ -307,4 +345,71 @@ TEST_F(replication_test, two_failures_in_a_row_leave_every_acknowledged_write_on
   EXPECT_EQ(state(2).replica->log().epoch_at(1), 1u);
   EXPECT_EQ(state(2).replica->log().epoch_at(2), 2u);
   EXPECT_EQ(state(2).replica->log().epoch_at(3), 3u);
+}
+
+TEST_F(replication_test, a_restarted_replica_replays_only_what_it_knew_committed) {
+  start(2);
+  configure(1, map_of({0, 1}, 0, {0, 1}));
+  ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
+  ASSERT_TRUE(write(0, {with_id(ev("bob", "a"), "e2")}));
+  // A third write reaches the follower, whose answer never comes back.
+  caf::scoped_actor client{*sys_, true};
+  client->request(shards_[0], std::chrono::seconds(3600),
+                  shard_batch{{with_id(ev("carol", "a"), "e3")}, {0}});
+  ASSERT_TRUE(sched_->try_run_once());
+  kill(0);
+  settle();
+  ASSERT_EQ(state(1).replica->log().last_seq(), 3u);
+  EXPECT_EQ(events_of(1, "carol"), 0u);
+  restart(1);
+  EXPECT_EQ(events_of(1, "alice"), 1u) << "recovery replays the committed records";
+  EXPECT_EQ(events_of(1, "bob"), 1u);
+  EXPECT_EQ(events_of(1, "carol"), 0u) << "not known committed: not replayed";
+  // The restored log waits for a map; node 1 becomes primary in epoch 2.
+  configure(2, map_of({1, 0}, 1, {1}), {1});
+  const auto& log = state(1).replica->log();
+  EXPECT_EQ(log.last_seq(), 3u);
+  EXPECT_EQ(log.applied(), 3u);
+  EXPECT_EQ(events_of(1, "carol"), 1u) << "committed by its own first commit in epoch 2";
+  auto r = write(1, {with_id(ev("dave", "a"), "e4")});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 1u);
+  EXPECT_EQ(state(1).replica->log().last_seq(), 4u);
+}
+
+TEST_F(replication_test, a_deposed_primary_restarts_with_its_uncommitted_tail_replaced) {
+  start(2);
+  configure(1, map_of({0, 1}, 0, {0, 1}));
+  ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
+  // Node 1 takes over in epoch 2, cut off from node 0 (it ships nothing to it).
+  configure(2, map_of({1, 0}, 1, {1}), {1}, {0});
+  auto lost = write(0, {with_id(ev("bob", "a"), "e2")});
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->failed.size(), 1u) << "refused once node 1's answer told it epoch 2";
+  EXPECT_EQ(state(0).replica->log().last_seq(), 2u) << "its record 2 of epoch 1 stays in its log";
+  auto w3 = write(1, {with_id(ev("carol", "a"), "e3")});
+  ASSERT_TRUE(w3);
+  EXPECT_EQ(w3->accepted, 1u);
+  // Node 0 restarts with its log: record 2 of epoch 1 durable, not committed.
+  restart(0);
+  ASSERT_TRUE(state(0).restored);
+  ASSERT_EQ(state(0).restored->records.size(), 2u);
+  EXPECT_EQ(state(0).restored->records[1].epoch, 1u);
+  EXPECT_EQ(events_of(0, "alice"), 1u);
+  EXPECT_EQ(events_of(0, "bob"), 0u) << "beyond its stored commit: not replayed";
+  // It rejoins as a follower of epoch 3: log matching replaces its record 2.
+  configure(3, map_of({1, 0}, 1, {1}));
+  const auto& log0 = state(0).replica->log();
+  EXPECT_EQ(log0.last_seq(), 2u);
+  EXPECT_EQ(log0.epoch_at(2), 2u) << "epoch 1's record 2 replaced by epoch 2's";
+  EXPECT_EQ(events_of(0, "carol"), 1u);
+  EXPECT_EQ(events_of(0, "bob"), 0u) << "an uncommitted record is never applied";
+  // Once more: its log reads back as the primary's (the marker voids epoch
+  // 1's record 2).
+  restart(0);
+  ASSERT_TRUE(state(0).restored);
+  ASSERT_EQ(state(0).restored->records.size(), 2u);
+  EXPECT_EQ(state(0).restored->records[1].epoch, 2u);
+  EXPECT_EQ(events_of(0, "bob"), 0u);
+  EXPECT_EQ(events_of(0, "carol"), 1u);
 }

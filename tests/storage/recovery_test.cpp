@@ -34,6 +34,7 @@
 #include "engine/idempotent_apply.hpp"
 #include "storage/codec.hpp"
 #include "storage/rederive.hpp"
+#include "storage/replica_stream.hpp"
 
 #include "tests/storage/log_writer.hpp"
 #include "tests/storage/temp_dir.hpp"
@@ -540,7 +541,10 @@ INSTANTIATE_TEST_SUITE_P(seeds, recovery_replay, ::testing::Values(1u, 2u, 3u));
 // another workload), then a truncate_stream marker and the true records.
 // Recovery applies exactly the true records: a void record's events would
 // change profiles, items and the dedup window (its ids would swallow the
-// true events that reuse them).
+// true events that reuse them). The profile streams are replicas' (records
+// of map epochs): each ends with the replica's stored commit, up to which
+// recovery replays them; `commit_back` records before the end, the rest
+// stay in the replica's restored log, unapplied.
 TEST(recovery, a_log_with_replaced_tails_recovers_the_primarys_records_only) {
   for (std::uint64_t seed : {11u, 12u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
@@ -579,15 +583,76 @@ TEST(recovery, a_log_with_replaced_tails_recovers_the_primarys_records_only) {
       logged.steps.push_back(std::move(s));
     }
     ASSERT_GT(voided, 20u);
+    // Every profile stream's commit: all its true records.
+    for (const auto& [stream, last] : seq)
+      if (stream != meta_stream) {
+        step state;
+        state.record = replica_state_record(stream, last, epoch);
+        logged.steps.push_back(std::move(state));
+      }
     log_all(tmp.data_dir(), logged, 4096);
+    // Recovery replays a replica's stream once the scan has read its commit,
+    // so after the metadata stream, one stream after the other: the
+    // reference applies them in that order (the item side depends on it).
+    workload order;
+    for (const auto stream : {meta_stream, 0u, 1u})
+      for (const auto& s : truth.steps)
+        if (s.record.stream == stream)
+          order.steps.push_back(s);
     reference_world ref{opts};
-    ref.apply(truth, 0, truth.steps.size());
+    ref.apply(order, 0, order.steps.size());
     auto st = recover(opts);
     EXPECT_EQ(st.report.records_replayed, truth.steps.size());
     EXPECT_EQ(st.report.events_replayed, ref.events_applied);
     EXPECT_TRUE(st.report.warnings.empty());
     expect_same_state(st, ref, truth);
+    for (std::uint32_t p = 0; p < 2; ++p) {
+      ASSERT_TRUE(st.replicas[p]) << "stream " << p << " is a replica's";
+      EXPECT_EQ(st.replicas[p]->commit_known, seq[p]);
+      EXPECT_EQ(st.replicas[p]->records.size(), seq[p]) << "gap-free, void records left out";
+      EXPECT_EQ(st.replicas[p]->epoch_seen, epoch);
+    }
   }
+}
+
+// The same kind of log whose last commit is behind its last records: those
+// are restored into the replica's log but not replayed into its state.
+TEST(recovery, a_replica_stream_is_replayed_up_to_its_stored_commit_only) {
+  temp_dir tmp;
+  auto opts = make_options(tmp.data_dir(), 1, 1);
+  const auto truth = make_workload(21, 120, 1);
+  workload logged;
+  std::uint64_t last = 0;
+  for (auto s : truth.steps) {
+    if (s.record.stream == meta_stream)
+      continue;
+    s.record.epoch = 3;
+    last = s.record.seq;
+    logged.steps.push_back(std::move(s));
+  }
+  ASSERT_GT(last, 20u);
+  const auto commit = last - 10;
+  step state;
+  state.record = replica_state_record(0, commit, 3);
+  // The commit point is written after the records it covers, mid-log.
+  logged.steps.insert(logged.steps.begin() + static_cast<std::ptrdiff_t>(commit), state);
+  log_all(tmp.data_dir(), logged, 4096);
+  workload committed;
+  committed.users = truth.users;
+  committed.items = truth.items;
+  for (const auto& s : logged.steps)
+    if (s.record.kind != record_kind::replica_state && s.record.seq <= commit)
+      committed.steps.push_back(s);
+  reference_world ref{opts};
+  ref.apply(committed, 0, committed.steps.size());
+  auto st = recover(opts);
+  EXPECT_EQ(st.report.records_replayed, commit);
+  EXPECT_EQ(st.profile_seq[0], commit);
+  expect_same_state(st, ref, committed);
+  ASSERT_TRUE(st.replicas[0]);
+  EXPECT_EQ(st.replicas[0]->records.size(), last) << "every durable record, applied or not";
+  EXPECT_EQ(st.replicas[0]->commit_known, commit);
+  EXPECT_EQ(st.replicas[0]->applied, commit);
 }
 
 struct window_case {
