@@ -138,10 +138,11 @@ void on_replica_config(self_ptr self, replica_config& c) {
     auto me = caf::actor_cast<profile_shard_actor>(self);
     st.replica = std::make_unique<storage::replica_stream>(
       c.node, st.index, *st.wal,
-      [me, hook = st.notice_hook](std::uint64_t n, const std::string& err) {
-        caf::anon_send(me, replica_atom::value, n, err);
-        if (hook)
-          hook();
+      [me, sink = st.notices](std::uint64_t n, const std::string& err) {
+        if (sink)
+          sink(me, n, err);
+        else
+          caf::anon_send(me, replica_atom::value, n, err);
       });
     if (st.restored) {
       const auto& p = *st.restored;

@@ -527,7 +527,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
   }
   init.wal = ctx.wal;
   init.data = ctx.data;
-  init.notice_hook = ctx.replica_notice_hook;
+  init.notices = ctx.replica_notices;
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
   init.router = shard_router{{}, std::move(items)};
   init.index = index;

@@ -116,7 +116,8 @@ struct profile_shard_state {
   /// snapshot_seq); a ship that says nothing new is not sent again.
   std::map<std::uint32_t, std::array<std::uint64_t, 4>> last_ship;
   std::uint64_t bad_ships = 0;  ///< ships whose records did not decode
-  std::function<void()> notice_hook;  ///< topology_context::replica_notice_hook
+  /// topology_context::replica_notices (empty: to the shard at once).
+  std::function<void(const profile_shard_actor&, std::uint64_t, const std::string&)> notices;
 };
 
 /// Keeps a copy of `msg` while a resync is under way (its answer must hold

@@ -49,10 +49,13 @@ struct topology_context {
   /// The data directory's settings (data_dir empty: none): profile shards
   /// re-derive the delta batches an item shard missed from it.
   storage::recovery_options data;
-  /// Called on the log's writer thread after a replicated profile shard was
-  /// sent a durability notice (tests wait on it instead of sleeping);
-  /// empty = nothing.
-  std::function<void()> replica_notice_hook;
+  /// Where a replicated profile shard's durability notices go (called on
+  /// the log's writer thread with the shard, the write number and the
+  /// error); empty = sent to the shard at once (replica_atom). Tests queue
+  /// them and deliver them when they choose, so a seeded run is the same
+  /// run every time.
+  std::function<void(const profile_shard_actor&, std::uint64_t, const std::string&)>
+    replica_notices;
 };
 
 /// True when shard `s` is hosted here under `local` (empty = every shard).
