@@ -153,6 +153,11 @@ void on_replica_config(self_ptr self, replica_config& c) {
       st.restored.reset();
     }
   }
+  if (c.epoch < st.replica->log().map_epoch()) {
+    spdlog::debug("profile shard {}: replica configuration of epoch {} after epoch {}; ignored",
+                  st.index, c.epoch, st.replica->log().map_epoch());
+    return;
+  }
   st.peers = std::move(c.peers);
   st.last_ship.clear();  // a new map or new handles: tell every follower again
   st.replica->adopt(c.epoch, c.map);

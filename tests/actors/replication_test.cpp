@@ -200,3 +200,18 @@ TEST_F(replication_test, a_deposed_primary_restarts_with_its_uncommitted_tail_re
   EXPECT_EQ(events_of(0, "bob"), 0u);
   EXPECT_EQ(events_of(0, "carol"), 1u);
 }
+
+TEST_F(replication_test, a_stale_configuration_changes_nothing) {
+  start(2);
+  configure(2, map_of({0, 1}, 0, {0, 1}));
+  // A late message of epoch 1 (its follower unreachable) reaches node 0.
+  (*self_)->send(shards_[0], replica_config{1, map_of({0, 1}, 0, {0}), 0,
+                                            {caf::actor_cast<caf::strong_actor_ptr>(shards_[0]),
+                                             nullptr}});
+  settle();
+  auto r = write(0, {with_id(ev("alice", "a"), "e1")});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 1u);
+  EXPECT_EQ(state(0).replica->log().map_epoch(), 2u);
+  EXPECT_EQ(events_of(1, "alice"), 1u) << "still shipped to its follower";
+}
