@@ -35,15 +35,6 @@ using rtrec::testing::ev;
 
 
 
-inline engine::shard_replicas map_of(std::vector<std::uint32_t> replicas, std::uint32_t primary,
-                              std::vector<std::uint32_t> in_sync) {
-  engine::shard_replicas s;
-  s.replicas = std::move(replicas);
-  s.primary = primary;
-  s.in_sync = std::move(in_sync);
-  return s;
-}
-
 inline engine::event with_id(engine::event e, std::string id) {
   e.id = std::move(id);
   return e;

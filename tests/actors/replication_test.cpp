@@ -18,7 +18,7 @@ class replication_test : public replica_nodes {};
 
 TEST_F(replication_test, a_write_is_acknowledged_once_every_in_sync_replica_holds_it) {
   start(2);
-  configure(1, map_of({0, 1}, 0, {0, 1}));
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   auto r = write(0, {with_id(ev("alice", "a"), "e1"), with_id(ev("alice", "b"), "e2")});
   ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(r->accepted, 2u);
@@ -32,17 +32,17 @@ TEST_F(replication_test, a_write_is_acknowledged_once_every_in_sync_replica_hold
   EXPECT_EQ(events_of(0, "bob"), 0u) << "applied before it was committed";
   // The controller takes the follower out of the in-sync set: the write
   // commits on the primary alone, is applied and acknowledged.
-  configure(2, map_of({0, 1}, 0, {0}), {0});
+  configure(2, engine::shard_replicas{{0, 1}, 0, {0}}, {0});
   EXPECT_EQ(events_of(0, "bob"), 1u);
   ASSERT_FALSE((*self_)->mailbox().empty()) << "the held write was acknowledged";
 }
 
 TEST_F(replication_test, a_deposed_primary_refuses_the_write_it_cannot_commit) {
   start(2);
-  configure(1, map_of({0, 1}, 0, {0, 1}));
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
   // Node 0 is taken out (a partition); only node 1 hears of epoch 2.
-  configure(2, map_of({1, 0}, 1, {1}), {1});
+  configure(2, engine::shard_replicas{{1, 0}, 1, {1}}, {1});
   auto r = write(0, {with_id(ev("carol", "a"), "e2")});
   ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(r->accepted, 0u);
@@ -68,8 +68,8 @@ TEST_F(replication_test, a_follower_that_lags_catches_up_from_the_log) {
   // Node 1 is a replica outside the in-sync set, unreachable at first.
   std::vector<caf::strong_actor_ptr> only_self{caf::actor_cast<caf::strong_actor_ptr>(shards_[0]),
                                                nullptr};
-  (*self_)->send(shards_[0], replica_config{1, map_of({0, 1}, 0, {0}), 0, only_self});
-  configure(1, map_of({0, 1}, 0, {0}), {1});
+  (*self_)->send(shards_[0], replica_config{1, engine::shard_replicas{{0, 1}, 0, {0}}, 0, only_self});
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0}}, {1});
   for (int k = 0; k < 5; ++k) {
     auto r = write(0, {with_id(ev("u" + std::to_string(k), "a"), "e" + std::to_string(k))});
     ASSERT_TRUE(r);
@@ -77,7 +77,7 @@ TEST_F(replication_test, a_follower_that_lags_catches_up_from_the_log) {
   }
   EXPECT_EQ(state(1).replica->log().last_seq(), 0u) << "nothing reached it";
   // Reachable again (epoch 2 gives the primary its handle).
-  configure(2, map_of({0, 1}, 0, {0}));
+  configure(2, engine::shard_replicas{{0, 1}, 0, {0}});
   EXPECT_EQ(state(1).replica->log().last_seq(), 5u);
   EXPECT_EQ(state(1).replica->log().applied(), 5u);
   for (int k = 0; k < 5; ++k)
@@ -87,7 +87,7 @@ TEST_F(replication_test, a_follower_that_lags_catches_up_from_the_log) {
 
 TEST_F(replication_test, a_primary_dying_mid_ship_loses_no_acknowledged_write_and_a_retry_applies_once) {
   start(2);
-  configure(1, map_of({0, 1}, 0, {0, 1}));
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
   // The next batch reaches the primary, which appends and ships it, and
   // dies before any answer comes back: the client sees no acknowledgement.
@@ -100,7 +100,7 @@ TEST_F(replication_test, a_primary_dying_mid_ship_loses_no_acknowledged_write_an
   EXPECT_EQ(state(1).replica->log().last_seq(), 2u);
   EXPECT_EQ(events_of(1, "alice"), 1u) << "not committed: not applied";
   // The controller makes node 1 primary; it commits what it holds.
-  configure(2, map_of({1, 0}, 1, {1}), {1});
+  configure(2, engine::shard_replicas{{1, 0}, 1, {1}}, {1});
   EXPECT_EQ(events_of(1, "alice"), 3u);
   // The client retries with the same ids: acknowledged, applied once.
   auto r = write(1, b.events);
@@ -113,16 +113,16 @@ TEST_F(replication_test, a_primary_dying_mid_ship_loses_no_acknowledged_write_an
 
 TEST_F(replication_test, two_failures_in_a_row_leave_every_acknowledged_write_on_the_last_replica) {
   start(3);
-  configure(1, map_of({0, 1, 2}, 0, {0, 1, 2}));
+  configure(1, engine::shard_replicas{{0, 1, 2}, 0, {0, 1, 2}});
   ASSERT_TRUE(write(0, {with_id(ev("u1", "a"), "e1")}));
   kill(0);
-  configure(2, map_of({1, 2, 0}, 1, {1, 2}), {1, 2});
+  configure(2, engine::shard_replicas{{1, 2, 0}, 1, {1, 2}}, {1, 2});
   auto r2 = write(1, {with_id(ev("u2", "a"), "e2")});
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->accepted, 1u);
   kill(1);
   // Node 2 held every write node 1 acknowledged: it alone is in sync now.
-  configure(3, map_of({2, 0, 1}, 2, {2}), {2});
+  configure(3, engine::shard_replicas{{2, 0, 1}, 2, {2}}, {2});
   auto r3 = write(2, {with_id(ev("u3", "a"), "e3")});
   ASSERT_TRUE(r3);
   EXPECT_EQ(r3->accepted, 1u);
@@ -136,7 +136,7 @@ TEST_F(replication_test, two_failures_in_a_row_leave_every_acknowledged_write_on
 
 TEST_F(replication_test, a_restarted_replica_replays_only_what_it_knew_committed) {
   start(2);
-  configure(1, map_of({0, 1}, 0, {0, 1}));
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
   ASSERT_TRUE(write(0, {with_id(ev("bob", "a"), "e2")}));
   // A third write reaches the follower, whose answer never comes back.
@@ -153,7 +153,7 @@ TEST_F(replication_test, a_restarted_replica_replays_only_what_it_knew_committed
   EXPECT_EQ(events_of(1, "bob"), 1u);
   EXPECT_EQ(events_of(1, "carol"), 0u) << "not known committed: not replayed";
   // The restored log waits for a map; node 1 becomes primary in epoch 2.
-  configure(2, map_of({1, 0}, 1, {1}), {1});
+  configure(2, engine::shard_replicas{{1, 0}, 1, {1}}, {1});
   const auto& log = state(1).replica->log();
   EXPECT_EQ(log.last_seq(), 3u);
   EXPECT_EQ(log.applied(), 3u);
@@ -166,10 +166,10 @@ TEST_F(replication_test, a_restarted_replica_replays_only_what_it_knew_committed
 
 TEST_F(replication_test, a_deposed_primary_restarts_with_its_uncommitted_tail_replaced) {
   start(2);
-  configure(1, map_of({0, 1}, 0, {0, 1}));
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
   // Node 1 takes over in epoch 2, cut off from node 0 (it ships nothing to it).
-  configure(2, map_of({1, 0}, 1, {1}), {1}, {0});
+  configure(2, engine::shard_replicas{{1, 0}, 1, {1}}, {1}, {0});
   auto lost = write(0, {with_id(ev("bob", "a"), "e2")});
   ASSERT_TRUE(lost);
   EXPECT_EQ(lost->failed.size(), 1u) << "refused once node 1's answer told it epoch 2";
@@ -185,7 +185,7 @@ TEST_F(replication_test, a_deposed_primary_restarts_with_its_uncommitted_tail_re
   EXPECT_EQ(events_of(0, "alice"), 1u);
   EXPECT_EQ(events_of(0, "bob"), 0u) << "beyond its stored commit: not replayed";
   // It rejoins as a follower of epoch 3: log matching replaces its record 2.
-  configure(3, map_of({1, 0}, 1, {1}));
+  configure(3, engine::shard_replicas{{1, 0}, 1, {1}});
   const auto& log0 = state(0).replica->log();
   EXPECT_EQ(log0.last_seq(), 2u);
   EXPECT_EQ(log0.epoch_at(2), 2u) << "epoch 1's record 2 replaced by epoch 2's";
@@ -203,9 +203,9 @@ TEST_F(replication_test, a_deposed_primary_restarts_with_its_uncommitted_tail_re
 
 TEST_F(replication_test, a_stale_configuration_changes_nothing) {
   start(2);
-  configure(2, map_of({0, 1}, 0, {0, 1}));
+  configure(2, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   // A late message of epoch 1 (its follower unreachable) reaches node 0.
-  (*self_)->send(shards_[0], replica_config{1, map_of({0, 1}, 0, {0}), 0,
+  (*self_)->send(shards_[0], replica_config{1, engine::shard_replicas{{0, 1}, 0, {0}}, 0,
                                             {caf::actor_cast<caf::strong_actor_ptr>(shards_[0]),
                                              nullptr}});
   settle();

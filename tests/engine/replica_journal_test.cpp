@@ -12,15 +12,6 @@ using namespace rtrec::engine;
 
 namespace {
 
-shard_replicas shard(std::vector<std::uint32_t> replicas, std::uint32_t primary,
-                     std::vector<std::uint32_t> in_sync) {
-  shard_replicas s;
-  s.replicas = std::move(replicas);
-  s.primary = primary;
-  s.in_sync = std::move(in_sync);
-  return s;
-}
-
 std::vector<journal_write::kind_t> kinds(const std::vector<journal_write>& ws) {
   std::vector<journal_write::kind_t> out;
   for (const auto& w : ws)
@@ -34,7 +25,7 @@ struct follower_fixture {
   replica_journal journal;
 
   follower_fixture() {
-    log.adopt(1, shard({0, 1}, 0, {0, 1}));
+    log.adopt(1, shard_replicas{{0, 1}, 0, {0, 1}});
     ship_request s;
     s.epoch = 1;
     s.from = 0;
@@ -50,7 +41,7 @@ struct follower_fixture {
 TEST(replica_journal, a_primary_stores_each_record_then_its_commit) {
   replica_log log{0};
   replica_journal j;
-  log.adopt(1, shard({0}, 0, {0}));
+  log.adopt(1, shard_replicas{{0}, 0, {0}});
   auto first = j.changes(log);
   ASSERT_EQ(kinds(first), std::vector<journal_write::kind_t>{journal_write::state});
   EXPECT_EQ(first[0].epoch_seen, 1u) << "the epoch it acts in, stored before it acts";
@@ -73,7 +64,7 @@ TEST(replica_journal, a_primary_stores_each_record_then_its_commit) {
 TEST(replica_journal, durability_is_by_write_number_in_order) {
   replica_log log{0};
   replica_journal j;
-  log.adopt(1, shard({0}, 0, {0}));
+  log.adopt(1, shard_replicas{{0}, 0, {0}});
   j.changes(log);  // write 1: the state
   log.append(0, "x");
   log.append(0, "y");
@@ -144,7 +135,7 @@ TEST(replica_journal, records_behind_a_marker_in_flight_are_not_durable) {
 TEST(replica_journal, a_primary_is_ready_only_once_its_epoch_is_stored) {
   replica_log log{0};
   replica_journal j;
-  log.adopt(3, shard({0, 1}, 0, {0, 1}));
+  log.adopt(3, shard_replicas{{0, 1}, 0, {0, 1}});
   ASSERT_TRUE(log.primary());
   EXPECT_FALSE(j.ready(log)) << "epoch 3 is not stored yet";
   j.changes(log);
@@ -153,13 +144,13 @@ TEST(replica_journal, a_primary_is_ready_only_once_its_epoch_is_stored) {
   EXPECT_TRUE(j.ready(log));
   // A restart whose store lost a newer epoch's state write: acting in that
   // epoch again needs it stored again first.
-  log.adopt(5, shard({0, 1}, 0, {0, 1}));
+  log.adopt(5, shard_replicas{{0, 1}, 0, {0, 1}});
   j.changes(log);  // the state write of epoch 5, lost in the crash below
   auto p = log.persisted();
   p.epoch_seen = 3;
   log.restore(p);
   j.restart(1, log.last_seq(), log.commit_known(), log.epoch_seen());
-  log.adopt(5, shard({0, 1}, 0, {0, 1}));
+  log.adopt(5, shard_replicas{{0, 1}, 0, {0, 1}});
   ASSERT_TRUE(log.primary()) << "it never acted in epoch 5: it may now";
   EXPECT_FALSE(j.ready(log));
   j.changes(log);

@@ -25,15 +25,6 @@ namespace {
 
 constexpr std::uint32_t stream = 3;
 
-engine::shard_replicas shard(std::vector<std::uint32_t> replicas, std::uint32_t primary,
-                             std::vector<std::uint32_t> in_sync) {
-  engine::shard_replicas s;
-  s.replicas = std::move(replicas);
-  s.primary = primary;
-  s.in_sync = std::move(in_sync);
-  return s;
-}
-
 replica_entry entry(const std::string& payload, std::int64_t time_ms = 1000) {
   return {record_kind::forget_user, time_ms, payload};
 }
@@ -220,7 +211,7 @@ TEST(replica_stream, a_write_is_committed_only_once_the_followers_log_holds_it_d
   temp_dir tmp;
   node p{0, tmp.path() / "n0"}, f{1, tmp.path() / "n1"};
   for (auto* n : {&p, &f})
-    n->rs().adopt(1, shard({0, 1}, 0, {0, 1}));
+    n->rs().adopt(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   EXPECT_FALSE(p.rs().ready()) << "its epoch is not stored yet";
   EXPECT_FALSE(p.rs().append(entry("too early")));
   p.wait_durable();
@@ -268,7 +259,7 @@ TEST(replica_stream, a_restart_replays_only_what_it_knew_committed) {
   temp_dir tmp;
   node p{0, tmp.path() / "n0"}, f{1, tmp.path() / "n1"};
   for (auto* n : {&p, &f})
-    n->rs().adopt(1, shard({0, 1}, 0, {0, 1}));
+    n->rs().adopt(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   p.wait_durable();
   for (int k = 1; k <= 3; ++k)
     p.rs().append(entry("u" + std::to_string(k), 100 + k));
@@ -299,8 +290,8 @@ TEST(replica_stream, a_restart_replays_only_what_it_knew_committed) {
   EXPECT_EQ(e4.time_ms, 104);
   EXPECT_EQ(e4.kind, record_kind::forget_user);
   // Its primary's next ship commits the rest; it applies them then.
-  f.rs().adopt(2, shard({0, 1}, 0, {0, 1}));
-  p.rs().adopt(2, shard({0, 1}, 0, {0, 1}));
+  f.rs().adopt(2, engine::shard_replicas{{0, 1}, 0, {0, 1}});
+  p.rs().adopt(2, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   settle(p);
   p.wait_durable();  // epoch 2 stored
   ASSERT_TRUE(p.rs().ready());
@@ -316,7 +307,7 @@ TEST(replica_stream, a_replaced_tail_reads_back_as_the_new_primarys_records) {
   temp_dir tmp;
   node a{0, tmp.path() / "n0"}, b{1, tmp.path() / "n1"}, c{2, tmp.path() / "n2"};
   for (auto* n : {&a, &b, &c})
-    n->rs().adopt(1, shard({0, 1, 2}, 0, {0, 1, 2}));
+    n->rs().adopt(1, engine::shard_replicas{{0, 1, 2}, 0, {0, 1, 2}});
   a.wait_durable();
   a.rs().append(entry("one"));
   settle(a);
@@ -331,7 +322,7 @@ TEST(replica_stream, a_replaced_tail_reads_back_as_the_new_primarys_records) {
   ASSERT_EQ(b.rs().log().last_seq(), 3u);
   // Node 2 takes over in epoch 2 with its own record 2.
   for (auto* n : {&b, &c})
-    n->rs().adopt(2, shard({1, 2}, 2, {1, 2}));
+    n->rs().adopt(2, engine::shard_replicas{{1, 2}, 2, {1, 2}});
   c.wait_durable();
   ASSERT_TRUE(c.rs().ready());
   c.rs().append(entry("new-2"));
@@ -354,7 +345,7 @@ TEST(replica_stream, a_replaced_tail_reads_back_as_the_new_primarys_records) {
 TEST(replica_stream, a_ship_that_does_not_decode_changes_nothing) {
   temp_dir tmp;
   node f{1, tmp.path() / "n1"};
-  f.rs().adopt(1, shard({0, 1}, 0, {0, 1}));
+  f.rs().adopt(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
   engine::ship_request s;
   s.epoch = 1;
   s.from = 0;
@@ -368,7 +359,7 @@ TEST(replica_stream, a_write_the_log_could_not_store_fails_the_stream) {
   temp_dir tmp;
   failing_sync_ops ops;
   node p{0, tmp.path() / "n0", &ops};
-  p.rs().adopt(1, shard({0}, 0, {0}));
+  p.rs().adopt(1, engine::shard_replicas{{0}, 0, {0}});
   p.wait_durable();
   ASSERT_TRUE(p.rs().ready());
   ops.fail_next_sync();
