@@ -107,18 +107,41 @@ void replica_changed(self_ptr self) {
     }
   }
   st.seq = rs.log().last_seq();  // the next write's seq (a replaced tail may lower it)
+  // Whether a follower may lack something it was sent: its records (not
+  // all confirmed durable yet), or a ship sent now (lost with its answer?).
+  bool behind = false;
   for (auto& [to, s] : rs.ships()) {
-    const std::array<std::uint64_t, 4> key{s.prev_seq, s.records.size(), s.committed,
-                                           s.snapshot_seq};
     auto p = peer(st, to);
     if (!p)
       continue;  // unreachable: shipped once a configuration names it
+    behind = behind || rs.log().match_of(to) < rs.log().last_seq();
+    const std::array<std::uint64_t, 4> key{s.prev_seq, s.records.size(), s.committed,
+                                           s.snapshot_seq};
     auto& last = st.last_ship[to];
-    if (last == key && s.records.empty())
-      continue;  // says nothing new
+    if (last == key)
+      continue;  // sent already (the resend timer covers a loss)
     last = key;
+    behind = behind || !st.resending;
     self->send(p, replica_ship{st.index, std::move(s)});
   }
+  // A ship or its answer may be lost (a connection that broke): while a
+  // follower may lack records, ship everything again after a while.
+  if (behind && !st.resend_armed && st.resend_interval.count() > 0) {
+    st.resend_armed = true;
+    caf::delayed_anon_send(caf::actor_cast<profile_shard_actor>(self), st.resend_interval,
+                           replica_atom::value);
+  }
+}
+
+void on_replica_resend(self_ptr self) {
+  auto& st = self->state;
+  st.resend_armed = false;
+  if (!st.replica)
+    return;
+  st.last_ship.clear();
+  st.resending = true;  // what it sends now arms no new resend by itself
+  replica_changed(self);
+  st.resending = false;
 }
 
 void on_replica_config(self_ptr self, replica_config& c) {

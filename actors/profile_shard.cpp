@@ -528,6 +528,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
   init.wal = ctx.wal;
   init.data = ctx.data;
   init.notices = ctx.replica_notices;
+  init.resend_interval = std::chrono::duration_cast<caf::timespan>(cfg.replica_resend);
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
   init.router = shard_router{{}, std::move(items)};
   init.index = index;
@@ -604,6 +605,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](replica_atom, std::uint64_t written, const std::string& err) {
       on_replica_notice(self, written, err);
     },
+    [=](replica_atom) { on_replica_resend(self); },
   };
 }
 

@@ -116,6 +116,9 @@ struct profile_shard_state {
   /// snapshot_seq); a ship that says nothing new is not sent again.
   std::map<std::uint32_t, std::array<std::uint64_t, 4>> last_ship;
   std::uint64_t bad_ships = 0;  ///< ships whose records did not decode
+  caf::timespan resend_interval{};  ///< topology_config::replica_resend
+  bool resend_armed = false;        ///< a (replica_atom) resend is pending
+  bool resending = false;           ///< inside the resend handler
   /// topology_context::replica_notices (empty: to the shard at once).
   std::function<void(const profile_shard_actor&, std::uint64_t, const std::string&)> notices;
 };
@@ -142,6 +145,8 @@ void on_replica_answer(profile_shard_actor::stateful_pointer<profile_shard_state
                        const replica_answer& m);
 void on_replica_notice(profile_shard_actor::stateful_pointer<profile_shard_state> self,
                        std::uint64_t written, const std::string& error);
+/// The resend timer: ships everything again that a follower may lack.
+void on_replica_resend(profile_shard_actor::stateful_pointer<profile_shard_state> self);
 /// After anything that may have changed the replica: refuses the writes a
 /// replica no longer primary cannot acknowledge, applies what is committed
 /// (acknowledging this shard's own writes), and ships what is new.

@@ -681,7 +681,10 @@ using profile_shard_actor = caf::typed_actor<
   caf::reacts_to<replica_answer>,
   // from the write-ahead log's writer thread: the replica's writes up to
   // this number are durable (empty string) or one failed (why)
-  caf::reacts_to<replica_atom, std::uint64_t, std::string>>;
+  caf::reacts_to<replica_atom, std::uint64_t, std::string>,
+  // sent by a replica to itself while a follower may lack what it shipped:
+  // ship again (a ship or its answer may have been lost)
+  caf::reacts_to<replica_atom>>;
 
 /// Validates events and routes them to their profile shards.
 using ingestor_actor = caf::typed_actor<

@@ -37,6 +37,9 @@ struct topology_config {
   /// it missed from its data directory) fails after this long and is asked
   /// again at the next batch.
   std::chrono::nanoseconds resync_timeout = std::chrono::seconds(60);
+  /// A replicated profile shard's primary ships again after this long while
+  /// a follower may lack what it shipped (a ship or its answer was lost).
+  std::chrono::nanoseconds replica_resend = std::chrono::milliseconds(200);
   /// Delta batches a profile shard may have unacknowledged per item shard
   /// before it holds back ingest acknowledgements (item-side backpressure).
   std::uint32_t max_deltas_in_flight = 8;

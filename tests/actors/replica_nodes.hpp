@@ -17,7 +17,9 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "actors/profile_shard.hpp"
@@ -38,6 +40,60 @@ using rtrec::testing::ev;
 inline engine::event with_id(engine::event e, std::string id) {
   e.id = std::move(id);
   return e;
+}
+
+using release_atom = caf::atom_constant<caf::atom("release")>;
+
+// Between two replicas: passes each ship or answer on to the other end,
+// loses it, or holds it back until release_atom, as `fate` says (0, 1, 2).
+struct link_state {
+  struct held {
+    caf::strong_actor_ptr to;
+    std::optional<replica_ship> ship;
+    std::optional<replica_answer> answer;
+  };
+  std::vector<held> held_back;
+};
+
+inline caf::behavior lossy_link(caf::stateful_actor<link_state>* self, caf::strong_actor_ptr a,
+                   caf::strong_actor_ptr b, std::shared_ptr<std::function<int()>> fate) {
+  auto pass = [self](const caf::strong_actor_ptr& to, auto& m) {
+    self->send(caf::actor_cast<caf::actor>(to), std::move(m));
+  };
+  auto route = [=](auto& m, auto keep) {
+    const auto to = self->current_sender() == a ? b : a;
+    switch ((*fate)()) {
+      case 0:
+        pass(to, m);
+        break;
+      case 1:
+        break;  // lost
+      default:
+        self->state.held_back.push_back(keep(to, std::move(m)));
+    }
+  };
+  return {
+    [=](replica_ship& m) {
+      route(m, [](caf::strong_actor_ptr to, replica_ship x) {
+        return link_state::held{std::move(to), std::move(x), std::nullopt};
+      });
+    },
+    [=](replica_answer& m) {
+      route(m, [](caf::strong_actor_ptr to, replica_answer x) {
+        return link_state::held{std::move(to), std::nullopt, std::move(x)};
+      });
+    },
+    [=](release_atom) {
+      auto held = std::move(self->state.held_back);
+      self->state.held_back.clear();
+      for (auto& h : held) {
+        if (h.ship)
+          pass(h.to, *h.ship);
+        else
+          pass(h.to, *h.answer);
+      }
+    },
+  };
 }
 
 class replica_nodes : public ::testing::Test {
@@ -138,13 +194,20 @@ class replica_nodes : public ::testing::Test {
     if (to.empty())
       for (std::uint32_t k = 0; k < shards_.size(); ++k)
         to.push_back(k);
-    std::vector<caf::strong_actor_ptr> peers;
-    for (std::uint32_t k = 0; k < shards_.size(); ++k)
-      peers.push_back(unreachable.count(k) ? nullptr
-                                           : caf::actor_cast<caf::strong_actor_ptr>(shards_[k]));
-    for (auto k : to)
+    for (auto k : to) {
+      std::vector<caf::strong_actor_ptr> peers;
+      for (std::uint32_t j = 0; j < shards_.size(); ++j)
+        peers.push_back(unreachable.count(j) ? nullptr : peer_handle(k, j));
       (*self_)->send(shards_[k], replica_config{epoch, map, k, peers});
+    }
     settle();
+  }
+
+  // The handle node `from` reaches node `to` by: the shard itself here; a
+  // simulation may put a lossy link between them.
+  virtual caf::strong_actor_ptr peer_handle(std::uint32_t from, std::uint32_t to) {
+    static_cast<void>(from);
+    return caf::actor_cast<caf::strong_actor_ptr>(shards_[to]);
   }
 
   profile_shard_state& state(std::uint32_t k) {

@@ -7,14 +7,17 @@
 // restarted from their data directory, cut off from the others (taken out
 // of the map while they run on: a deposed primary) and reconnected; a
 // replica that holds everything its primary may have acknowledged joins the
-// in-sync set. Clients retry what was refused or not answered, with the same
+// in-sync set. The replicas reach each other through lossy links (one actor
+// per pair of nodes) that lose some ships and answers and hold back others
+// until the test releases them (late, reordered); time passes now and then,
+// so the primaries' resend timers fire. Clients retry what was refused or not answered, with the same
 // ids, or now and then give up on it. After every step:
-//   - every acknowledged event is applied, exactly once, on the primary of
-//     the chosen map (when it has one);
+//   - every acknowledged event is durable in the log of every live in-sync
+//     replica of the chosen map (so any next primary has it);
 //   - each replica's state holds exactly the events of the records its log
 //     says it applied, each once (nothing beyond its commit, nothing twice);
-//   - every in-sync replica's log agrees with the primary's (log matching:
-//     equal epochs at every seq both hold).
+//   - every in-sync replica's log agrees with the primary's on the records
+//     the primary knows committed (equal epochs at each seq).
 // At the end the faults stop, every node is back and in sync, every replica
 // holds every acknowledged event once, and the replicas agree on every
 // event ever written. Each event has its own user,
@@ -22,6 +25,8 @@
 // failure.
 #include "tests/actors/replica_nodes.hpp"
 
+#include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -37,6 +42,12 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
  protected:
   void begin(unsigned seed) {
     rng_.seed(seed);
+    fate_ = std::make_shared<std::function<int()>>([this] {
+      if (!lossy_)
+        return 0;
+      const auto r = pick(100);
+      return r < 5 ? 1 : r < 10 ? 2 : 0;
+    });
     std::vector<engine::node_address> members;
     for (std::uint16_t k = 0; k < 3; ++k)
       members.push_back({"10.0.0." + std::to_string(k + 1), static_cast<std::uint16_t>(7000 + k)});
@@ -50,6 +61,37 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
   }
 
   const engine::shard_replicas& shard() const { return map_.profiles[0]; }
+
+  // The link between `from` and `to` (one per pair, new once either end
+  // restarted).
+  caf::strong_actor_ptr peer_handle(std::uint32_t from, std::uint32_t to) override {
+    if (from == to)
+      return caf::actor_cast<caf::strong_actor_ptr>(shards_[to]);
+    const auto lo = std::min(from, to), hi = std::max(from, to);
+    auto a = caf::actor_cast<caf::strong_actor_ptr>(shards_[lo]);
+    auto b = caf::actor_cast<caf::strong_actor_ptr>(shards_[hi]);
+    auto& l = links_[{lo, hi}];
+    if (!l.handle || l.a != a || l.b != b) {
+      l.a = a;
+      l.b = b;
+      l.handle = sys_->spawn(lossy_link, a, b, fate_);
+    }
+    return caf::actor_cast<caf::strong_actor_ptr>(l.handle);
+  }
+
+  std::string time_passes() {
+    sched_->trigger_timeouts();
+    settle();
+    return "time passes";
+  }
+
+  std::string release_held() {
+    for (auto& [pair, l] : links_)
+      if (l.handle)
+        caf::anon_send(l.handle, release_atom::value);
+    settle();
+    return "release held messages";
+  }
 
   // The chosen map to every node that is up and connected; the others get
   // no ships (a node down in the map is cut off or dead).
@@ -233,12 +275,12 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
     return state(k).store->record("u-" + id).events;
   }
 
-  // The event ids in the records node k's replica applied (its log up to
-  // applied(); no replica checkpoints yet, so its log starts at seq 1).
-  std::set<std::string> applied_ids(std::uint32_t k) {
+  // The event ids in node k's log records up to seq `upto` (no replica
+  // checkpoints yet, so its log starts at seq 1).
+  std::set<std::string> ids_upto(std::uint32_t k, std::uint64_t upto) {
     std::set<std::string> out;
     const auto& log = state(k).replica->log();
-    for (auto seq = log.base() + 1; seq <= log.applied(); ++seq) {
+    for (auto seq = log.base() + 1; seq <= std::min(upto, log.last_seq()); ++seq) {
       const auto e = storage::decode_replica_entry(log.record_at(seq)->payload);
       if (e.kind == storage::record_kind::events)
         for (const auto& x : storage::decode_events(e.payload))
@@ -254,7 +296,8 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
         continue;
       // Its state is exactly its applied records: each of their events
       // once, and nothing else (no record beyond its commit).
-      const auto ids = state(k).replica ? applied_ids(k) : std::set<std::string>{};
+      const auto ids = state(k).replica ? ids_upto(k, state(k).replica->log().applied())
+                                        : std::set<std::string>{};
       for (std::uint64_t n = 1; n <= next_id_; ++n) {
         const auto id = "e" + std::to_string(n);
         const auto c = count_of(k, id);
@@ -265,22 +308,31 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
               << (c == 1 ? " of no applied record; " : " of an applied record; ");
       }
     }
-    const auto p = shard().primary;
-    if (p != engine::no_node && !dead_.count(p) && state(p).replica &&
-        state(p).replica->ready()) {
+    // Every acknowledged event is durable on every live in-sync replica
+    // (any of them may be the next primary).
+    for (auto r : shard().in_sync) {
+      if (dead_.count(r) || !state(r).replica)
+        continue;
+      const auto held = ids_upto(r, state(r).replica->log().synced());
       for (const auto& id : acked_)
-        if (count_of(p, id) != 1)
-          err << "primary " << p << " lacks acknowledged event " << id << "; ";
+        if (!held.count(id)) {
+          err << "in-sync replica " << r << " lacks acknowledged event " << id << "; ";
+          break;
+        }
+    }
+    // In-sync logs agree with the primary's on what it knows committed.
+    const auto p = shard().primary;
+    if (p != engine::no_node && !dead_.count(p) && state(p).replica) {
       const auto& pl = state(p).replica->log();
       for (auto r : shard().in_sync) {
         if (r == p || dead_.count(r) || !state(r).replica)
           continue;
         const auto& rl = state(r).replica->log();
         const auto low = std::max(pl.base(), rl.base()) + 1;
-        for (auto seq = low; seq <= std::min(pl.last_seq(), rl.last_seq()); ++seq)
+        for (auto seq = low; seq <= std::min(pl.commit_known(), rl.last_seq()); ++seq)
           if (pl.epoch_at(seq) != rl.epoch_at(seq)) {
             err << "in-sync replica " << r << " holds epoch " << rl.epoch_at(seq) << " at seq "
-                << seq << ", the primary epoch " << pl.epoch_at(seq) << "; ";
+                << seq << ", the primary epoch " << pl.epoch_at(seq) << " (committed); ";
             break;
           }
       }
@@ -290,22 +342,32 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
 
   std::string step() {
     const auto r = pick(100);
-    if (r < 55)
-      return write();
-    if (r < 63)
-      return kill_one();
-    if (r < 75)
-      return restart_one();
-    if (r < 80)
-      return cut_one();
-    if (r < 88)
-      return reconnect_one();
-    return joins();
+    std::string what;
+    if (r < 45)
+      what = write();
+    else if (r < 52)
+      what = kill_one();
+    else if (r < 62)
+      what = restart_one();
+    else if (r < 66)
+      what = cut_one();
+    else if (r < 73)
+      what = reconnect_one();
+    else if (r < 83)
+      what = joins();
+    else if (r < 93)
+      what = time_passes();
+    else
+      what = release_held();
+    take_replies();
+    return what;
   }
 
   // Faults stop: every node back and connected, joins until all are in
   // sync, the clients' retries written.
   std::string heal() {
+    lossy_ = false;
+    release_held();
     for (std::uint32_t k = 0; k < 3; ++k)
       if (dead_.count(k)) {
         restart(k);
@@ -318,6 +380,7 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
       }
     for (int round = 0; round < 50 && (!retry_.empty() || !pending_.empty()); ++round) {
       write();
+      time_passes();
       take_replies();
     }
     for (int round = 0; round < 5; ++round) {
@@ -350,7 +413,14 @@ class replication_sim : public replica_nodes, public ::testing::WithParamInterfa
     return err.str();
   }
 
+  struct link_entry {
+    caf::actor handle;
+    caf::strong_actor_ptr a, b;
+  };
   std::mt19937_64 rng_;
+  std::shared_ptr<std::function<int()>> fate_;
+  bool lossy_ = true;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, link_entry> links_;
   engine::cluster_map map_;
   std::uint64_t next_id_ = 0;
   std::deque<std::string> retry_;

@@ -215,3 +215,36 @@ TEST_F(replication_test, a_stale_configuration_changes_nothing) {
   EXPECT_EQ(state(0).replica->log().map_epoch(), 2u);
   EXPECT_EQ(events_of(1, "alice"), 1u) << "still shipped to its follower";
 }
+
+// The first ship to node 1 is lost (the link drops it); the primary's
+// resend timer ships it again and the write is acknowledged.
+class replication_lossy_test : public replication_test {
+ protected:
+  caf::strong_actor_ptr peer_handle(std::uint32_t from, std::uint32_t to) override {
+    if (from == to)
+      return caf::actor_cast<caf::strong_actor_ptr>(shards_[to]);
+    if (!link_)
+      link_ = sys_->spawn(lossy_link, caf::actor_cast<caf::strong_actor_ptr>(shards_[0]),
+                          caf::actor_cast<caf::strong_actor_ptr>(shards_[1]), fate_);
+    return caf::actor_cast<caf::strong_actor_ptr>(link_);
+  }
+  std::shared_ptr<std::function<int()>> fate_ =
+    std::make_shared<std::function<int()>>([this] { return drop_next_ ? (drop_next_ = false, 1) : 0; });
+  bool drop_next_ = false;
+  caf::actor link_;
+};
+
+TEST_F(replication_lossy_test, a_lost_ship_is_sent_again_by_the_resend_timer) {
+  start(2);
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
+  drop_next_ = true;
+  auto r = write(0, {with_id(ev("alice", "a"), "e1")});
+  EXPECT_FALSE(r) << "its only ship was lost: not acknowledged";
+  EXPECT_EQ(state(1).replica->log().last_seq(), 0u);
+  EXPECT_FALSE(drop_next_) << "the link dropped a ship";
+  sched_->trigger_timeouts();  // the resend interval passes
+  settle();
+  EXPECT_EQ(state(1).replica->log().last_seq(), 1u);
+  EXPECT_EQ(events_of(0, "alice"), 1u);
+  ASSERT_FALSE((*self_)->mailbox().empty()) << "acknowledged after the resend";
+}
