@@ -54,7 +54,6 @@ void deliver_delta(self_ptr self, std::uint32_t m, delta_batch msg) {
   timed_request<std::uint64_t>(self, st.deadlines, item, done, failed, std::move(msg));
 }
 
-
 // Tells item shard m where this shard's delta stream is (an empty batch
 // with seq == prev): one that is behind asks for a resync.
 void send_marker(self_ptr self, std::uint32_t m) {
@@ -280,20 +279,21 @@ void refuse_pending(self_ptr self, delivery_failure failure, const std::string& 
       break;
     auto p = std::move(st.log_pending.front());
     st.log_pending.pop_front();
-    const auto what = error_code::shard_unavailable;
     switch (p.kind) {
       case pending::batch:
         refuse_batch(self, p, why, failure);
         break;
       case pending::unfeedback:
-        p.deleted_rp.deliver(caf::make_error(what, "feedback deletion for " + p.del.user +
-                                                     " not applied: " + why));
+        p.deleted_rp.deliver(caf::make_error(error_code::shard_unavailable,
+                                             "feedback deletion for " + p.del.user +
+                                               " not applied: " + why));
         break;
       case pending::forget:
       case pending::upsert:
-        p.user_rp.deliver(caf::make_error(what, std::string{p.kind == pending::forget ? "forget "
-                                                                                      : "user "} +
-                                                  p.user + " not applied: " + why));
+        p.user_rp.deliver(caf::make_error(
+          error_code::shard_unavailable,
+          std::string{p.kind == pending::forget ? "forget " : "user "} + p.user +
+            " not applied: " + why));
         break;
       case pending::flush:
         break;  // run by run_ready_flushes
