@@ -248,3 +248,23 @@ TEST_F(replication_lossy_test, a_lost_ship_is_sent_again_by_the_resend_timer) {
   EXPECT_EQ(events_of(0, "alice"), 1u);
   ASSERT_FALSE((*self_)->mailbox().empty()) << "acknowledged after the resend";
 }
+
+TEST_F(replication_test, a_restored_replica_takes_no_write_before_its_configuration) {
+  start(2);
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
+  ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
+  restart(0);
+  ASSERT_TRUE(state(0).restored);
+  auto r = write(0, {with_id(ev("bob", "a"), "e2")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->failed.size(), 1u) << "its own write would collide with the replica's log";
+  EXPECT_EQ(r->failed[0].why, delivery_failure::shard_unavailable);
+  EXPECT_EQ(events_of(0, "bob"), 0u);
+  configure(2, engine::shard_replicas{{0, 1}, 0, {0, 1}});
+  auto again = write(0, {with_id(ev("bob", "a"), "e2")});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->accepted, 1u);
+  restart(0);  // and its log still reads back
+  ASSERT_TRUE(state(0).restored);
+  EXPECT_EQ(state(0).restored->records.size(), 2u);
+}
