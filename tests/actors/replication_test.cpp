@@ -220,6 +220,8 @@ TEST_F(replication_test, a_stale_configuration_changes_nothing) {
 // resend timer ships it again and the write is acknowledged.
 class replication_lossy_test : public replication_test {
  protected:
+  ~replication_lossy_test() override { *fate_ = [] { return 0; }; }  // links outlive it
+
   caf::strong_actor_ptr peer_handle(std::uint32_t from, std::uint32_t to) override {
     if (from == to)
       return caf::actor_cast<caf::strong_actor_ptr>(shards_[to]);
