@@ -159,20 +159,30 @@ TEST(replica_journal, a_primary_is_ready_only_once_its_epoch_is_stored) {
   EXPECT_FALSE(j.ready(replica_log{1})) << "not primary: never ready";
 }
 
-TEST(replica_journal, a_checkpoint_install_voids_a_stored_tail_it_does_not_keep) {
-  follower_fixture f;
-  // Primary 2 of epoch 3 released its log up to 1, whose record has epoch
-  // 2: the follower's records 1 and 2 of epoch 1 are not on that history.
+namespace {
+
+// Primary 2 of epoch 3 sends follower `f` its checkpoint at `snapshot`
+// (whose last record has epoch 2) and the record after it; returns the
+// writes that store what changed.
+std::vector<journal_write> install(follower_fixture& f, std::uint64_t snapshot) {
   ship_request s;
   s.epoch = 3;
   s.from = 2;
-  s.snapshot_seq = 1;
-  s.prev_seq = 1;
+  s.snapshot_seq = snapshot;
+  s.prev_seq = snapshot;
   s.prev_epoch = 2;
-  s.records = {{2, 3, 0, "b3"}};
-  auto a = f.log.on_ship(s);
-  ASSERT_TRUE(a.installed);
-  auto ws = f.journal.changes(f.log);
+  s.records = {{snapshot + 1, 3, 0, "next"}};
+  EXPECT_TRUE(f.log.on_ship(s).installed);
+  return f.journal.changes(f.log);
+}
+
+}  // namespace
+
+TEST(replica_journal, a_checkpoint_install_voids_a_stored_tail_it_does_not_keep) {
+  follower_fixture f;
+  // The checkpoint ends at 1, on epoch 2's history: the follower's records
+  // 1 and 2 of epoch 1 are not on it.
+  auto ws = install(f, 1);
   ASSERT_EQ(kinds(ws), (std::vector<journal_write::kind_t>{journal_write::marker,
                                                            journal_write::record,
                                                            journal_write::state}));
@@ -182,16 +192,7 @@ TEST(replica_journal, a_checkpoint_install_voids_a_stored_tail_it_does_not_keep)
 
 TEST(replica_journal, a_checkpoint_past_the_stored_log_needs_no_marker) {
   follower_fixture f;
-  ship_request s;
-  s.epoch = 3;
-  s.from = 2;
-  s.snapshot_seq = 5;
-  s.prev_seq = 5;
-  s.prev_epoch = 2;
-  s.records = {{6, 3, 0, "f"}};
-  auto a = f.log.on_ship(s);
-  ASSERT_TRUE(a.installed);
-  auto ws = f.journal.changes(f.log);
+  auto ws = install(f, 5);
   ASSERT_EQ(kinds(ws), (std::vector<journal_write::kind_t>{journal_write::record,
                                                            journal_write::state}))
     << "its stored records are all below the checkpoint, which readers skip";
