@@ -10,10 +10,11 @@ namespace rtrec::storage {
 namespace {
 
 /// A replica_record's payload (declared once: encode and decode below).
+/// The payload is a view: written from the caller's bytes, read in place.
 struct entry_fields {
   std::uint8_t kind = 0;
   std::int64_t time_ms = 0;
-  std::string payload;
+  std::string_view payload;
 
   template <class A>
   void fields(A& a) {
@@ -43,11 +44,11 @@ bool data_kind(std::uint8_t kind) {
 
 }  // namespace
 
-std::string encode_replica_entry(const replica_entry& e) {
+std::string encode_replica_entry(record_kind kind, std::int64_t time_ms,
+                                 std::string_view payload) {
   std::string out;
   writer w{out};
-  entry_fields f{static_cast<std::uint8_t>(e.kind), e.time_ms, e.payload};
-  f.fields(w);
+  entry_fields{static_cast<std::uint8_t>(kind), time_ms, payload}.fields(w);
   return out;
 }
 
@@ -61,7 +62,7 @@ replica_entry decode_replica_entry(std::string_view in) {
   if (!data_kind(f.kind))
     throw corrupt{"replica entry: record kind " + std::to_string(f.kind) +
                   " is not a data record's"};
-  return {static_cast<record_kind>(f.kind), f.time_ms, std::move(f.payload)};
+  return {static_cast<record_kind>(f.kind), f.time_ms, std::string{f.payload}};
 }
 
 log_record replica_state_record(std::uint32_t stream, std::uint64_t commit,
@@ -123,7 +124,7 @@ void replica_stream::adopt(std::uint64_t epoch, const engine::shard_replicas& sh
 std::optional<std::uint64_t> replica_stream::append(const replica_entry& e) {
   if (!ready())
     return std::nullopt;
-  auto seq = log_.append(0, encode_replica_entry(e));
+  auto seq = log_.append(0, encode_replica_entry(e.kind, e.time_ms, e.payload));
   store();
   return seq;
 }
@@ -216,14 +217,12 @@ void replica_recovery::add(const log_record& r) {
                              " was due (checkpoint at " + std::to_string(p_.base) +
                              "): the log does not continue the checkpoint; restore the data "
                              "directory from a backup, or let the node rejoin empty");
-  p_.records.push_back(
-    {r.seq, r.epoch, 0, encode_replica_entry({r.kind, r.time_ms, r.payload})});
+  p_.records.push_back({r.seq, r.epoch, 0, encode_replica_entry(r.kind, r.time_ms, r.payload)});
 }
 
-engine::replica_persisted replica_recovery::result() const {
-  auto p = p_;
-  p.applied = p.commit_known;
-  return p;
+engine::replica_persisted replica_recovery::result() {
+  p_.applied = p_.commit_known;
+  return std::move(p_);
 }
 
 }  // namespace rtrec::storage

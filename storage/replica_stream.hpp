@@ -47,8 +47,9 @@ struct replica_entry {
   std::string payload;
 };
 
-/// Encodes `e` (u8 kind, i64 time_ms, u64-length payload).
-std::string encode_replica_entry(const replica_entry& e);
+/// Encodes an entry (u8 kind, i64 time_ms, u64-length payload).
+std::string encode_replica_entry(record_kind kind, std::int64_t time_ms,
+                                 std::string_view payload);
 /// Decodes what encode_replica_entry wrote. Throws corrupt (bytes short or
 /// left over, or a kind that is not a data record's).
 replica_entry decode_replica_entry(std::string_view in);
@@ -144,7 +145,8 @@ class replica_recovery {
   void add(const log_record& r);
   /// What replica_log::restore takes: the records after base, the newest
   /// stored commit (capped at the last record) as both commit and applied.
-  engine::replica_persisted result() const;
+  /// Moves them out: call it once, after the last add().
+  engine::replica_persisted result();
 
  private:
   std::uint32_t stream_;

@@ -180,7 +180,7 @@ void ship_once(node& p, node& f) {
 
 TEST(replica_entry, round_trips_and_refuses_what_is_not_a_data_record) {
   replica_entry e{record_kind::events, -5, std::string("\0pay\xffload", 9)};
-  auto bytes = encode_replica_entry(e);
+  auto bytes = encode_replica_entry(e.kind, e.time_ms, e.payload);
   // u8 kind, i64 time, u64 length, payload.
   ASSERT_EQ(bytes.size(), 1u + 8u + 8u + 9u);
   EXPECT_EQ(bytes[0], 1);
@@ -349,7 +349,8 @@ TEST(replica_stream, a_ship_that_does_not_decode_changes_nothing) {
   engine::ship_request s;
   s.epoch = 1;
   s.from = 0;
-  s.records = {{1, 1, 0, encode_replica_entry(entry("fine"))}, {2, 1, 0, "garbage"}};
+  s.records = {{1, 1, 0, encode_replica_entry(record_kind::forget_user, 1000, "fine")},
+               {2, 1, 0, "garbage"}};
   EXPECT_THROW(f.rs().on_ship(s), corrupt);
   EXPECT_EQ(f.rs().log().last_seq(), 0u);
   EXPECT_TRUE(f.rs().failed().empty()) << "bad input does not stop the replica";
