@@ -46,6 +46,7 @@
 #include "engine/event.hpp"
 #include "engine/feedback.hpp"
 #include "engine/item_model.hpp"
+#include "engine/map_agreement.hpp"
 #include "engine/model_types.hpp"
 #include "engine/recent_users.hpp"
 #include "engine/replica_log.hpp"
@@ -86,6 +87,8 @@ using user_nb_atom = caf::atom_constant<caf::atom("usernbrs")>;
 using seed_atom = caf::atom_constant<caf::atom("seed")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using replica_atom = caf::atom_constant<caf::atom("replica")>;
+using map_atom = caf::atom_constant<caf::atom("map")>;
+using node_atom = caf::atom_constant<caf::atom("node")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -277,6 +280,47 @@ struct replica_config {
   std::vector<caf::strong_actor_ptr> peers;
 };
 
+// -- the cluster map (docs/replication.md, "The map keeper") ----------------------
+//
+// Between the map keepers of the nodes, all one-way: an answer goes to the
+// keeper of the node the message names in `from`.
+
+/// proposer -> every acceptor: prepare(epoch).
+struct map_prepare {
+  std::uint32_t from = 0;
+  std::uint64_t epoch = 0;
+};
+
+/// acceptor -> proposer: its answer to the prepare of `epoch`.
+struct map_promised {
+  std::uint32_t from = 0;
+  std::uint64_t epoch = 0;
+  engine::map_promise promise;
+};
+
+/// proposer -> every acceptor: accept(map) (map.epoch is the proposal's).
+struct map_accept {
+  std::uint32_t from = 0;
+  engine::cluster_map map;
+};
+
+/// acceptor -> proposer: its promise after accept(map of `epoch`); equal to
+/// `epoch` when it accepted, higher when it refused.
+struct map_accepted {
+  std::uint32_t from = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t promised = 0;
+};
+
+/// primary replica -> its node's keeper -> the controller's keeper: a
+/// replica joins or leaves the in-sync set of shard `shard` of `kind`
+/// (engine::shard_kind).
+struct isr_change {
+  std::uint8_t kind = 0;
+  std::uint32_t shard = 0;
+  engine::isr_request request;
+};
+
 struct shard_directory {
   std::uint32_t node = 0;  ///< the sender's index in the node list
   std::vector<caf::strong_actor_ptr> profiles;  ///< by profile shard
@@ -337,6 +381,27 @@ typename Inspector::result_type inspect(Inspector& f, replica_answer& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_config& x) {
   return f(caf::meta::type_name("replica_config"), x.epoch, x.map, x.node, x.peers);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_prepare& x) {
+  return f(caf::meta::type_name("map_prepare"), x.from, x.epoch);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_promised& x) {
+  return f(caf::meta::type_name("map_promised"), x.from, x.epoch, x.promise);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_accept& x) {
+  return f(caf::meta::type_name("map_accept"), x.from, x.map);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_accepted& x) {
+  return f(caf::meta::type_name("map_accepted"), x.from, x.epoch, x.promised);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, isr_change& x) {
+  return f(caf::meta::type_name("isr_change"), x.kind, x.shard, x.request);
 }
 
 template <class Inspector>
@@ -513,6 +578,23 @@ typename Inspector::result_type inspect(Inspector& f, shard_replicas& x) {
   return f(caf::meta::type_name("shard_replicas"), x.replicas, x.primary, x.in_sync);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_address& x) {
+  return f(caf::meta::type_name("node_address"), x.host, x.port);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_map& x) {
+  return f(caf::meta::type_name("cluster_map"), x.epoch, x.parent, x.members, x.down, x.profiles,
+           x.items);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_promise& x) {
+  return f(caf::meta::type_name("map_promise"), x.ok, x.promised, x.accepted);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, isr_request& x) {
+  return f(caf::meta::type_name("isr_request"), x.epoch, x.from, x.replica, x.join);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_record& x) {
   return f(caf::meta::type_name("replica_record"), x.seq, x.epoch, x.id, x.payload);
 }
@@ -577,6 +659,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(rtrec, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rtrec, (rtrec::replica_ship))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::replica_answer))
   CAF_ADD_TYPE_ID(rtrec, (rtrec::replica_config))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::engine::cluster_map))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::map_prepare))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::map_promised))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::map_accept))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::map_accepted))
+  CAF_ADD_TYPE_ID(rtrec, (rtrec::isr_change))
 CAF_END_TYPE_ID_BLOCK(rtrec)
 
 namespace rtrec {
@@ -757,6 +845,27 @@ using node_actor = caf::typed_actor<
   // what the peer's item shards' kept checkpoints hold (item_coverage);
   // true: from this node's own checkpointer, to be passed on to the peers
   caf::reacts_to<coverage_atom, item_coverage, bool>>;
+
+/// A node's part in choosing the cluster map (actors/map_keeper.hpp).
+using map_keeper_actor = caf::typed_actor<
+  // acceptor: answers to the keeper of msg.from
+  caf::reacts_to<map_prepare>, caf::reacts_to<map_accept>,
+  // proposer: the acceptors' answers
+  caf::reacts_to<map_promised>, caf::reacts_to<map_accepted>,
+  // learner: a chosen map, from the controller
+  caf::reacts_to<map_atom, engine::cluster_map>,
+  // the newest chosen map it knows (epoch 0: none yet)
+  caf::replies_to<map_atom>::with<engine::cluster_map>,
+  // from the cluster manager: node n's keeper is reached through `keeper`
+  // now (null: node n is not reachable; for its own index: the route to
+  // itself, null = direct)
+  caf::reacts_to<node_atom, std::uint32_t, caf::strong_actor_ptr>,
+  // from a primary replica, or forwarded by another keeper
+  caf::reacts_to<isr_change>,
+  // sent by a keeper to itself: proposal `epoch` is past its deadline, or
+  // its retry is due; 0: the startup grace is over, then every
+  // proposal_timeout (the controller publishes its chosen map again)
+  caf::reacts_to<tick_atom, std::uint64_t>>;
 
 /// Registers every rtrec message type and the error category with `cfg`.
 /// Call before constructing the actor_system.

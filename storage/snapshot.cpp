@@ -46,6 +46,7 @@ const char* kind_name(blob_kind k) {
     case blob_kind::manifest: return "checkpoint manifest";
     case blob_kind::identity: return "data directory identity";
     case blob_kind::node: return "cluster node identity";
+    case blob_kind::cluster_map: return "cluster map acceptor";
   }
   return "unknown";
 }

@@ -27,6 +27,7 @@ enum class blob_kind : std::uint32_t {
   manifest = 3,
   identity = 4,
   node = 5,  ///< NODE: which node of a cluster the directory belongs to
+  cluster_map = 6,  ///< CLUSTER: the node's cluster-map acceptor (storage/map_store.hpp)
 };
 
 /// The snapshot format this build writes. Older versions it still reads:

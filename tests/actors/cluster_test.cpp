@@ -225,6 +225,17 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   replicas.in_sync = {1, 2};
   roundtrip(replica_config{7, replicas, 2,
                            {nullptr, caf::actor_cast<caf::strong_actor_ptr>(a1), nullptr}});
+  // The cluster map and its agreement (docs/replication.md, "The map keeper").
+  auto map = engine::initial_map({{"127.0.0.1", 7001}, {"127.0.0.1", 7002}, {"h", 9}}, 3, 2, 2);
+  map = engine::node_down(map, 1);
+  map.epoch = (5u << 16) | 2u;
+  map.parent = 1;
+  roundtrip(map);
+  roundtrip(map_prepare{2, map.epoch});
+  roundtrip(map_promised{1, map.epoch, engine::map_promise{true, map.epoch, map}});
+  roundtrip(map_accept{2, map});
+  roundtrip(map_accepted{0, map.epoch, map.epoch + 1});
+  roundtrip(isr_change{1, 2, engine::isr_request{map.epoch, 2, 0, true}});
   caf::anon_send_exit(a1, caf::exit_reason::user_shutdown);
   // Every type of rtrec's type-ID block was sent.
   for (auto id = caf::id_block::rtrec::begin; id < caf::id_block::rtrec::end; ++id)

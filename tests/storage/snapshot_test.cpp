@@ -99,7 +99,8 @@ TEST(framed_file, overwrites_an_existing_file_and_a_stale_tmp) {
 TEST(framed_file, every_kind_round_trips_and_is_checked) {
   temp_dir tmp;
   const blob_kind kinds[] = {blob_kind::profile_shard, blob_kind::item_shard,
-                             blob_kind::manifest, blob_kind::identity};
+                             blob_kind::manifest, blob_kind::identity, blob_kind::node,
+                             blob_kind::cluster_map};
   for (auto k : kinds) {
     const auto p = tmp.path() / ("k" + std::to_string(static_cast<int>(k)));
     write_framed_file(p.string(), k, "payload", false);
