@@ -90,6 +90,56 @@ bool replica_accepts(const profile_shard_state& st, std::string& why) {
   return true;
 }
 
+namespace {
+
+// Sends `r` to the node's map keeper unless it was asked in this epoch
+// since the last resend tick.
+void ask_isr(self_ptr self, const engine::isr_request& r) {
+  auto& st = self->state;
+  auto& asked = st.isr_asked[{r.replica, r.join}];
+  if (!st.keeper || asked == r.epoch)
+    return;
+  asked = r.epoch;
+  spdlog::info("profile shard {}: asking the controller to {} replica {} {} the in-sync set "
+               "(map epoch {})",
+               st.index, r.join ? "take" : "drop", r.replica, r.join ? "into" : "from", r.epoch);
+  caf::anon_send(caf::actor_cast<map_keeper_actor>(st.keeper),
+                 isr_change{static_cast<std::uint8_t>(engine::shard_kind::profile), st.index, r});
+}
+
+// As primary: asks for the followers that caught up to join the in-sync
+// set, and for the in-sync followers that have lacked records for
+// lag_timeout to leave it (until then writes wait for them). Returns
+// whether an in-sync follower lacks records (the resend timer then keeps
+// checking).
+bool ask_isr_changes(self_ptr self) {
+  auto& st = self->state;
+  auto& rs = *st.replica;
+  if (!rs.ready() || !st.keeper) {  // nobody to ask (a join counts the replica in sync)
+    st.lagging_since.clear();
+    return false;
+  }
+  for (const auto& r : rs.join_requests())
+    ask_isr(self, r);
+  const auto& log = rs.log();
+  const auto now = self->clock().now();
+  bool lagging = false;
+  for (std::uint32_t n = 0; n < st.peers.size(); ++n) {
+    auto leave = log.leave_request(n);
+    if (!leave || log.match_of(n) >= log.last_seq()) {
+      st.lagging_since.erase(n);
+      continue;
+    }
+    lagging = true;
+    auto [it, fresh] = st.lagging_since.emplace(n, now);
+    if (!fresh && now - it->second >= st.lag_timeout)
+      ask_isr(self, *leave);
+  }
+  return lagging;
+}
+
+}  // namespace
+
 void replica_changed(self_ptr self) {
   auto& st = self->state;
   auto& rs = *st.replica;
@@ -130,6 +180,9 @@ void replica_changed(self_ptr self) {
     behind = behind || !st.resending;
     self->send(p, replica_ship{st.index, std::move(s)});
   }
+  // An in-sync follower that lacks records (even an unreachable one) keeps
+  // the timer going: the lag timeout is checked at each tick.
+  behind = ask_isr_changes(self) || behind;
   // A ship or its answer may be lost (a connection that broke): while a
   // follower may lack records, ship everything again after a while.
   if (behind && !st.resend_armed && st.resend_interval.count() > 0) {
@@ -145,6 +198,7 @@ void on_replica_resend(self_ptr self) {
   if (!st.replica)
     return;
   st.last_ship.clear();
+  st.isr_asked.clear();  // pending requests are asked again (one may be lost)
   st.resending = true;  // what it sends now arms no new resend by itself
   replica_changed(self);
   st.resending = false;
@@ -188,6 +242,7 @@ void on_replica_config(self_ptr self, replica_config& c) {
     return;
   }
   st.peers = std::move(c.peers);
+  st.keeper = std::move(c.keeper);
   st.last_ship.clear();  // a new map or new handles: tell every follower again
   st.replica->adopt(c.epoch, c.map);
   replica_changed(self);

@@ -529,6 +529,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
   init.data = ctx.data;
   init.notices = ctx.replica_notices;
   init.resend_interval = std::chrono::duration_cast<caf::timespan>(cfg.replica_resend);
+  init.lag_timeout = std::chrono::duration_cast<caf::timespan>(cfg.replica_lag_timeout);
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
   init.router = shard_router{{}, std::move(items)};
   init.index = index;

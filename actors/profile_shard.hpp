@@ -119,6 +119,15 @@ struct profile_shard_state {
   caf::timespan resend_interval{};  ///< topology_config::replica_resend
   bool resend_armed = false;        ///< a (replica_atom) resend is pending
   bool resending = false;           ///< inside the resend handler
+  /// The node's map keeper (replica_config::keeper): a primary's in-sync
+  /// join and leave requests go there. Null: none are sent.
+  caf::strong_actor_ptr keeper;
+  /// Requests sent since the last resend tick, by (replica, join): the map
+  /// epoch they were asked in (asked again at the next tick while pending).
+  std::map<std::pair<std::uint32_t, bool>, std::uint64_t> isr_asked;
+  /// In-sync followers lacking records: since when (the actor clock).
+  std::map<std::uint32_t, caf::actor_clock::time_point> lagging_since;
+  caf::timespan lag_timeout{};  ///< topology_config::replica_lag_timeout
   /// topology_context::replica_notices (empty: to the shard at once).
   std::function<void(const profile_shard_actor&, std::uint64_t, const std::string&)> notices;
 };

@@ -146,8 +146,11 @@ std::vector<isr_request> replica_log::join_requests() {
   for (auto r : map_.replicas) {
     if (r == self_ || contains(map_.in_sync, r))
       continue;
-    // Asked again while pending: a request may be lost.
-    if (pending_.count(r) != 0 || match_of(r) >= acked) {
+    // Asked again while pending: a request may be lost. Only a replica
+    // that answered is known to hold anything (with an empty log every
+    // replica "holds" it; an unreachable one counted in sync would hold
+    // every write).
+    if (pending_.count(r) != 0 || (match_.count(r) != 0 && match_of(r) >= acked)) {
       pending_.insert(r);
       out.push_back({map_epoch_, self_, r, true});
     }

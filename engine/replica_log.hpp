@@ -136,8 +136,8 @@ class replica_log {
   /// The highest seq every in-sync replica holds durably (0 when not
   /// primary): writes up to it may be acknowledged.
   std::uint64_t committed() const;
-  /// Joins for the replicas outside the in-sync set that durably hold every
-  /// record that may have been acknowledged (must_hold()): counted in sync
+  /// Joins for the replicas outside the in-sync set that answered and durably
+  /// hold every record that may have been acknowledged (must_hold()): counted in sync
   /// from now until a newer map arrives, so every record acknowledged later
   /// is on them too. A pending join is asked again (a request may be lost).
   std::vector<isr_request> join_requests();

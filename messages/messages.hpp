@@ -272,12 +272,15 @@ struct replica_answer {
 /// the shard, the receiver's node index, and every replica's handle by node
 /// index (null where none). The first one makes the shard a replica (it
 /// needs a log); later ones with a higher epoch change primary and in-sync
-/// set (fencing: a replica acts on the highest epoch it saw).
+/// set (fencing: a replica acts on the highest epoch it saw). `keeper`: the
+/// node's map keeper, where a primary sends its isr_change requests (null:
+/// none are sent).
 struct replica_config {
   std::uint64_t epoch = 0;
   engine::shard_replicas map;
   std::uint32_t node = 0;
   std::vector<caf::strong_actor_ptr> peers;
+  caf::strong_actor_ptr keeper;
 };
 
 // -- the cluster map (docs/replication.md, "The map keeper") ----------------------
@@ -380,7 +383,7 @@ typename Inspector::result_type inspect(Inspector& f, replica_answer& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_config& x) {
-  return f(caf::meta::type_name("replica_config"), x.epoch, x.map, x.node, x.peers);
+  return f(caf::meta::type_name("replica_config"), x.epoch, x.map, x.node, x.peers, x.keeper);
 }
 
 template <class Inspector>

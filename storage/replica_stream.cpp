@@ -121,6 +121,12 @@ void replica_stream::adopt(std::uint64_t epoch, const engine::shard_replicas& sh
     store();
 }
 
+std::vector<engine::isr_request> replica_stream::join_requests() {
+  if (!ready())
+    return {};
+  return log_.join_requests();
+}
+
 std::optional<std::uint64_t> replica_stream::append(const replica_entry& e) {
   if (!ready())
     return std::nullopt;

@@ -94,6 +94,9 @@ class replica_stream {
   /// The ships to send (none unless ready()).
   std::vector<std::pair<std::uint32_t, engine::ship_request>> ships(std::size_t max_records = 64);
   void on_answer(const engine::ship_answer& a);
+  /// The in-sync joins to ask the controller for (replica_log::join_requests;
+  /// none unless ready()).
+  std::vector<engine::isr_request> join_requests();
 
   // -- follower --------------------------------------------------------------
 

@@ -40,6 +40,10 @@ struct topology_config {
   /// A replicated profile shard's primary ships again after this long while
   /// a follower may lack what it shipped (a ship or its answer was lost).
   std::chrono::nanoseconds replica_resend = std::chrono::milliseconds(200);
+  /// A replicated profile shard's primary asks the controller to take an
+  /// in-sync follower out of the in-sync set once it has lacked records
+  /// this long (docs/replication.md, "Lagging followers and catch-up").
+  std::chrono::nanoseconds replica_lag_timeout = std::chrono::seconds(2);
   /// Delta batches a profile shard may have unacknowledged per item shard
   /// before it holds back ingest acknowledgements (item-side backpressure).
   std::uint32_t max_deltas_in_flight = 8;

@@ -224,7 +224,8 @@ TEST(cluster_wire, every_message_type_crosses_a_real_connection_unchanged) {
   replicas.primary = 1;
   replicas.in_sync = {1, 2};
   roundtrip(replica_config{7, replicas, 2,
-                           {nullptr, caf::actor_cast<caf::strong_actor_ptr>(a1), nullptr}});
+                           {nullptr, caf::actor_cast<caf::strong_actor_ptr>(a1), nullptr},
+                           caf::actor_cast<caf::strong_actor_ptr>(a1)});
   // The cluster map and its agreement (docs/replication.md, "The map keeper").
   auto map = engine::initial_map({{"127.0.0.1", 7001}, {"127.0.0.1", 7002}, {"h", 9}}, 3, 2, 2);
   map = engine::node_down(map, 1);

@@ -198,7 +198,7 @@ class replica_nodes : public ::testing::Test {
       std::vector<caf::strong_actor_ptr> peers;
       for (std::uint32_t j = 0; j < shards_.size(); ++j)
         peers.push_back(unreachable.count(j) ? nullptr : peer_handle(k, j));
-      (*self_)->send(shards_[k], replica_config{epoch, map, k, peers});
+      (*self_)->send(shards_[k], replica_config{epoch, map, k, peers, keeper_});
     }
     settle();
   }
@@ -294,6 +294,8 @@ class replica_nodes : public ::testing::Test {
   std::vector<profile_shard_actor> shards_;
   std::shared_ptr<counters> notices_;
   std::set<std::uint32_t> dead_;
+  /// Sent in every replica_config as the node's map keeper (null: none).
+  caf::strong_actor_ptr keeper_;
 };
 
 }  // namespace rtrec::replica_test

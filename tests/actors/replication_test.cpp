@@ -68,7 +68,7 @@ TEST_F(replication_test, a_follower_that_lags_catches_up_from_the_log) {
   // Node 1 is a replica outside the in-sync set, unreachable at first.
   std::vector<caf::strong_actor_ptr> only_self{caf::actor_cast<caf::strong_actor_ptr>(shards_[0]),
                                                nullptr};
-  (*self_)->send(shards_[0], replica_config{1, engine::shard_replicas{{0, 1}, 0, {0}}, 0, only_self});
+  (*self_)->send(shards_[0], replica_config{1, engine::shard_replicas{{0, 1}, 0, {0}}, 0, only_self, keeper_});
   configure(1, engine::shard_replicas{{0, 1}, 0, {0}}, {1});
   for (int k = 0; k < 5; ++k) {
     auto r = write(0, {with_id(ev("u" + std::to_string(k), "a"), "e" + std::to_string(k))});
@@ -207,7 +207,8 @@ TEST_F(replication_test, a_stale_configuration_changes_nothing) {
   // A late message of epoch 1 (its follower unreachable) reaches node 0.
   (*self_)->send(shards_[0], replica_config{1, engine::shard_replicas{{0, 1}, 0, {0}}, 0,
                                             {caf::actor_cast<caf::strong_actor_ptr>(shards_[0]),
-                                             nullptr}});
+                                             nullptr},
+                                            keeper_});
   settle();
   auto r = write(0, {with_id(ev("alice", "a"), "e1")});
   ASSERT_TRUE(r);
@@ -269,4 +270,98 @@ TEST_F(replication_test, a_restored_replica_takes_no_write_before_its_configurat
   restart(0);  // and its log still reads back
   ASSERT_TRUE(state(0).restored);
   EXPECT_EQ(state(0).restored->records.size(), 2u);
+}
+
+// -- the in-sync set: what a primary asks the controller for ---------------------------
+
+namespace {
+
+struct isr_inbox {
+  std::vector<isr_change> got;
+  std::size_t count(bool join) const {
+    return static_cast<std::size_t>(
+      std::count_if(got.begin(), got.end(), [&](const isr_change& c) { return c.request.join == join; }));
+  }
+};
+
+caf::behavior isr_collector(caf::event_based_actor*, std::shared_ptr<isr_inbox> box) {
+  return {[=](isr_change& c) { box->got.push_back(std::move(c)); }};
+}
+
+}  // namespace
+
+class replication_isr_test : public replica_nodes {
+ protected:
+  std::shared_ptr<isr_inbox> collect() {
+    auto box = std::make_shared<isr_inbox>();
+    collector_ = sys_->spawn(isr_collector, box);
+    keeper_ = caf::actor_cast<caf::strong_actor_ptr>(collector_);
+    return box;
+  }
+  void pass(caf::timespan d) {
+    sched_->advance_time(d);
+    settle();
+  }
+  ~replication_isr_test() override {
+    if (collector_)
+      caf::anon_send_exit(collector_, caf::exit_reason::user_shutdown);
+    keeper_ = nullptr;
+  }
+  caf::actor collector_;
+};
+
+TEST_F(replication_isr_test, a_follower_that_caught_up_is_asked_into_the_in_sync_set) {
+  start(2);
+  auto box = collect();
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0}});  // node 1 outside the in-sync set
+  for (int k = 0; k < 3; ++k)
+    ASSERT_TRUE(write(0, {with_id(ev("u" + std::to_string(k), "a"), "e" + std::to_string(k))}));
+  ASSERT_EQ(box->got.size(), 1u) << "one request, not one per write";
+  const auto& c = box->got[0];
+  EXPECT_EQ(c.kind, static_cast<std::uint8_t>(engine::shard_kind::profile));
+  EXPECT_EQ(c.shard, 0u);
+  EXPECT_EQ(c.request.epoch, 1u);
+  EXPECT_EQ(c.request.from, 0u);
+  EXPECT_EQ(c.request.replica, 1u);
+  EXPECT_TRUE(c.request.join);
+  // Asked again at the next resend tick while still pending (a request may
+  // be lost)...
+  for (int k = 0; k < 3 && box->got.size() < 2; ++k)
+    pass(std::chrono::milliseconds(200));
+  ASSERT_GE(box->got.size(), 2u) << "a pending join was not asked again";
+  EXPECT_TRUE(box->got.back().request.join);
+  // ...and no more once the map has it in sync.
+  configure(2, engine::shard_replicas{{0, 1}, 0, {0, 1}});
+  const auto before = box->got.size();
+  ASSERT_TRUE(write(0, {with_id(ev("v", "a"), "f1")}));
+  for (int k = 0; k < 3; ++k)
+    pass(std::chrono::milliseconds(200));
+  EXPECT_EQ(box->got.size(), before);
+}
+
+TEST_F(replication_isr_test, an_in_sync_follower_that_stops_answering_is_reported_after_the_lag_timeout) {
+  start(2);
+  auto box = collect();
+  configure(1, engine::shard_replicas{{0, 1}, 0, {0, 1}});
+  ASSERT_TRUE(write(0, {with_id(ev("alice", "a"), "e1")}));
+  kill(1);
+  EXPECT_FALSE(write(0, {with_id(ev("bob", "a"), "e2")})) << "acknowledged without its follower";
+  // topology_config::replica_lag_timeout is 2 s: nothing before it...
+  for (int k = 0; k < 9; ++k)
+    pass(std::chrono::milliseconds(200));
+  EXPECT_EQ(box->count(false), 0u) << "reported before the lag timeout";
+  // ...then one leave request.
+  pass(std::chrono::milliseconds(200));
+  ASSERT_EQ(box->count(false), 1u);
+  const auto& leave = box->got.back();
+  EXPECT_EQ(leave.request.epoch, 1u);
+  EXPECT_EQ(leave.request.from, 0u);
+  EXPECT_EQ(leave.request.replica, 1u);
+  EXPECT_EQ(box->count(true), 0u);
+  // The controller shrinks the set: the held write commits on the primary.
+  configure(2, engine::shard_replicas{{0, 1}, 0, {0}}, {0});
+  EXPECT_EQ(events_of(0, "bob"), 1u);
+  for (int k = 0; k < 3; ++k)
+    pass(std::chrono::milliseconds(200));
+  EXPECT_EQ(box->count(false), 1u) << "asked again after the map dropped it";
 }
