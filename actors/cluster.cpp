@@ -48,6 +48,14 @@ void publish_directory(self_ptr self) {
   st.shared->changed.notify_all();
 }
 
+// Tells the node's map keeper (if it runs one) how node n's keeper is
+// reached now (null: not reached).
+void tell_keeper(self_ptr self, std::uint32_t n, caf::strong_actor_ptr keeper) {
+  const auto& local = self->state.local.keeper;
+  if (local)
+    self->send(caf::actor_cast<map_keeper_actor>(local), node_atom::value, n, std::move(keeper));
+}
+
 void note(self_ptr self, std::uint32_t n, const std::string& why, bool connected) {
   auto& st = self->state;
   {
@@ -82,6 +90,7 @@ std::string check_directory(self_ptr self, std::uint32_t n, const shard_director
 void peer_up(self_ptr self, std::uint32_t n, caf::strong_actor_ptr handle, shard_directory& d) {
   auto& st = self->state;
   auto& p = st.peers[n];
+  tell_keeper(self, n, d.keeper);
   p.dialing = false;
   p.handle = std::move(handle);
   p.profiles = std::move(d.profiles);
@@ -128,6 +137,7 @@ void peer_down(self_ptr self, std::uint32_t n, const std::string& why) {
   p.profiles.clear();
   p.items.clear();
   p.meta_writer = nullptr;
+  tell_keeper(self, n, nullptr);
   publish_directory(self);
   if (st.opts.self < n) {
     p.backoff = std::chrono::milliseconds{0};
@@ -252,6 +262,12 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
     self->state.stopping = true;
     self->quit(em.reason);
   });
+  if (st.local.keeper) {
+    // The keeper stops with the manager; the manager hears of its maps.
+    self->link_to(caf::actor_cast<caf::actor>(st.local.keeper));
+    self->send(caf::actor_cast<map_keeper_actor>(st.local.keeper), map_atom::value,
+               caf::actor_cast<caf::actor>(self));
+  }
   publish_directory(self);
   for (std::uint32_t n = 0; n < st.peers.size(); ++n)
     if (dials(st, n))
@@ -288,6 +304,15 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
     // Item coverage: from this node's checkpointer (own: also passed on to
     // every peer that is up) or from a peer.
     [=](coverage_atom, item_coverage& c, bool own) { on_coverage(self, c, own); },
+    // A chosen cluster map, from this node's keeper.
+    [=](map_atom, engine::cluster_map& m) {
+      auto& st = self->state;
+      {
+        std::lock_guard<std::mutex> guard{st.shared->mtx};
+        st.shared->status.replicas = std::move(m);
+      }
+      st.shared->changed.notify_all();
+    },
     [=](tick_atom) { ping(self); },
     [=](tick_atom, std::uint32_t n) {
       if (n < self->state.peers.size())

@@ -119,9 +119,14 @@ std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_
 /// ingestors, local profile shards and recommenders, plus the item writer
 /// `writer`, get every directory), and publishes it on the node's cluster
 /// port. `writer` is the cluster's meta writer when this node hosts item
-/// shard 0. Throws std::runtime_error naming the address when the port
-/// cannot be bound (the manager is stopped then).
+/// shard 0. Also starts the node's map keeper (actors/map_keeper.hpp),
+/// stored in `data_dir` (empty: in memory; such a node forgets its promises
+/// when it restarts), linked to the manager. Throws std::runtime_error
+/// naming the address when the port cannot be bound (the manager and keeper
+/// are stopped then), or naming the file when the data directory's CLUSTER
+/// file is damaged or belongs to another cluster.
 caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, const topology& t,
-                              item_writer_actor writer, std::shared_ptr<cluster_shared> shared);
+                              item_writer_actor writer, std::shared_ptr<cluster_shared> shared,
+                              const std::string& data_dir);
 
 }  // namespace rtrec

@@ -15,6 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+
+#include "actors/map_keeper.hpp"
 #include <stdexcept>
 #include <string_view>
 
@@ -159,8 +161,17 @@ std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_
 }
 
 caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, const topology& t,
-                              item_writer_actor writer, std::shared_ptr<cluster_shared> shared) {
+                              item_writer_actor writer, std::shared_ptr<cluster_shared> shared,
+                              const std::string& data_dir) {
+  map_keeper_config kc;
+  kc.self = o.self;
+  kc.initial = engine::initial_map(o.nodes, t.config.profile_shards, t.config.item_shards, 1);
+  kc.data_dir = data_dir;
+  kc.proposal_timeout = o.connection_timeout;
+  kc.startup_grace = o.connection_timeout;
+  auto keeper = spawn_map_keeper(sys, std::move(kc));  // throws for a foreign CLUSTER file
   auto local = local_directory(t, o.self);
+  local.keeper = caf::actor_cast<caf::strong_actor_ptr>(keeper);
   if (!t.items.empty() && t.items.front())
     local.meta_writer = caf::actor_cast<caf::strong_actor_ptr>(writer);
   {
@@ -181,6 +192,7 @@ caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, 
   auto port = publish_endpoint(sys, o, manager);
   if (!port) {
     caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
     throw std::runtime_error("cluster node " + std::to_string(o.self) + ": "
                              + sys.render(port.error()));
   }

@@ -276,6 +276,12 @@ map_keeper_actor::behavior_type keeper(self_ptr self, map_keeper_config cfg,
       learn(self, m);
     },
     [=](map_atom) { return self->state.chosen; },
+    [=](map_atom, caf::actor& listener) {
+      auto& st = self->state;
+      if (st.chosen.epoch != 0)
+        caf::anon_send(listener, map_atom::value, st.chosen);
+      st.cfg.listeners.push_back(std::move(listener));
+    },
     [=](node_atom, std::uint32_t n, caf::strong_actor_ptr& keeper) {
       auto& st = self->state;
       if (n >= st.peers.size())

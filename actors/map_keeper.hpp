@@ -37,7 +37,8 @@ struct map_keeper_config {
   std::chrono::milliseconds retry_backoff{50};
   /// A peer not reached since start is taken out as down only after this.
   std::chrono::milliseconds startup_grace{3000};
-  /// Told (map_atom, map) of every newer chosen map.
+  /// Told (map_atom, map) of every newer chosen map (more subscribe with
+  /// (map_atom, actor)).
   std::vector<caf::actor> listeners;
 };
 

@@ -115,7 +115,8 @@ service::impl::impl(service_options o, wall_clock c)
   watchdog = system->spawn(ticket_watchdog, tickets);
   if (cluster) {
     try {
-      manager = start_cluster_node(*system, opts.cluster, topo, items, cluster);
+      manager = start_cluster_node(*system, opts.cluster, topo, items, cluster,
+                                   opts.durability.data_dir);
     } catch (...) {
       stop_topology(topo);
       caf::anon_send_exit(items, caf::exit_reason::user_shutdown);

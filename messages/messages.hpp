@@ -332,6 +332,8 @@ struct shard_directory {
   /// (null while that node is unreachable, or in a node's own directory
   /// when another node hosts it).
   caf::strong_actor_ptr meta_writer;
+  /// The node's map keeper (actors/map_keeper.hpp).
+  caf::strong_actor_ptr keeper;
 };
 
 
@@ -444,7 +446,7 @@ typename Inspector::result_type inspect(Inspector& f, recommendations& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_directory& x) {
   return f(caf::meta::type_name("shard_directory"), x.node, x.profiles, x.items,
-           x.meta_writer);
+           x.meta_writer, x.keeper);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_interactions& x) {
@@ -859,6 +861,9 @@ using map_keeper_actor = caf::typed_actor<
   caf::reacts_to<map_atom, engine::cluster_map>,
   // the newest chosen map it knows (epoch 0: none yet)
   caf::replies_to<map_atom>::with<engine::cluster_map>,
+  // subscribe: told (map_atom, map) of the chosen map it knows and of every
+  // newer one
+  caf::reacts_to<map_atom, caf::actor>,
   // from the cluster manager: node n's keeper is reached through `keeper`
   // now (null: node n is not reachable; for its own index: the route to
   // itself, null = direct)

@@ -57,6 +57,30 @@ json item_coverage_json(const cluster_status& st) {
   return out;
 }
 
+// The chosen cluster map (null: none known yet); a shard without a primary
+// has Primary null.
+json cluster_map_json(const engine::cluster_map& m) {
+  if (m.epoch == 0)
+    return nullptr;
+  auto shards = [](const std::vector<engine::shard_replicas>& v) {
+    json out = json::array();
+    for (const auto& s : v)
+      out.push_back({{"Replicas", s.replicas},
+                     {"Primary", s.primary == engine::no_node ? json(nullptr) : json(s.primary)},
+                     {"InSync", s.in_sync}});
+    return out;
+  };
+  json down = json::array();
+  for (std::size_t n = 0; n < m.down.size(); ++n)
+    if (m.down[n] != 0)
+      down.push_back(n);
+  return {{"Epoch", m.epoch},
+          {"Parent", m.parent},
+          {"Down", std::move(down)},
+          {"ProfileShards", shards(m.profiles)},
+          {"ItemShards", shards(m.items)}};
+}
+
 bool is_json_type(const std::string& ct) {
   if (ct.empty())
     return true;  // clients that send no type get JSON semantics
@@ -548,7 +572,8 @@ void api::cluster(const call_ptr& c, path_args) {
                     {"ProfileShardOwner", st.map.profile_owner},
                     {"ItemShardOwner", st.map.item_owner},
                     {"Durable", st.durable},
-                    {"ItemCoverage", item_coverage_json(st)}}));
+                    {"ItemCoverage", item_coverage_json(st)},
+                    {"Map", cluster_map_json(st.replicas)}}));
 }
 
 void api::dashboard_page(const call_ptr& c, path_args) {

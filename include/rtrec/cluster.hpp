@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cluster_map.hpp"
 #include "engine/placement.hpp"
 
 namespace rtrec {
@@ -59,6 +60,10 @@ struct cluster_status {
   std::uint32_t self = 0;
   bool tls = false;
   engine::shard_map map;
+  /// The newest chosen cluster map this node knows (docs/replication.md,
+  /// "The map keeper"): epoch, members taken out as down, per shard its
+  /// replicas, primary and in-sync set. Epoch 0: none known yet.
+  engine::cluster_map replicas;
   std::vector<node_status> nodes;
   /// This node keeps its shards in a data directory (docs/replication.md,
   /// "Stage 1").

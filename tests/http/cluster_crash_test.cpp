@@ -74,6 +74,24 @@ bool cluster_complete(std::uint16_t port) {
   return false;
 }
 
+// The chosen cluster map a node reports (/api/cluster "Map"; null when it
+// knows none or did not answer).
+json map_of(std::uint16_t port) {
+  auto r = call(port, "GET", "/api/cluster");
+  if (r.status != 200)
+    return nullptr;
+  return json::parse(r.body, nullptr, false).value("Map", json(nullptr));
+}
+
+bool is_down(const json& map, std::uint32_t n) {
+  if (!map.is_object())
+    return false;
+  for (const auto& d : map["Down"])
+    if (d.get<std::uint32_t>() == n)
+      return true;
+  return false;
+}
+
 // Loopback addresses under which every node hosts a profile shard and an
 // item shard (placement depends on the addresses).
 std::vector<std::string> spread_addresses() {
@@ -208,6 +226,7 @@ TEST_F(cluster_crash, KillNineOfRandomNodesLosesNothingAcknowledgedAndDuplicates
     }
   };
 
+  std::uint64_t last_epoch = 1;
   for (int k = 0; k < kills; ++k) {
     stream(10 + static_cast<int>(rng() % 20));
     const auto victim = static_cast<std::uint32_t>(rng() % 3);
@@ -226,12 +245,44 @@ TEST_F(cluster_crash, KillNineOfRandomNodesLosesNothingAcknowledgedAndDuplicates
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       }
+    // The survivors (a majority) choose a map that takes it out
+    // (docs/replication.md, "The map keeper").
+    for (std::uint32_t n = 0; n < 3; ++n)
+      if (up[n]) {
+        const auto deadline = clock_type::now() + std::chrono::seconds(20);
+        json m;
+        while (!is_down(m = map_of(nodes_[n]->port()), victim)) {
+          ASSERT_LT(clock_type::now(), deadline)
+            << "node " << n << " has no map with node " << victim << " down: " << m.dump();
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_GT(m["Epoch"].get<std::uint64_t>(), last_epoch);
+      }
     stream(5 + static_cast<int>(rng() % 10));  // while it is down
     nodes_[victim]->start();
     up[victim] = true;
     for (auto& n : nodes_)
       ASSERT_TRUE(cluster_complete(n->port())) << n->name() << " did not see node " << victim
                                                << " rejoin";
+    // Back in: all three agree on a newer map with nobody down (the
+    // restarted node kept its promises in its CLUSTER file).
+    const auto deadline = clock_type::now() + std::chrono::seconds(20);
+    for (;;) {
+      std::vector<json> maps;
+      for (auto& n : nodes_)
+        maps.push_back(map_of(n->port()));
+      const bool agreed = maps[0].is_object() && maps[0]["Down"].empty()
+                          && maps[1] == maps[0] && maps[2] == maps[0];
+      if (agreed) {
+        EXPECT_GT(maps[0]["Epoch"].get<std::uint64_t>(), last_epoch);
+        last_epoch = maps[0]["Epoch"].get<std::uint64_t>();
+        break;
+      }
+      ASSERT_LT(clock_type::now(), deadline)
+        << "no common map with every node up: " << maps[0].dump() << " / " << maps[1].dump()
+        << " / " << maps[2].dump();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   // Everything else, and every resend, until all is acknowledged.
   for (int round = 0; (cursor < events.size() || !pending.empty()) && round < 10000; ++round)
