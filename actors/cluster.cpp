@@ -21,15 +21,59 @@ namespace {
 
 using self_ptr = caf::stateful_actor<cluster_manager_state>*;
 
+bool replicated(const cluster_manager_state& st) {
+  return st.opts.replication_factor > 1;
+}
+
+// Profile shard s's copy on node n: local, or as node n's directory says
+// while n is up; null otherwise.
+caf::strong_actor_ptr profile_on(const cluster_manager_state& st, std::uint32_t n,
+                                  std::size_t s) {
+  if (n == st.opts.self)
+    return st.local.profiles[s];
+  if (n >= st.peers.size() || !st.peers[n].handle || s >= st.peers[n].profiles.size())
+    return nullptr;
+  return st.peers[n].profiles[s];
+}
+
+// Tells each local copy of a replicated profile shard the chosen map's
+// entry for it and where the other copies are now (again after every
+// change of either: a copy takes a configuration of the epoch it holds,
+// with new handles).
+void configure_replicas(self_ptr self) {
+  auto& st = self->state;
+  if (!replicated(st) || st.map.epoch == 0)
+    return;
+  for (std::uint32_t s = 0; s < st.local.profiles.size() && s < st.map.profiles.size(); ++s) {
+    const auto& entry = st.map.profiles[s];
+    if (!st.local.profiles[s]
+        || std::find(entry.replicas.begin(), entry.replicas.end(), st.opts.self)
+             == entry.replicas.end())
+      continue;
+    std::vector<caf::strong_actor_ptr> peers(st.map.members.size());
+    for (auto n : entry.replicas)
+      peers[n] = profile_on(st, n, s);
+    self->send(caf::actor_cast<profile_shard_actor>(st.local.profiles[s]),
+               replica_config{st.map.epoch, entry, st.opts.self, std::move(peers), st.local.keeper});
+  }
+}
+
 // Builds the directory from the local shards and every peer that is up,
 // shares it with the service and sends it to the local actors.
 void publish_directory(self_ptr self) {
   auto& st = self->state;
   shard_directory d = st.local;
   const auto& map = st.shared->status.map;  // set before the manager started
-  for (std::size_t s = 0; s < d.profiles.size(); ++s)
-    if (auto owner = map.profile_owner[s]; owner != st.opts.self)
+  for (std::size_t s = 0; s < d.profiles.size(); ++s) {
+    if (replicated(st)) {
+      // To the chosen map's primary (none before a map is known).
+      const auto primary = s < st.map.profiles.size() ? st.map.profiles[s].primary
+                                                       : engine::no_node;
+      d.profiles[s] = primary == engine::no_node ? nullptr : profile_on(st, primary, s);
+    } else if (auto owner = map.profile_owner[s]; owner != st.opts.self) {
       d.profiles[s] = st.peers[owner].handle ? st.peers[owner].profiles[s] : nullptr;
+    }
+  }
   for (std::size_t m = 0; m < d.items.size(); ++m)
     if (auto owner = map.item_owner[m]; owner != st.opts.self)
       d.items[m] = st.peers[owner].handle ? st.peers[owner].items[m] : nullptr;
@@ -44,8 +88,10 @@ void publish_directory(self_ptr self) {
     for (std::size_t n = 0; n < st.peers.size(); ++n)
       if (n != st.opts.self)
         st.shared->status.nodes[n].up = static_cast<bool>(st.peers[n].handle);
+    st.shared->status.replicas = st.map;  // with the directory that follows it
   }
   st.shared->changed.notify_all();
+  configure_replicas(self);
 }
 
 // Tells the node's map keeper (if it runs one) how node n's keeper is
@@ -307,11 +353,10 @@ caf::behavior cluster_manager(caf::stateful_actor<cluster_manager_state>* self,
     // A chosen cluster map, from this node's keeper.
     [=](map_atom, engine::cluster_map& m) {
       auto& st = self->state;
-      {
-        std::lock_guard<std::mutex> guard{st.shared->mtx};
-        st.shared->status.replicas = std::move(m);
-      }
-      st.shared->changed.notify_all();
+      if (m.epoch <= st.map.epoch)
+        return;
+      st.map = std::move(m);
+      publish_directory(self);  // routes to the new primaries, configures the copies
     },
     [=](tick_atom) { ping(self); },
     [=](tick_atom, std::uint32_t n) {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "actors/topology.hpp"
+#include "engine/cluster_map.hpp"
 #include "engine/placement.hpp"
 #include "messages/messages.hpp"
 #include "rtrec/cluster.hpp"
@@ -79,6 +80,11 @@ struct cluster_manager_state {
   std::shared_ptr<cluster_shared> shared;
   std::vector<peer> peers;  ///< by node index (self's entry unused)
   item_coverage own;        ///< this node's item shards' coverage, last reported
+  /// The newest chosen cluster map from the node's keeper (epoch 0: none
+  /// yet). With replicated profile shards it decides where each profile
+  /// shard's writes and queries go (its primary) and what each local copy
+  /// is told (replica_config).
+  engine::cluster_map map;
   bool stopping = false;
 };
 
@@ -110,9 +116,13 @@ caf::io::middleman_actor connector_of(caf::actor_system& sys, const cluster_opti
 /// std::invalid_argument for an unusable `o` (see validate()).
 void configure_cluster(caf::actor_system_config& cfg, const cluster_options& o);
 
+/// The cluster's first map: each profile shard on its first
+/// o.replication_factor nodes in rendezvous order, each item shard on one.
+engine::cluster_map first_map(const cluster_options& o, const topology_config& tc);
+
 /// Places the shards over o.nodes (rendezvous hashing), marks this node's in
-/// tc.local_profiles / tc.local_items, and returns the status the manager
-/// starts from.
+/// tc.local_profiles (every profile shard it holds a copy of) /
+/// tc.local_items, and returns the status the manager starts from.
 std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_config& tc);
 
 /// Spawns this node's cluster manager over the topology `t` (its

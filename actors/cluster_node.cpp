@@ -14,6 +14,7 @@
 #include <caf/openssl/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "actors/map_keeper.hpp"
@@ -36,6 +37,10 @@ void validate(const cluster_options& o) {
       throw std::invalid_argument("cluster: node " + n.to_string()
                                   + " is listed twice; every node needs its own host:port");
   const bool any_tls = o.tls();
+  if (o.replication_factor == 0 || o.replication_factor > o.nodes.size())
+    throw std::invalid_argument("cluster: replication factor " + std::to_string(o.replication_factor)
+                                + " needs between 1 and " + std::to_string(o.nodes.size())
+                                + " (the node count)");
   if (any_tls && (o.certificate.empty() || o.key.empty() || o.cafile.empty()))
     throw std::invalid_argument(
       "cluster: TLS needs all of openssl.certificate, openssl.key and openssl.cafile (got "
@@ -137,12 +142,22 @@ void configure_cluster(caf::actor_system_config& cfg, const cluster_options& o) 
                   : caf::timespan{o.connection_timeout});
 }
 
+engine::cluster_map first_map(const cluster_options& o, const topology_config& tc) {
+  auto m = engine::initial_map(o.nodes, tc.profile_shards, tc.item_shards, o.replication_factor);
+  m.items = engine::initial_map(o.nodes, tc.profile_shards, tc.item_shards, 1).items;
+  return m;
+}
+
 std::shared_ptr<cluster_shared> plan_cluster(const cluster_options& o, topology_config& tc) {
   auto map = engine::place_shards(o.nodes, tc.profile_shards, tc.item_shards);
   tc.local_profiles.assign(tc.profile_shards, false);
   tc.local_items.assign(tc.item_shards, false);
-  for (auto s : map.profiles_of(o.self))
-    tc.local_profiles[s] = true;
+  tc.replicated_profiles = o.replication_factor > 1;
+  const auto first = first_map(o, tc);
+  for (std::uint32_t s = 0; s < tc.profile_shards; ++s) {
+    const auto& r = first.profiles[s].replicas;
+    tc.local_profiles[s] = std::find(r.begin(), r.end(), o.self) != r.end();
+  }
   for (auto m : map.items_of(o.self))
     tc.local_items[m] = true;
   auto shared = std::make_shared<cluster_shared>();
@@ -165,7 +180,7 @@ caf::actor start_cluster_node(caf::actor_system& sys, const cluster_options& o, 
                               const std::string& data_dir) {
   map_keeper_config kc;
   kc.self = o.self;
-  kc.initial = engine::initial_map(o.nodes, t.config.profile_shards, t.config.item_shards, 1);
+  kc.initial = first_map(o, t.config);
   kc.data_dir = data_dir;
   kc.proposal_timeout = o.connection_timeout;
   kc.startup_grace = o.connection_timeout;

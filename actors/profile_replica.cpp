@@ -74,8 +74,13 @@ bool replica_accepts(const profile_shard_state& st, std::string& why) {
           "configuration (map); retry";
     return false;
   }
-  if (!st.replica)
-    return true;
+  if (!st.replica) {
+    if (!st.replicated)
+      return true;
+    why = "profile shard " + std::to_string(st.index) + " is a replica waiting for its "
+          "configuration (cluster map); retry";
+    return false;
+  }
   if (!st.replica->failed().empty()) {
     why = st.replica->failed();
     return false;
@@ -139,6 +144,18 @@ bool ask_isr_changes(self_ptr self) {
 }
 
 }  // namespace
+
+bool replica_serves(const profile_shard_state& st, std::string& why) {
+  if (!st.replicated && !st.replica)
+    return true;
+  if (st.replica && st.replica->log().primary() && st.replica->log().applied() >= st.reads_from)
+    return true;
+  why = "profile shard " + std::to_string(st.index) + " does not serve reads here (" +
+        (st.replica && st.replica->log().primary() ? "taking over: applying what it inherited"
+                                                   : "not the primary") +
+        "); retry";
+  return false;
+}
 
 void replica_changed(self_ptr self) {
   auto& st = self->state;
@@ -244,7 +261,10 @@ void on_replica_config(self_ptr self, replica_config& c) {
   st.peers = std::move(c.peers);
   st.keeper = std::move(c.keeper);
   st.last_ship.clear();  // a new map or new handles: tell every follower again
+  const bool was_primary = st.replica->log().primary();
   st.replica->adopt(c.epoch, c.map);
+  if (!was_primary && st.replica->log().primary())
+    st.reads_from = st.replica->log().last_seq();
   replica_changed(self);
 }
 

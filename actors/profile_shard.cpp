@@ -530,6 +530,7 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
   init.notices = ctx.replica_notices;
   init.resend_interval = std::chrono::duration_cast<caf::timespan>(cfg.replica_resend);
   init.lag_timeout = std::chrono::duration_cast<caf::timespan>(cfg.replica_lag_timeout);
+  init.replicated = cfg.replicated_profiles;
   init.clock = ctx.clock ? ctx.clock : wall_clock_fn{system_wall_ms};
   init.router = shard_router{{}, std::move(items)};
   init.index = index;
@@ -549,11 +550,15 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
       else
         apply_logged(self, seq, err);
     },
-    [=](profile_atom, const std::string& user) -> engine::profile_view {
+    [=](profile_atom, const std::string& user) -> caf::result<engine::profile_view> {
+      if (std::string why; !replica_serves(self->state, why))
+        return caf::make_error(error_code::shard_unavailable, why);
       return self->state.store->view(user);
     },
-    [=](recent_atom, const std::string& user) -> user_interactions {
-      return {self->state.store->recent(user)};
+    [=](recent_atom, const std::string& user) -> caf::result<user_interactions> {
+      if (std::string why; !replica_serves(self->state, why))
+        return caf::make_error(error_code::shard_unavailable, why);
+      return user_interactions{self->state.store->recent(user)};
     },
     [=](forget_atom, const std::string& user) {
       return on_user_write(self, pending::forget, user, {});
@@ -561,14 +566,18 @@ profile_shard(profile_shard_actor::stateful_pointer<profile_shard_state> self,
     [=](user_atom, const std::string& user, engine::user_patch& patch) {
       return on_user_write(self, pending::upsert, user, std::move(patch));
     },
-    [=](user_atom, const std::string& user) -> engine::user_record {
+    [=](user_atom, const std::string& user) -> caf::result<engine::user_record> {
+      if (std::string why; !replica_serves(self->state, why))
+        return caf::make_error(error_code::shard_unavailable, why);
       return self->state.store->record(user);
     },
     [=](users_atom, std::uint64_t from, std::uint32_t n) -> engine::user_page {
       return self->state.store->list(from, n);
     },
     [=](feedback_atom, const std::string& user,
-        const engine::feedback_filter& f) -> engine::feedback_page {
+        const engine::feedback_filter& f) -> caf::result<engine::feedback_page> {
+      if (std::string why; !replica_serves(self->state, why))
+        return caf::make_error(error_code::shard_unavailable, why);
       engine::feedback_page page;
       page.records = self->state.store->feedback(user, f);
       return page;

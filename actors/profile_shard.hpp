@@ -110,6 +110,12 @@ struct profile_shard_state {
   /// the first replica_config (its state holds the records up to the
   /// stored commit).
   std::optional<engine::replica_persisted> restored;
+  /// topology_config::replicated_profiles: takes no write before its first
+  /// replica_config.
+  bool replicated = false;
+  /// Became primary with its log up to here: serves reads once it applied
+  /// them (replica_serves).
+  std::uint64_t reads_from = 0;
   /// Every replica's handle, by node index (replica_config::peers).
   std::vector<caf::strong_actor_ptr> peers;
   /// What was last shipped to each follower: (prev_seq, records, committed,
@@ -163,6 +169,11 @@ void replica_changed(profile_shard_actor::stateful_pointer<profile_shard_state> 
 /// Whether a write may be taken now; false answers `rp`-style callers with
 /// shard_unavailable (why in `why`). Always true without replication.
 bool replica_accepts(const profile_shard_state& st, std::string& why);
+
+/// Whether the shard answers reads of its users here: always without
+/// replication; a replica only as primary once it applied every record it
+/// took over with (read-your-writes across a failover). Else `why` says so.
+bool replica_serves(const profile_shard_state& st, std::string& why);
 /// Applies a durable record the shard is waiting for (seq = the front of
 /// log_pending) or refuses it (err non-empty): profile_shard.cpp's path.
 void apply_logged(profile_shard_actor::stateful_pointer<profile_shard_state> self,

@@ -92,6 +92,11 @@ service::impl::impl(service_options o, wall_clock c)
   check_counts(tc);
   config = make_system_config(opts);
   if (opts.cluster.enabled()) {
+    if (opts.cluster.replication_factor > 1 && opts.durability.data_dir.empty())
+      throw std::invalid_argument("cluster: replication factor "
+                                  + std::to_string(opts.cluster.replication_factor)
+                                  + " needs a data directory on every node (the replicas' "
+                                    "logs and the cluster map live there); give --data-dir");
     cluster = plan_cluster(opts.cluster, tc);
   }
   topology_context ctx;

@@ -37,13 +37,18 @@ void replica_log::adopt(std::uint64_t epoch, const shard_replicas& shard) {
   map_epoch_ = epoch;
   epoch_seen_ = std::max(epoch_seen_, epoch);
   // A join asked in an older epoch can no longer be applied. What it knows
-  // of the others stays valid: only it changed its log since (forget()).
+  // of the others stays valid: only it changed its log since (forget());
+  // but who is alive is asked again (joins go only to replicas that
+  // answered under this map: one taken out as down would be counted in
+  // sync and hold every write).
   pending_.clear();
+  heard_.clear();
 }
 
 void replica_log::forget(std::uint64_t own_from) {
   match_.clear();
   next_.clear();
+  heard_.clear();
   own_from_ = own_from;
   high_committed_ = 0;
 }
@@ -102,6 +107,7 @@ void replica_log::on_answer(const ship_answer& a) {
   if (!primary() || a.epoch != map_epoch_ || a.stale)
     return;
   if (a.ok) {
+    heard_.insert(a.from);
     match_[a.from] = std::max(match_[a.from], a.match);
     auto& next = next_.try_emplace(a.from, last_seq() + 1).first->second;
     next = std::max(next, a.verified + 1);
@@ -147,10 +153,10 @@ std::vector<isr_request> replica_log::join_requests() {
     if (r == self_ || contains(map_.in_sync, r))
       continue;
     // Asked again while pending: a request may be lost. Only a replica
-    // that answered is known to hold anything (with an empty log every
-    // replica "holds" it; an unreachable one counted in sync would hold
-    // every write).
-    if (pending_.count(r) != 0 || (match_.count(r) != 0 && match_of(r) >= acked)) {
+    // that answered under this map is known to be there (with an empty log
+    // every replica "holds" it, and one taken out as down still matches;
+    // counted in sync it would hold every write).
+    if (pending_.count(r) != 0 || (heard_.count(r) != 0 && match_of(r) >= acked)) {
       pending_.insert(r);
       out.push_back({map_epoch_, self_, r, true});
     }

@@ -136,7 +136,8 @@ class replica_log {
   /// The highest seq every in-sync replica holds durably (0 when not
   /// primary): writes up to it may be acknowledged.
   std::uint64_t committed() const;
-  /// Joins for the replicas outside the in-sync set that answered and durably
+  /// Joins for the replicas outside the in-sync set that answered under the
+  /// current map and durably
   /// hold every record that may have been acknowledged (must_hold()): counted in sync
   /// from now until a newer map arrives, so every record acknowledged later
   /// is on them too. A pending join is asked again (a request may be lost).
@@ -238,6 +239,7 @@ class replica_log {
   std::uint64_t map_epoch_ = 0;
   shard_replicas map_;
   std::set<std::uint32_t> pending_;  ///< asked to join, counted in sync
+  std::set<std::uint32_t> heard_;    ///< answered (ok) under the current map
   std::map<std::uint32_t, std::uint64_t> match_, next_;
   std::uint64_t own_from_ = 1;  ///< records from here on were appended by it
   mutable std::uint64_t high_committed_ = 0;  ///< the highest committed() it returned

@@ -47,6 +47,7 @@ struct cluster_cli {
   double connect_timeout_s = 5.0;
   double reconnect_min_s = 0.1;
   double reconnect_max_s = 2.0;
+  std::uint32_t replication_factor = 1;
   std::string certificate;
   std::string key;
   std::string cafile;
@@ -88,6 +89,7 @@ cluster_options make_cluster_options(const cluster_cli& c) {
   o.connect_timeout = seconds_ms(c.connect_timeout_s);
   o.reconnect_min = seconds_ms(c.reconnect_min_s);
   o.reconnect_max = seconds_ms(std::max(c.reconnect_max_s, c.reconnect_min_s));
+  o.replication_factor = c.replication_factor;
   o.certificate = c.certificate;
   o.key = c.key;
   o.cafile = c.cafile;
@@ -346,6 +348,10 @@ void add_node_command(CLI::App& root, common_options& common, command_runner& ru
     ->capture_default_str();
   cmd->add_option("--cluster-bind", c.bind,
                   "Interface the cluster port listens on (default: this node's host)");
+  cmd->add_option("--replication-factor", c.replication_factor,
+                  "Copies of each profile shard (1..node count; above 1 needs --data-dir; item "
+                  "shards keep one copy)")
+    ->check(CLI::Range(1u, 64u))->capture_default_str();
   cmd->add_option("--heartbeat", c.heartbeat_s, "Seconds between heartbeats to peers")
     ->check(CLI::Range(0.05, 600.0))->capture_default_str();
   cmd->add_option("--connection-timeout", c.connection_timeout_s,

@@ -40,6 +40,14 @@ struct cluster_options {
   std::string cafile;
   std::string passphrase;
 
+  /// Copies of each profile shard (docs/replication.md): its first
+  /// `replication_factor` nodes in rendezvous order hold it, the primary
+  /// takes its writes and ships them to the others, and a write is
+  /// acknowledged once every in-sync copy holds it. 1 = no copies (the
+  /// placement above). Needs a data directory when above 1. Item shards
+  /// are not replicated yet.
+  std::uint32_t replication_factor = 1;
+
   bool enabled() const noexcept { return !nodes.empty(); }
   bool tls() const noexcept { return !certificate.empty() || !key.empty() || !cafile.empty(); }
 };

@@ -71,6 +71,9 @@ struct topology_config {
   /// handles until the cluster manager's directory fills them in.
   std::vector<bool> local_profiles;
   std::vector<bool> local_items;
+  /// Cluster mode with replicated profile shards: a profile shard takes
+  /// writes only as a replica, so none before its first replica_config.
+  bool replicated_profiles = false;
 };
 
 /// Where and how the service persists its state. An empty data_dir keeps
