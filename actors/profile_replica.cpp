@@ -11,6 +11,8 @@
 //             and the dedup window applies a retry of a committed write once.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "actors/profile_shard.hpp"
 #include "storage/codec.hpp"
 #include "storage/profile_replay.hpp"
@@ -188,12 +190,27 @@ void replica_changed(self_ptr self) {
     if (!p)
       continue;  // unreachable: shipped once a configuration names it
     behind = behind || rs.log().match_of(to) < rs.log().last_seq();
+    // Pipelining: the records sent to it since the last resend or refusal
+    // are not sent again (the engine ships from what the follower last
+    // confirmed; on one connection the earlier ships arrive first, and a
+    // lost one shows as a refusal or is covered by the resend timer).
+    if (s.snapshot_seq == 0) {
+      const auto upto = st.shipped_upto[to];
+      if (upto > s.prev_seq) {
+        const auto drop = std::min<std::uint64_t>(upto - s.prev_seq, s.records.size());
+        s.records.erase(s.records.begin(), s.records.begin() + static_cast<std::ptrdiff_t>(drop));
+        s.prev_seq += drop;
+        s.prev_epoch = rs.log().epoch_at(s.prev_seq);
+      }
+    }
     const std::array<std::uint64_t, 4> key{s.prev_seq, s.records.size(), s.committed,
                                            s.snapshot_seq};
     auto& last = st.last_ship[to];
     if (last == key)
       continue;  // sent already (the resend timer covers a loss)
     last = key;
+    if (!s.records.empty())
+      st.shipped_upto[to] = s.records.back().seq;
     behind = behind || !st.resending;
     self->send(p, replica_ship{st.index, std::move(s)});
   }
@@ -215,6 +232,7 @@ void on_replica_resend(self_ptr self) {
   if (!st.replica)
     return;
   st.last_ship.clear();
+  st.shipped_upto.clear();
   st.isr_asked.clear();  // pending requests are asked again (one may be lost)
   st.resending = true;  // what it sends now arms no new resend by itself
   replica_changed(self);
@@ -261,6 +279,7 @@ void on_replica_config(self_ptr self, replica_config& c) {
   st.peers = std::move(c.peers);
   st.keeper = std::move(c.keeper);
   st.last_ship.clear();  // a new map or new handles: tell every follower again
+  st.shipped_upto.clear();
   const bool was_primary = st.replica->log().primary();
   st.replica->adopt(c.epoch, c.map);
   if (!was_primary && st.replica->log().primary())
@@ -299,6 +318,8 @@ void on_replica_answer(self_ptr self, const replica_answer& m) {
   auto& st = self->state;
   if (!st.replica || m.shard != st.index)
     return;
+  if (!m.answer.ok)
+    st.shipped_upto.erase(m.answer.from);  // it lacks something: ship from where it says
   st.replica->on_answer(m.answer);
   replica_changed(self);
 }

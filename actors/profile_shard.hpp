@@ -121,6 +121,9 @@ struct profile_shard_state {
   /// What was last shipped to each follower: (prev_seq, records, committed,
   /// snapshot_seq); a ship that says nothing new is not sent again.
   std::map<std::uint32_t, std::array<std::uint64_t, 4>> last_ship;
+  /// The highest seq shipped to each follower since the last resend tick,
+  /// refusal or configuration: not shipped again before then.
+  std::map<std::uint32_t, std::uint64_t> shipped_upto;
   std::uint64_t bad_ships = 0;  ///< ships whose records did not decode
   caf::timespan resend_interval{};  ///< topology_config::replica_resend
   bool resend_armed = false;        ///< a (replica_atom) resend is pending

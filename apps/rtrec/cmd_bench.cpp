@@ -51,6 +51,7 @@ struct bench_options {
   durability_cli durability;
   bool measure_recovery = false;
   std::size_t cluster = 0;  // nodes; 0 = embedded only
+  std::uint32_t replication_factor = 1;  // of the --cluster run's profile shards
 };
 
 struct query_load {
@@ -236,6 +237,7 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
     eo.worker_threads = common.workers > 0 ? common.workers : 1;
     eo.cluster.nodes = nodes;
     eo.cluster.self = n;
+    eo.cluster.replication_factor = o.replication_factor;
     if (!o.durability.data_dir.empty()) {
       // Each node its own fresh directory, beside the embedded run's.
       auto d = o.durability;
@@ -245,10 +247,23 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
     }
     cluster.push_back(std::make_unique<service>(eo));
   }
+  // Connected, and with replication every profile shard's copies in sync.
+  const auto ready = [rf = o.replication_factor](const cluster_status& s) {
+    if (!s.complete())
+      return false;
+    if (rf <= 1)
+      return true;
+    if (s.replicas.epoch == 0)
+      return false;
+    for (const auto& p : s.replicas.profiles)
+      if (p.primary == engine::no_node || p.in_sync.size() < rf)
+        return false;
+    return true;
+  };
   for (auto& node : cluster)
-    if (!node->await_cluster([](const cluster_status& s) { return s.complete(); },
-                             std::chrono::seconds(30)))
-      throw std::runtime_error("bench --cluster: the nodes did not connect within 30 s");
+    if (!node->await_cluster(ready, std::chrono::seconds(30)))
+      throw std::runtime_error("bench --cluster: the nodes did not connect (and, with "
+                               "replication, bring every copy in sync) within 30 s");
   spdlog::info("cluster of {} nodes formed; ingesting through node 0, querying through node {}",
                nodes.size(), nodes.size() - 1);
   const auto rss_before = current_rss_bytes();
@@ -263,6 +278,7 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
   r["wire_bytes_note"] = "loopback tx bytes during the run (TCP/IP headers, query traffic and "
                          "any other loopback traffic on the machine included)";
   r["durable_nodes"] = !o.durability.data_dir.empty();
+  r["replication_factor"] = o.replication_factor;
   for (auto& node : cluster)
     node->stop();
   return r;
@@ -404,6 +420,10 @@ void add_bench_command(CLI::App& root, common_options& common, command_runner& r
                   "(loopback TCP) and report both; with --data-dir DIR each node keeps its log "
                   "and checkpoints in DIR-node<I> (emptied first)")
     ->check(CLI::Range(std::size_t{0}, std::size_t{16}))->capture_default_str();
+  cmd->add_option("--replication-factor", o->replication_factor,
+                  "Copies of each profile shard in the --cluster run (above 1 needs "
+                  "--data-dir)")
+    ->check(CLI::Range(1u, 16u))->capture_default_str();
   add_common_options(*cmd, common);
   bind_runner(*cmd, run, [o, &common] { return run_bench(*o, common); });
 }
