@@ -359,3 +359,139 @@ TEST_F(cluster_crash, KillNineOfRandomNodesLosesNothingAcknowledgedAndDuplicates
 }
 
 }  // namespace
+
+// -- replication factor 2: every user served while a node is down -----------------------
+
+namespace {
+
+// Whether the node on `port` knows a map in which every profile shard has a
+// primary and at least `in_sync` in-sync copies, and `down` (if any) is out.
+bool map_serves(std::uint16_t port, std::size_t in_sync, int down = -1) {
+  const auto m = map_of(port);
+  if (!m.is_object())
+    return false;
+  if (down >= 0 ? !is_down(m, static_cast<std::uint32_t>(down)) : !m["Down"].empty())
+    return false;
+  for (const auto& s : m["ProfileShards"])
+    if (s["Primary"].is_null() || s["InSync"].size() < in_sync)
+      return false;
+  return true;
+}
+
+template <class Pred>
+bool poll(Pred p, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto deadline = clock_type::now() + limit;
+  while (!p()) {
+    if (clock_type::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling other processes
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_F(cluster_crash, ReplicatedNodesServeEveryUserWhileOneIsKilled) {
+  const auto seed = seed_from_env(20261208);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with RTREC_SEED=" +
+               std::to_string(seed) + ")");
+  std::mt19937_64 rng{seed};
+  const auto addresses = spread_addresses();
+  ASSERT_EQ(addresses.size(), 3u);
+  std::string list;
+  for (const auto& a : addresses)
+    list += (list.empty() ? "" : ",") + a;
+  for (std::uint32_t n = 0; n < 3; ++n)
+    nodes_.push_back(std::make_unique<node_process>(
+      std::vector<std::string>{"--nodes", list, "--node", std::to_string(n), "--profile-shards",
+                               std::to_string(profile_shards), "--item-shards",
+                               std::to_string(item_shards), "--replication-factor", "2",
+                               "--sync", "none", "--reconnect-max", "0.3"},
+      "node " + std::to_string(n)));
+  for (auto& n : nodes_)
+    ASSERT_TRUE(poll([&] { return map_serves(n->port(), 2); }))
+      << n->name() << " has no map with two in-sync copies of every profile shard";
+
+  constexpr int users = 30, kills = 3;
+  std::vector<std::string> user_ids;
+  for (int u = 0; u < users; ++u)
+    user_ids.push_back("user-" + std::to_string(u));
+  rtrec::testing::user_items sent, acked;
+  std::uint64_t refused = 0;
+  int round = 0;
+  // One event per user through node n until each is acknowledged (a refusal
+  // during a takeover is resent with the same id).
+  auto feed_everyone = [&](std::uint32_t n) {
+    std::vector<test_event> batch;
+    for (const auto& u : user_ids)
+      batch.push_back({"r" + std::to_string(round) + "-" + u, u,
+                       "item-" + std::to_string(round), 1700000000 + round});
+    ++round;
+    for (const auto& e : batch)
+      sent[e.user].insert(e.item);
+    for (int attempt = 0; !batch.empty(); ++attempt) {
+      ASSERT_LT(attempt, 500) << batch.size() << " events never acknowledged";
+      auto r = call(nodes_[n]->port(), "POST", "/api/feedback", body_of(batch).dump());
+      ASSERT_TRUE(r.status == 200 || r.status == 503) << r.status << " " << r.body;
+      std::set<std::size_t> rejected;
+      if (r.status == 503) {
+        for (std::size_t k = 0; k < batch.size(); ++k)
+          rejected.insert(k);
+      } else {
+        for (auto& x : json::parse(r.body).value("Rejected", json::array()))
+          rejected.insert(x["Index"].get<std::size_t>());
+      }
+      refused += rejected.size();
+      std::vector<test_event> again;
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        if (rejected.count(k))
+          again.push_back(batch[k]);
+        else
+          acked[batch[k].user].insert(batch[k].item);
+      }
+      batch = std::move(again);
+      if (!batch.empty())
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the takeover window
+    }
+  };
+  // Every user readable through node n with every acknowledged event.
+  auto check_everyone = [&](std::uint32_t n) {
+    ASSERT_TRUE(poll([&] {
+      for (const auto& u : user_ids)
+        if (call(nodes_[n]->port(), "GET", "/api/user/" + u).status != 200)
+          return false;
+      return true;
+    })) << "some user is not served through node " << n;
+    http_client reader{nodes_[n]->port()};
+    const auto c = rtrec::testing::jepsen_check(reader, user_ids, sent, acked);
+    EXPECT_EQ(c.lost, 0u) << "through node " << n;
+    EXPECT_EQ(c.duplicated, 0u);
+    EXPECT_EQ(c.unexpected, 0u);
+  };
+
+  feed_everyone(0);
+  for (int k = 0; k < kills; ++k) {
+    const auto victim = static_cast<std::uint32_t>(rng() % 3);
+    const auto live = (victim + 1 + static_cast<std::uint32_t>(rng() % 2)) % 3;
+    nodes_[victim]->kill9();
+    for (std::uint32_t n = 0; n < 3; ++n) {
+      if (n == victim)
+        continue;
+      ASSERT_TRUE(poll([&] { return map_serves(nodes_[n]->port(), 1, static_cast<int>(victim)); }))
+        << "node " << n << " has no map serving every shard without node " << victim;
+    }
+    // Every user, also those whose primary was on the victim, is served.
+    check_everyone(live);
+    feed_everyone(live);
+    check_everyone(3 - live - victim);  // the other survivor
+    nodes_[victim]->start();
+    for (auto& n : nodes_)
+      ASSERT_TRUE(poll([&] { return map_serves(n->port(), 2); }))
+        << n->name() << ": node " << victim << " did not rejoin every in-sync set";
+    feed_everyone(victim);
+    check_everyone(victim);
+  }
+  std::cerr << "[cluster crash test, replication factor 2] seed " << seed << ": " << kills
+            << " kills, " << round << " rounds of " << users << " events, " << refused
+            << " refused during takeovers (resent)\n";
+}
