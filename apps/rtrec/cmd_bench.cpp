@@ -249,16 +249,7 @@ nlohmann::json run_cluster(const bench_options& o, const common_options& common,
   }
   // Connected, and with replication every profile shard's copies in sync.
   const auto ready = [rf = o.replication_factor](const cluster_status& s) {
-    if (!s.complete())
-      return false;
-    if (rf <= 1)
-      return true;
-    if (s.replicas.epoch == 0)
-      return false;
-    for (const auto& p : s.replicas.profiles)
-      if (p.primary == engine::no_node || p.in_sync.size() < rf)
-        return false;
-    return true;
+    return s.complete() && (rf <= 1 || s.profiles_in_sync(rf));
   };
   for (auto& node : cluster)
     if (!node->await_cluster(ready, std::chrono::seconds(30)))

@@ -80,6 +80,16 @@ struct cluster_status {
   /// oldest kept checkpoint holds, as last heard (empty: not heard yet;
   /// this node keeps its whole log until it has heard of every item shard).
   std::vector<std::vector<std::uint64_t>> item_coverage;
+  /// The chosen map gives every profile shard a primary and at least
+  /// `copies` in-sync copies (false while no map is known).
+  bool profiles_in_sync(std::size_t copies) const noexcept {
+    if (replicas.epoch == 0)
+      return false;
+    for (const auto& p : replicas.profiles)
+      if (p.primary == engine::no_node || p.in_sync.size() < copies)
+        return false;
+    return true;
+  }
   /// Every node up: every shard reachable.
   bool complete() const noexcept {
     for (const auto& n : nodes)

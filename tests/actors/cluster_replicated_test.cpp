@@ -40,12 +40,7 @@ service_options replicated_node(const std::vector<engine::node_address>& nodes, 
 
 // Every profile shard has a primary and `in_sync` copies in the map.
 bool served(const cluster_status& s, std::size_t in_sync) {
-  if (s.replicas.epoch == 0)
-    return false;
-  for (const auto& p : s.replicas.profiles)
-    if (p.primary == engine::no_node || p.in_sync.size() < in_sync)
-      return false;
-  return true;
+  return s.profiles_in_sync(in_sync);
 }
 
 bool down_in_map(const cluster_status& s, std::uint32_t n) {

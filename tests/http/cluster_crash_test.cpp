@@ -126,6 +126,23 @@ class cluster_crash : public ::testing::Test {
       for (const auto& n : nodes_)
         std::cerr << "-------- log of " << n->name() << " --------\n" << n->log() << '\n';
   }
+  // Starts three nodes on addresses that spread the shards over all of
+  // them, each with the common arguments plus `extra`.
+  void start_nodes(const std::vector<std::string>& extra) {
+    const auto addresses = spread_addresses();
+    ASSERT_EQ(addresses.size(), 3u) << "no port triple spreads the shards over every node";
+    std::string list;
+    for (const auto& a : addresses)
+      list += (list.empty() ? "" : ",") + a;
+    for (std::uint32_t n = 0; n < 3; ++n) {
+      std::vector<std::string> args{"--nodes", list, "--node", std::to_string(n),
+                                    "--profile-shards", std::to_string(profile_shards),
+                                    "--item-shards", std::to_string(item_shards), "--sync",
+                                    "none", "--reconnect-max", "0.3"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      nodes_.push_back(std::make_unique<node_process>(args, "node " + std::to_string(n)));
+    }
+  }
   std::vector<std::unique_ptr<node_process>> nodes_;
 };
 
@@ -134,21 +151,10 @@ TEST_F(cluster_crash, KillNineOfRandomNodesLosesNothingAcknowledgedAndDuplicates
   SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with RTREC_SEED=" +
                std::to_string(seed) + ")");
   std::mt19937_64 rng{seed};
-  const auto addresses = spread_addresses();
-  ASSERT_EQ(addresses.size(), 3u) << "no port triple spreads the shards over every node";
-  std::string list;
-  for (const auto& a : addresses)
-    list += (list.empty() ? "" : ",") + a;
-  for (std::uint32_t n = 0; n < 3; ++n)
-    nodes_.push_back(std::make_unique<node_process>(
-      std::vector<std::string>{"--nodes", list, "--node", std::to_string(n), "--profile-shards",
-                               std::to_string(profile_shards), "--item-shards",
-                               std::to_string(item_shards), "--recent-max", "1000",
-                               "--seen-max", "5000", "--popular-refresh", "0",
-                               "--neighbors-max", "100000",
-                               "--snapshot-interval", "0.2", "--sync", "none",
-                               "--reconnect-max", "0.3"},
-      "node " + std::to_string(n)));
+  start_nodes({"--recent-max", "1000", "--seen-max", "5000", "--popular-refresh", "0",
+               "--neighbors-max", "100000", "--snapshot-interval", "0.2"});
+  if (HasFatalFailure())
+    return;
   for (auto& n : nodes_)
     ASSERT_TRUE(cluster_complete(n->port())) << n->name() << " never saw the whole cluster";
 
@@ -396,18 +402,9 @@ TEST_F(cluster_crash, ReplicatedNodesServeEveryUserWhileOneIsKilled) {
   SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with RTREC_SEED=" +
                std::to_string(seed) + ")");
   std::mt19937_64 rng{seed};
-  const auto addresses = spread_addresses();
-  ASSERT_EQ(addresses.size(), 3u);
-  std::string list;
-  for (const auto& a : addresses)
-    list += (list.empty() ? "" : ",") + a;
-  for (std::uint32_t n = 0; n < 3; ++n)
-    nodes_.push_back(std::make_unique<node_process>(
-      std::vector<std::string>{"--nodes", list, "--node", std::to_string(n), "--profile-shards",
-                               std::to_string(profile_shards), "--item-shards",
-                               std::to_string(item_shards), "--replication-factor", "2",
-                               "--sync", "none", "--reconnect-max", "0.3"},
-      "node " + std::to_string(n)));
+  start_nodes({"--replication-factor", "2"});
+  if (HasFatalFailure())
+    return;
   for (auto& n : nodes_)
     ASSERT_TRUE(poll([&] { return map_serves(n->port(), 2); }))
       << n->name() << " has no map with two in-sync copies of every profile shard";
