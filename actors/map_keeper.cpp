@@ -32,6 +32,16 @@ std::string misfit(const map_keeper_state& st, const engine::cluster_map& m) {
            + " item shards; this node is configured with " + std::to_string(want.members.size())
            + " members, " + std::to_string(want.profiles.size()) + " and "
            + std::to_string(want.items.size());
+  // Replica sets change only with membership (not built): another set is
+  // another replication factor.
+  for (auto kind : {engine::shard_kind::profile, engine::shard_kind::item})
+    for (std::size_t s = 0; s < m.shards(kind).size(); ++s)
+      if (m.shards(kind)[s].replicas != want.shards(kind)[s].replicas)
+        return std::string{kind == engine::shard_kind::profile ? "profile" : "item"} + " shard "
+               + std::to_string(s) + " has " + std::to_string(m.shards(kind)[s].replicas.size())
+               + " copies where this node is configured with "
+               + std::to_string(want.shards(kind)[s].replicas.size())
+               + " (another replication factor?)";
   return engine::check_map(m);
 }
 

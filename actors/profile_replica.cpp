@@ -107,7 +107,7 @@ void ask_isr(self_ptr self, const engine::isr_request& r) {
   if (!st.keeper || asked == r.epoch)
     return;
   asked = r.epoch;
-  spdlog::info("profile shard {}: asking the controller to {} replica {} {} the in-sync set "
+  spdlog::debug("profile shard {}: asking the controller to {} replica {} {} the in-sync set "
                "(map epoch {})",
                st.index, r.join ? "take" : "drop", r.replica, r.join ? "into" : "from", r.epoch);
   caf::anon_send(caf::actor_cast<map_keeper_actor>(st.keeper),

@@ -482,6 +482,16 @@ TEST_F(map_keepers, a_stored_map_of_another_cluster_stops_the_node_with_a_clear_
     EXPECT_NE(what.find("3 members"), std::string::npos) << what;
     EXPECT_NE(what.find("4 members"), std::string::npos) << what;
   }
+  // The same members with another replication factor: refused too.
+  other.initial = engine::initial_map(addresses(3), 6, 3, 3);
+  try {
+    auto k = spawn_map_keeper(*sys_, other);
+    ADD_FAILURE() << "a keeper started on a map of 2 copies configured with 3";
+    caf::anon_send_exit(k, caf::exit_reason::kill);
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("replication factor"), std::string::npos) << what;
+  }
 }
 
 // -- the seeded simulation ------------------------------------------------------------
