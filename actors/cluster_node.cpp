@@ -16,10 +16,10 @@
 
 #include <algorithm>
 #include <set>
-
-#include "actors/map_keeper.hpp"
 #include <stdexcept>
 #include <string_view>
+
+#include "actors/map_keeper.hpp"
 
 
 namespace rtrec {

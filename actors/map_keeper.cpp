@@ -21,10 +21,9 @@ std::size_t members(const map_keeper_state& st) {
   return st.cfg.initial.members.size();
 }
 
-// "" when `m` is a map of this cluster (the configured members and shard
-// counts, and valid), else what is wrong.
-std::string misfit(const map_keeper_state& st, const engine::cluster_map& m) {
-  const auto& want = st.cfg.initial;
+// "" when `m` is a map of the cluster `want` is the first map of (the same
+// members, shard counts and replica sets, and valid), else what is wrong.
+std::string misfit(const engine::cluster_map& want, const engine::cluster_map& m) {
   if (!(m.members == want.members) || m.profiles.size() != want.profiles.size()
       || m.items.size() != want.items.size())
     return "it has " + std::to_string(m.members.size()) + " members, "
@@ -66,7 +65,7 @@ void reply(self_ptr self, std::uint32_t to, Message msg) {
     self->send(caf::actor_cast<map_keeper_actor>(sender), std::move(msg));
 }
 
-// Stores `next` as the acceptor before it answers; false (logged, counted)
+// Stores `next` as the acceptor before it answers; false (logged)
 // when the CLUSTER file cannot be written: then it does not answer.
 bool store(self_ptr self, const engine::map_acceptor& next) {
   auto& st = self->state;
@@ -76,7 +75,6 @@ bool store(self_ptr self, const engine::map_acceptor& next) {
     storage::store_acceptor(st.cfg.data_dir, next, st.cfg.sync);
     return true;
   } catch (const std::exception& e) {
-    ++st.store_failures;
     spdlog::error("cluster map: node {} cannot store its promise ({}); it takes no part in "
                   "choosing maps until it can (free disk space or fix the data directory)",
                   st.cfg.self, e.what());
@@ -196,7 +194,7 @@ void on_prepare(self_ptr self, const map_prepare& m) {
 
 void on_accept(self_ptr self, const map_accept& m) {
   auto& st = self->state;
-  if (auto why = misfit(st, m.map); !why.empty()) {
+  if (auto why = misfit(st.cfg.initial, m.map); !why.empty()) {
     spdlog::error("cluster map: node {} refused map {} from node {}: {}", st.cfg.self, m.map.epoch,
                   m.from, why);
     return;
@@ -251,7 +249,6 @@ void on_accepted(self_ptr self, const map_accepted& m) {
   auto map = std::move(*st.proposed);
   st.proposal.reset();
   st.proposed.reset();
-  ++st.maps_chosen;
   for (std::uint32_t n = 0; n < members(st); ++n)
     if (n != st.cfg.self)
       send_to(self, n, map_atom::value, map);
@@ -278,7 +275,7 @@ map_keeper_actor::behavior_type keeper(self_ptr self, map_keeper_config cfg,
     [=](map_promised& m) { on_promised(self, m); },
     [=](map_accepted& m) { on_accepted(self, m); },
     [=](map_atom, engine::cluster_map& m) {
-      if (auto why = misfit(self->state, m); !why.empty()) {
+      if (auto why = misfit(self->state.cfg.initial, m); !why.empty()) {
         spdlog::error("cluster map: node {} ignored published map {}: {}", self->state.cfg.self,
                       m.epoch, why);
         return;
@@ -366,9 +363,7 @@ map_keeper_actor spawn_map_keeper(caf::actor_system& sys, map_keeper_config cfg)
   engine::cluster_map chosen = cfg.initial;  // every node computes it alike
   if (!cfg.data_dir.empty()) {
     if (auto stored = storage::load_acceptor(cfg.data_dir)) {
-      map_keeper_state probe;
-      probe.cfg.initial = cfg.initial;
-      if (auto why = misfit(probe, stored->accepted); !why.empty())
+      if (auto why = misfit(cfg.initial, stored->accepted); !why.empty())
         throw std::runtime_error(storage::cluster_file_path(cfg.data_dir)
                                  + ": the stored cluster map does not fit this node's "
                                    "configuration ("

@@ -58,9 +58,7 @@ struct map_keeper_state {
   std::uint64_t seen = 0;  ///< the highest epoch any message named
   std::uint64_t retry_for = 0;  ///< waiting to retry after proposal `retry_for` was refused
   std::vector<isr_change> isr;  ///< held for the next proposal (controller only)
-  std::uint64_t store_failures = 0;
   std::uint64_t proposals = 0;  ///< started
-  std::uint64_t maps_chosen = 0;  ///< chosen by this keeper's proposals
 };
 
 /// Loads the acceptor from cfg.data_dir (or starts from cfg.initial) and

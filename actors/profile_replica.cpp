@@ -70,19 +70,15 @@ void apply_replicated(self_ptr self, std::uint64_t seq, const storage::replica_e
 }  // namespace
 
 bool replica_accepts(const profile_shard_state& st, std::string& why) {
-  if (st.restored) {
-    // Its log is a replica's: a write of its own would collide with it.
-    why = "profile shard " + std::to_string(st.index) + " is a replica waiting for its "
-          "configuration (map); retry";
-    return false;
-  }
-  if (!st.replica) {
-    if (!st.replicated)
-      return true;
+  if (st.restored || (!st.replica && st.replicated)) {
+    // Its log is a replica's, or will be: a write of its own would collide
+    // with the replica's records.
     why = "profile shard " + std::to_string(st.index) + " is a replica waiting for its "
           "configuration (cluster map); retry";
     return false;
   }
+  if (!st.replica)
+    return true;
   if (!st.replica->failed().empty()) {
     why = st.replica->failed();
     return false;
